@@ -1,0 +1,117 @@
+"""Validation and cleaning as one DuckDB query: canonical columns plus a reject reason per row.
+
+The query is built from a ColumnMapping and runs over the source relation, so the rules are
+applied inside the database, in one streaming pass, for files of any size.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from interest_core.config import IngestOptions
+from interest_core.errors import MissingColumnsError
+from interest_core.io import sql_ident, sql_str
+from interest_core.schema import IGNORE, ColumnMapping
+
+# A time text that carries its own zone: ...HH:MM[:SS[.fff]] then Z, +08:00, UTC, Asia/Shanghai...
+_ZONED = r"\d:\d\d(:\d\d(\.\d+)?)?\s*(Z|[+-]\d\d(:?\d\d)?|[A-Za-z][A-Za-z_/+-]*)$"
+
+
+def check_columns(mapping: ColumnMapping, columns: tuple[str, ...]) -> None:
+    missing = [c for c in mapping.source_columns() if c not in columns]
+    if missing:
+        raise MissingColumnsError(
+            f"column(s) {missing} not found in the file (it has {list(columns)[:20]})",
+            "pick the right --format, or map them with --map user_id=COL --map category=COL --map ts=COL "
+            "(or in the upload page's mapping form)",
+        )
+
+
+def _text(col: str | None) -> str:
+    return "NULL::VARCHAR" if col is None else f"nullif(trim({sql_ident(col)}), '')"
+
+
+def _epoch_expr(x: str, unit: str) -> str:
+    """Epoch number -> TIMESTAMP. 'auto' picks s / ms / us per row by magnitude."""
+    guard = f"abs({x}) < 1e17"
+    if unit == "s":
+        return f"CASE WHEN {guard} THEN make_timestamp(CAST({x} * 1e6 AS BIGINT)) END"
+    if unit == "ms":
+        return f"CASE WHEN {guard} THEN make_timestamp(CAST({x} * 1e3 AS BIGINT)) END"
+    return (
+        f"CASE WHEN NOT {guard} THEN NULL "
+        f"WHEN abs({x}) >= 1e14 THEN make_timestamp(CAST({x} AS BIGINT)) "
+        f"WHEN abs({x}) >= 1e11 THEN make_timestamp(CAST({x} * 1e3 AS BIGINT)) "
+        f"ELSE make_timestamp(CAST({x} * 1e6 AS BIGINT)) END"
+    )
+
+
+def _text_time_expr(t: str, mapping: ColumnMapping) -> str:
+    text = f"({sql_str(mapping.ts_prefix)} || {t})" if mapping.ts_prefix else t
+    if mapping.ts_format:
+        naive = f"try_strptime({text}, {sql_str(mapping.ts_format)})"
+    else:
+        naive = f"try_cast({text} AS TIMESTAMP)"
+    if mapping.timezone.upper() != "UTC":
+        naive = f"timezone('UTC', timezone({sql_str(mapping.timezone)}, {naive}))"
+    if mapping.ts_format:
+        return naive
+    zoned = f"timezone('UTC', try_cast({text} AS TIMESTAMPTZ))"
+    return f"CASE WHEN regexp_matches({text}, {sql_str(_ZONED)}) THEN {zoned} ELSE {naive} END"
+
+
+def time_expr(t: str, mapping: ColumnMapping) -> str:
+    num = f"try_cast({t} AS DOUBLE)"
+    if mapping.ts_unit == "text":
+        return _text_time_expr(t, mapping)
+    if mapping.ts_unit in ("s", "ms"):
+        return _epoch_expr(num, mapping.ts_unit)
+    return f"CASE WHEN {num} IS NOT NULL THEN {_epoch_expr(num, 'auto')} ELSE {_text_time_expr(t, mapping)} END"
+
+
+def behavior_expr(b: str, mapping: ColumnMapping) -> str:
+    if mapping.behavior is None:
+        return sql_str(mapping.constant_behavior or "view")
+    codes = mapping.codes()
+    if not codes:  # codes are already canonical behaviour names (any case)
+        from interest_core.schema import BEHAVIORS
+
+        codes = {name: name for name in BEHAVIORS}
+        b = f"lower({b})"
+    whens = " ".join(f"WHEN {sql_str(code)} THEN {sql_str(target)}" for code, target in codes.items())
+    return f"CASE {b} {whens} END"
+
+
+def classified_sql(source_sql: str, mapping: ColumnMapping, options: IngestOptions, now: datetime | None = None) -> str:
+    """SELECT of canonical columns, raw texts and a reject reason (NULL = clean row)."""
+    now = now or datetime.now(timezone.utc)
+    lo = f"TIMESTAMP '{options.min_year:04d}-01-01 00:00:00'"
+    hi_dt = (now + timedelta(days=options.max_future_days)).replace(tzinfo=None)
+    hi = f"TIMESTAMP '{hi_dt:%Y-%m-%d %H:%M:%S}'"
+    category = _text(mapping.category)
+    if mapping.category_fallback:
+        category = f"coalesce({category}, {_text(mapping.category_fallback)})"
+    return f"""
+WITH raw AS (
+  SELECT {_text(mapping.user_id)} AS raw_user, {_text(mapping.item_id)} AS raw_item,
+         {category} AS raw_category, {_text(mapping.behavior)} AS raw_behavior,
+         {_text(mapping.ts)} AS raw_ts, {_text(mapping.value)} AS raw_value
+  FROM {source_sql}
+), parsed AS (
+  SELECT *, {time_expr('raw_ts', mapping)} AS ts, {behavior_expr('raw_behavior', mapping)} AS behavior,
+         try_cast(raw_value AS DOUBLE) AS value
+  FROM raw
+)
+SELECT raw_user AS user_id, raw_item AS item_id, raw_category AS category, behavior, ts, value,
+  CASE
+    WHEN raw_user IS NULL THEN 'missing_user'
+    WHEN raw_ts IS NULL THEN 'missing_time'
+    WHEN ts IS NULL THEN 'unparseable_time'
+    WHEN ts < {lo} OR ts > {hi} THEN 'time_out_of_range'
+    WHEN raw_behavior IS NULL AND {sql_str(str(mapping.behavior is not None))} = 'True' THEN 'missing_behavior'
+    WHEN behavior IS NULL THEN 'unknown_behavior'
+    WHEN behavior = '{IGNORE}' THEN 'ignored_behavior'
+  END AS reason,
+  raw_behavior, raw_ts, raw_value
+FROM parsed
+"""

@@ -1,0 +1,72 @@
+"""Named errors. Every message says what went wrong and what to do about it."""
+
+from __future__ import annotations
+
+
+class InterestCoreError(Exception):
+    """Base of every error this library raises on purpose (never a bare traceback in the UI)."""
+
+    def __init__(self, problem: str, fix: str | None = None) -> None:
+        self.problem = problem
+        self.fix = fix
+        super().__init__(f"{problem}; {fix}" if fix else problem)
+
+    @property
+    def kind(self) -> str:
+        return type(self).__name__
+
+
+class IngestError(InterestCoreError):
+    """A file could not be turned into canonical events."""
+
+
+class EmptyFileError(IngestError):
+    pass
+
+
+class UnreadableFileError(IngestError):
+    pass
+
+
+class FileEncodingError(IngestError):
+    pass
+
+
+class UnknownFormatError(IngestError):
+    pass
+
+
+class MissingColumnsError(IngestError):
+    pass
+
+
+class MappingError(IngestError):
+    pass
+
+
+class NoUsableRowsError(IngestError):
+    pass
+
+
+class StoreError(InterestCoreError):
+    """The embedded store refused an operation."""
+
+
+class DatasetNotFoundError(StoreError):
+    pass
+
+
+class DatasetExistsError(StoreError):
+    pass
+
+
+class ModelError(InterestCoreError):
+    """A forecaster or saved model cannot be used as asked."""
+
+
+class NotFittedError(ModelError):
+    pass
+
+
+class ArtifactError(ModelError):
+    """A saved model is missing, tampered with, truncated or foreign."""

@@ -1,0 +1,282 @@
+"""Reading raw files: sniffing, decompression, transcoding, and the DuckDB source relation.
+
+Nothing here loads a whole file into Python: sniffing reads a small sample, and the rows are
+read by DuckDB's CSV/Parquet readers, so a file larger than memory streams through.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import gzip
+import hashlib
+import io
+import shutil
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from interest_core.errors import (
+    EmptyFileError,
+    FileEncodingError,
+    MissingColumnsError,
+    UnreadableFileError,
+)
+
+SAMPLE_BYTES = 256 * 1024
+MAX_LINE_BYTES = 8 * 1024 * 1024  # a longer line is a malformed row, not a crash
+DELIMITERS = ",;\t|"
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """A file ready for DuckDB: where to read it, how, and its content hash."""
+
+    original: Path
+    read_path: Path
+    kind: Literal["csv", "parquet"]
+    sha256: str
+    size_bytes: int
+    columns: tuple[str, ...]
+    has_header: bool = True
+    delimiter: str = ","
+    compression: Literal["gzip", "none"] = "none"
+    first_row: tuple[str, ...] | None = None
+    temp_files: tuple[Path, ...] = field(default=())
+
+    def cleanup(self) -> None:
+        for path in self.temp_files:
+            path.unlink(missing_ok=True)
+
+    def relation_sql(self) -> str:
+        """A DuckDB table expression yielding every column as VARCHAR under its header name."""
+        path = sql_str(str(self.read_path))
+        if self.kind == "parquet":
+            return f"(SELECT COLUMNS(*)::VARCHAR FROM read_parquet({path}))"
+        columns = ", ".join(f"{sql_str(c)}: 'VARCHAR'" for c in self.columns)
+        return (
+            f"read_csv({path}, header={str(self.has_header).lower()}, "
+            f"delim={sql_str(self.delimiter)}, quote='\"', escape='\"', columns={{{columns}}}, "
+            f"compression={sql_str(self.compression)}, max_line_size={MAX_LINE_BYTES}, "
+            "store_rejects=true, rejects_table='ic_reject_errors', rejects_scan='ic_reject_scans', "
+            "auto_detect=false, null_padding=false, strict_mode=true)"
+        )
+
+
+def sql_str(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def sql_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def sha256_file(path: Path, chunk: int = 4 * 1024 * 1024) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def open_source(path: str | Path, *, encoding: str | None = None, workdir: Path | None = None) -> SourceFile:
+    """Inspect a file and prepare it for DuckDB (unzip or transcode to a temp file if needed)."""
+    original = Path(path)
+    if not original.exists():
+        raise UnreadableFileError(f"file {str(original)!r} does not exist", "check the path")
+    if original.is_dir():
+        raise UnreadableFileError(f"{str(original)!r} is a folder, not a file", "pass one events file")
+    size = original.stat().st_size
+    if size == 0:
+        raise EmptyFileError(f"file {original.name!r} is empty (0 bytes)", "export the log again with its rows")
+    sha = sha256_file(original)
+    with original.open("rb") as fh:
+        magic = fh.read(4)
+    if magic == b"PAR1":
+        return _parquet_source(original, sha, size)
+
+    temps: list[Path] = []
+    read_path, compression = original, "none"
+    if magic[:2] == b"\x1f\x8b":
+        compression = "gzip"
+    elif magic == b"PK\x03\x04":
+        read_path = _unzip_single(original, workdir)
+        temps.append(read_path)
+    sample = _read_sample(read_path, compression)
+    if not sample.strip():
+        _remove(temps)
+        raise EmptyFileError(f"file {original.name!r} has no content", "export the log again with its rows")
+    if b"\x00" in sample and not _looks_utf16(sample):
+        _remove(temps)
+        raise UnreadableFileError(
+            f"file {original.name!r} looks binary, not CSV or Parquet",
+            "upload a CSV (optionally .gz/.zip) or a Parquet file",
+        )
+    enc = (encoding or "utf-8").lower().replace("_", "-")
+    if enc not in ("utf-8", "utf8", "utf-8-sig"):
+        read_path = _transcode(read_path, compression, enc, workdir)
+        temps.append(read_path)
+        compression = "none"
+        sample = _read_sample(read_path, compression)
+    text = _decode_sample(sample, original.name)
+    try:
+        dialect = _sniff(text, original.name)
+    except Exception:
+        _remove(temps)
+        raise
+    return SourceFile(
+        original=original, read_path=read_path, kind="csv", sha256=sha, size_bytes=size,
+        columns=dialect[0], has_header=dialect[1], delimiter=dialect[2],
+        compression=compression,  # type: ignore[arg-type]
+        first_row=dialect[3], temp_files=tuple(temps),
+    )
+
+
+def _remove(paths: list[Path]) -> None:
+    for p in paths:
+        p.unlink(missing_ok=True)
+
+
+def _parquet_source(path: Path, sha: str, size: int) -> SourceFile:
+    import duckdb
+
+    try:
+        names = [d[0] for d in duckdb.sql(f"SELECT * FROM read_parquet({sql_str(str(path))}) LIMIT 0").description]
+    except duckdb.Error as exc:
+        raise UnreadableFileError(f"Parquet file {path.name!r} could not be read ({exc})", "check the file") from None
+    return SourceFile(original=path, read_path=path, kind="parquet", sha256=sha, size_bytes=size, columns=tuple(names))
+
+
+def _unzip_single(path: Path, workdir: Path | None) -> Path:
+    try:
+        archive = zipfile.ZipFile(path)
+    except zipfile.BadZipFile:
+        raise UnreadableFileError(f"{path.name!r} is not a valid zip archive", "re-create the zip") from None
+    with archive:
+        members = [m for m in archive.infolist() if not m.is_dir() and not m.filename.startswith("__MACOSX")]
+        if len(members) != 1:
+            raise UnreadableFileError(
+                f"zip {path.name!r} holds {len(members)} files",
+                "put exactly one CSV in the zip, or unzip it and pass the CSV",
+            )
+        fd, tmp = tempfile.mkstemp(suffix=".csv", dir=workdir)
+        with archive.open(members[0]) as src, open(fd, "wb") as dst:
+            shutil.copyfileobj(src, dst, 4 * 1024 * 1024)
+    return Path(tmp)
+
+
+def _read_sample(path: Path, compression: str) -> bytes:
+    try:
+        if compression == "gzip":
+            with gzip.open(path, "rb") as fh:
+                return fh.read(SAMPLE_BYTES)
+        with path.open("rb") as fh:
+            return fh.read(SAMPLE_BYTES)
+    except (OSError, EOFError) as exc:
+        raise UnreadableFileError(f"{path.name!r} could not be decompressed ({exc})", "check the file") from None
+
+
+def _looks_utf16(sample: bytes) -> bool:
+    return sample[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+
+
+def _decode_sample(sample: bytes, name: str) -> str:
+    if _looks_utf16(sample):
+        raise FileEncodingError(f"{name!r} is UTF-16 encoded", "pass --encoding utf-16 (or save it as UTF-8)")
+    decoder = codecs.getincrementaldecoder("utf-8-sig")()
+    try:
+        return decoder.decode(sample, final=False)
+    except UnicodeDecodeError as exc:
+        raise FileEncodingError(
+            f"{name!r} is not valid UTF-8 (byte {exc.start} of the sample)",
+            "pass --encoding with the file's encoding (e.g. gbk, latin-1, cp1252) or save it as UTF-8",
+        ) from None
+
+
+def _transcode(path: Path, compression: str, encoding: str, workdir: Path | None) -> Path:
+    try:
+        codecs.lookup(encoding)
+    except LookupError:
+        raise FileEncodingError(f"unknown encoding {encoding!r}", "use a Python codec name such as gbk or latin-1") from None
+    fd, tmp = tempfile.mkstemp(suffix=".csv", dir=workdir)
+    opener = gzip.open if compression == "gzip" else open
+    try:
+        with opener(path, "rb") as raw, io.TextIOWrapper(raw, encoding=encoding, newline="") as src, open(
+            fd, "w", encoding="utf-8", newline=""
+        ) as dst:
+            shutil.copyfileobj(src, dst, 1024 * 1024)
+    except UnicodeDecodeError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise FileEncodingError(f"file is not valid {encoding} ({exc.reason})", "check the --encoding") from None
+    return Path(tmp)
+
+
+KNOWN_HEADER_WORDS = {
+    "user_id", "userid", "user", "item_id", "itemid", "item", "category_id", "category", "categoryid",
+    "behavior_type", "behavior", "behaviour", "event", "event_type", "type", "timestamp", "time", "ts",
+    "date", "datetime", "visit_datetime", "brand_id", "brand", "visitorid", "event_time", "product_id",
+    "price", "user_session", "category_code", "transactionid", "rating", "value", "amount",
+}
+
+
+def _sniff(text: str, name: str) -> tuple[tuple[str, ...], bool, str, tuple[str, ...] | None]:
+    """Delimiter, header and column names from a text sample."""
+    lines = text.splitlines()
+    # The sample may end mid-line; drop that partial last line unless it is the only one.
+    body = "\n".join(lines[:-1] if len(lines) > 1 else lines)
+    delimiter = _guess_delimiter(body)
+    rows = [r for r in csv.reader(io.StringIO(body), delimiter=delimiter) if r]
+    if not rows:
+        raise EmptyFileError(f"file {name!r} has no rows", "export the log again with its rows")
+    first = [c.strip() for c in rows[0]]
+    width = len(first)
+    if width < 2:
+        raise MissingColumnsError(
+            f"file {name!r} has a single column (no delimiter among {', '.join(repr(d) for d in DELIMITERS)} found)",
+            "use a comma, semicolon, tab or | between fields, with at least user, category and time columns",
+        )
+    has_header = _looks_like_header(first, rows[1:20])
+    if has_header:
+        if len(set(first)) != len(first):
+            raise MissingColumnsError(f"header of {name!r} repeats a column name: {first}", "give each column a unique name")
+        columns = tuple(c if c else f"column{i + 1}" for i, c in enumerate(first))
+        first_row = tuple(rows[1]) if len(rows) > 1 else None
+        if len(rows) == 1 and len(lines) <= 2:
+            raise EmptyFileError(f"file {name!r} has a header but no rows", "export the log again with its rows")
+    else:
+        columns = tuple(f"column{i + 1}" for i in range(width))
+        first_row = tuple(first)
+    return columns, has_header, delimiter, first_row
+
+
+def _guess_delimiter(body: str) -> str:
+    try:
+        return csv.Sniffer().sniff(body[:64 * 1024], delimiters=DELIMITERS).delimiter
+    except csv.Error:
+        first = body.splitlines()[:20]
+        counts = {d: min((line.count(d) for line in first), default=0) for d in DELIMITERS}
+        best = max(counts, key=lambda d: counts[d])
+        return best if counts[best] > 0 else ","
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
+
+
+def _looks_like_header(first: list[str], rest: list[list[str]]) -> bool:
+    if any(c.lower() in KNOWN_HEADER_WORDS for c in first):
+        return True
+    if not rest:
+        return not any(_is_number(c) for c in first)
+    # A header has text where the data rows have numbers.
+    for i, cell in enumerate(first):
+        column = [r[i] for r in rest if i < len(r) and r[i].strip()]
+        if column and not _is_number(cell) and all(_is_number(v) for v in column):
+            return True
+    return False

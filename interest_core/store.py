@@ -1,0 +1,440 @@
+"""The embedded store: a DuckDB file holding datasets by name, content-addressed by sha256.
+
+Each dataset is one table of canonical events plus a catalog row (mapping, options, report,
+summary). An ingest runs in one transaction: a refused file leaves the store as it was.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from interest_core.cleaning import check_columns, classified_sql
+from interest_core.config import IngestOptions
+from interest_core.errors import (
+    DatasetExistsError,
+    DatasetNotFoundError,
+    IngestError,
+    MissingColumnsError,
+    NoUsableRowsError,
+    StoreError,
+    UnreadableFileError,
+)
+from interest_core.io import SourceFile, open_source, sha256_file, sql_str
+from interest_core.privacy import pseudonymize, pseudonymizer_key
+from interest_core.report import RejectReport
+from interest_core.schema import ColumnMapping, Preset, detect_preset, get_preset, with_header_names
+
+DEFAULT_DB = Path(__file__).resolve().parent.parent / "data" / "interest.duckdb"
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+EXAMPLES_PER_REASON = 5
+REJECTS_KEPT = 10_000
+Progress = Callable[[float, str], None]
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    name: str
+    created: bool
+    message: str
+    summary: dict[str, Any]
+    report: RejectReport
+
+
+def check_name(name: str) -> str:
+    if not NAME_RE.match(name or ""):
+        raise StoreError(
+            f"dataset name {name!r} is not allowed",
+            "use 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit",
+        )
+    return name
+
+
+def _noop(_fraction: float, _message: str) -> None:
+    return None
+
+
+class Store:
+    """A DuckDB database file of datasets. Thread-safe: each call uses its own cursor."""
+
+    def __init__(self, path: str | Path = DEFAULT_DB, *, read_only: bool = False) -> None:
+        self.path = Path(path)
+        if not read_only:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._con = duckdb.connect(str(self.path), read_only=read_only)
+        except duckdb.IOException as exc:
+            raise StoreError(
+                f"database {str(self.path)!r} could not be opened ({str(exc).splitlines()[0]})",
+                "close the other program using it (the app or another CLI command) or pass another --db",
+            ) from None
+        self._lock = threading.Lock()
+        self._con.execute("SET TimeZone='UTC'")
+        if not read_only:
+            self._con.execute(
+                """CREATE TABLE IF NOT EXISTS datasets (
+                    name VARCHAR PRIMARY KEY, table_name VARCHAR NOT NULL, source_sha256 VARCHAR NOT NULL,
+                    fingerprint VARCHAR NOT NULL, source_name VARCHAR, format VARCHAR, mapping JSON,
+                    options JSON, report JSON, summary JSON, created_at TIMESTAMP)"""
+            )
+
+    # -- connection -------------------------------------------------------------------------
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        cur = self._con.cursor()
+        cur.execute("SET TimeZone='UTC'")
+        return cur
+
+    def query(self, sql: str, params: Sequence[Any] | None = None) -> pd.DataFrame:
+        cur = self.cursor()
+        try:
+            return cur.execute(sql, params or []).df()
+        finally:
+            cur.close()
+
+    def close(self) -> None:
+        self._con.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- catalog ----------------------------------------------------------------------------
+    def names(self) -> list[str]:
+        return [str(n) for n in self.query("SELECT name FROM datasets ORDER BY name")["name"]]
+
+    def list(self) -> pd.DataFrame:
+        frame = self.query("SELECT name, format, source_name, summary, created_at FROM datasets ORDER BY name")
+        rows = []
+        for rec in frame.to_dict("records"):
+            summary = json.loads(rec["summary"])
+            rows.append({
+                "name": rec["name"], "format": rec["format"], "source": rec["source_name"],
+                "rows": summary["rows"], "users": summary["users"], "categories": summary["categories"],
+                "start": summary["start"], "end": summary["end"], "created_at": rec["created_at"],
+            })
+        return pd.DataFrame(rows, columns=["name", "format", "source", "rows", "users", "categories", "start",
+                                           "end", "created_at"])
+
+    def _record(self, name: str) -> dict[str, Any]:
+        frame = self.query("SELECT * FROM datasets WHERE name = ?", [name])
+        if frame.empty:
+            known = ", ".join(self.names()) or "none"
+            raise DatasetNotFoundError(f"no dataset named {name!r} (stored: {known})", "ingest it first or pick one of those")
+        return frame.iloc[0].to_dict()
+
+    def table(self, name: str) -> str:
+        """The quoted table name holding a dataset's events (raises if unknown)."""
+        return '"' + str(self._record(name)["table_name"]) + '"'
+
+    def describe(self, name: str) -> dict[str, Any]:
+        rec = self._record(name)
+        out = {"name": name, "format": rec["format"], "source": rec["source_name"],
+               "sha256": rec["source_sha256"], "created_at": str(rec["created_at"])}
+        out.update(json.loads(rec["summary"]))
+        report = json.loads(rec["report"])
+        out["rejected"] = report["rejected"]
+        out["repaired"] = report["repaired"]
+        out["rows_read"] = report["rows_read"]
+        out["duplicates_policy"] = report["duplicates_policy"]
+        return out
+
+    def report(self, name: str) -> RejectReport:
+        return RejectReport.from_dict(json.loads(self._record(name)["report"]))
+
+    def mapping(self, name: str) -> ColumnMapping:
+        return ColumnMapping.from_dict(json.loads(self._record(name)["mapping"]))
+
+    def fingerprint(self, name: str) -> str:
+        return str(self._record(name)["fingerprint"])
+
+    def rejected_rows(self, name: str) -> pd.DataFrame:
+        """Up to 10,000 rejected rows with their reason (for the downloadable reject report)."""
+        table = str(self._record(name)["table_name"]).replace("ev_", "rj_", 1)
+        return self.query(f'SELECT * FROM "{table}"')
+
+    def delete(self, name: str) -> None:
+        rec = self._record(name)
+        table = str(rec["table_name"])
+        with self._lock:
+            cur = self.cursor()
+            try:
+                cur.execute("BEGIN TRANSACTION")
+                cur.execute(f'DROP TABLE IF EXISTS "{table}"')
+                cur.execute(f'DROP TABLE IF EXISTS "{table.replace("ev_", "rj_", 1)}"')
+                cur.execute("DELETE FROM datasets WHERE name = ?", [name])
+                cur.execute("COMMIT")
+            except Exception:
+                cur.execute("ROLLBACK")
+                raise
+            finally:
+                cur.close()
+
+    # -- ingest -----------------------------------------------------------------------------
+    def ingest(
+        self,
+        path: str | Path,
+        *,
+        name: str,
+        fmt: str = "auto",
+        mapping: ColumnMapping | None = None,
+        options: IngestOptions | None = None,
+        year: int = 2013,
+        item_properties: Sequence[str | Path] = (),
+        source_name: str | None = None,
+        progress: Progress | None = None,
+    ) -> IngestResult:
+        """Read, validate and store one events file as dataset ``name``."""
+        check_name(name)
+        options = options or IngestOptions()
+        report_progress = progress or _noop
+        report_progress(0.02, "hashing and sniffing the file")
+        source = open_source(path, encoding=options.encoding)
+        try:
+            preset, chosen = _resolve_format(source, fmt, mapping, year)
+            policy = options.duplicates if options.duplicates != "auto" else preset.default_duplicates
+            prop_hashes = [sha256_file(Path(p)) for p in item_properties]
+            fingerprint = _fingerprint(source.sha256, prop_hashes, chosen, preset.mapping, options, policy)
+            existing = self.query("SELECT name FROM datasets WHERE fingerprint = ?", [fingerprint])
+            if not existing.empty:
+                other = str(existing["name"].iloc[0])
+                summary = self.describe(other)
+                return IngestResult(other, False, f"this file was already stored as {other!r} with the same options; "
+                                    "nothing stored", summary, self.report(other))
+            if name in self.names():
+                raise DatasetExistsError(
+                    f"dataset {name!r} already exists with other content",
+                    f"delete it first (delete {name}) or choose another name",
+                )
+            relation = source.relation_sql()
+            if preset.name == "retailrocket":
+                relation = _join_item_categories(relation, item_properties)
+            check_columns(preset.mapping, source.columns + (("categoryid",) if preset.name == "retailrocket" else ()))
+            with self._lock:
+                result = self._ingest_locked(
+                    source, relation, preset, chosen, policy, options, fingerprint, name,
+                    source_name or source.original.name, report_progress,
+                )
+            report_progress(1.0, result.message)
+            return result
+        finally:
+            source.cleanup()
+
+    def _ingest_locked(
+        self, source: SourceFile, relation: str, preset: Preset, chosen: str, policy: str,
+        options: IngestOptions, fingerprint: str, name: str, source_name: str, progress: Progress,
+    ) -> IngestResult:
+        table = f"ev_{fingerprint[:16]}"
+        rejects = f"rj_{fingerprint[:16]}"
+        cur = self.cursor()
+        try:
+            cur.execute("BEGIN TRANSACTION")
+            progress(0.1, "reading and validating rows")
+            for tmp in ("ic_stage", "ic_reject_errors", "ic_reject_scans"):
+                cur.execute(f"DROP TABLE IF EXISTS {tmp}")
+            try:
+                cur.execute(f"CREATE TEMP TABLE ic_stage AS {classified_sql(relation, preset.mapping, options)}")
+            except duckdb.Error as exc:
+                raise _read_error(exc, source) from None
+            progress(0.55, "repairing and counting rejects")
+            malformed = _malformed_rows(cur)
+            repaired: dict[str, int] = {}
+            filled = _fill_categories(cur)
+            if filled:
+                repaired["category_filled_from_item"] = filled
+            cur.execute("UPDATE ic_stage SET reason = 'missing_category' WHERE reason IS NULL AND category IS NULL")
+            bad_values = _count(cur, "SELECT count(*) FROM ic_stage WHERE reason IS NULL AND raw_value IS NOT NULL "
+                                     "AND value IS NULL")
+            if bad_values:
+                repaired["value_unparseable_set_null"] = bad_values
+            counts = dict(cur.execute("SELECT coalesce(reason, '') , count(*) FROM ic_stage GROUP BY 1").fetchall())
+            clean = int(counts.pop("", 0))
+            rejected = {r: int(n) for r, n in sorted(counts.items(), key=lambda kv: -kv[1])}
+            if malformed:
+                rejected = {"malformed_row": malformed, **rejected}
+            if options.pseudonymize_key_env:
+                progress(0.6, "pseudonymising user ids")
+                _pseudonymize_stage(cur, pseudonymizer_key(options.pseudonymize_key_env))
+            progress(0.65, "writing events")
+            select = "SELECT user_id, item_id, category, behavior, ts, value FROM ic_stage WHERE reason IS NULL"
+            if policy == "drop":
+                select = select.replace("SELECT", "SELECT DISTINCT", 1)
+            cur.execute(f'CREATE TABLE "{table}" AS {select}')
+            kept = _count(cur, f'SELECT count(*) FROM "{table}"')
+            if clean - kept:
+                rejected["duplicate"] = clean - kept
+            rows_read = clean + sum(n for r, n in rejected.items() if r != "duplicate")
+            examples = _examples(cur)
+            report = RejectReport(rows_read=rows_read, rows_kept=kept, rejected=rejected, repaired=repaired,
+                                  duplicates_policy=policy, format=chosen, examples=examples)
+            if kept == 0:
+                raise NoUsableRowsError(
+                    f"no usable rows in {source_name!r} ({report.summary_line()})",
+                    "check the format and the column/behaviour mapping; nothing was stored",
+                )
+            cur.execute(
+                f'CREATE TABLE "{rejects}" AS SELECT reason, user_id, item_id, category, raw_behavior AS behavior, '
+                f"raw_ts AS ts, raw_value AS value FROM ic_stage WHERE reason IS NOT NULL LIMIT {REJECTS_KEPT}"
+            )
+            progress(0.85, "summarising")
+            summary = _summary(cur, table)
+            cur.execute(
+                "INSERT INTO datasets VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [name, table, source.sha256, fingerprint, source_name, chosen, json.dumps(preset.mapping.to_dict()),
+                 json.dumps({**options.to_dict(), "duplicates": policy}), json.dumps(report.to_dict()),
+                 json.dumps(summary), datetime.now(timezone.utc).replace(tzinfo=None)],
+            )
+            cur.execute("DROP TABLE ic_stage")
+            cur.execute("COMMIT")
+        except BaseException:
+            cur.execute("ROLLBACK")
+            raise
+        finally:
+            cur.close()
+        message = f"stored {name!r}: {report.summary_line()}"
+        return IngestResult(name, True, message, {"name": name, **summary, "rejected": rejected,
+                                                   "repaired": repaired}, report)
+
+    def ingest_frame(self, events: pd.DataFrame, *, name: str, fmt: str = "generic",
+                     mapping: ColumnMapping | None = None, options: IngestOptions | None = None,
+                     workdir: Path | None = None, progress: Progress | None = None) -> IngestResult:
+        """Ingest an in-memory frame (e.g. synthetic data) through the same validation path."""
+        import tempfile
+
+        mapping = mapping or ColumnMapping(user_id="user_id", item_id="item_id", category="category",
+                                           behavior="behavior", ts="ts", value="value" if "value" in events else None)
+        with tempfile.TemporaryDirectory(dir=workdir) as tmp:
+            path = Path(tmp) / f"{name}.parquet"
+            events.astype({c: "string" for c in events.columns if c != "ts"}).to_parquet(path, index=False)
+            return self.ingest(path, name=name, fmt=fmt, mapping=mapping, options=options, progress=progress,
+                               source_name=f"{name} (in-memory frame)")
+
+
+def _resolve_format(source: SourceFile, fmt: str, mapping: ColumnMapping | None, year: int) -> tuple[Preset, str]:
+    if fmt == "generic" or (fmt == "auto" and mapping is not None):
+        if mapping is None:
+            raise MissingColumnsError(
+                "format 'generic' needs a column mapping",
+                "pass --map user_id=COL --map category=COL --map ts=COL (and behavior=COL or --behavior-all)",
+            )
+        return Preset("generic", "user mapping", source.columns, mapping), "generic"
+    if fmt == "auto":
+        preset = detect_preset(list(source.columns), list(source.first_row) if source.first_row else None, year=year)
+    else:
+        preset = get_preset(fmt, year=year)
+    if not source.has_header and len(source.columns) == len(preset.header):
+        # Header-less file of a known format: name its columns as the preset does.
+        source_cols = preset.header
+        object.__setattr__(source, "columns", source_cols)
+    return with_header_names(preset, list(source.columns)), preset.name
+
+
+def _fingerprint(sha: str, prop_hashes: list[str], fmt: str, mapping: ColumnMapping, options: IngestOptions,
+                 policy: str) -> str:
+    blob = json.dumps({"sha": sha, "props": prop_hashes, "format": fmt, "mapping": mapping.to_dict(),
+                       "options": {**options.to_dict(), "duplicates": policy, "encoding": None}}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def _join_item_categories(relation: str, item_properties: Sequence[str | Path]) -> str:
+    if not item_properties:
+        raise MissingColumnsError(
+            "RetailRocket events carry no category",
+            "pass the item_properties file(s) (--item-properties item_properties_part1.csv ...) to join categoryid",
+        )
+    files = "[" + ", ".join(sql_str(str(p)) for p in item_properties) + "]"
+    props = (
+        f"(SELECT itemid, arg_max(value, try_cast(timestamp AS BIGINT)) AS categoryid "
+        f"FROM read_csv({files}, all_varchar=true, header=true) WHERE property = 'categoryid' GROUP BY itemid)"
+    )
+    return f"(SELECT e.*, p.categoryid FROM {relation} e LEFT JOIN {props} p ON e.itemid = p.itemid)"
+
+
+def _read_error(exc: duckdb.Error, source: SourceFile) -> IngestError:
+    text = str(exc).splitlines()[0]
+    if "unicode" in text.lower() or "utf" in text.lower():
+        from interest_core.errors import FileEncodingError
+
+        return FileEncodingError(f"{source.original.name!r} is not valid UTF-8 ({text[:160]})",
+                                 "pass --encoding with the file's encoding (e.g. gbk, latin-1)")
+    return UnreadableFileError(f"{source.original.name!r} could not be read ({text[:200]})",
+                               "check the delimiter, quoting and format of the file")
+
+
+def _count(cur: duckdb.DuckDBPyConnection, sql: str) -> int:
+    row = cur.execute(sql).fetchone()
+    return int(row[0]) if row else 0
+
+
+def _malformed_rows(cur: duckdb.DuckDBPyConnection) -> int:
+    try:
+        return _count(cur, "SELECT count(DISTINCT line) FROM ic_reject_errors")
+    except duckdb.CatalogException:
+        return 0  # Parquet sources have no CSV reject table
+
+
+def _fill_categories(cur: duckdb.DuckDBPyConnection) -> int:
+    """Fill an empty category from the item's most frequent category among its other rows."""
+    missing = _count(cur, "SELECT count(*) FROM ic_stage WHERE reason IS NULL AND category IS NULL "
+                          "AND item_id IS NOT NULL")
+    if not missing:
+        return 0
+    cur.execute(
+        """UPDATE ic_stage SET category = m.cat FROM (
+             SELECT item_id, mode(category) AS cat FROM ic_stage
+             WHERE category IS NOT NULL AND item_id IS NOT NULL GROUP BY item_id) m
+           WHERE ic_stage.item_id = m.item_id AND ic_stage.category IS NULL AND ic_stage.reason IS NULL"""
+    )
+    return missing - _count(cur, "SELECT count(*) FROM ic_stage WHERE reason IS NULL AND category IS NULL "
+                                 "AND item_id IS NOT NULL")
+
+
+def _pseudonymize_stage(cur: duckdb.DuckDBPyConnection, key: bytes) -> None:
+    users = [str(u) for (u,) in cur.execute("SELECT DISTINCT user_id FROM ic_stage WHERE user_id IS NOT NULL").fetchall()]
+    mapping = pd.DataFrame({"raw": users, "pseudo": pseudonymize(users, key)})
+    cur.register("ic_pseudo", mapping)
+    cur.execute("UPDATE ic_stage SET user_id = p.pseudo FROM ic_pseudo p WHERE ic_stage.user_id = p.raw")
+    cur.unregister("ic_pseudo")
+
+
+def _examples(cur: duckdb.DuckDBPyConnection) -> dict[str, list[dict[str, Any]]]:
+    frame = cur.execute(
+        f"""SELECT reason, user_id, item_id, category, raw_behavior AS behavior, raw_ts AS ts, raw_value AS value
+            FROM ic_stage WHERE reason IS NOT NULL
+            QUALIFY row_number() OVER (PARTITION BY reason) <= {EXAMPLES_PER_REASON}"""
+    ).df()
+    out: dict[str, list[dict[str, Any]]] = {}
+    for rec in frame.to_dict("records"):
+        reason = rec.pop("reason")
+        out.setdefault(reason, []).append({k: (None if pd.isna(v) else str(v)) for k, v in rec.items()})
+    try:
+        lines = cur.execute(f"SELECT csv_line, error_message FROM ic_reject_errors LIMIT {EXAMPLES_PER_REASON}").fetchall()
+        if lines:
+            out["malformed_row"] = [{"line": str(a)[:200], "error": str(b)[:200]} for a, b in lines]
+    except duckdb.CatalogException:
+        pass
+    return out
+
+
+def _summary(cur: duckdb.DuckDBPyConnection, table: str) -> dict[str, Any]:
+    row = cur.execute(
+        f"""SELECT count(*), count(DISTINCT user_id), count(DISTINCT item_id), count(DISTINCT category),
+                   min(ts), max(ts) FROM "{table}" """
+    ).fetchone()
+    assert row is not None
+    behaviors = dict(cur.execute(f'SELECT behavior, count(*) FROM "{table}" GROUP BY 1 ORDER BY 2 DESC').fetchall())
+    return {
+        "rows": int(row[0]), "users": int(row[1]), "items": int(row[2]), "categories": int(row[3]),
+        "start": str(row[4]), "end": str(row[5]), "behaviors": {str(k): int(v) for k, v in behaviors.items()},
+    }
