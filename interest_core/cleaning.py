@@ -32,17 +32,24 @@ def _text(col: str | None) -> str:
 
 
 def _epoch_expr(x: str, unit: str) -> str:
-    """Epoch number -> TIMESTAMP. 'auto' picks s / ms / us per row by magnitude."""
-    guard = f"abs({x}) < 1e17"
-    if unit == "s":
-        return f"CASE WHEN {guard} THEN make_timestamp(CAST({x} * 1e6 AS BIGINT)) END"
-    if unit == "ms":
-        return f"CASE WHEN {guard} THEN make_timestamp(CAST({x} * 1e3 AS BIGINT)) END"
+    """Epoch number -> TIMESTAMP. 'auto' picks s / ms / us per row by magnitude.
+
+    Every value stays inside the query: NaN is NULL (unparseable); a number too large for a
+    timestamp is +/-infinity, so it is rejected as out of range instead of failing the cast.
+    """
+    if unit == "auto":
+        return (
+            f"CASE WHEN abs({x}) >= 1e14 THEN {_scaled(x, '1')} "
+            f"WHEN abs({x}) >= 1e11 THEN {_scaled(x, '1e3')} ELSE {_scaled(x, '1e6')} END"
+        )
+    return _scaled(x, "1e6" if unit == "s" else "1e3")
+
+
+def _scaled(x: str, to_micros: str) -> str:
+    us = f"({x} * {to_micros})"
     return (
-        f"CASE WHEN NOT {guard} THEN NULL "
-        f"WHEN abs({x}) >= 1e14 THEN make_timestamp(CAST({x} AS BIGINT)) "
-        f"WHEN abs({x}) >= 1e11 THEN make_timestamp(CAST({x} * 1e3 AS BIGINT)) "
-        f"ELSE make_timestamp(CAST({x} * 1e6 AS BIGINT)) END"
+        f"CASE WHEN {x} IS NULL OR isnan({x}) THEN NULL WHEN abs({us}) < 1e17 THEN make_timestamp(CAST({us} AS BIGINT)) "
+        f"WHEN {x} > 0 THEN 'infinity'::TIMESTAMP ELSE '-infinity'::TIMESTAMP END"
     )
 
 

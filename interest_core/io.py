@@ -108,21 +108,23 @@ def open_source(path: str | Path, *, encoding: str | None = None, workdir: Path 
     if not sample.strip():
         _remove(temps)
         raise EmptyFileError(f"file {original.name!r} has no content", "export the log again with its rows")
-    if b"\x00" in sample and not _looks_utf16(sample):
+    enc = (encoding or "utf-8").lower().replace("_", "-")
+    utf8 = enc in ("utf-8", "utf8", "utf-8-sig")
+    # With an explicit other encoding (utf-16 has NUL bytes) the transcoder judges the bytes.
+    if utf8 and b"\x00" in sample and not _looks_utf16(sample):
         _remove(temps)
         raise UnreadableFileError(
             f"file {original.name!r} looks binary, not CSV or Parquet",
             "upload a CSV (optionally .gz/.zip) or a Parquet file",
         )
-    enc = (encoding or "utf-8").lower().replace("_", "-")
-    if enc not in ("utf-8", "utf8", "utf-8-sig"):
+    if not utf8:
         read_path = _transcode(read_path, compression, enc, workdir)
         temps.append(read_path)
         compression = "none"
         sample = _read_sample(read_path, compression)
     text = _decode_sample(sample, original.name)
     try:
-        dialect = _sniff(text, original.name)
+        dialect = _sniff(text, original.name, complete=len(sample) < SAMPLE_BYTES)
     except Exception:
         _remove(temps)
         raise
@@ -179,12 +181,22 @@ def _read_sample(path: Path, compression: str) -> bytes:
 
 
 def _looks_utf16(sample: bytes) -> bool:
-    return sample[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+    if sample[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
+        return True
+    # Without a BOM: ASCII-range text in UTF-16 has a NUL in every other byte.
+    head = sample[:4096]
+    if len(head) < 8:
+        return False
+    even, odd = head[0::2], head[1::2]
+    return max(even.count(0) / len(even), odd.count(0) / len(odd)) > 0.9 and min(even.count(0), odd.count(0)) == 0
 
 
 def _decode_sample(sample: bytes, name: str) -> str:
     if _looks_utf16(sample):
-        raise FileEncodingError(f"{name!r} is UTF-16 encoded", "pass --encoding utf-16 (or save it as UTF-8)")
+        raise FileEncodingError(
+            f"{name!r} is UTF-16 encoded",
+            "pass --encoding utf-16 (utf-16-le or utf-16-be when it has no BOM), or save it as UTF-8",
+        )
     decoder = codecs.getincrementaldecoder("utf-8-sig")()
     try:
         return decoder.decode(sample, final=False)
@@ -221,11 +233,13 @@ KNOWN_HEADER_WORDS = {
 }
 
 
-def _sniff(text: str, name: str) -> tuple[tuple[str, ...], bool, str, tuple[str, ...] | None]:
-    """Delimiter, header and column names from a text sample."""
+def _sniff(
+    text: str, name: str, *, complete: bool = False
+) -> tuple[tuple[str, ...], bool, str, tuple[str, ...] | None]:
+    """Delimiter, header and column names from a text sample (``complete``: the sample is the whole file)."""
     lines = text.splitlines()
-    # The sample may end mid-line; drop that partial last line unless it is the only one.
-    body = "\n".join(lines[:-1] if len(lines) > 1 else lines)
+    # A cut sample may end mid-line; drop that partial last line unless it is the only one.
+    body = "\n".join(lines[:-1] if len(lines) > 1 and not complete else lines)
     delimiter = _guess_delimiter(body)
     rows = [r for r in csv.reader(io.StringIO(body), delimiter=delimiter) if r]
     if not rows:
@@ -243,7 +257,7 @@ def _sniff(text: str, name: str) -> tuple[tuple[str, ...], bool, str, tuple[str,
             raise MissingColumnsError(f"header of {name!r} repeats a column name: {first}", "give each column a unique name")
         columns = tuple(c if c else f"column{i + 1}" for i, c in enumerate(first))
         first_row = tuple(rows[1]) if len(rows) > 1 else None
-        if len(rows) == 1 and len(lines) <= 2:
+        if len(rows) == 1 and complete:
             raise EmptyFileError(f"file {name!r} has a header but no rows", "export the log again with its rows")
     else:
         columns = tuple(f"column{i + 1}" for i in range(width))

@@ -199,6 +199,8 @@ class Store:
         check_name(name)
         options = options or IngestOptions()
         report_progress = progress or _noop
+        if options.pseudonymize_key_env:
+            pseudonymizer_key(options.pseudonymize_key_env)  # a missing key fails before any reading
         report_progress(0.02, "hashing and sniffing the file")
         source = open_source(path, encoding=options.encoding)
         try:
@@ -275,7 +277,7 @@ class Store:
             if clean - kept:
                 rejected["duplicate"] = clean - kept
             rows_read = clean + sum(n for r, n in rejected.items() if r != "duplicate")
-            examples = _examples(cur)
+            examples = _examples(cur, raw_lines=not options.pseudonymize_key_env)
             report = RejectReport(rows_read=rows_read, rows_kept=kept, rejected=rejected, repaired=repaired,
                                   duplicates_policy=policy, format=chosen, examples=examples)
             if kept == 0:
@@ -377,11 +379,16 @@ def _count(cur: duckdb.DuckDBPyConnection, sql: str) -> int:
     return int(row[0]) if row else 0
 
 
+def _has_reject_table(cur: duckdb.DuckDBPyConnection) -> bool:
+    # Parquet sources have no CSV reject table. Probe the catalog rather than catching the
+    # CatalogException: any error inside the ingest transaction aborts it.
+    return bool(_count(cur, "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'ic_reject_errors'"))
+
+
 def _malformed_rows(cur: duckdb.DuckDBPyConnection) -> int:
-    try:
-        return _count(cur, "SELECT count(DISTINCT line) FROM ic_reject_errors")
-    except duckdb.CatalogException:
-        return 0  # Parquet sources have no CSV reject table
+    if not _has_reject_table(cur):
+        return 0
+    return _count(cur, "SELECT count(DISTINCT line) FROM ic_reject_errors")
 
 
 def _fill_categories(cur: duckdb.DuckDBPyConnection) -> int:
@@ -408,7 +415,7 @@ def _pseudonymize_stage(cur: duckdb.DuckDBPyConnection, key: bytes) -> None:
     cur.unregister("ic_pseudo")
 
 
-def _examples(cur: duckdb.DuckDBPyConnection) -> dict[str, list[dict[str, Any]]]:
+def _examples(cur: duckdb.DuckDBPyConnection, *, raw_lines: bool = True) -> dict[str, list[dict[str, Any]]]:
     frame = cur.execute(
         f"""SELECT reason, user_id, item_id, category, raw_behavior AS behavior, raw_ts AS ts, raw_value AS value
             FROM ic_stage WHERE reason IS NOT NULL
@@ -418,12 +425,15 @@ def _examples(cur: duckdb.DuckDBPyConnection) -> dict[str, list[dict[str, Any]]]
     for rec in frame.to_dict("records"):
         reason = rec.pop("reason")
         out.setdefault(reason, []).append({k: (None if pd.isna(v) else str(v)) for k, v in rec.items()})
-    try:
-        lines = cur.execute(f"SELECT csv_line, error_message FROM ic_reject_errors LIMIT {EXAMPLES_PER_REASON}").fetchall()
+    if _has_reject_table(cur):
+        lines = cur.execute(
+            f"SELECT line, csv_line, error_message FROM ic_reject_errors LIMIT {EXAMPLES_PER_REASON}"
+        ).fetchall()
         if lines:
-            out["malformed_row"] = [{"line": str(a)[:200], "error": str(b)[:200]} for a, b in lines]
-    except duckdb.CatalogException:
-        pass
+            # A raw CSV line holds the raw user id: leave it out when ids are pseudonymised.
+            out["malformed_row"] = [
+                {"line": str(a)[:200] if raw_lines else f"line {n}", "error": str(b)[:200]} for n, a, b in lines
+            ]
     return out
 
 

@@ -1,0 +1,217 @@
+"""Command line: python -m interest_core COMMAND ... (ingest, datasets, describe, delete, panel, synth).
+
+Every command that touches the store takes --db. With --json each prints one JSON object.
+Bad input exits non-zero with one line naming the problem and the fix, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from interest_core.errors import InterestCoreError
+
+Handler = Callable[[argparse.Namespace], dict[str, Any]]
+
+
+def _parse_pairs(pairs: Sequence[str], what: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key or not value:
+            raise InterestCoreError(f"{what} {pair!r} is not KEY=VALUE", f"write it like --{what} user_id=visitor")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def _mapping(args: argparse.Namespace) -> Any:
+    from interest_core.schema import ColumnMapping
+
+    if not args.map and not args.behavior_map and not args.behavior_all:
+        return None
+    cols = _parse_pairs(args.map, "map")
+    unknown = set(cols) - {"user_id", "item_id", "category", "behavior", "ts", "value", "category_fallback"}
+    if unknown:
+        raise InterestCoreError(f"--map names unknown canonical column(s) {sorted(unknown)}",
+                                "map user_id, item_id, category, behavior, ts or value")
+    missing = [c for c in ("user_id", "category", "ts") if c not in cols]
+    if missing:
+        raise InterestCoreError(f"--map lacks {missing}", "map at least user_id, category and ts: --map ts=COL")
+    codes = tuple(_parse_pairs(args.behavior_map, "behavior-map").items())
+    return ColumnMapping(
+        user_id=cols["user_id"], category=cols["category"], ts=cols["ts"], behavior=cols.get("behavior"),
+        item_id=cols.get("item_id"), value=cols.get("value"), category_fallback=cols.get("category_fallback"),
+        behavior_codes=codes, constant_behavior=args.behavior_all, ts_unit=args.ts_unit, ts_format=args.ts_format,
+        timezone=args.timezone,
+    )
+
+
+def _store(args: argparse.Namespace) -> Any:
+    from interest_core.store import DEFAULT_DB, Store
+
+    return Store(Path(args.db) if args.db else DEFAULT_DB)
+
+
+def _progress(args: argparse.Namespace) -> Callable[[float, str], None] | None:
+    if args.json or not sys.stderr.isatty():
+        return None
+
+    def show(fraction: float, message: str) -> None:
+        bar = "#" * int(fraction * 30)
+        sys.stderr.write(f"\r[{bar:<30}] {fraction:4.0%} {message[:60]:<60}")
+        if fraction >= 1:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+    return show
+
+
+def cmd_ingest(args: argparse.Namespace) -> dict[str, Any]:
+    from interest_core.config import IngestOptions
+    from interest_core.privacy import DEFAULT_KEY_ENV
+
+    options = IngestOptions(
+        duplicates=args.duplicates, encoding=args.encoding,
+        pseudonymize_key_env=(args.key_env or DEFAULT_KEY_ENV) if args.pseudonymize else None,
+    )
+    with _store(args) as store:
+        result = store.ingest(args.path, name=args.name, fmt=args.format, mapping=_mapping(args), options=options,
+                              year=args.year, item_properties=args.item_properties, progress=_progress(args))
+    out = {"created": result.created, "message": result.message, "format": result.report.format,
+           **{k: v for k, v in result.summary.items()}}
+    out["rows_read"] = result.report.rows_read
+    out["rejected"] = result.report.rejected
+    out["repaired"] = result.report.repaired
+    return out
+
+
+def cmd_datasets(args: argparse.Namespace) -> dict[str, Any]:
+    with _store(args) as store:
+        frame = store.list()
+    return {"datasets": json.loads(frame.to_json(orient="records", date_format="iso"))}
+
+
+def cmd_describe(args: argparse.Namespace) -> dict[str, Any]:
+    with _store(args) as store:
+        return store.describe(args.name)
+
+
+def cmd_delete(args: argparse.Namespace) -> dict[str, Any]:
+    with _store(args) as store:
+        store.delete(args.name)
+    return {"deleted": args.name}
+
+
+def cmd_panel(args: argparse.Namespace) -> dict[str, Any]:
+    from interest_core.config import GroupingSpec, PanelSpec
+    from interest_core.grouping import category_map
+    from interest_core.panel import build_panel, events_source
+
+    grouping = GroupingSpec(method="topk", k=args.top_k) if args.top_k else GroupingSpec()
+    spec = PanelSpec(freq=args.freq, grouping=grouping)
+    with _store(args) as store:
+        source = events_source(store, args.name)
+        panel = build_panel(source, spec, category_map=category_map(source, spec))
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix == ".parquet":
+        panel.to_parquet(out, index=False)
+    else:
+        panel.to_csv(out, index=False)
+    return {"out": str(out), "rows": len(panel), "users": int(panel["user_id"].nunique()),
+            "categories": int(panel["category"].nunique()), "periods": int(panel["period"].nunique()),
+            "freq": args.freq}
+
+
+def cmd_synth(args: argparse.Namespace) -> dict[str, Any]:
+    from interest_core import synth
+
+    result = synth.generate(synth.SynthSpec(n_users=args.users, seed=args.seed, days=args.days))
+    paths = synth.write(result, args.out)
+    return {"out": str(args.out), "events": len(result.events), "users": int(result.events["user_id"].nunique()),
+            "files": {k: str(v) for k, v in paths.items()}}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m interest_core", description="Interest-over-time analytics")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def add(name: str, handler: Handler, help_text: str, db: bool = True) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text)
+        p.set_defaults(handler=handler)
+        p.add_argument("--json", action="store_true", help="print one JSON object")
+        if db:
+            p.add_argument("--db", help="DuckDB store file (default data/interest.duckdb)")
+        return p
+
+    p = add("ingest", cmd_ingest, "read, validate and store an events file")
+    p.add_argument("path")
+    p.add_argument("--name", required=True)
+    p.add_argument("--format", default="auto", help="auto, taobao, tmall2014, retailrocket, rees46 or generic")
+    p.add_argument("--map", action="append", default=[], metavar="CANON=COL", help="generic: user_id=COL ...")
+    p.add_argument("--behavior-map", action="append", default=[], metavar="CODE=BEHAVIOR",
+                   help="generic: source code -> view/fav/cart/buy/rate/ignore")
+    p.add_argument("--behavior-all", choices=["view", "fav", "cart", "buy", "rate"], help="one behaviour for all rows")
+    p.add_argument("--ts-unit", default="auto", choices=["auto", "s", "ms", "text"])
+    p.add_argument("--ts-format", help="strptime format of text times, e.g. %%Y-%%m-%%d %%H:%%M")
+    p.add_argument("--timezone", default="UTC", help="zone of text times without one (e.g. Asia/Shanghai)")
+    p.add_argument("--year", type=int, default=2013, help="tmall2014: year of the M-D dates")
+    p.add_argument("--item-properties", nargs="*", default=[], help="retailrocket: item_properties file(s)")
+    p.add_argument("--duplicates", default="auto", choices=["auto", "keep", "drop"])
+    p.add_argument("--encoding", help="file encoding if not UTF-8 (e.g. gbk, latin-1)")
+    p.add_argument("--pseudonymize", action="store_true", help="store HMAC pseudonyms instead of user ids")
+    p.add_argument("--key-env", help="environment variable with the HMAC key (default INTEREST_PSEUDONYM_KEY)")
+
+    add("datasets", cmd_datasets, "list stored datasets")
+    p = add("describe", cmd_describe, "rows, users, span, behaviour mix and rejects of a dataset")
+    p.add_argument("name")
+    p = add("delete", cmd_delete, "delete a dataset")
+    p.add_argument("name")
+    p = add("panel", cmd_panel, "write the interest panel of a dataset")
+    p.add_argument("name")
+    p.add_argument("--freq", default="W", choices=["h", "D", "W", "M"])
+    p.add_argument("--top-k", type=int, default=0, help="group categories into the top K plus other")
+    p.add_argument("--out", required=True, help=".csv or .parquet")
+    p = add("synth", cmd_synth, "generate the synthetic demo dataset with ground truth", db=False)
+    p.add_argument("--users", type=int, default=1500)
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--days", type=int, default=420)
+    p.add_argument("--out", required=True)
+    # Forecasting commands (backtest, fit, score) register themselves here.
+    _register_extra(sub, add)
+    return parser
+
+
+def _register_extra(sub: Any, add: Callable[..., argparse.ArgumentParser]) -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("interest_core.cli_forecast") is not None:
+        from interest_core import cli_forecast
+
+        cli_forecast.register(add)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        result = args.handler(args)
+    except InterestCoreError as exc:
+        print(f"error: {exc.kind}: {exc}", file=sys.stderr)
+        return 2
+    except (OSError, ValueError) as exc:
+        print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(result, default=str))
+    else:
+        print(result.get("message") or _human(result))
+    return 0
+
+
+def _human(result: dict[str, Any]) -> str:
+    return "\n".join(f"{k}: {v}" for k, v in result.items())

@@ -1,0 +1,229 @@
+"""Every aggregation of events, in DuckDB: the interest panel and the summaries pages draw.
+
+All SQL over events lives here, so the same logic can later be moved to another engine.
+Functions take either a Store and a dataset name, or an events DataFrame (``events_source``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from interest_core.config import FREQ_PART, BehaviorWeights, PanelSpec, check_freq
+from interest_core.schema import BEHAVIORS
+from interest_core.store import Store
+
+PANEL_COLUMNS: tuple[str, ...] = (
+    "user_id", "category", "period", "interest", *(f"n_{b}" for b in BEHAVIORS), "share",
+)
+
+
+@dataclass
+class EventsSource:
+    """Where events are: a stored dataset's table, or an in-memory frame on a private connection."""
+
+    con: duckdb.DuckDBPyConnection
+    relation: str
+    owned: bool = False
+
+    def query(self, sql: str, params: Sequence[Any] | None = None, frames: dict[str, pd.DataFrame] | None = None
+              ) -> pd.DataFrame:
+        cur = self.con.cursor()
+        try:
+            cur.execute("SET TimeZone='UTC'")
+            for name, frame in (frames or {}).items():
+                cur.register(name, frame)
+            return cur.execute(sql.replace("{events}", self.relation), params or []).df()
+        finally:
+            cur.close()
+
+
+def events_source(store_or_events: Store | pd.DataFrame, dataset: str | None = None) -> EventsSource:
+    if isinstance(store_or_events, Store):
+        if dataset is None:
+            raise ValueError("pass the dataset name along with the store")
+        return EventsSource(store_or_events._con, store_or_events.table(dataset))
+    con = duckdb.connect()
+    con.register("ic_events", store_or_events)
+    return EventsSource(con, "ic_events", owned=True)
+
+
+def _weight_sql(weights: BehaviorWeights) -> str:
+    whens = " ".join(f"WHEN '{b}' THEN {float(w)!r}" for b, w in weights.as_dict().items())
+    return f"CASE behavior {whens} ELSE 0 END"
+
+
+def _filters(start: Any, end: Any, users: Sequence[str] | None) -> tuple[str, list[Any]]:
+    clauses, params = ["TRUE"], []
+    if start is not None:
+        clauses.append("ts >= ?")
+        params.append(pd.Timestamp(start).to_pydatetime())
+    if end is not None:
+        clauses.append("ts < ?")
+        params.append(pd.Timestamp(end).to_pydatetime())
+    if users is not None:
+        clauses.append("user_id IN (SELECT user_id FROM ic_users)")
+    return " AND ".join(clauses), params
+
+
+def build_panel(
+    source: EventsSource,
+    spec: PanelSpec = PanelSpec(),
+    *,
+    start: Any = None,
+    end: Any = None,
+    users: Sequence[str] | None = None,
+    category_map: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """Events -> long panel: user_id, category, period, interest, n_<behaviour>, share.
+
+    ``end`` is exclusive (events strictly before it), so a backtest cutoff never leaks.
+    ``category_map`` (category, group) folds categories into groups; unmapped ones keep their id.
+    """
+    where, params = _filters(start, end, users)
+    frames: dict[str, pd.DataFrame] = {}
+    cat_expr = "category"
+    join = ""
+    if category_map is not None:
+        frames["ic_groups"] = category_map[["category", "group"]].astype("string")
+        join = "LEFT JOIN ic_groups g ON e.category = g.category"
+        cat_expr = 'coalesce(g."group", e.category)'
+    if users is not None:
+        frames["ic_users"] = pd.DataFrame({"user_id": pd.Series(list(users), dtype="string")})
+    counts = ", ".join(f"count(*) FILTER (WHERE behavior = '{b}') AS n_{b}" for b in BEHAVIORS)
+    sql = f"""
+        WITH agg AS (
+          SELECT e.user_id, {cat_expr} AS category, date_trunc('{FREQ_PART[spec.freq]}', e.ts) AS period,
+                 sum({_weight_sql(spec.weights)}) AS interest, {counts}
+          FROM (SELECT * FROM {{events}} WHERE {where}) e {join}
+          GROUP BY ALL
+        )
+        SELECT *, interest / nullif(sum(interest) OVER (PARTITION BY user_id, period), 0) AS share
+        FROM agg ORDER BY user_id, category, period"""
+    panel = source.query(sql, params, frames)
+    panel = _typed(panel)
+    if spec.decay_half_life is not None:
+        from interest_core.interest import apply_decay
+
+        panel = apply_decay(panel, spec.decay_half_life, spec.freq)
+    return panel
+
+
+def _typed(panel: pd.DataFrame) -> pd.DataFrame:
+    panel["user_id"] = panel["user_id"].astype("string")
+    panel["category"] = panel["category"].astype("string")
+    panel["period"] = pd.to_datetime(panel["period"])
+    for b in BEHAVIORS:
+        panel[f"n_{b}"] = panel[f"n_{b}"].astype("int64")
+    panel["interest"] = panel["interest"].astype("float64")
+    panel["share"] = panel["share"].astype("float64").fillna(0.0)
+    return panel.reset_index(drop=True)
+
+
+# -- summaries for pages and models ------------------------------------------------------------
+
+def category_totals(source: EventsSource, weights: BehaviorWeights = BehaviorWeights(), *, end: Any = None,
+                    start: Any = None) -> pd.DataFrame:
+    """category, interest, events, users: totals over a time window, most engaged first."""
+    where, params = _filters(start, end, None)
+    return source.query(
+        f"""SELECT category, sum({_weight_sql(weights)}) AS interest, count(*) AS events,
+                   count(DISTINCT user_id) AS users
+            FROM {{events}} WHERE {where} GROUP BY category ORDER BY interest DESC, category""",
+        params,
+    )
+
+
+def user_category_totals(source: EventsSource, weights: BehaviorWeights = BehaviorWeights(), *, end: Any = None,
+                         start: Any = None) -> pd.DataFrame:
+    """user_id, category, interest: the sparse user x category matrix in long form."""
+    where, params = _filters(start, end, None)
+    return source.query(
+        f"""SELECT user_id, category, sum({_weight_sql(weights)}) AS interest
+            FROM {{events}} WHERE {where} GROUP BY ALL ORDER BY user_id, category""",
+        params,
+    )
+
+
+def activity_over_time(source: EventsSource, freq: str = "W") -> pd.DataFrame:
+    """period, behavior, events, users."""
+    part = FREQ_PART[check_freq(freq)]
+    frame = source.query(
+        f"""SELECT date_trunc('{part}', ts) AS period, behavior, count(*) AS events, count(DISTINCT user_id) AS users
+            FROM {{events}} GROUP BY ALL ORDER BY period, behavior"""
+    )
+    frame["period"] = pd.to_datetime(frame["period"])
+    return frame
+
+
+def active_users_over_time(source: EventsSource, freq: str = "W") -> pd.DataFrame:
+    """period, active_users, events."""
+    part = FREQ_PART[check_freq(freq)]
+    frame = source.query(
+        f"""SELECT date_trunc('{part}', ts) AS period, count(DISTINCT user_id) AS active_users, count(*) AS events
+            FROM {{events}} GROUP BY ALL ORDER BY period"""
+    )
+    frame["period"] = pd.to_datetime(frame["period"])
+    return frame
+
+
+def funnel(source: EventsSource) -> pd.DataFrame:
+    """behavior, events, users, in funnel order (view, fav, cart, buy, rate)."""
+    frame = source.query("SELECT behavior, count(*) AS events, count(DISTINCT user_id) AS users FROM {events} "
+                         "GROUP BY behavior")
+    order = {b: i for i, b in enumerate(BEHAVIORS)}
+    frame = frame.assign(_o=frame["behavior"].map(order)).sort_values("_o").drop(columns="_o")
+    return frame.reset_index(drop=True)
+
+
+def top_categories_over_time(source: EventsSource, freq: str = "W", k: int = 8,
+                             weights: BehaviorWeights = BehaviorWeights()) -> pd.DataFrame:
+    """period, category, interest for the k categories most engaged overall (others as 'other')."""
+    part = FREQ_PART[check_freq(freq)]
+    frame = source.query(
+        f"""WITH top AS (SELECT category FROM {{events}} GROUP BY category
+                         ORDER BY sum({_weight_sql(weights)}) DESC, category LIMIT {int(k)})
+            SELECT date_trunc('{part}', ts) AS period,
+                   CASE WHEN category IN (SELECT category FROM top) THEN category ELSE 'other' END AS category,
+                   sum({_weight_sql(weights)}) AS interest
+            FROM {{events}} GROUP BY ALL ORDER BY period, category"""
+    )
+    frame["period"] = pd.to_datetime(frame["period"])
+    return frame
+
+
+def kpis(source: EventsSource) -> dict[str, Any]:
+    row = source.query(
+        """SELECT count(*) AS events, count(DISTINCT user_id) AS users, count(DISTINCT category) AS categories,
+                  count(DISTINCT item_id) AS items, min(ts) AS start, max(ts) AS "end",
+                  count(*) FILTER (WHERE behavior = 'buy') AS buys,
+                  count(DISTINCT user_id) FILTER (WHERE behavior = 'buy') AS buyers
+           FROM {events}"""
+    ).iloc[0]
+    return {k: (v.item() if hasattr(v, "item") else v) for k, v in row.to_dict().items()}
+
+
+def period_bounds(source: EventsSource, freq: str) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """First and last period start of the data at this frequency."""
+    part = FREQ_PART[check_freq(freq)]
+    row = source.query(f"SELECT date_trunc('{part}', min(ts)) AS lo, date_trunc('{part}', max(ts)) AS hi "
+                       "FROM {events}").iloc[0]
+    return pd.Timestamp(row["lo"]), pd.Timestamp(row["hi"])
+
+
+def user_events(source: EventsSource, user_id: str, limit: int = 5000) -> pd.DataFrame:
+    """One user's raw events, newest first."""
+    return source.query(f"SELECT * FROM {{events}} WHERE user_id = ? ORDER BY ts DESC LIMIT {int(limit)}", [user_id])
+
+
+def search_users(source: EventsSource, text: str = "", limit: int = 50) -> pd.DataFrame:
+    """user_id, events, last_seen for users whose id contains the text, most active first."""
+    return source.query(
+        f"""SELECT user_id, count(*) AS events, max(ts) AS last_seen FROM {{events}}
+            WHERE contains(user_id, ?) GROUP BY user_id ORDER BY events DESC, user_id LIMIT {int(limit)}""",
+        [text],
+    )
