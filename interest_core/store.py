@@ -24,6 +24,7 @@ from interest_core.config import IngestOptions
 from interest_core.errors import (
     DatasetExistsError,
     DatasetNotFoundError,
+    FileEncodingError,
     IngestError,
     MissingColumnsError,
     NoUsableRowsError,
@@ -250,6 +251,7 @@ class Store:
             except duckdb.Error as exc:
                 raise _read_error(exc, source) from None
             progress(0.55, "repairing and counting rejects")
+            _check_encoding(cur, source)
             malformed = _malformed_rows(cur)
             repaired: dict[str, int] = {}
             filled = _fill_categories(cur)
@@ -366,8 +368,6 @@ def _join_item_categories(relation: str, item_properties: Sequence[str | Path]) 
 def _read_error(exc: duckdb.Error, source: SourceFile) -> IngestError:
     text = str(exc).splitlines()[0]
     if "unicode" in text.lower() or "utf" in text.lower():
-        from interest_core.errors import FileEncodingError
-
         return FileEncodingError(f"{source.original.name!r} is not valid UTF-8 ({text[:160]})",
                                  "pass --encoding with the file's encoding (e.g. gbk, latin-1)")
     return UnreadableFileError(f"{source.original.name!r} could not be read ({text[:200]})",
@@ -383,6 +383,18 @@ def _has_reject_table(cur: duckdb.DuckDBPyConnection) -> bool:
     # Parquet sources have no CSV reject table. Probe the catalog rather than catching the
     # CatalogException: any error inside the ingest transaction aborts it.
     return bool(_count(cur, "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'ic_reject_errors'"))
+
+
+def _check_encoding(cur: duckdb.DuckDBPyConnection, source: SourceFile) -> None:
+    """A byte that is not UTF-8 past the sniffed sample: the same named error as one inside it."""
+    if not _has_reject_table(cur):
+        return
+    row = cur.execute("SELECT min(line), count(*) FROM ic_reject_errors WHERE error_type = 'INVALID ENCODING'").fetchone()
+    if row and row[1]:
+        raise FileEncodingError(
+            f"{source.original.name!r} is not valid UTF-8 (first at line {row[0]}, {row[1]:,} line(s) in all)",
+            "pass --encoding with the file's encoding (e.g. gbk, latin-1, cp1252) or save it as UTF-8",
+        )
 
 
 def _malformed_rows(cur: duckdb.DuckDBPyConnection) -> int:
