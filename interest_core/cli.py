@@ -51,9 +51,9 @@ def _mapping(args: argparse.Namespace) -> Any:
 
 
 def _store(args: argparse.Namespace) -> Any:
-    from interest_core.store import DEFAULT_DB, Store
+    from interest_core.store import Store
 
-    return Store(Path(args.db) if args.db else DEFAULT_DB)
+    return Store(Path(args.db) if args.db else None)
 
 
 def _progress(args: argparse.Namespace) -> Callable[[float, str], None] | None:
@@ -145,7 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(handler=handler)
         p.add_argument("--json", action="store_true", help="print one JSON object")
         if db:
-            p.add_argument("--db", help="DuckDB store file (default data/interest.duckdb)")
+            p.add_argument("--db", help="DuckDB store file (default $INTEREST_DB or data/interest.duckdb)")
         return p
 
     p = add("ingest", cmd_ingest, "read, validate and store an events file")

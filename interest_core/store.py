@@ -37,6 +37,7 @@ from interest_core.report import RejectReport
 from interest_core.schema import ColumnMapping, Preset, detect_preset, get_preset, with_header_names
 
 DEFAULT_DB = Path(__file__).resolve().parent.parent / "data" / "interest.duckdb"
+DB_ENV = "INTEREST_DB"  # overrides the default store path (tests and deployments)
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 EXAMPLES_PER_REASON = 5
 REJECTS_KEPT = 10_000
@@ -65,11 +66,17 @@ def _noop(_fraction: float, _message: str) -> None:
     return None
 
 
+def default_db_path() -> Path:
+    import os
+
+    return Path(os.environ.get(DB_ENV) or DEFAULT_DB)
+
+
 class Store:
     """A DuckDB database file of datasets. Thread-safe: each call uses its own cursor."""
 
-    def __init__(self, path: str | Path = DEFAULT_DB, *, read_only: bool = False) -> None:
-        self.path = Path(path)
+    def __init__(self, path: str | Path | None = None, *, read_only: bool = False) -> None:
+        self.path = Path(path) if path is not None else default_db_path()
         if not read_only:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
