@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Create .venv (Python 3.11) and install the pinned requirements. Idempotent: re-running is quick.
+# Usage: scripts/setup.sh [requirements file]   (default requirements.txt)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+REQS="${1:-requirements.txt}"
+PY="${PYTHON:-$(command -v python3.11 || command -v python3)}"
+if ! "$PY" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
+  echo "warning: $PY is not Python 3.11; the pins are tested on 3.11" >&2
+fi
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+fi
+STAMP=".venv/.installed-$(basename "$REQS")"
+# Reinstall only when a requirements file changed since the last install.
+if [ ! -f "$STAMP" ] || [ requirements.txt -nt "$STAMP" ] || [ "$REQS" -nt "$STAMP" ]; then
+  .venv/bin/python -m pip install --quiet --upgrade pip
+  .venv/bin/python -m pip install --quiet -r "$REQS"
+  touch "$STAMP"
+fi
