@@ -108,7 +108,7 @@ WITH raw AS (
   SELECT *, {time_expr('raw_ts', mapping)} AS ts, {behavior_expr('raw_behavior', mapping)} AS behavior,
          try_cast(raw_value AS DOUBLE) AS value
   FROM raw
-)
+), classified AS (
 SELECT raw_user AS user_id, raw_item AS item_id, raw_category AS category, behavior, ts, value,
   CASE
     WHEN raw_user IS NULL THEN 'missing_user'
@@ -121,4 +121,11 @@ SELECT raw_user AS user_id, raw_item AS item_id, raw_category AS category, behav
   END AS reason,
   raw_behavior, raw_ts, raw_value
 FROM parsed
+)
+-- Raw texts are kept only where they explain a reject or a repair: clean rows store NULLs (free).
+SELECT user_id, item_id, category, behavior, ts, value, reason,
+       CASE WHEN reason IS NOT NULL THEN raw_behavior END AS raw_behavior,
+       CASE WHEN reason IS NOT NULL THEN raw_ts END AS raw_ts,
+       CASE WHEN reason IS NOT NULL OR value IS NULL THEN raw_value END AS raw_value
+FROM classified
 """

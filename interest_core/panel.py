@@ -101,9 +101,11 @@ def build_panel(
                  sum({_weight_sql(spec.weights)}) AS interest, {counts}
           FROM (SELECT * FROM {{events}} WHERE {where}) e {join}
           GROUP BY ALL
+        ), totals AS (
+          SELECT user_id, period, sum(interest) AS total FROM agg GROUP BY ALL
         )
-        SELECT *, interest / nullif(sum(interest) OVER (PARTITION BY user_id, period), 0) AS share
-        FROM agg ORDER BY user_id, category, period"""
+        -- A join on per-user totals is cheaper than a window over millions of rows; callers sort if needed.
+        SELECT agg.*, interest / nullif(total, 0) AS share FROM agg JOIN totals USING (user_id, period)"""
     panel = source.query(sql, params, frames)
     panel = _typed(panel)
     if spec.decay_half_life is not None:

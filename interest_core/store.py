@@ -7,6 +7,7 @@ summary). An ingest runs in one transaction: a refused file leaves the store as 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import re
 import threading
@@ -207,15 +208,18 @@ class Store:
         check_name(name)
         options = options or IngestOptions()
         report_progress = progress or _noop
-        if options.pseudonymize_key_env:
-            pseudonymizer_key(options.pseudonymize_key_env)  # a missing key fails before any reading
+        key_id = None
+        if options.pseudonymize_key_env:  # a missing key fails before any reading
+            key = pseudonymizer_key(options.pseudonymize_key_env)
+            # Another key gives other pseudonyms, so another dataset (the key itself is not stored).
+            key_id = hmac.new(key, b"interest_core dataset key id", hashlib.sha256).hexdigest()[:16]
         report_progress(0.02, "hashing and sniffing the file")
         source = open_source(path, encoding=options.encoding)
         try:
             preset, chosen = _resolve_format(source, fmt, mapping, year)
             policy = options.duplicates if options.duplicates != "auto" else preset.default_duplicates
             prop_hashes = [sha256_file(Path(p)) for p in item_properties]
-            fingerprint = _fingerprint(source.sha256, prop_hashes, chosen, preset.mapping, options, policy)
+            fingerprint = _fingerprint(source.sha256, prop_hashes, chosen, preset.mapping, options, policy, key_id)
             existing = self.query("SELECT name FROM datasets WHERE fingerprint = ?", [fingerprint])
             if not existing.empty:
                 other = str(existing["name"].iloc[0])
@@ -254,7 +258,8 @@ class Store:
             for tmp in ("ic_stage", "ic_reject_errors", "ic_reject_scans"):
                 cur.execute(f"DROP TABLE IF EXISTS {tmp}")
             try:
-                cur.execute(f"CREATE TEMP TABLE ic_stage AS {classified_sql(relation, preset.mapping, options)}")
+                # A real table (not TEMP): on success it is renamed into place instead of copied.
+                cur.execute(f"CREATE TABLE ic_stage AS {classified_sql(relation, preset.mapping, options)}")
             except duckdb.Error as exc:
                 raise _read_error(exc, source) from None
             progress(0.55, "repairing and counting rejects")
@@ -278,13 +283,10 @@ class Store:
                 progress(0.6, "pseudonymising user ids")
                 _pseudonymize_stage(cur, pseudonymizer_key(options.pseudonymize_key_env))
             progress(0.65, "writing events")
-            select = "SELECT user_id, item_id, category, behavior, ts, value FROM ic_stage WHERE reason IS NULL"
-            if policy == "drop":
-                select = select.replace("SELECT", "SELECT DISTINCT", 1)
-            cur.execute(f'CREATE TABLE "{table}" AS {select}')
-            kept = _count(cur, f'SELECT count(*) FROM "{table}"')
-            if clean - kept:
-                rejected["duplicate"] = clean - kept
+            duplicates = _drop_duplicates(cur) if policy == "drop" else 0
+            if duplicates:
+                rejected["duplicate"] = duplicates
+            kept = clean - duplicates
             rows_read = clean + sum(n for r, n in rejected.items() if r != "duplicate")
             examples = _examples(cur, raw_lines=not options.pseudonymize_key_env)
             report = RejectReport(rows_read=rows_read, rows_kept=kept, rejected=rejected, repaired=repaired,
@@ -298,6 +300,11 @@ class Store:
                 f'CREATE TABLE "{rejects}" AS SELECT reason, user_id, item_id, category, raw_behavior AS behavior, '
                 f"raw_ts AS ts, raw_value AS value FROM ic_stage WHERE reason IS NOT NULL LIMIT {REJECTS_KEPT}"
             )
+            if sum(counts.values()):
+                cur.execute("DELETE FROM ic_stage WHERE reason IS NOT NULL")
+            for column in ("reason", "raw_behavior", "raw_ts", "raw_value"):
+                cur.execute(f"ALTER TABLE ic_stage DROP COLUMN {column}")
+            cur.execute(f'ALTER TABLE ic_stage RENAME TO "{table}"')
             progress(0.85, "summarising")
             summary = _summary(cur, table)
             cur.execute(
@@ -306,7 +313,6 @@ class Store:
                  json.dumps({**options.to_dict(), "duplicates": policy}), json.dumps(report.to_dict()),
                  json.dumps(summary), datetime.now(timezone.utc).replace(tzinfo=None)],
             )
-            cur.execute("DROP TABLE ic_stage")
             cur.execute("COMMIT")
         except BaseException:
             cur.execute("ROLLBACK")
@@ -352,9 +358,12 @@ def _resolve_format(source: SourceFile, fmt: str, mapping: ColumnMapping | None,
 
 
 def _fingerprint(sha: str, prop_hashes: list[str], fmt: str, mapping: ColumnMapping, options: IngestOptions,
-                 policy: str) -> str:
-    blob = json.dumps({"sha": sha, "props": prop_hashes, "format": fmt, "mapping": mapping.to_dict(),
-                       "options": {**options.to_dict(), "duplicates": policy, "encoding": None}}, sort_keys=True)
+                 policy: str, key_id: str | None = None) -> str:
+    identity = {"sha": sha, "props": prop_hashes, "format": fmt, "mapping": mapping.to_dict(),
+                "options": {**options.to_dict(), "duplicates": policy, "encoding": None}}
+    if key_id:
+        identity["key_id"] = key_id
+    blob = json.dumps(identity, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
@@ -424,6 +433,26 @@ def _fill_categories(cur: duckdb.DuckDBPyConnection) -> int:
     )
     return missing - _count(cur, "SELECT count(*) FROM ic_stage WHERE reason IS NULL AND category IS NULL "
                                  "AND item_id IS NOT NULL")
+
+
+def _drop_duplicates(cur: duckdb.DuckDBPyConnection) -> int:
+    """Remove exact duplicate clean rows; returns how many were removed.
+
+    A GROUP BY on one 64-bit row hash finds candidates cheaply; equal rows always share a hash,
+    so no candidates means no duplicates and the costly DISTINCT rewrite is skipped.
+    """
+    cols = "user_id, item_id, category, behavior, ts, value"
+    candidates = _count(cur, f"SELECT count(*) FROM (SELECT hash({cols}) AS h FROM ic_stage WHERE reason IS NULL "
+                             "GROUP BY h HAVING count(*) > 1)")
+    if not candidates:
+        return 0
+    before = _count(cur, "SELECT count(*) FROM ic_stage WHERE reason IS NULL")
+    cur.execute(f"""CREATE TABLE ic_dedup AS
+        SELECT DISTINCT ON ({cols}) * FROM ic_stage WHERE reason IS NULL
+        UNION ALL SELECT * FROM ic_stage WHERE reason IS NOT NULL""")
+    cur.execute("DROP TABLE ic_stage")
+    cur.execute("ALTER TABLE ic_dedup RENAME TO ic_stage")
+    return before - _count(cur, "SELECT count(*) FROM ic_stage WHERE reason IS NULL")
 
 
 def _pseudonymize_stage(cur: duckdb.DuckDBPyConnection, key: bytes) -> None:

@@ -1,0 +1,130 @@
+"""Benchmark: ingest + store + weekly panel vs the floor for any design that keeps the events.
+
+Floor (same run, same file): plain DuckDB loading the CSV into a table of a database file,
+then GROUP BY user, category, week fetched to pandas. Ours: Store.ingest (sniffing, sha256,
+validation, reject report, duplicates policy, catalog) + panel.build_panel(freq W).
+Each measurement runs in a fresh spawned process so its peak memory (ru_maxrss) is its own.
+
+    .venv/bin/python bench/ingest.py [--rows 10000000] [--repeat 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import resource
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+TARGET_RATIO = 1.5
+TARGET_PEAK_GB = 3.0
+
+
+def make_csv(path: Path, rows: int) -> None:
+    """A Taobao UserBehavior-format CSV (header, epoch seconds), deterministic."""
+    import duckdb
+
+    duckdb.sql(
+        f"""COPY (
+          SELECT hash(i) % 100000 + 1 AS user_id, hash(i * 7 + 1) % 1000000 AS item_id,
+                 hash(i * 13 + 5) % 5000 AS category_id,
+                 CASE WHEN r < 890 THEN 'pv' WHEN r < 945 THEN 'cart' WHEN r < 975 THEN 'fav' ELSE 'buy' END
+                   AS behavior_type,
+                 1511539200 + hash(i * 31 + 2) % 777600 AS timestamp
+          FROM (SELECT i, hash(i * 17 + 3) % 1000 AS r FROM range({rows}) t(i))
+        ) TO '{path}' (HEADER, DELIMITER ',')"""
+    )
+
+
+def _floor(csv: str, db: str) -> dict[str, Any]:
+    import duckdb
+
+    t0 = time.perf_counter()
+    con = duckdb.connect(db)
+    con.execute(f"CREATE TABLE events AS SELECT * FROM read_csv('{csv}')")
+    t1 = time.perf_counter()
+    panel = con.execute(
+        "SELECT user_id, category_id, date_trunc('week', to_timestamp(timestamp)) AS week, count(*) AS n "
+        "FROM events GROUP BY ALL"
+    ).df()
+    t2 = time.perf_counter()
+    con.close()
+    return {"load_s": t1 - t0, "panel_s": t2 - t1, "total_s": t2 - t0, "panel_rows": len(panel)}
+
+
+def _ours(csv: str, db: str) -> dict[str, Any]:
+    from interest_core.config import PanelSpec
+    from interest_core.panel import build_panel, events_source
+    from interest_core.store import Store
+
+    t0 = time.perf_counter()
+    store = Store(db)
+    result = store.ingest(csv, name="bench", fmt="auto")
+    t1 = time.perf_counter()
+    panel = build_panel(events_source(store, "bench"), PanelSpec(freq="W"))
+    t2 = time.perf_counter()
+    store.close()
+    return {"load_s": t1 - t0, "panel_s": t2 - t1, "total_s": t2 - t0, "panel_rows": len(panel),
+            "rows_kept": result.report.rows_kept, "rejected": result.report.rejected}
+
+
+def _child(kind: str, csv: str, db: str, queue: Any) -> None:
+    out = (_floor if kind == "floor" else _ours)(csv, db)
+    out["peak_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+    queue.put(out)
+
+
+def measure(kind: str, csv: Path, workdir: Path) -> dict[str, Any]:
+    db = workdir / f"{kind}.duckdb"
+    for stale in workdir.glob(f"{kind}.duckdb*"):
+        stale.unlink()
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_child, args=(kind, str(csv), str(db), queue))
+    proc.start()
+    out = queue.get()
+    proc.join()
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rows", type=int, default=10_000_000)
+    parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--workdir", default=None)
+    args = parser.parse_args()
+    workdir = Path(args.workdir or tempfile.mkdtemp(prefix="bench-ingest-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    csv = workdir / f"taobao_{args.rows}.csv"
+    if not csv.exists():
+        t = time.perf_counter()
+        make_csv(csv, args.rows)
+        print(f"generated {csv} ({csv.stat().st_size / 1e6:.0f} MB) in {time.perf_counter() - t:.1f}s")
+    best: dict[str, dict[str, Any]] = {}
+    for rep in range(args.repeat):
+        for kind in ("floor", "ours"):  # alternate so drift in machine load hits both
+            out = measure(kind, csv, workdir)
+            print(f"run {rep + 1} {kind:5s}: load {out['load_s']:.2f}s  panel {out['panel_s']:.2f}s  "
+                  f"total {out['total_s']:.2f}s  peak {out['peak_gb']:.2f} GB")
+            if kind not in best or out["total_s"] < best[kind]["total_s"]:
+                best[kind] = out
+    floor, ours = best["floor"], best["ours"]
+    ratio = ours["total_s"] / floor["total_s"]
+    print(f"\nrows: {args.rows:,}  kept: {ours['rows_kept']:,}  rejected: {ours['rejected']}")
+    print(f"floor (DuckDB load + GROUP BY): {floor['total_s']:.2f}s  ({args.rows / floor['total_s']:,.0f} rows/s)")
+    print(f"ours  (ingest + weekly panel):  {ours['total_s']:.2f}s  ({args.rows / ours['total_s']:,.0f} rows/s)")
+    print(f"ratio ours/floor: {ratio:.2f}  (target <= {TARGET_RATIO})  {'OK' if ratio <= TARGET_RATIO else 'OVER'}")
+    print(f"peak memory ours: {ours['peak_gb']:.2f} GB, floor: {floor['peak_gb']:.2f} GB  (target <= {TARGET_PEAK_GB} GB)"
+          f"  {'OK' if ours['peak_gb'] <= TARGET_PEAK_GB else 'OVER'}")
+    if not args.workdir:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
