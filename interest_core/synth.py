@@ -48,7 +48,7 @@ SEASONS: dict[str, tuple[int, float]] = {
 WEEKDAY_FACTOR = np.array([0.88, 0.85, 0.88, 0.92, 1.0, 1.3, 1.25])  # Mon..Sun: busier weekends
 HOUR_WEIGHT = np.array([1, 0.6, 0.4, 0.3, 0.3, 0.4, 0.8, 1.5, 2.2, 2.6, 2.8, 3.0,
                         3.6, 3.4, 3.0, 2.9, 3.0, 3.3, 3.9, 4.6, 5.0, 4.6, 3.4, 2.0])
-BEHAVIOR_ORDER: tuple[str, ...] = ("view", "fav", "cart", "buy", "rate")
+BEHAVIOR_ORDER: tuple[str, ...] = ("view", "fav", "cart", "buy", "rate")  # codes 0-4 below
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,8 @@ class Migration:
     to_category: str
     at: float  # start, as a fraction of the span (so small test specs still contain it)
     fraction: float = 0.5
-    ramp_days: int = 21
+    ramp_days: int = 14
+    moved: float = 0.95  # share of the user's interest in from_category that moves
 
 
 @dataclass(frozen=True)
@@ -90,22 +91,23 @@ class Promotion:
 
 DEFAULT_SEGMENTS: tuple[Segment, ...] = (
     Segment("tech enthusiasts", 0.22, (("Phones", 3.0), ("Laptops", 2.2), ("Headphones", 2.0), ("Cameras", 2.6)),
-            0.24, 2.5, 0.12, 0.14, 0.45, churn_risk=0.8),
+            0.36, 1.3, 0.10, 0.12, 0.45, churn_risk=0.8),
     Segment("home makers", 0.20, (("Furniture", 2.4), ("Kitchen", 3.0), ("Bedding", 2.0), ("Garden", 1.6)),
-            0.15, 1.8, 0.15, 0.24, 0.65, churn_risk=0.7),
-    Segment("fashion followers", 0.24, (("Shoes", 2.4), ("Dresses", 2.6), ("Outerwear", 1.4), ("Swimwear", 1.2),
-                                        ("Skincare", 1.4), ("Makeup", 1.6), ("Fragrance", 0.9)),
-            0.26, 3.0, 0.25, 0.17, 0.42, churn_risk=1.0),
+            0.26, 0.8, 0.12, 0.2, 0.65, churn_risk=0.7),
+    Segment("fashion followers", 0.24, (("Shoes", 2.2), ("Dresses", 2.4), ("Outerwear", 1.2), ("Swimwear", 1.0),
+                                        ("Skincare", 1.2), ("Makeup", 2.8), ("Fragrance", 0.8)),
+            0.38, 1.6, 0.2, 0.14, 0.42, churn_risk=1.0),
     Segment("outdoor sports", 0.16, (("Running", 3.0), ("Cycling", 1.8), ("Ski gear", 1.5), ("Camping", 1.8),
                                      ("Outerwear", 0.6), ("Shoes", 0.5)),
-            0.18, 2.2, 0.10, 0.16, 0.5, churn_risk=0.9),
-    Segment("bargain browsers", 0.18, tuple((c, 0.55) for c in CATEGORIES), 0.22, 4.5, 0.07, 0.06, 0.2,
+            0.28, 1.1, 0.08, 0.13, 0.5, churn_risk=0.9),
+    Segment("bargain browsers", 0.18, tuple((c, 0.55) for c in CATEGORIES), 0.3, 2.8, 0.05, 0.05, 0.2,
             churn_risk=1.8, floor=0.0),
 )
+# Pairs chosen away from seasonal categories, so a planted flow is not confused with a season's.
 DEFAULT_MIGRATIONS: tuple[Migration, ...] = (
-    Migration("tech enthusiasts", "Cameras", "Phones", at=0.22, fraction=0.5),
-    Migration("home makers", "Kitchen", "Garden", at=0.42, fraction=0.45),
-    Migration("outdoor sports", "Running", "Cycling", at=0.62, fraction=0.55),
+    Migration("tech enthusiasts", "Cameras", "Phones", at=0.22, fraction=0.6),
+    Migration("home makers", "Kitchen", "Garden", at=0.42, fraction=0.6),
+    Migration("fashion followers", "Makeup", "Skincare", at=0.62, fraction=0.6),
 )
 DEFAULT_PROMOTIONS: tuple[Promotion, ...] = (
     Promotion("Makeup", at=0.10, days=14, uplift=3.0),
@@ -123,11 +125,12 @@ class SynthSpec:
     migrations: tuple[Migration, ...] = DEFAULT_MIGRATIONS
     promotions: tuple[Promotion, ...] = DEFAULT_PROMOTIONS
     churn_rate: float = 0.15
-    churn_fade_days: int = 42  # activity declines linearly over this many days before churn
+    churn_fade_days: int = 42  # activity declines over this many days before churn
     late_joiners: float = 0.25  # share of users who join during the first half of the span
     pref_concentration: float = 30.0  # Dirichlet concentration of a user's preference around the segment's
     items_per_category: tuple[int, int] = (150, 400)
     rate_share: float = 0.25  # share of buys later rated (behaviour 'rate', value 1-5)
+    wander: float = 0.5  # chance that a middle view of a session is of another category
 
     def __post_init__(self) -> None:
         if self.n_users < 10 or self.days < 56:
@@ -149,6 +152,9 @@ class SynthResult:
     migrating_users: pd.DataFrame
     categories: pd.DataFrame
     promotions: pd.DataFrame
+
+
+Planted = tuple[Migration, int, int, np.ndarray, np.ndarray]  # migration, start day, end day, movers, switch days
 
 
 def _monday(start: pd.Timestamp, day: int) -> int:
@@ -180,9 +186,9 @@ def _catalog(rng: np.random.Generator, spec: SynthSpec) -> tuple[np.ndarray, np.
 def _calendar(spec: SynthSpec, start: pd.Timestamp) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[tuple]]:
     """Per day: weekday factor, category multipliers (season x promotion), discount; promotion rows."""
     days = pd.date_range(start, periods=spec.days, freq="D")
-    weekday = WEEKDAY_FACTOR[days.weekday] / WEEKDAY_FACTOR.mean()
+    weekday = WEEKDAY_FACTOR[days.day_of_week] / WEEKDAY_FACTOR.mean()
     mult = np.ones((spec.days, len(CATEGORIES)))
-    doy = days.dayofyear.to_numpy()
+    doy = days.day_of_year.to_numpy()
     for cat, (peak, amp) in SEASONS.items():
         mult[:, CATEGORIES.index(cat)] = np.exp(amp * np.cos(2 * np.pi * (doy - peak) / 365.25))
     discount = np.zeros((spec.days, len(CATEGORIES)))
@@ -223,7 +229,7 @@ def _users(rng: np.random.Generator, spec: SynthSpec) -> dict[str, np.ndarray]:
 
 
 def _plant_migrations(rng: np.random.Generator, spec: SynthSpec, start: pd.Timestamp,
-                      users: dict[str, np.ndarray]) -> list[tuple[Migration, int, int, np.ndarray, np.ndarray]]:
+                      users: dict[str, np.ndarray]) -> list[Planted]:
     """Pick each migration's movers among users active well before and after it, and their switch days."""
     names = [s.name for s in spec.segments]
     planted = []
@@ -234,8 +240,13 @@ def _plant_migrations(rng: np.random.Generator, spec: SynthSpec, start: pd.Times
             (users["seg"] == names.index(m.segment)) & (users["join"] <= d0 - 28)
             & (users["churn_day"] - spec.churn_fade_days > d1 + 28)
         )
-        movers = np.sort(rng.choice(eligible, round(m.fraction * eligible.size), replace=False))
-        switch = d0 + rng.integers(0, max(1, m.ramp_days - 7), movers.size)
+        # Users keen on from_category are likelier to move (and their move is what a flow chart shows).
+        keen = users["pref"][eligible, CATEGORIES.index(m.from_category)]
+        n_movers = round(m.fraction * eligible.size)
+        movers = eligible[:0]
+        if n_movers:
+            movers = np.sort(rng.choice(eligible, n_movers, replace=False, p=keen / keen.sum()))
+        switch = d0 + rng.integers(0, max(1, m.ramp_days - 3), movers.size)
         planted.append((m, d0, d1, movers, switch))
     return planted
 
@@ -246,7 +257,8 @@ def _session_counts(rng: np.random.Generator, spec: SynthSpec, users: dict[str, 
     day = np.arange(spec.days)
     active = day[None, :] >= users["join"][:, None]
     to_churn = users["churn_day"][:, None] - day[None, :]
-    fade = np.where(to_churn <= 0, 0.0, np.clip(0.1 + 0.9 * to_churn / spec.churn_fade_days, 0.1, 1.0))
+    # Quadratic fade: a visible decline for weeks before the churn date, then nothing.
+    fade = np.where(to_churn <= 0, 0.0, np.clip(to_churn / spec.churn_fade_days, 0.03, 1.0) ** 2)
     burst = rng.gamma(3.0, 1.0 / 3.0, (spec.n_users, spec.days // 7 + 1))[:, day // 7]
     rate = users["activity"][:, None] * weekday[None, :] * active * fade * burst
     return rng.poisson(rate)
@@ -280,7 +292,7 @@ def generate(spec: SynthSpec = SynthSpec()) -> SynthResult:
     for m, _d0, _d1, movers, switch in planted:
         sw = np.full(spec.n_users, np.inf)
         sw[movers] = switch
-        moved_frac = 0.9 * np.clip((s_day - sw[s_user]) / 7.0, 0.0, 1.0)  # a 7-day personal transition
+        moved_frac = m.moved * np.clip((s_day - sw[s_user] + 1) / 4.0, 0.0, 1.0)  # a 4-day personal switch
         a, b = CATEGORIES.index(m.from_category), CATEGORIES.index(m.to_category)
         moved = weights[:, a] * moved_frac
         weights[:, a] -= moved
@@ -306,7 +318,12 @@ def generate(spec: SynthSpec = SynthSpec()) -> SynthResult:
     extra_pos = pos - n_views[e_sess]
     mask = (fav.astype(int) + 2 * cart + 4 * buy)[e_sess]
     behavior = np.where(extra_pos < 0, 0, _EXTRAS[mask, np.clip(extra_pos, 0, 2)])
+    # Middle views may wander to another of the user's interests (more independent draws per period,
+    # so shares are less lumpy); the first and last view (which fav/cart/buy refer to) stay put.
     e_cat = s_cat[e_sess]
+    wander = np.flatnonzero((extra_pos < -1) & (pos > 0) & (rng.random(e_sess.size) < spec.wander))
+    w_cum = cum[e_sess[wander]]
+    e_cat[wander] = (w_cum < (rng.random(wander.size) * w_cum[:, -1])[:, None]).sum(1).clip(max=len(CATEGORIES) - 1)
     item = np.searchsorted(item_keys, e_cat + rng.random(e_sess.size), side="right")
     last_view = first + n_views - 1
     item = np.where(behavior > 0, item[last_view[e_sess]], item)
@@ -353,7 +370,7 @@ def generate(spec: SynthSpec = SynthSpec()) -> SynthResult:
 
 
 def _truth_frames(spec: SynthSpec, start: pd.Timestamp, users: dict[str, np.ndarray], user_ids: np.ndarray,
-                  planted: list, promo_rows: list[tuple], item_cat: np.ndarray,
+                  planted: list[Planted], promo_rows: list[tuple], item_cat: np.ndarray,
                   price: np.ndarray) -> dict[str, pd.DataFrame]:
     def date(day: np.ndarray | int) -> pd.Series | pd.Timestamp:
         return start + pd.to_timedelta(day, unit="D")
@@ -395,3 +412,99 @@ def _truth_frames(spec: SynthSpec, start: pd.Timestamp, users: dict[str, np.ndar
 
 def _dates(frame: pd.DataFrame, *cols: str) -> pd.DataFrame:
     return frame.astype({c: "datetime64[us]" for c in cols})
+
+
+_DATE_COLUMNS: dict[str, tuple[str, ...]] = {
+    "users": ("churn_date", "join_date"), "migrations": ("start_date", "end_date"),
+    "migrating_users": ("switch_date",), "categories": (), "promotions": ("start", "end"),
+}
+
+
+def write(result: SynthResult, out_dir: str | Path) -> dict[str, Path]:
+    """Write events.parquet (zstd), the ground-truth CSVs and a README; returns name -> path."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"events": out / "events.parquet"}
+    # A timestamp column (not text) so DuckDB's VARCHAR cast gives 'YYYY-MM-DD HH:MM:SS' back.
+    # zstd level 3: within 3% of level 19's size at a tenth of the time.
+    result.events.to_parquet(paths["events"], index=False, compression="zstd", compression_level=3,
+                             row_group_size=256_000)
+    for name, cols in _DATE_COLUMNS.items():
+        frame = getattr(result, name).copy()
+        for col in cols:
+            frame[col] = frame[col].dt.strftime("%Y-%m-%d")
+        paths[name] = out / f"{name}.csv"
+        frame.to_csv(paths[name], index=False, lineterminator="\n")
+    paths["readme"] = out / "README.md"
+    paths["readme"].write_text(_readme(result), encoding="utf-8")
+    return paths
+
+
+def read_truth(out_dir: str | Path) -> SynthResult:
+    """Read back what :func:`write` wrote (events included), with the same dtypes as :func:`generate`."""
+    out = Path(out_dir)
+    events = pd.read_parquet(out / "events.parquet")
+    events = events.astype({"user_id": "str", "item_id": "str", "category": "str", "behavior": "str",
+                            "ts": "datetime64[us]", "value": "float64"})
+    frames = {}
+    for name, cols in _DATE_COLUMNS.items():
+        frame = pd.read_csv(out / f"{name}.csv", keep_default_na=False, na_values=[""])
+        for col in cols:
+            frame[col] = pd.to_datetime(frame[col], format="%Y-%m-%d").astype("datetime64[us]")
+        frames[name] = frame
+    frames["users"]["churned"] = frames["users"]["churned"].astype(bool)
+    frames["categories"]["season"] = frames["categories"]["season"].fillna("")
+    return SynthResult(events=events, **frames)
+
+
+def _readme(result: SynthResult) -> str:
+    e, u = result.events, result.users
+    counts = ", ".join(f"{b} {n:,}" for b, n in e["behavior"].value_counts().items())
+    segs = u.groupby("segment")["churned"].agg(["size", "sum"])
+    seg_lines = "\n".join(f"| {name} | {int(r['size'])} | {int(r['sum'])} |" for name, r in segs.iterrows())
+    mig_lines = "\n".join(
+        f"| {m.segment} | {m.from_category} | {m.to_category} | {m.start_date:%Y-%m-%d} | {m.end_date:%Y-%m-%d} "
+        f"| {m.users_moved} |" for m in result.migrations.itertuples())
+    promo_lines = "\n".join(f"| {p.category} | {p.start:%Y-%m-%d} | {p.end:%Y-%m-%d} | x{p.uplift:g} |"
+                             for p in result.promotions.itertuples())
+    cats = result.categories
+    seasons = ", ".join(f"{c} ({s})" for c, s in zip(cats["category"], cats["season"], strict=True) if s)
+    return f"""# Synthetic demo dataset
+
+Generated by `interest_core.synth` (`synth.write(synth.generate(), DIR)`); regenerate rather than edit.
+Same spec and seed give the same events. Every planted effect below is ground truth to check analyses against.
+
+- `events.parquet`: {len(e):,} canonical events (user_id, item_id, category, behavior, ts naive UTC, value),
+  {e['ts'].min():%Y-%m-%d} to {e['ts'].max():%Y-%m-%d}, {e['user_id'].nunique():,} users,
+  {e['item_id'].nunique():,} items, {e['category'].nunique()} categories. Behaviours: {counts}.
+  `value` is the price paid for `buy` (discounted during a promotion) and the rating 1-5 for `rate`.
+  Ingest with format `generic` (columns already canonical).
+- `users.csv`: user_id, segment, churned, churn_date (no events on or after it), join_date.
+- `categories.csv`: category, department, n_items, median_price, season (summer/winter peak or empty).
+- `migrations.csv`: segment, from_category, to_category, start_date, end_date, users_moved, fraction.
+- `migrating_users.csv`: user_id, segment, from_category, to_category, switch_date (each mover's own day).
+- `promotions.csv`: category, start, end (exclusive), uplift (interest multiplier), discount.
+
+## Planted structure
+
+Segments (distinct category preferences and behaviour: activity, views per session, buy rate):
+
+| segment | users | churned |
+|---|---|---|
+{seg_lines}
+
+Migrations (movers' interest in from_category moves to to_category within the window):
+
+| segment | from | to | start | end | users moved |
+|---|---|---|---|---|---|
+{mig_lines}
+
+Promotions:
+
+| category | start | end | uplift |
+|---|---|---|---|
+{promo_lines}
+
+Seasonal categories: {seasons}.
+Weekends are busier than weekdays; churned users' activity fades over the weeks before their churn date.
+"""
