@@ -14,6 +14,7 @@ import io
 import shutil
 import tempfile
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -176,7 +177,7 @@ def _read_sample(path: Path, compression: str) -> bytes:
                 return fh.read(SAMPLE_BYTES)
         with path.open("rb") as fh:
             return fh.read(SAMPLE_BYTES)
-    except (OSError, EOFError) as exc:
+    except (OSError, EOFError, zlib.error) as exc:
         raise UnreadableFileError(f"{path.name!r} could not be decompressed ({exc})", "check the file") from None
 
 
