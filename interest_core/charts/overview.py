@@ -1,0 +1,118 @@
+"""Overview and Data page charts: activity by behaviour, the behaviour funnel, top categories, behaviour mix.
+
+Every builder takes the small aggregate frames of ``interest_core.panel`` (never raw events)
+and returns a titled ``go.Figure`` with axis units.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from interest_core.charts.style import (
+    BEHAVIOR_COLORS,
+    BEHAVIOR_LABELS,
+    OTHER,
+    category_colors,
+    color_for,
+    empty_figure,
+    per_period,
+    period_label,
+    styled,
+)
+from interest_core.schema import BEHAVIORS
+
+FUNNEL_STAGES: tuple[str, ...] = ("view", "fav", "cart", "buy")
+
+
+def activity_chart(activity: pd.DataFrame, freq: str) -> go.Figure:
+    """One small panel per behaviour (own y scale, views would flatten the rest), shared time axis.
+
+    ``activity``: period, behavior, events (``panel.activity_over_time``).
+    """
+    title = f"Activity over time: {per_period('events', freq)}, by behaviour"
+    if activity.empty:
+        return empty_figure(title)
+    present = [b for b in BEHAVIORS if b in set(activity["behavior"].astype(str))]
+    fig = make_subplots(rows=len(present), cols=1, shared_xaxes=True, vertical_spacing=0.06,
+                        subplot_titles=[BEHAVIOR_LABELS.get(b, b) for b in present])
+    periods = pd.Index(sorted(activity["period"].unique()))
+    for row, behavior in enumerate(present, start=1):
+        part = activity[activity["behavior"].astype(str) == behavior].set_index("period")["events"]
+        part = part.reindex(periods, fill_value=0)
+        fig.add_trace(go.Scatter(
+            x=part.index, y=part.to_numpy(), name=BEHAVIOR_LABELS.get(behavior, behavior), mode="lines+markers",
+            marker={"size": 4}, line={"color": BEHAVIOR_COLORS.get(behavior), "width": 2},
+            hovertemplate=f"%{{x|%Y-%m-%d}}<br>%{{y:,}} {behavior} events<extra></extra>",
+        ), row=row, col=1)
+        fig.update_yaxes(rangemode="tozero", row=row, col=1)
+    fig.update_yaxes(title_text=per_period("events", freq), row=(len(present) + 1) // 2, col=1)
+    fig.update_xaxes(title_text=f"{period_label(freq)} starting (UTC)", row=len(present), col=1)
+    return styled(fig, title, None, None, height=140 * len(present) + 120, legend=False)
+
+
+def funnel_chart(funnel: pd.DataFrame, measure: str = "users") -> go.Figure:
+    """View -> favourite -> cart -> buy. ``funnel``: behavior, events, users (``panel.funnel``).
+
+    With ``measure='users'`` each stage counts users who did it at least once.
+    """
+    unit = "users who did it at least once" if measure == "users" else "events"
+    title = f"Behaviour funnel ({unit})"
+    counts = funnel.set_index(funnel["behavior"].astype(str))[measure] if not funnel.empty else pd.Series(dtype=int)
+    values = [int(counts.get(b, 0)) for b in FUNNEL_STAGES]
+    if not any(values):
+        return empty_figure(title)
+    fig = go.Figure(go.Funnel(
+        y=[BEHAVIOR_LABELS[b] for b in FUNNEL_STAGES], x=values, textinfo="value+percent initial",
+        marker={"color": [BEHAVIOR_COLORS[b] for b in FUNNEL_STAGES]},
+        hovertemplate="%{y}: %{x:,} " + measure + "<br>%{percentInitial:.1%} of views<extra></extra>",
+    ))
+    return styled(fig, title, measure, "behaviour", height=360, legend=False)
+
+
+def top_categories_chart(top: pd.DataFrame, freq: str, colors: Mapping[str, str] | None = None,
+                         share: bool = False) -> go.Figure:
+    """Stacked area of interest per period for the top categories, the rest as grey 'other'.
+
+    ``top``: period, category, interest (``panel.top_categories_over_time``).
+    """
+    what = "share of interest" if share else "interest"
+    title = f"Top categories over time: {per_period(what, freq)}"
+    if top.empty:
+        return empty_figure(title)
+    frame = top.assign(category=top["category"].astype(str))
+    wide = frame.pivot_table(index="period", columns="category", values="interest", aggfunc="sum", fill_value=0.0)
+    ranked = [c for c in wide.sum().sort_values(ascending=False).index if c != OTHER]
+    order = ([OTHER] if OTHER in wide.columns else []) + ranked[::-1]  # 'other' at the bottom, the top one on top
+    colors = colors or category_colors([*ranked, OTHER])
+    fig = go.Figure()
+    for category in order:
+        fig.add_trace(go.Scatter(
+            x=wide.index, y=wide[category].to_numpy(), name=category, mode="lines", stackgroup="one",
+            groupnorm="percent" if share else None, line={"width": 0.5, "color": color_for(category, colors)},
+            hovertemplate=f"{category}<br>%{{x|%Y-%m-%d}}: %{{y:,.1f}}<extra></extra>",
+        ))
+    y_title = (f"% of all interest per {period_label(freq)}" if share
+               else per_period("interest (weighted events)", freq))
+    fig.update_layout(legend={"traceorder": "reversed"})
+    return styled(fig, title, f"{period_label(freq)} starting (UTC)", y_title, height=420)
+
+
+def behavior_mix_chart(behaviors: Mapping[str, int]) -> go.Figure:
+    """Horizontal bars: events per behaviour (a dataset's ``describe()['behaviors']``)."""
+    title = "Behaviour mix: events per behaviour"
+    present = [b for b in BEHAVIORS if behaviors.get(b)]
+    if not present:
+        return empty_figure(title)
+    total = sum(int(behaviors[b]) for b in present)
+    fig = go.Figure(go.Bar(
+        y=[BEHAVIOR_LABELS[b] for b in present], x=[int(behaviors[b]) for b in present], orientation="h",
+        marker={"color": [BEHAVIOR_COLORS[b] for b in present]},
+        text=[f"{int(behaviors[b]) / total:.1%}" for b in present], textposition="auto",
+        hovertemplate="%{y}: %{x:,} events<extra></extra>",
+    ))
+    fig.update_yaxes(autorange="reversed")
+    return styled(fig, title, "events", "behaviour", height=60 * len(present) + 120, legend=False)

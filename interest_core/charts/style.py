@@ -1,0 +1,101 @@
+"""Shared look of every chart: one colour per category, one per behaviour, titles and axis units.
+
+``category_colors`` gives a category the same colour in every chart of the app: its slot in a
+fixed qualitative palette is a stable hash (blake2b) of its name, so it depends on nothing
+else. Two names whose hashes share a slot and that are drawn together would look alike: among
+the names of one call, a later one then moves to the next free slot. Pass the categories
+ranked by importance (most engaged first), and pass the same ranked list (the dataset's) to
+every chart of a page to keep colours identical across charts. ``other`` is always grey.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+
+import plotly.graph_objects as go
+
+from interest_core.config import FREQ_LABEL
+
+OTHER = "other"
+OTHER_COLOR = "#9E9E9E"
+# Fixed qualitative palette (Tableau 10, D3 and Carto Bold, greys removed): 28 distinct hues.
+PALETTE: tuple[str, ...] = (
+    "#4C78A8", "#F58518", "#E45756", "#72B7B2", "#54A24B", "#EECA3B", "#B279A2", "#FF9DA6", "#9D755D",
+    "#1F77B4", "#FF7F0E", "#2CA02C", "#D62728", "#9467BD", "#8C564B", "#E377C2", "#BCBD22", "#17BECF",
+    "#7F3C8D", "#11A579", "#3969AC", "#F2B701", "#E73F74", "#80BA5A", "#E68310", "#008695", "#CF1C90",
+    "#F97B72",
+)
+BEHAVIOR_COLORS: dict[str, str] = {
+    "view": "#4C78A8", "fav": "#E377C2", "cart": "#F58518", "buy": "#54A24B", "rate": "#7F3C8D",
+}
+BEHAVIOR_LABELS: dict[str, str] = {
+    "view": "view", "fav": "favourite", "cart": "add to cart", "buy": "buy", "rate": "rate",
+}
+TEMPLATE = "plotly_white"
+
+
+def palette_slot(name: str) -> int:
+    """Stable slot of a name in PALETTE (the same in every process, unlike hash())."""
+    digest = hashlib.blake2b(str(name).encode("utf-8"), digest_size=8).digest()
+    return int.from_bytes(digest, "big") % len(PALETTE)
+
+
+def category_colors(categories: Iterable[object]) -> dict[str, str]:
+    """Category name -> hex colour; deterministic, 'other' grey, distinct within the call while slots last."""
+    out: dict[str, str] = {}
+    used: set[int] = set()
+    for raw in categories:
+        name = str(raw)
+        if name in out:
+            continue
+        if name == OTHER:
+            out[name] = OTHER_COLOR
+            continue
+        slot = palette_slot(name)
+        if len(used) < len(PALETTE):
+            while slot in used:
+                slot = (slot + 1) % len(PALETTE)
+        used.add(slot)
+        out[name] = PALETTE[slot]
+    return out
+
+
+def color_for(name: str, colors: Mapping[str, str] | None) -> str:
+    if colors and name in colors:
+        return colors[name]
+    return OTHER_COLOR if name == OTHER else PALETTE[palette_slot(name)]
+
+
+def period_label(freq: str) -> str:
+    """'week' for W, 'day' for D ... (for axis titles such as 'events per week')."""
+    return FREQ_LABEL.get(freq, freq)
+
+
+def per_period(what: str, freq: str) -> str:
+    return f"{what} per {period_label(freq)}"
+
+
+def styled(fig: go.Figure, title: str, x_title: str | None, y_title: str | None, *, height: int = 380,
+           legend: bool = True) -> go.Figure:
+    """Title, axis titles (with units), template and margins shared by every chart."""
+    fig.update_layout(
+        title={"text": title, "x": 0.0, "xanchor": "left"}, template=TEMPLATE, height=height,
+        margin={"l": 60, "r": 20, "t": 60, "b": 50}, showlegend=legend,
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "xanchor": "right", "x": 1.0, "title": None},
+    )
+    if x_title is not None:
+        fig.update_xaxes(title_text=x_title)
+    if y_title is not None:
+        fig.update_yaxes(title_text=y_title)
+    return fig
+
+
+def empty_figure(title: str, message: str = "no events to draw") -> go.Figure:
+    """A titled figure that says why it is empty (instead of blank axes)."""
+    fig = go.Figure()
+    fig.add_annotation(text=message, x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False,
+                       font={"size": 16, "color": "#666"})
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    return styled(fig, title, None, None, height=260, legend=False)

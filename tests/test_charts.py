@@ -1,0 +1,76 @@
+"""Chart builders: titled, axis units, data in every trace; category colours stable and distinct."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from interest_core import charts
+from interest_core.charts.style import OTHER_COLOR, PALETTE, palette_slot
+
+
+def test_category_colors_are_deterministic_and_other_is_grey() -> None:
+    names = ["Phones", "Shoes", "other", "Kitchen"]
+    first = charts.category_colors(names)
+    assert first == charts.category_colors(names)
+    assert first["other"] == OTHER_COLOR
+    assert set(first.values()) - {OTHER_COLOR} <= set(PALETTE)
+    # A name that meets no collision keeps its hash slot in any company.
+    assert charts.category_colors(["Phones"])["Phones"] == PALETTE[palette_slot("Phones")]
+    assert palette_slot("Phones") == palette_slot("Phones")  # blake2b, not the salted hash()
+
+
+def test_colors_are_distinct_within_one_call_while_the_palette_lasts() -> None:
+    names = [f"cat{i}" for i in range(len(PALETTE))]
+    colors = charts.category_colors(names)
+    assert len(set(colors.values())) == len(PALETTE)
+    more = charts.category_colors([*names, "one more"])
+    assert more["one more"] in PALETTE
+
+
+def _activity() -> pd.DataFrame:
+    periods = pd.date_range("2024-01-01", periods=4, freq="W-MON")
+    rows = [(p, b, n) for p in periods for b, n in (("view", 100), ("cart", 10), ("buy", 3))]
+    return pd.DataFrame(rows, columns=["period", "behavior", "events"])
+
+
+def test_activity_chart_has_one_panel_per_behaviour_with_units() -> None:
+    fig = charts.activity_chart(_activity(), "W")
+    assert [t.name for t in fig.data] == ["view", "add to cart", "buy"]
+    assert all(len(t.y) == 4 for t in fig.data)
+    assert "events per week" in fig.layout.title.text
+    titles = [fig.layout[a].title.text for a in fig.layout if a.startswith("yaxis") and fig.layout[a].title.text]
+    assert titles == ["events per week"]
+
+
+def test_funnel_keeps_stage_order_and_fills_missing_stages() -> None:
+    funnel = pd.DataFrame({"behavior": ["buy", "view", "cart"], "events": [5, 100, 20], "users": [2, 10, 4]})
+    fig = charts.funnel_chart(funnel)
+    assert list(fig.data[0].y) == ["view", "favourite", "add to cart", "buy"]
+    assert list(fig.data[0].x) == [10, 0, 4, 2]
+
+
+def test_top_categories_stack_with_other_grey_at_the_bottom() -> None:
+    periods = pd.date_range("2024-01-01", periods=3, freq="D")
+    top = pd.DataFrame([(p, c, v) for p in periods for c, v in (("A", 5.0), ("B", 9.0), ("other", 20.0))],
+                       columns=["period", "category", "interest"])
+    fig = charts.top_categories_chart(top, "D")
+    assert [t.name for t in fig.data] == ["other", "A", "B"]
+    assert fig.data[0].line.color == OTHER_COLOR
+    assert fig.layout.yaxis.title.text == "interest (weighted events) per day"
+    share = charts.top_categories_chart(top, "D", share=True)
+    assert share.data[0].groupnorm == "percent"
+    given = charts.top_categories_chart(top, "D", colors={"A": "#000001", "B": "#000002"})
+    assert [t.line.color for t in given.data] == [OTHER_COLOR, "#000001", "#000002"]
+
+
+@pytest.mark.parametrize("build", [
+    lambda: charts.activity_chart(pd.DataFrame(columns=["period", "behavior", "events"]), "W"),
+    lambda: charts.funnel_chart(pd.DataFrame(columns=["behavior", "events", "users"])),
+    lambda: charts.top_categories_chart(pd.DataFrame(columns=["period", "category", "interest"]), "W"),
+    lambda: charts.behavior_mix_chart({}),
+])
+def test_empty_input_gives_a_titled_figure_that_says_so(build) -> None:  # type: ignore[no-untyped-def]
+    fig = build()
+    assert fig.layout.title.text
+    assert fig.layout.annotations[0].text == "no events to draw"
