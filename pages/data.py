@@ -1,0 +1,83 @@
+"""Data: pick the demo or a stored dataset, upload a file, see what was kept and rejected, delete."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from interest_core import charts
+from interest_core.config import IngestOptions
+from interest_core.intake import dataset_name_for
+from interest_core.schema import PRESET_NAMES
+from ui import cache, state, widgets
+
+dataset, _ = widgets.sidebar(freq=False)
+st.title("Data")
+if flash := st.session_state.pop("data_flash", None):
+    st.success(flash, icon=":material/check_circle:")
+stored_tab, upload_tab = st.tabs(["Stored datasets", "Upload a file"])
+
+with stored_tab, widgets.guard():
+    st.dataframe(cache.datasets(), hide_index=True, width="stretch")
+    if dataset:
+        info = cache.describe(dataset)
+        st.subheader(f"Dataset `{dataset}`")
+        st.caption(f"Source: {info['source']} · format {info['format']} · stored {info['created_at'][:19]} UTC")
+        widgets.metrics([
+            ("Events", f"{info['rows']:,}", "rows kept after validation"),
+            ("Users", f"{info['users']:,}", None), ("Items", f"{info['items']:,}", None),
+            ("Categories", f"{info['categories']:,}", None),
+            ("Span", widgets.span_text(info["start"], info["end"]), "first and last event, UTC"),
+        ])
+        st.plotly_chart(charts.behavior_mix_chart(info["behaviors"]), key="mix")
+        st.markdown(f"**Ingest report**: {info['rows_read']:,} rows read, {info['rows']:,} kept, "
+                    f"duplicates policy `{info['duplicates_policy']}`")
+        report = cache.report(dataset)
+        if report.empty:
+            st.caption("Every row was kept as it was.")
+        else:
+            st.dataframe(report, hide_index=True, width="stretch")
+        d1, d2 = st.columns(2)
+        with d1:
+            widgets.csv_download("Report (CSV)", report, f"{dataset}_report.csv", "dl_report")
+        with d2:
+            widgets.csv_download("Rejected rows (CSV, up to 10,000)", cache.rejected_rows(dataset),
+                                 f"{dataset}_rejected_rows.csv", "dl_rejected")
+        with st.expander(f"Delete `{dataset}`"):
+            sure = st.checkbox(f"Yes, delete `{dataset}` and its events for good", key="del_sure")
+            if st.button("Delete dataset", type="primary", disabled=not sure, key="del_go"):
+                cache.store().delete(dataset)
+                state.clear("dataset")
+                st.session_state["data_flash"] = f"Deleted `{dataset}`."
+                st.rerun()
+
+with upload_tab, widgets.guard():
+    limit = st.get_option("server.maxUploadSize")
+    st.caption(f"CSV (optionally .gz or .zip) or Parquet, up to {limit:,} MB. Known formats are detected: "
+               f"{', '.join(PRESET_NAMES)}; any other file can be mapped column by column.")
+    upload = st.file_uploader("Events file", type=["csv", "gz", "zip", "parquet", "tsv", "txt"], key="upload")
+    if upload is not None:
+        sha, path = cache.upload(upload.getvalue(), upload.name)
+        insp = cache.inspect_upload(sha, path)
+        st.markdown(f"**Preview** of `{upload.name}` (first {len(insp.preview)} rows, {insp.size_bytes:,} bytes)")
+        st.dataframe(insp.preview, hide_index=True, width="stretch")
+        if insp.detected:
+            how = st.radio("Format", [f"detected: {insp.detected}", "map columns"], horizontal=True, key=f"how_{sha}")
+        else:
+            st.warning(f"{insp.detect_problem}. Map the columns below.", icon=":material/help:")
+            how = "map columns"
+        mapping = None
+        if how == "map columns":
+            mapping = widgets.mapping_form(insp, lambda col: cache.upload_codes(sha, path, col), f"map_{sha[:12]}")
+        n1, n2 = st.columns([2, 1])
+        name = n1.text_input("Dataset name", value=dataset_name_for(upload.name), key=f"name_{sha}")
+        dup = n2.selectbox("Exact duplicate rows", ["auto", "drop", "keep"], key=f"dup_{sha}",
+                           help="auto: the format's default (drop, except day-granular logs).")
+        if st.button("Ingest", type="primary", key=f"ingest_{sha}"):
+            bar = st.progress(0.0, text="starting")
+            result = cache.store().ingest(
+                path, name=name.strip(), fmt="generic" if mapping else "auto", mapping=mapping,
+                options=IngestOptions(duplicates=dup), source_name=upload.name,  # type: ignore[arg-type]
+                progress=lambda f, m: bar.progress(min(max(f, 0.0), 1.0), text=m))
+            state.put("dataset", result.name)
+            st.session_state["data_flash"] = result.message
+            st.rerun()

@@ -1,0 +1,39 @@
+"""Overview: how much happens, who buys, and which categories draw interest over time."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from interest_core import charts
+from interest_core.config import BehaviorWeights
+from ui import cache, widgets
+
+WEIGHTS = ", ".join(f"{b} {w:g}" for b, w in BehaviorWeights().as_dict().items())
+
+dataset, freq = widgets.sidebar(freq=True)
+st.title("Overview")
+if not dataset:
+    st.info("No dataset yet: add one on the Data page.")
+else:
+    with widgets.guard():
+        k = cache.kpis(dataset)
+        st.caption(f"Dataset `{dataset}` · {widgets.FREQ_TEXT[freq]} periods · times in UTC")
+        widgets.metrics([
+            ("Events", f"{k['events']:,}", "all behaviours, after validation"),
+            ("Users", f"{k['users']:,}", "distinct users with at least one event"),
+            ("Categories", f"{k['categories']:,}", None),
+            ("Buyers", f"{k['buyers']:,}", f"users with at least one purchase ({k['buys']:,} purchases)"),
+            ("Span", widgets.span_text(k["start"], k["end"]), "first and last event"),
+        ])
+        st.plotly_chart(charts.activity_chart(cache.activity(dataset, freq), freq), key="activity")
+        left, right = st.columns([1, 2])
+        with left:
+            measure = st.radio("Funnel counts", ["users", "events"], horizontal=True, key="funnel_measure")
+            st.plotly_chart(charts.funnel_chart(cache.funnel(dataset), measure), key="funnel")
+        with right:
+            share = st.toggle("Show as share of all interest", key="top_share",
+                              help="Each period sums to 100%: shows shifts between categories, not volume.")
+            top = cache.top_categories(dataset, freq)
+            st.plotly_chart(charts.top_categories_chart(top, freq, cache.colors(dataset), share=share), key="top")
+        st.caption(f"Interest = weighted events ({WEIGHTS}). The {cache.TOP_K} most engaged categories over the "
+                   "whole span are drawn; the rest are summed as grey 'other'.")

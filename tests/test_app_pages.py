@@ -1,0 +1,234 @@
+"""The Data and Overview pages, run headless with streamlit.testing.v1.AppTest on a temp store.
+
+Each module gets its own store ($INTEREST_DB in a temp folder): the app ingests the demo on
+first use, so the pages are tested on the demo dataset, then on uploads through the uploader.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from interest_core import panel
+from interest_core.store import Store
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = str(ROOT / "app.py")
+SHARED_DATA = (ROOT / ".." / "shared" / "data").resolve()
+TAOBAO = SHARED_DATA / "taobao-userbehavior-head" / "taobao_userbehavior_head.csv.gz"
+TIMEOUT = 120
+
+
+@pytest.fixture(scope="module")
+def db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    path = tmp_path_factory.mktemp("app") / "interest.duckdb"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("INTEREST_DB", str(path))
+        st.cache_data.clear()
+        st.cache_resource.clear()
+        yield path
+    st.cache_data.clear()
+    st.cache_resource.clear()
+
+
+def app(**query: str) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    for key, value in query.items():
+        at.query_params[key] = value
+    return at.run()
+
+
+def check_clean(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def app_store() -> Store:
+    """The store the app holds (the same connection: DuckDB allows one writer per file)."""
+    from ui import cache
+
+    return cache.store()
+
+
+def metrics(at: AppTest) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def n_points(trace: dict[str, Any]) -> int:
+    """Points in a plotly trace whose arrays may be plain lists or binary ({'dtype', 'bdata'})."""
+    for key in ("y", "x", "values"):
+        arr = trace.get(key)
+        if isinstance(arr, dict) and "bdata" in arr:
+            return int(np.frombuffer(base64.b64decode(arr["bdata"]), dtype=np.dtype(arr["dtype"])).size)
+        if isinstance(arr, list):
+            return len(arr)
+    return 0
+
+
+def figures(at: AppTest) -> dict[str, dict[str, Any]]:
+    return {el.key: json.loads(el.proto.spec) for el in at.get("plotly_chart")}
+
+
+def check_figures_have_data(at: AppTest, keys: set[str]) -> dict[str, dict[str, Any]]:
+    figs = figures(at)
+    assert keys <= set(figs), sorted(figs)
+    for key in keys:
+        traces = figs[key]["data"]
+        assert traces, f"chart {key} has no traces"
+        assert all(n_points(t) > 0 for t in traces), f"chart {key} has an empty trace"
+        assert figs[key]["layout"]["title"]["text"], f"chart {key} has no title"
+    return figs
+
+
+def upload(at: AppTest, name: str, data: bytes, mime: str = "text/csv") -> AppTest:
+    at.file_uploader(key="upload").set_value((name, data, mime))
+    return at.run()
+
+
+def ingest(at: AppTest, data: bytes) -> AppTest:
+    sha = hashlib.sha256(data).hexdigest()
+    return at.button(key=f"ingest_{sha}").click().run()
+
+
+def test_data_page_opens_on_the_demo(db: Path) -> None:
+    at = app()
+    check_clean(at)
+    assert at.query_params["dataset"] == "demo"
+    info = app_store().describe("demo")
+    shown = metrics(at)
+    assert shown["Events"] == f"{info['rows']:,}"
+    assert shown["Users"] == f"{info['users']:,}"
+    assert shown["Categories"] == f"{info['categories']:,}"
+    check_figures_have_data(at, {"mix"})
+    assert at.selectbox(key="w_dataset").value == "demo"
+
+
+def test_overview_kpis_match_the_store_and_charts_have_data(db: Path) -> None:
+    at = app()
+    at.switch_page("pages/overview.py").run()
+    check_clean(at)
+    k = panel.kpis(panel.events_source(app_store(), "demo"))
+    shown = metrics(at)
+    assert shown["Events"] == f"{k['events']:,}"
+    assert shown["Users"] == f"{k['users']:,}"
+    assert shown["Categories"] == f"{k['categories']:,}"
+    assert shown["Buyers"] == f"{k['buyers']:,}"
+    figs = check_figures_have_data(at, {"activity", "funnel", "top"})
+    assert at.selectbox(key="w_freq").value == "W"  # 420 days of demo: weekly by default
+    weeks = n_points(figs["activity"]["data"][0])
+
+    at.selectbox(key="w_freq").set_value("D").run()
+    check_clean(at)
+    assert at.query_params["freq"] == "D"
+    days = n_points(check_figures_have_data(at, {"activity", "funnel", "top"})["activity"]["data"][0])
+    assert days > 6 * weeks
+    at.toggle(key="top_share").set_value(True).run()
+    check_clean(at)
+    assert figures(at)["top"]["data"][0]["groupnorm"] == "percent"
+
+
+def test_a_shared_link_opens_the_same_view(db: Path) -> None:
+    at = app(dataset="demo", freq="M")
+    at.switch_page("pages/overview.py").run()
+    check_clean(at)
+    assert at.selectbox(key="w_freq").value == "M"
+    assert at.query_params["freq"] == "M" and at.query_params["dataset"] == "demo"
+    bad = app(dataset="no-such-dataset", freq="fortnightly")
+    check_clean(bad)
+    assert bad.selectbox(key="w_dataset").value == "demo"
+
+
+@pytest.mark.skipif(not TAOBAO.exists(), reason="shared Taobao sample not found beside the repository")
+def test_upload_taobao_sample_gives_the_source_counts(db: Path) -> None:
+    data = TAOBAO.read_bytes()
+    at = upload(app(), TAOBAO.name, data, "application/gzip")
+    check_clean(at)
+    assert at.radio(key=f"how_{hashlib.sha256(data).hexdigest()}").value == "detected: taobao"
+    at = ingest(at, data)
+    check_clean(at)
+    assert not at.error, [e.value for e in at.error]
+    name = "taobao_userbehavior_head"
+    assert any(name in s.value for s in at.success)
+    assert at.selectbox(key="w_dataset").value == name
+    info = app_store().describe(name)  # SOURCE.md: exact counts
+    assert (info["rows"], info["users"], info["items"], info["categories"]) == (84_287, 814, 55_233, 2_911)
+    assert info["behaviors"] == {"view": 75_693, "cart": 4_494, "fav": 2_351, "buy": 1_749}
+    assert info["rejected"] == {}
+    shown = metrics(at)
+    assert shown["Events"] == "84,287" and shown["Users"] == "814" and shown["Categories"] == "2,911"
+
+    at.switch_page("pages/overview.py").run()
+    check_clean(at)
+    assert metrics(at)["Events"] == "84,287"
+    assert at.selectbox(key="w_freq").value == "D"
+    check_figures_have_data(at, {"activity", "funnel", "top"})
+
+
+@pytest.mark.parametrize("name, data", [
+    ("binary.csv", bytes(range(256)) * 8),
+    ("one_column.csv", b"just_one_column\n1\n2\n3\n"),
+    ("empty.csv", b""),
+    ("broken.csv.gz", b"\x1f\x8b\x08\x00 not really gzip"),
+])
+def test_a_bad_file_shows_the_named_error_and_keeps_the_store(db: Path, name: str, data: bytes) -> None:
+    before = app_store().names()
+    at = upload(app(), name, data)
+    check_clean(at)
+    assert at.error, "a bad file must show st.error"
+    assert "What to do" in at.error[0].value
+    assert app_store().names() == before
+
+
+def test_mapping_form_ingests_an_unknown_layout(db: Path) -> None:
+    rows = ["who;what;group;act;when"] + [
+        f"{100 + i % 7};{5000 + i};{'shoes' if i % 3 else 'bags'};{['click', 'basket', 'purchase', 'click'][i % 4]};"
+        f"2024-03-{1 + i % 28:02d} 10:00:00" for i in range(60)
+    ] + ["101;5001;shoes;refund;2024-03-02 10:00:00", ";5001;shoes;click;2024-03-02 10:00:00"]
+    data = "\n".join(rows).encode()
+    at = upload(app(), "odd.csv", data)
+    check_clean(at)
+    assert at.warning, "an unrecognised layout says so"
+    key = f"map_{hashlib.sha256(data).hexdigest()[:12]}"
+    at.selectbox(key=f"{key}_user").set_value("who")
+    at.selectbox(key=f"{key}_cat").set_value("group")
+    at.selectbox(key=f"{key}_ts").set_value("when")
+    at.selectbox(key=f"{key}_beh").set_value("act")
+    at.selectbox(key=f"{key}_item").set_value("what")
+    at.run()
+    check_clean(at)
+    codes = {sb.label.split("`")[1]: sb.value for sb in at.selectbox if sb.key and sb.key.startswith(f"{key}_code_")}
+    assert codes == {"click": "view", "basket": "cart", "purchase": "buy", "refund": "ignore"}
+    at.selectbox(key=f"{key}_unit").set_value("text")
+    at.text_input(key=f"name_{hashlib.sha256(data).hexdigest()}").input("odd")
+    at = ingest(at.run(), data)
+    check_clean(at)
+    report = app_store().report("odd")
+    assert report.rows_kept == 60
+    assert report.rejected == {"ignored_behavior": 1, "missing_user": 1}
+    assert at.selectbox(key="w_dataset").value == "odd"
+    assert len(at.get("download_button")) == 2
+
+
+def test_delete_needs_a_confirmation(db: Path, tmp_path: Path) -> None:
+    store = app_store()
+    small = tmp_path / "small.csv"
+    small.write_text("user_id,item_id,category_id,behavior_type,timestamp\n1,2,3,pv,1511544070\n1,2,3,buy,1511544080\n")
+    store.ingest(small, name="to_delete")
+    at = app(dataset="to_delete")
+    assert at.button(key="del_go").disabled
+    at.checkbox(key="del_sure").check().run()
+    at.button(key="del_go").click().run()
+    check_clean(at)
+    assert "to_delete" not in store.names()
+    assert "demo" in store.names()
+    assert at.selectbox(key="w_dataset").value == "demo"
+    assert any("Deleted" in s.value for s in at.success)
+

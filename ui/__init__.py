@@ -1,0 +1,1 @@
+"""Streamlit glue: caches (cache.py), shared selections (state.py) and widgets (widgets.py)."""

@@ -1,0 +1,181 @@
+"""Widgets shared by pages: dataset and frequency pickers, error display, safe CSV downloads,
+the column-mapping form and KPI rows. Values a person picks go through ``ui.state``.
+"""
+
+from __future__ import annotations
+
+import zoneinfo
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, cast
+
+import pandas as pd
+import streamlit as st
+
+from interest_core.config import FREQ_LABEL
+from interest_core.errors import InterestCoreError
+from interest_core.export import safe_csv
+from interest_core.intake import DEMO_NAME, Inspection, guess_behavior, guess_mapping, suggest_freq
+from interest_core.schema import BEHAVIORS, IGNORE, ColumnMapping, TsUnit
+from ui import cache, state
+
+FREQS: tuple[str, ...] = ("h", "D", "W", "M")
+FREQ_TEXT: dict[str, str] = {"h": "hourly", "D": "daily", "W": "weekly", "M": "monthly"}
+NONE = "(none)"
+
+
+# -- errors -------------------------------------------------------------------------------------
+
+def show_error(exc: InterestCoreError) -> None:
+    """The problem and what to do about it; never a traceback."""
+    text = f"**{exc.problem}**"
+    if exc.fix:
+        text += f"\n\nWhat to do: {exc.fix}"
+    st.error(text, icon=":material/error:")
+
+
+@contextmanager
+def guard() -> Iterator[None]:
+    """Run a block; a library error shows as st.error with its fix and the rest of the page goes on."""
+    try:
+        yield
+    except InterestCoreError as exc:
+        show_error(exc)
+
+
+# -- selections -----------------------------------------------------------------------------------
+
+def _bound_selectbox(label: str, options: Sequence[str], name: str, current: str, wkey: str,
+                     fmt: Callable[[str], str] = str, where: Any = None, help: str | None = None) -> str:
+    """A selectbox showing ``current`` whose changes are written to the shared selection ``name``."""
+    # Always (re)seed the widget: another page drew a widget of the same key under another id.
+    st.session_state[wkey] = current
+
+    def _changed() -> None:
+        state.put(name, st.session_state[wkey])
+
+    (where or st).selectbox(label, list(options), key=wkey, format_func=fmt, on_change=_changed, help=help)
+    return str(st.session_state[wkey])
+
+
+def dataset_picker(where: Any = None) -> str | None:
+    """Stored datasets; the selection defaults to the demo (or the first one). None when the store is empty."""
+    names = cache.store().names()
+    if not names:
+        state.put("dataset", None)
+        (where or st).info("No dataset stored yet: upload one on the Data page.")
+        return None
+    chosen = state.get("dataset")
+    if chosen not in names:
+        chosen = DEMO_NAME if DEMO_NAME in names else names[0]
+    state.put("dataset", chosen)
+    return _bound_selectbox("Dataset", names, "dataset", chosen, "w_dataset", where=where,
+                            help="Every page shows this dataset. Add or delete datasets on the Data page.")
+
+
+def freq_picker(dataset: str, where: Any = None) -> str:
+    """Period of the charts; until a person picks one, the one that suits the dataset's span."""
+    chosen = state.get("freq")
+    if chosen not in FREQS:
+        info = cache.describe(dataset)
+        chosen = suggest_freq(info["start"], info["end"])
+    return _bound_selectbox("Period", FREQS, "freq", chosen, "w_freq", fmt=lambda f: FREQ_TEXT[f], where=where,
+                            help="Time bucket of every chart over time (UTC).")
+
+
+def sidebar(*, freq: bool = True) -> tuple[str | None, str]:
+    """Dataset (and period) pickers in the sidebar; keeps the link in step with the selections."""
+    with guard():
+        dataset = dataset_picker(st.sidebar)
+        period = freq_picker(dataset, st.sidebar) if (freq and dataset) else (state.get("freq") or "W")
+        state.sync()
+        return dataset, period
+    return None, "W"
+
+
+# -- display helpers ----------------------------------------------------------------------------
+
+def csv_download(label: str, frame: pd.DataFrame, file_name: str, key: str) -> None:
+    """A CSV download whose text cells cannot run as spreadsheet formulas (interest_core.export.safe_csv)."""
+    st.download_button(label, data=safe_csv(frame), file_name=file_name, mime="text/csv", key=key,
+                       on_click="ignore", icon=":material/download:", disabled=frame.empty)
+
+
+def metrics(items: Sequence[tuple[str, str, str | None]]) -> None:
+    """One row of st.metric: (label, value, help)."""
+    for col, (label, value, help_text) in zip(st.columns(len(items)), items, strict=True):
+        col.metric(label, value, help=help_text, border=True)
+
+
+def span_text(start: object, end: object) -> str:
+    lo, hi = pd.Timestamp(str(start)), pd.Timestamp(str(end))
+    days = (hi - lo).total_seconds() / 86_400
+    if days >= 2:
+        return f"{lo:%Y-%m-%d} to {hi:%Y-%m-%d} ({days:,.0f} days)"
+    return f"{lo:%Y-%m-%d %H:%M} (+{days * 24:.0f} h)"
+
+
+def period_name(freq: str) -> str:
+    return FREQ_LABEL.get(freq, freq)
+
+
+# -- the column-mapping form ----------------------------------------------------------------------
+
+def _pick(col: Any, label: str, options: list[str], default: str | None, key: str, help: str | None = None) -> str:
+    index = options.index(default) if default in options else 0
+    return str(col.selectbox(label, options, index=index, key=key, help=help))
+
+
+def mapping_form(insp: Inspection, codes_of: Callable[[str], pd.DataFrame], key: str) -> ColumnMapping:
+    """Pick each canonical column from the file's columns, the behaviour codes and the time format.
+
+    Defaults come from the detected format when there is one, else from the column names.
+    Raises MappingError (shown by ``guard``) when the choices cannot make a mapping.
+    """
+    cols = list(insp.columns)
+    guess = guess_mapping(cols)
+    preset = insp.preset_mapping
+    if preset is not None:
+        guess.update({f: getattr(preset, f) for f in ("user_id", "item_id", "category", "behavior", "ts", "value")})
+    optional = [NONE, *cols]
+    c1, c2, c3 = st.columns(3)
+    user = _pick(c1, "User id", cols, guess["user_id"], f"{key}_user")
+    category = _pick(c2, "Category", cols, guess["category"], f"{key}_cat",
+                     help="Category, brand or genre: whatever groups items.")
+    ts = _pick(c3, "Time", cols, guess["ts"], f"{key}_ts")
+    behavior = _pick(c1, "Behaviour", optional, guess["behavior"], f"{key}_beh",
+                     help="(none): every row is the same behaviour, picked below.")
+    item = _pick(c2, "Item id (optional)", optional, guess["item_id"], f"{key}_item")
+    value = _pick(c3, "Amount or rating (optional)", optional, guess["value"], f"{key}_val")
+
+    constant, codes = None, []
+    if behavior == NONE:
+        constant = _pick(st, "Behaviour of every row", list(BEHAVIORS), "view", f"{key}_const")
+    else:
+        preset_codes = dict(preset.behavior_codes) if preset is not None and preset.behavior == behavior else {}
+        found = codes_of(behavior)
+        st.markdown(f"**Behaviour codes** in column `{behavior}` (most frequent first; unlisted codes are rejected)")
+        targets = [*BEHAVIORS, IGNORE]
+        grid = st.columns(4)
+        for i, (code, rows) in enumerate(zip(found["value"].astype(str), found["rows"], strict=True)):
+            default = preset_codes.get(code, guess_behavior(code))
+            target = _pick(grid[i % 4], f"`{code}` ({int(rows):,} rows)", targets, default, f"{key}_code_{i}")
+            codes.append((code, target))
+
+    t1, t2, t3 = st.columns(3)
+    units = {"auto": "auto-detect", "s": "epoch seconds", "ms": "epoch milliseconds", "text": "date/time text"}
+    unit = t1.selectbox("Time unit", list(units), index=list(units).index(preset.ts_unit if preset else "auto"),
+                        format_func=units.__getitem__, key=f"{key}_unit")
+    fmt = t2.text_input("Time format (text times only)", value=(preset.ts_format if preset else None) or "",
+                        placeholder="%Y-%m-%d %H:%M:%S", key=f"{key}_fmt",
+                        help="strftime codes; empty: ISO dates and times are recognised.")
+    zones = ["UTC", *sorted(zoneinfo.available_timezones() - {"UTC"})]
+    zone = t3.selectbox("Time zone of text times", zones, key=f"{key}_tz",
+                        help="Times that name no zone are read in this one and stored as UTC.")
+    return ColumnMapping(
+        user_id=user, category=category, ts=ts, behavior=None if behavior == NONE else behavior,
+        item_id=None if item == NONE else item, value=None if value == NONE else value,
+        behavior_codes=tuple(codes), constant_behavior=constant, ts_unit=cast(TsUnit, unit),
+        ts_format=fmt.strip() or None,
+        timezone=zone, ts_prefix=preset.ts_prefix if preset is not None else "",
+    )
