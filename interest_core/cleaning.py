@@ -6,7 +6,7 @@ applied inside the database, in one streaming pass, for files of any size.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from interest_core.config import IngestOptions
 from interest_core.errors import MissingColumnsError
@@ -48,7 +48,8 @@ def _epoch_expr(x: str, unit: str) -> str:
 def _scaled(x: str, to_micros: str) -> str:
     us = f"({x} * {to_micros})"
     return (
-        f"CASE WHEN {x} IS NULL OR isnan({x}) THEN NULL WHEN abs({us}) < 1e17 THEN make_timestamp(CAST({us} AS BIGINT)) "
+        f"CASE WHEN {x} IS NULL OR isnan({x}) THEN NULL "
+        f"WHEN abs({us}) < 1e17 THEN make_timestamp(CAST({us} AS BIGINT)) "
         f"WHEN {x} > 0 THEN 'infinity'::TIMESTAMP ELSE '-infinity'::TIMESTAMP END"
     )
 
@@ -91,7 +92,7 @@ def behavior_expr(b: str, mapping: ColumnMapping) -> str:
 
 def classified_sql(source_sql: str, mapping: ColumnMapping, options: IngestOptions, now: datetime | None = None) -> str:
     """SELECT of canonical columns, raw texts and a reject reason (NULL = clean row)."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     lo = f"TIMESTAMP '{options.min_year:04d}-01-01 00:00:00'"
     hi_dt = (now + timedelta(days=options.max_future_days)).replace(tzinfo=None)
     hi = f"TIMESTAMP '{hi_dt:%Y-%m-%d %H:%M:%S}'"

@@ -11,10 +11,12 @@ import csv
 import gzip
 import hashlib
 import io
+import itertools
 import shutil
 import tempfile
 import zipfile
 import zlib
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -29,6 +31,9 @@ from interest_core.errors import (
 SAMPLE_BYTES = 256 * 1024
 MAX_LINE_BYTES = 8 * 1024 * 1024  # a longer line is a malformed row, not a crash
 DELIMITERS = ",;\t|"
+# A field (or an unclosed quote) may run to the end of the sample: let the sniffer's csv parser
+# take a whole sample as one field rather than fail (raising the process-wide limit is harmless).
+csv.field_size_limit(max(csv.field_size_limit(), 4 * SAMPLE_BYTES))
 
 
 @dataclass(frozen=True)
@@ -212,7 +217,9 @@ def _transcode(path: Path, compression: str, encoding: str, workdir: Path | None
     try:
         codecs.lookup(encoding)
     except LookupError:
-        raise FileEncodingError(f"unknown encoding {encoding!r}", "use a Python codec name such as gbk or latin-1") from None
+        raise FileEncodingError(
+            f"unknown encoding {encoding!r}", "use a Python codec name such as gbk or latin-1"
+        ) from None
     fd, tmp = tempfile.mkstemp(suffix=".csv", dir=workdir)
     opener = gzip.open if compression == "gzip" else open
     try:
@@ -242,7 +249,10 @@ def _sniff(
     # A cut sample may end mid-line; drop that partial last line unless it is the only one.
     body = "\n".join(lines[:-1] if len(lines) > 1 and not complete else lines)
     delimiter = _guess_delimiter(body)
-    rows = [r for r in csv.reader(io.StringIO(body), delimiter=delimiter) if r]
+    try:
+        rows = [r for r in itertools.islice(csv.reader(io.StringIO(body), delimiter=delimiter), 200) if r]
+    except csv.Error as exc:
+        raise UnreadableFileError(f"file {name!r} could not be parsed as CSV ({exc})", "check its quoting") from None
     if not rows:
         raise EmptyFileError(f"file {name!r} has no rows", "export the log again with its rows")
     first = [c.strip() for c in rows[0]]
@@ -255,7 +265,9 @@ def _sniff(
     has_header = _looks_like_header(first, rows[1:20])
     if has_header:
         if len(set(first)) != len(first):
-            raise MissingColumnsError(f"header of {name!r} repeats a column name: {first}", "give each column a unique name")
+            raise MissingColumnsError(
+                f"header of {name!r} repeats a column name: {first}", "give each column a unique name"
+            )
         columns = tuple(c if c else f"column{i + 1}" for i, c in enumerate(first))
         first_row = tuple(rows[1]) if len(rows) > 1 else None
         if len(rows) == 1 and complete:
@@ -267,13 +279,27 @@ def _sniff(
 
 
 def _guess_delimiter(body: str) -> str:
-    try:
-        return csv.Sniffer().sniff(body[:64 * 1024], delimiters=DELIMITERS).delimiter
-    except csv.Error:
-        first = body.splitlines()[:20]
-        counts = {d: min((line.count(d) for line in first), default=0) for d in DELIMITERS}
-        best = max(counts, key=lambda d: counts[d])
-        return best if counts[best] > 0 else ","
+    """The delimiter that splits the sample's rows into the most fields, consistently.
+
+    Each candidate is scored by its most common field count (at least 2) times the number of
+    rows that have it, parsing quotes as the reader will (a wrong delimiter can make a quoted
+    field swallow several lines). csv.Sniffer is not used: it prefers ',' ';' or tab over '|'
+    whenever text fields hold one of those in every row.
+    """
+    sample = body[: 64 * 1024]
+    best, best_score = ",", 0.0
+    for delimiter in DELIMITERS:
+        try:
+            widths = [len(r) for r in itertools.islice(csv.reader(io.StringIO(sample), delimiter=delimiter), 200) if r]
+        except csv.Error:
+            continue
+        if not widths:
+            continue
+        width, n = Counter(widths).most_common(1)[0]
+        score = float(width * n) if width >= 2 else 0.0
+        if score > best_score:
+            best, best_score = delimiter, score
+    return best
 
 
 def _is_number(text: str) -> bool:

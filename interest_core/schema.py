@@ -110,7 +110,8 @@ class Preset:
 def taobao() -> Preset:
     return Preset(
         name="taobao",
-        description="Taobao UserBehavior (user_id,item_id,category_id,behavior_type,timestamp; pv/fav/cart/buy; epoch s)",
+        description="Taobao UserBehavior (user_id,item_id,category_id,behavior_type,timestamp; "
+        "pv/fav/cart/buy; epoch s)",
         header=("user_id", "item_id", "category_id", "behavior_type", "timestamp"),
         mapping=ColumnMapping(
             user_id="user_id", item_id="item_id", category="category_id", behavior="behavior_type",

@@ -13,7 +13,7 @@ import re
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from interest_core.errors import (
     DatasetNotFoundError,
     FileEncodingError,
     IngestError,
+    MappingError,
     MissingColumnsError,
     NoUsableRowsError,
     StoreError,
@@ -140,7 +141,9 @@ class Store:
         frame = self.query("SELECT * FROM datasets WHERE name = ?", [name])
         if frame.empty:
             known = ", ".join(self.names()) or "none"
-            raise DatasetNotFoundError(f"no dataset named {name!r} (stored: {known})", "ingest it first or pick one of those")
+            raise DatasetNotFoundError(
+                f"no dataset named {name!r} (stored: {known})", "ingest it first or pick one of those"
+            )
         return frame.iloc[0].to_dict()
 
     def table(self, name: str) -> str:
@@ -311,7 +314,7 @@ class Store:
                 "INSERT INTO datasets VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [name, table, source.sha256, fingerprint, source_name, chosen, json.dumps(preset.mapping.to_dict()),
                  json.dumps({**options.to_dict(), "duplicates": policy}), json.dumps(report.to_dict()),
-                 json.dumps(summary), datetime.now(timezone.utc).replace(tzinfo=None)],
+                 json.dumps(summary), datetime.now(UTC).replace(tzinfo=None)],
             )
             cur.execute("COMMIT")
         except BaseException:
@@ -383,6 +386,13 @@ def _join_item_categories(relation: str, item_properties: Sequence[str | Path]) 
 
 def _read_error(exc: duckdb.Error, source: SourceFile) -> IngestError:
     text = str(exc).splitlines()[0]
+    # The mapping's time zone and time format are only checked when DuckDB first uses them.
+    if "unknown timezone" in text.lower():
+        return MappingError(f"the mapping's time zone is unknown ({text[:160]})",
+                            "pass --timezone with an IANA zone name such as UTC, Asia/Shanghai or Etc/GMT-8")
+    if "strftime/strptime" in text.lower():
+        return MappingError(f"the mapping's time format is invalid ({text[:160]})",
+                            "pass --ts-format with strptime codes, e.g. %Y-%m-%d %H:%M:%S")
     if "unicode" in text.lower() or "utf" in text.lower():
         return FileEncodingError(f"{source.original.name!r} is not valid UTF-8 ({text[:160]})",
                                  "pass --encoding with the file's encoding (e.g. gbk, latin-1)")
@@ -405,7 +415,9 @@ def _check_encoding(cur: duckdb.DuckDBPyConnection, source: SourceFile) -> None:
     """A byte that is not UTF-8 past the sniffed sample: the same named error as one inside it."""
     if not _has_reject_table(cur):
         return
-    row = cur.execute("SELECT min(line), count(*) FROM ic_reject_errors WHERE error_type = 'INVALID ENCODING'").fetchone()
+    row = cur.execute(
+        "SELECT min(line), count(*) FROM ic_reject_errors WHERE error_type = 'INVALID ENCODING'"
+    ).fetchone()
     if row and row[1]:
         raise FileEncodingError(
             f"{source.original.name!r} is not valid UTF-8 (first at line {row[0]}, {row[1]:,} line(s) in all)",
@@ -456,7 +468,8 @@ def _drop_duplicates(cur: duckdb.DuckDBPyConnection) -> int:
 
 
 def _pseudonymize_stage(cur: duckdb.DuckDBPyConnection, key: bytes) -> None:
-    users = [str(u) for (u,) in cur.execute("SELECT DISTINCT user_id FROM ic_stage WHERE user_id IS NOT NULL").fetchall()]
+    found = cur.execute("SELECT DISTINCT user_id FROM ic_stage WHERE user_id IS NOT NULL").fetchall()
+    users = [str(u) for (u,) in found]
     mapping = pd.DataFrame({"raw": users, "pseudo": pseudonymize(users, key)})
     cur.register("ic_pseudo", mapping)
     cur.execute("UPDATE ic_stage SET user_id = p.pseudo FROM ic_pseudo p WHERE ic_stage.user_id = p.raw")
