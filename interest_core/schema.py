@@ -169,6 +169,21 @@ def rees46() -> Preset:
     )
 
 
+def canonical(columns: list[str]) -> Preset:
+    """A file already in canonical columns (e.g. this app's own exports or the demo Parquet)."""
+    lowered = {c.strip().lower() for c in columns}
+    return Preset(
+        name="canonical",
+        description="canonical columns user_id, item_id, category, behavior, ts, value",
+        header=("user_id", "item_id", "category", "behavior", "ts", "value"),
+        mapping=ColumnMapping(
+            user_id="user_id", category="category", behavior="behavior", ts="ts",
+            item_id="item_id" if "item_id" in lowered else None, value="value" if "value" in lowered else None,
+        ),
+        signature=frozenset({"user_id", "category", "behavior", "ts"}),
+    )
+
+
 PRESET_NAMES: tuple[str, ...] = ("taobao", "tmall2014", "retailrocket", "rees46")
 
 
@@ -195,6 +210,8 @@ def detect_preset(columns: list[str], first_row: list[str] | None, *, year: int 
         preset = get_preset(name, year=year)
         if preset.signature <= lowered:
             return preset
+    if {"user_id", "category", "behavior", "ts"} <= lowered:
+        return canonical(columns)
     if first_row is not None:
         row = [v.strip() for v in first_row]
         if len(row) == 5 and row[3] in {"pv", "fav", "cart", "buy"} and row[4].isdigit():
