@@ -1,0 +1,179 @@
+"""Naive baselines, vectorised over the (series x period) matrix: the bar every model must clear.
+
+Each one reduces a history to a *basis* (n x k): forecast step j is ``basis[:, j % k]``
+(k = 1 for flat forecasts, k = season length for seasonal naive). Intervals are split-conformal
+and p_engage is calibrated on a held-out tail (see ``conformal``); both are learned in ``fit``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+
+from interest_core.config import SEASON_LENGTH
+from interest_core.errors import ModelError
+from interest_core.forecasters.base import (
+    Forecaster,
+    ProgressCallback,
+    forecast_frame,
+    future_periods,
+    to_matrix,
+)
+from interest_core.forecasters.conformal import (
+    apply_quantiles,
+    engage_probability,
+    fit_engage_calibration,
+    residual_quantiles,
+    series_scale,
+)
+
+
+def expand_basis(basis: np.ndarray, h: int) -> np.ndarray:
+    """(n x k) basis -> (n x h) forecast, cycling through the k columns."""
+    return basis[:, np.arange(h) % basis.shape[1]]
+
+
+class BaselineForecaster(Forecaster):
+    """Shared fit/predict/state of the baselines; subclasses implement ``_basis``."""
+
+    name: ClassVar[str] = "baseline"
+
+    def __init__(self, h_cal: int = 4) -> None:
+        self.h_cal = h_cal
+
+    def _basis(self, history: np.ndarray, freq: str) -> np.ndarray:
+        raise NotImplementedError
+
+    def _fit(self, df: pd.DataFrame, freq: str, progress: ProgressCallback | None) -> None:
+        if self.h_cal < 0:
+            raise ModelError(f"h_cal={self.h_cal} is negative", "pass h_cal >= 0 (0 turns intervals off)")
+        matrix, ids, _ = to_matrix(df)
+        self.ids_ = ids
+        self.conformal_: np.ndarray | None = None
+        self.engage_calibration_: tuple[float, float] | None = None
+        self.n_calibration_ = 0
+        if 0 < self.h_cal < matrix.shape[1]:
+            self._calibrate(matrix, freq)
+        self.basis_ = self._basis(matrix, freq)
+        self.scale_ = series_scale(matrix)
+        if progress is not None:
+            progress(1.0, f"{type(self).__name__}: {len(ids)} series")
+
+    def _calibrate(self, matrix: np.ndarray, freq: str) -> None:
+        """Conformal quantiles and the p_engage mapping from the last h_cal periods, held out."""
+        history, held = matrix[:, : -self.h_cal], matrix[:, -self.h_cal:]
+        # Only series with history before the hold-out resemble those we will forecast.
+        seen = np.abs(history).sum(axis=1) > 0
+        if not seen.any():
+            return
+        history, held = history[seen], held[seen]
+        predicted = expand_basis(self._basis(history, freq), self.h_cal)
+        self.conformal_ = residual_quantiles(held, predicted, scale=series_scale(history))
+        self.engage_calibration_ = fit_engage_calibration(predicted.sum(axis=1), (held > 0).any(axis=1))
+        self.n_calibration_ = int(seen.sum())
+
+    def _predict(self, h: int, levels: tuple[int, ...]) -> pd.DataFrame:
+        yhat = np.clip(expand_basis(self.basis_, h), 0.0, None)
+        periods = future_periods(self.last_period_, h, self.freq_)
+        intervals = apply_quantiles(yhat, self.conformal_, levels, scale=self.scale_)
+        p_engage = engage_probability(yhat, self.engage_calibration_, self.h_cal)
+        return forecast_frame(self.ids_, periods, self.name, yhat, p_engage, intervals)
+
+    # -- persistence -----------------------------------------------------------------------
+    def get_state(self) -> dict[str, Any]:
+        state = super().get_state()
+        state.update({
+            "ids_": [str(i) for i in self.ids_],
+            "basis_": self.basis_.tolist(),
+            "scale_": self.scale_.tolist(),
+            "conformal_": None if self.conformal_ is None else self.conformal_.tolist(),
+            "engage_calibration_": None if self.engage_calibration_ is None else list(self.engage_calibration_),
+            "n_calibration_": self.n_calibration_,
+        })
+        return state
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        super().set_state(state)
+        self.ids_ = np.asarray(state["ids_"], dtype=object)
+        self.basis_ = np.asarray(state["basis_"], dtype=float).reshape(len(self.ids_), -1)
+        self.scale_ = np.asarray(state["scale_"], dtype=float)
+        conformal = state.get("conformal_")
+        self.conformal_ = None if conformal is None else np.asarray(conformal, dtype=float)
+        calibration = state.get("engage_calibration_")
+        self.engage_calibration_ = None if calibration is None else (float(calibration[0]), float(calibration[1]))
+        self.n_calibration_ = int(state.get("n_calibration_", 0))
+
+
+class LastValue(BaselineForecaster):
+    """Every future period equals the last observed one."""
+
+    name: ClassVar[str] = "last_value"
+
+    def _basis(self, history: np.ndarray, freq: str) -> np.ndarray:
+        return history[:, -1:].copy()
+
+
+class SeasonalNaive(BaselineForecaster):
+    """Each future period equals the same period one season earlier (last value if history < a season)."""
+
+    name: ClassVar[str] = "seasonal_naive"
+
+    def __init__(self, h_cal: int = 4, season_length: int | None = None) -> None:
+        self.h_cal = h_cal
+        self.season_length = season_length
+
+    def _basis(self, history: np.ndarray, freq: str) -> np.ndarray:
+        season = self.season_length or SEASON_LENGTH[freq]
+        if history.shape[1] < season:
+            return history[:, -1:].copy()
+        return history[:, -season:].copy()
+
+
+class WindowMean(BaselineForecaster):
+    """The mean of the last ``window`` periods (fewer when the history is shorter)."""
+
+    name: ClassVar[str] = "window_mean"
+
+    def __init__(self, h_cal: int = 4, window: int = 4) -> None:
+        self.h_cal = h_cal
+        self.window = window
+
+    def _basis(self, history: np.ndarray, freq: str) -> np.ndarray:
+        if self.window < 1:
+            raise ModelError(f"window={self.window} is below 1", "pass window >= 1 periods")
+        return history[:, -self.window:].mean(axis=1, keepdims=True)
+
+
+class RecencyDecay(BaselineForecaster):
+    """Exponentially decayed mean of the whole history: the period ``half_life`` ago weighs half.
+
+    The ranking baseline to beat for engagement: recent and repeated interest ranks first.
+    """
+
+    name: ClassVar[str] = "recency_decay"
+
+    def __init__(self, h_cal: int = 4, half_life: float = 2.0) -> None:
+        self.h_cal = h_cal
+        self.half_life = half_life
+
+    def _basis(self, history: np.ndarray, freq: str) -> np.ndarray:
+        if self.half_life <= 0:
+            raise ModelError(f"half_life={self.half_life} is not positive", "pass half_life > 0 periods")
+        age = np.arange(history.shape[1])[::-1]  # 0 for the last period
+        weights = 0.5 ** (age / self.half_life)
+        return (history @ weights / weights.sum())[:, None]
+
+
+BASELINES: tuple[type[BaselineForecaster], ...] = (LastValue, SeasonalNaive, WindowMean, RecencyDecay)
+
+
+def all_baselines(h_cal: int = 4) -> list[Forecaster]:
+    """One default instance of every baseline (what ``--models baseline`` expands to)."""
+    return [cls(h_cal=h_cal) for cls in BASELINES]
+
+
+def baseline_names() -> Sequence[str]:
+    return [cls.name for cls in BASELINES]
