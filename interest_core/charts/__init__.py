@@ -6,7 +6,14 @@
 Later themes (forecasts, migration, segments ...) add a module here and re-export below.
 """
 
+from interest_core.charts.migration import (
+    forecast_vs_actual_chart,
+    migration_heatmap,
+    sankey_chart,
+    top_flows_chart,
+)
 from interest_core.charts.overview import activity_chart, behavior_mix_chart, funnel_chart, top_categories_chart
+from interest_core.charts.segments import projection_chart, segment_sizes_chart, segment_traits_chart
 from interest_core.charts.style import (
     BEHAVIOR_COLORS,
     OTHER,
@@ -16,8 +23,18 @@ from interest_core.charts.style import (
     empty_figure,
     styled,
 )
+from interest_core.charts.user import (
+    diversity_chart,
+    long_short_chart,
+    recommendations_chart,
+    user_forecast_chart,
+    user_shares_chart,
+)
 
 __all__ = [
-    "BEHAVIOR_COLORS", "OTHER", "OTHER_COLOR", "PALETTE", "activity_chart", "behavior_mix_chart",
-    "category_colors", "empty_figure", "funnel_chart", "styled", "top_categories_chart",
+    "BEHAVIOR_COLORS", "OTHER", "OTHER_COLOR", "PALETTE", "activity_chart", "behavior_mix_chart", "category_colors",
+    "diversity_chart", "empty_figure", "forecast_vs_actual_chart", "funnel_chart", "long_short_chart",
+    "migration_heatmap", "projection_chart", "recommendations_chart", "sankey_chart", "segment_sizes_chart",
+    "segment_traits_chart", "styled", "top_categories_chart", "top_flows_chart", "user_forecast_chart",
+    "user_shares_chart",
 ]
