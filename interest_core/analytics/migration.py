@@ -192,16 +192,36 @@ def flow_matrix(transitions: pd.DataFrame, *, by: Sequence[str] = (), min_users:
     return suppress_small_groups(agg[cols], "users", min_users)
 
 
-def matrix_wide(matrix: pd.DataFrame, value: str = "mass", order: Sequence[str] | None = None) -> pd.DataFrame:
-    """Square from x to table of ``value`` for a heatmap (hidden cells are NaN, not 0)."""
-    wide = matrix.pivot_table(index="from_category", columns="to_category", values=value, aggfunc="sum")
-    cats = list(order) if order is not None else sorted(set(wide.index) | set(wide.columns))
-    return wide.reindex(index=cats, columns=cats)
+def matrix_wide(matrix: pd.DataFrame, value: str = "mass", order: Sequence[str] | None = None, *,
+                diagonal: bool = True, entry_exit: bool = True) -> pd.DataFrame:
+    """from x to table of ``value`` for a heatmap (hidden cells are NaN, not 0).
+
+    Rows and columns list the categories in ``order`` (default: by total mass, 'other' last);
+    NEW is only a row and GONE only a column. ``diagonal=False`` blanks what stayed (A -> A),
+    so the colour scale shows the moves; ``entry_exit=False`` drops NEW and GONE.
+    """
+    frame = matrix if diagonal else matrix[matrix["from_category"] != matrix["to_category"]]
+    if not entry_exit:
+        frame = frame[~frame["from_category"].isin([NEW, GONE]) & ~frame["to_category"].isin([NEW, GONE])]
+    wide = frame.pivot_table(index="from_category", columns="to_category", values=value, aggfunc="sum")
+    if order is None:
+        weight = pd.concat([matrix.groupby("from_category")["mass"].sum(), matrix.groupby("to_category")["mass"].sum()])
+        weight = weight.groupby(level=0).sum().drop([NEW, GONE, "other"], errors="ignore")
+        order = [*weight.sort_values(ascending=False).index.astype(str)]
+        order += [c for c in ("other",) if c in set(matrix["from_category"]) | set(matrix["to_category"])]
+    cats = [str(c) for c in order]
+    rows = ([NEW] if entry_exit and NEW in set(frame["from_category"]) else []) + cats
+    cols = cats + ([GONE] if entry_exit and GONE in set(frame["to_category"]) else [])
+    return wide.reindex(index=rows, columns=cols)
 
 
-def top_flows(matrix: pd.DataFrame, n: int = 10, *, by: str = "mass", off_diagonal: bool = True) -> pd.DataFrame:
-    """The n strongest cells of a long matrix (between different categories by default)."""
+def top_flows(matrix: pd.DataFrame, n: int = 10, *, by: str = "mass", off_diagonal: bool = True,
+              entry_exit: bool = False) -> pd.DataFrame:
+    """The n strongest cells of a long matrix (between different categories, and without the
+    NEW / GONE arrivals and departures unless ``entry_exit``)."""
     frame = matrix[matrix["from_category"] != matrix["to_category"]] if off_diagonal else matrix
+    if not entry_exit:
+        frame = frame[~frame["from_category"].isin([NEW, GONE]) & ~frame["to_category"].isin([NEW, GONE])]
     return frame.sort_values([by, "from_category", "to_category"], ascending=[False, True, True]).head(n).reset_index(
         drop=True)
 
@@ -210,9 +230,11 @@ def net_flows(matrix: pd.DataFrame, by: Sequence[str] = ()) -> pd.DataFrame:
     """[by...], from_category, to_category, net = mass(A->B) - mass(B->A), only where positive.
 
     Week-to-week noise moves share both ways and cancels here; a real migration does not.
+    Arrivals and departures (NEW / GONE) have no way back and are left out.
     """
     keys = list(by)
-    off = matrix[matrix["from_category"] != matrix["to_category"]]
+    off = matrix[(matrix["from_category"] != matrix["to_category"]) & ~matrix["from_category"].isin([NEW, GONE])
+                 & ~matrix["to_category"].isin([NEW, GONE])]
     back = off.rename(columns={"from_category": "to_category", "to_category": "from_category", "mass": "back"})
     out = off.merge(back[[*keys, "from_category", "to_category", "back"]], on=[*keys, "from_category", "to_category"],
                     how="left")
@@ -223,14 +245,21 @@ def net_flows(matrix: pd.DataFrame, by: Sequence[str] = ()) -> pd.DataFrame:
 
 
 def sankey_links(transitions: pd.DataFrame, *, min_users: int = DEFAULT_MIN_GROUP, min_flow: float = 0.05,
-                 top_k: int | None = 8, other: str = "other") -> tuple[pd.DataFrame, int]:
+                 top_k: int | None = 8, other: str = "other", last_pairs: int | None = None,
+                 entry_exit: bool = True) -> tuple[pd.DataFrame, int]:
     """Links for a Sankey over several periods: source, target (nodes 'category@period'), mass, users.
 
     Also period, to_period, from_category, to_category. Categories outside the ``top_k`` by
-    total flow are folded into ``other`` (a Sankey of 100 nodes per period is unreadable).
-    Links with fewer than ``min_users`` users are hidden.
+    total flow are folded into ``other`` (a Sankey of 100 nodes per period is unreadable);
+    ``last_pairs`` keeps only the latest period pairs and ``entry_exit=False`` leaves out NEW
+    and GONE. Links with fewer than ``min_users`` users are hidden.
     """
     frame = transitions
+    if not entry_exit:
+        frame = frame[~frame["from_category"].isin([NEW, GONE]) & ~frame["to_category"].isin([NEW, GONE])]
+    if last_pairs is not None:
+        keep_periods = sorted(frame["period"].unique())[-last_pairs:]
+        frame = frame[frame["period"].isin(keep_periods)]
     if top_k is not None:
         weight = pd.concat([frame.groupby("from_category")["flow"].sum(), frame.groupby("to_category")["flow"].sum()])
         weight = weight.groupby(level=0).sum()
