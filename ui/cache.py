@@ -170,3 +170,193 @@ def inspect_upload(sha: str, path: Path) -> Inspection:
 
 def upload_codes(sha: str, path: Path, column: str) -> pd.DataFrame:
     return _codes(sha, str(path), column)
+
+
+# -- interest analytics: the User, Migration and Segments pages --------------------------------
+# The analytics modules (scikit-learn, scipy) are imported on first use: pages that never ask
+# for them start faster.
+
+@st.cache_data(show_spinner="Building the interest panel...", max_entries=16)
+def _analytics_panel(path: str, name: str, fp: str, freq: str, top_k: int | None) -> pd.DataFrame:
+    """The weekly (or other) interest panel, categories past the top_k folded into 'other' when asked."""
+    from interest_core.config import GroupingSpec, PanelSpec, check_freq
+    from interest_core.grouping import category_map
+
+    source = _source(path, name)
+    grouping = GroupingSpec(method="topk", k=top_k) if top_k else GroupingSpec()
+    spec = PanelSpec(freq=check_freq(freq), grouping=grouping)
+    return panel.build_panel(source, spec, category_map=category_map(source, spec))
+
+
+def analytics_panel(name: str, freq: str, top_k: int | None = None) -> pd.DataFrame:
+    return _analytics_panel(db_path(), name, fingerprint(name), freq, top_k)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _search_users(path: str, name: str, fp: str, text: str, limit: int) -> pd.DataFrame:
+    return panel.search_users(_source(path, name), text, limit)
+
+
+def search_users(name: str, text: str = "", limit: int = 50) -> pd.DataFrame:
+    """user_id, events, last_seen of users whose id contains ``text``, most active first."""
+    return _search_users(db_path(), name, fingerprint(name), text.strip(), limit)
+
+
+@st.cache_data(show_spinner="Reading the user's history...", max_entries=64)
+def _user_view(path: str, name: str, fp: str, user: str, freq: str, top_k: int) -> dict[str, Any]:
+    from interest_core.analytics import trajectories as traj
+    from interest_core.config import PanelSpec, check_freq
+    from interest_core.interest import interest_profile
+
+    spec = PanelSpec(freq=check_freq(freq))
+    rows = panel.build_panel(_source(path, name), spec, users=[user])
+    profile = interest_profile(rows, spec)
+    return {
+        "shares": traj.stacked_shares(rows, user, freq, top_k=top_k),
+        "long_short": traj.long_short_interest(rows, spec, user, top_k=3),
+        # Change points of the raw shares, and of the short- and long-term (smoothed) shares.
+        "changes": {col: traj.change_points(profile if col != "share" else rows, share_col=col)
+                    for col in ("share", "short_share", "long_share")},
+        "diversity": traj.diversity(rows),
+        "card": traj.profile_card(rows, user, freq),
+        "spec": {"long": spec.long_half_life, "short": spec.short_half_life},
+    }
+
+
+def user_view(name: str, user: str, freq: str, top_k: int = 8) -> dict[str, Any]:
+    """One user's frames for the User page: shares, long_short, changes, diversity, card."""
+    return _user_view(db_path(), name, fingerprint(name), user, freq, top_k)
+
+
+@st.cache_resource(show_spinner="Learning which categories go together...", max_entries=8)
+def _recommender(path: str, name: str, fp: str, level: str, known_weight: float) -> Any:
+    from interest_core.analytics import recommendations as rec
+
+    train = rec.interactions(_source(path, name), level=level)  # type: ignore[arg-type]
+    return rec.CooccurrenceRecommender(known_weight=known_weight).fit(train)
+
+
+def recommendations(name: str, user: str, k: int = 10, level: str = "category",
+                    known_weight: float = 0.0) -> pd.DataFrame:
+    """item, score, rank, known: the user's top k next categories (or items) by user-user cosine."""
+    model = _recommender(db_path(), name, fingerprint(name), level, known_weight)
+    return model.recommend([user], k=k).drop(columns="user_id")
+
+
+@st.cache_data(show_spinner="Finding how interest moved...", max_entries=32)
+def _transitions(path: str, name: str, fp: str, freq: str, top_k: int, mode: str, start: str, end: str,
+                 split: str | None) -> pd.DataFrame:
+    from interest_core.analytics import migration as mig
+
+    frame = _analytics_panel(path, name, fp, freq, top_k)
+    if mode == "windows" and split is not None:
+        from interest_core.interest import PERIOD_OFFSETS
+
+        before_end = pd.Timestamp(split) - PERIOD_OFFSETS[freq]
+        return mig.window_transitions(frame, (start, before_end), (split, end), entry_exit=True)
+    if mode == "top":
+        return mig.top_category_transitions(frame, freq, start=start, end=end)
+    return mig.share_transitions(frame, freq, start=start, end=end, entry_exit=True)
+
+
+def transitions(name: str, freq: str, top_k: int, mode: str, start: str, end: str,
+                split: str | None = None) -> pd.DataFrame:
+    """Per-user transitions (migration.TRANSITION_COLUMNS) for mode 'periods', 'windows' or 'top'."""
+    return _transitions(db_path(), name, fingerprint(name), freq, top_k, mode, start, end, split)
+
+
+@st.cache_data(show_spinner="Segmenting users...", max_entries=16)
+def _segmentation(path: str, name: str, fp: str, freq: str, method: str, k: int | None, last: int | None,
+                  sizes_window: int) -> dict[str, Any]:
+    from interest_core.analytics import segments as seg
+
+    frame = _analytics_panel(path, name, fp, freq, None)
+    start = None
+    if last:
+        periods = frame["period"].drop_duplicates().sort_values()
+        start = periods.iloc[max(0, len(periods) - last)]
+    features = seg.user_features(frame, freq, start=start)
+    model = seg.UserSegmenter(method=method, n_clusters=k).fit(features)  # type: ignore[arg-type]
+    n_periods = frame["period"].nunique()
+    step = max(1, (n_periods - sizes_window) // 24)  # at most ~25 windows: a few seconds, not a minute
+    return {
+        "features": features,
+        "labels": pd.Series(model.labels_, index=features.index, name="segment"),
+        "descriptions": seg.describe_segments(features, model.labels_, freq),
+        "projection": seg.projection_2d(features, model.labels_, model),
+        "silhouette": dict(model.silhouette_),
+        "sizes": seg.segment_sizes_over_time(frame, model, freq, window=sizes_window, step=step),
+    }
+
+
+def segmentation(name: str, freq: str, method: str = "kmeans", k: int | None = None, last: int | None = None,
+                 sizes_window: int = 8) -> dict[str, Any]:
+    """Features, labels, descriptions, projection, silhouette and sizes over time of one segmentation."""
+    return _segmentation(db_path(), name, fingerprint(name), freq, method, k, last, sizes_window)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _period_list(path: str, name: str, fp: str, freq: str) -> list[pd.Timestamp]:
+    from interest_core.interest import period_grid
+
+    lo, hi = panel.period_bounds(_source(path, name), freq)
+    return list(period_grid(lo, hi, freq))
+
+
+def period_list(name: str, freq: str) -> list[pd.Timestamp]:
+    """Every period start of the dataset at this frequency, oldest first."""
+    return _period_list(db_path(), name, fingerprint(name), freq)
+
+
+def _segment_users(path: str, name: str, fp: str, freq: str, segment: int | None) -> list[str] | None:
+    if segment is None:
+        return None
+    labels = _segmentation(path, name, fp, freq, "kmeans", None, None, 8)["labels"]
+    return [str(u) for u in labels.index[labels == segment]]
+
+
+@st.cache_data(show_spinner="Summing the flows...", max_entries=64)
+def _migration_view(path: str, name: str, fp: str, freq: str, top_k: int, mode: str, start: str, end: str,
+                    split: str | None, segment: int | None, min_users: int) -> dict[str, Any]:
+    from interest_core.analytics import migration as mig
+
+    tr = _transitions(path, name, fp, freq, top_k, mode, start, end, split)
+    members = _segment_users(path, name, fp, freq, segment)
+    if members is not None:
+        tr = tr[tr["user_id"].isin(members)]
+    matrix, hidden = mig.flow_matrix(tr, min_users=min_users)
+    # At most 4 period pairs and 8 categories with no arrival/departure nodes: a Sankey stays legible.
+    links, links_hidden = mig.sankey_links(tr, min_users=min_users, top_k=min(top_k, 8), last_pairs=4,
+                                           entry_exit=False)
+    return {"matrix": matrix, "hidden": hidden, "links": links, "links_hidden": links_hidden,
+            "net": mig.net_flows(matrix), "users": int(tr["user_id"].nunique()),
+            "pairs": int(tr[["period", "to_period"]].drop_duplicates().shape[0])}
+
+
+def migration_view(name: str, freq: str, top_k: int, mode: str, start: str, end: str, split: str | None = None,
+                   segment: int | None = None, min_users: int = 5) -> dict[str, Any]:
+    """matrix (+ hidden count), Sankey links (+ hidden), net flows, users and period pairs of one selection.
+
+    ``segment`` restricts to the users of one segment of the default segmentation (Segments page).
+    """
+    return _migration_view(db_path(), name, fingerprint(name), freq, top_k, mode, start, end, split, segment,
+                           min_users)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _flow_users(path: str, name: str, fp: str, freq: str, top_k: int, mode: str, start: str, end: str,
+                split: str | None, segment: int | None, from_category: str, to_category: str) -> pd.DataFrame:
+    from interest_core.analytics import migration as mig
+
+    tr = _transitions(path, name, fp, freq, top_k, mode, start, end, split)
+    members = _segment_users(path, name, fp, freq, segment)
+    if members is not None:
+        tr = tr[tr["user_id"].isin(members)]
+    return mig.flow_users(tr, from_category, to_category)
+
+
+def flow_users(name: str, freq: str, top_k: int, mode: str, start: str, end: str, split: str | None,
+               segment: int | None, from_category: str, to_category: str) -> pd.DataFrame:
+    """The users behind one flow of a migration_view selection, biggest flow first."""
+    return _flow_users(db_path(), name, fingerprint(name), freq, top_k, mode, start, end, split, segment,
+                       from_category, to_category)

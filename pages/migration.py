@@ -1,0 +1,105 @@
+"""Migration: where users' interest moved between categories, who moved, and a safe export."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+import streamlit as st
+
+from interest_core.analytics.migration import matrix_wide, noisy_export, top_flows
+from interest_core.charts import migration as mig_charts
+from ui import cache, widgets
+
+MODES = {
+    "periods": "each period with the next (share of interest)",
+    "windows": "a window before with a window after (share of interest)",
+    "top": "top category in each period with the next (users)",
+}
+VALUES = {"mass": "interest moved", "users": "users", "share_of_row": "% of the from-category"}
+
+def draw(dataset: str, freq: str, periods: list[str], unit: str) -> None:
+    c1, c2, c3 = st.columns([2, 1, 1])
+    mode = c1.radio("Compare", list(MODES), format_func=MODES.__getitem__, key="mig_mode")
+    top_k = c2.slider("Categories shown", 3, 30, 12, key="mig_top_k",
+                      help="The most engaged categories; the rest are summed as 'other'.")
+    min_users = int(c3.number_input("Hide groups under k users", 1, 100, 5, key="mig_min_users",
+                                    help="A cell or link with fewer users is not shown or exported."))
+    default = (periods[max(0, len(periods) - 9)], periods[-1])
+    start, end = st.select_slider(f"{unit.capitalize()}s (start of each, UTC)", periods, value=default,
+                                  key="mig_range")
+    inside = [p for p in periods if start < p <= end]
+    split = None
+    if mode == "windows" and inside:
+        split = st.select_slider("The 'after' window starts at", inside, value=inside[len(inside) // 2],
+                                 key="mig_split")
+    seg = cache.segmentation(dataset, freq)["descriptions"]
+    seg_options = [None, *seg["segment"].astype(int).tolist()]
+    words = dict(zip(seg["segment"].astype(int), seg["description"], strict=True))
+    segment = st.selectbox("Users", seg_options, key="mig_segment",
+                           format_func=lambda s: "all users" if s is None else f"segment {s}: {words[s]}")
+    if start == end or (mode == "windows" and split is None):
+        st.info(f"Pick a range of at least two {unit}s.")
+        return
+
+    view = cache.migration_view(dataset, freq, top_k, mode, start, end, split, segment, min_users)
+    matrix = view["matrix"]
+    st.caption(f"{view['users']:,} users, {view['pairs']} {unit} pair(s). Share of interest: each user's "
+               f"share that left a category is split over the categories that gained, in proportion "
+               f"to their gains; '(new)' and '(gone)' are users active on one side only. "
+               f"{view['hidden']} cell(s) with fewer than {min_users} users hidden.")
+    v1, v2, v3 = st.columns([2, 1, 1])
+    value = v1.radio("Cells show", list(VALUES), format_func=VALUES.__getitem__, horizontal=True, key="mig_value")
+    stay = v2.toggle("Include what stayed (A → A)", key="mig_diagonal")
+    entry = v3.toggle("Include arrivals and departures", key="mig_entry", help="(new): users not active in the "
+                      "earlier period; (gone): users not active in the later one.")
+    wide = matrix_wide(matrix, value, diagonal=stay, entry_exit=entry)
+    st.plotly_chart(mig_charts.migration_heatmap(wide, value=value), key="mig_heatmap")
+    colors = cache.colors(dataset)
+    left, right = st.columns([3, 2])
+    with left:
+        st.plotly_chart(mig_charts.sankey_chart(view["links"], colors), key="mig_sankey")
+    with right:
+        flows = view["net"].head(12) if mode == "periods" else top_flows(matrix, 12)
+        st.plotly_chart(mig_charts.top_flows_chart(flows, value="net" if mode == "periods" else "mass",
+                                                   colors=colors), key="mig_flows")
+
+    st.subheader("Who moved")
+    strongest = view["net"].head(30) if mode == "periods" else top_flows(matrix, 30)  # as in the bar chart
+    choices = list(zip(strongest["from_category"].astype(str), strongest["to_category"].astype(str), strict=True))
+    if not choices:
+        st.info("No flow between different categories in this selection.")
+    else:
+        flow = st.selectbox("Flow", choices, key="mig_flow", format_func=lambda f: f"{f[0]} → {f[1]}")
+        who = cache.flow_users(dataset, freq, top_k, mode, start, end, split, segment, flow[0], flow[1])
+        who = who.assign(open=[f"user?user={quote(u)}&dataset={quote(dataset)}" for u in who["user_id"]])
+        st.dataframe(who, hide_index=True, key="mig_users", column_config={
+            "open": st.column_config.LinkColumn("User page", display_text="open"),
+            "flow": st.column_config.NumberColumn("share moved", format="%.2f",
+                                                  help="summed over the period pairs (1 = a whole user's interest)"),
+            "n_periods": st.column_config.NumberColumn(f"{unit}s"),
+            "first_period": st.column_config.DateColumn(f"first {unit}"),
+            "last_period": st.column_config.DateColumn(f"last {unit}"),
+        })
+        widgets.csv_download("These users (CSV)", who.drop(columns="open"),
+                             f"{dataset}_{flow[0]}_to_{flow[1]}_users.csv", key="mig_users_csv")
+
+    st.subheader("Export the matrix")
+    eps = st.number_input("Laplace noise ε (0 = none; smaller = more noise)", 0.0, 10.0, 0.0, 0.1,
+                          key="mig_eps", help="Noise on the exported users and interest counts "
+                          "(differential privacy); hidden cells stay hidden.")
+    export = noisy_export(matrix, eps or None, seed=0, sensitivity=max(1, view["pairs"]))
+    widgets.csv_download("Matrix (CSV)", export, f"{dataset}_migration_{start}_{end}.csv", key="mig_csv")
+
+
+dataset, freq = widgets.sidebar(freq=True)
+st.title("Migration")
+if not dataset:
+    st.info("No dataset yet: add one on the Data page.")
+else:
+    with widgets.guard():
+        periods = [f"{p:%Y-%m-%d}" for p in cache.period_list(dataset, freq)]
+        unit = widgets.period_name(freq)
+        if len(periods) < 2:
+            st.info(f"Migration needs at least two {unit}s of data; pick a shorter period in the sidebar.")
+        else:
+            draw(dataset, freq, periods, unit)
