@@ -95,14 +95,16 @@ def interval_metrics(frame: pd.DataFrame, levels: tuple[int, ...], y_col: str = 
 # -- ranking ---------------------------------------------------------------------------------
 
 def auc(labels: np.ndarray | pd.Series, scores: np.ndarray | pd.Series) -> float:
-    """ROC AUC pooled over all candidates; NaN when only one class is present."""
+    """ROC AUC pooled over all candidates; NaN when only one class is present, a NaN score ranks last."""
     y = np.asarray(labels, dtype=bool)
     s = np.asarray(scores, dtype=float)
     if y.all() or not y.any():
         return float("nan")
     from sklearn.metrics import roc_auc_score
 
-    return float(roc_auc_score(y, np.nan_to_num(s, nan=-np.inf)))
+    finite = s[np.isfinite(s)]
+    floor = float(finite.min()) - 1.0 if finite.size else 0.0
+    return float(roc_auc_score(y, np.where(np.isnan(s), floor, s)))  # no score ranks last
 
 
 def _ranked(frame: pd.DataFrame, user_col: str, score_col: str) -> pd.DataFrame:

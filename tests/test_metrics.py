@@ -52,6 +52,7 @@ def test_auc_by_hand() -> None:
     assert metrics.auc([1, 0, 1, 0], [0.9, 0.8, 0.3, 0.1]) == pytest.approx(0.75)
     assert metrics.auc([1, 0], [0.5, 0.5]) == pytest.approx(0.5)  # a tie counts half
     assert math.isnan(metrics.auc([1, 1], [0.2, 0.3]))  # one class: undefined
+    assert metrics.auc([0, 1, 1], [float("nan"), 0.2, 0.5]) == pytest.approx(1.0)  # no score ranks last
 
 
 @pytest.fixture
