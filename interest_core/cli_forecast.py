@@ -124,7 +124,8 @@ def cmd_backtest(args: argparse.Namespace) -> dict[str, Any]:
     }
     if not args.json:
         out["message"] = (f"{args.target} backtest of {args.name} ({args.freq}, h={args.horizon}, cutoffs "
-                          f"{', '.join(out['cutoffs'])})\n{table.round(4).to_string()}\nsaved to {path}")
+                          f"{', '.join(out['cutoffs'])})\n{table.round(4).to_string()}\nsaved to {path}"
+                          + "".join(f"\nskipped {name}: {why}" for name, why in skipped.items()))
     return out
 
 
