@@ -97,7 +97,10 @@ def fit_series(y_list: list[float], order: list[int] | None, min_length: int, ma
         return {"order": None, "reason": "too_short"}
     if np.ptp(y) == 0:
         return {"order": None, "reason": "flat"}
-    orders: list[Order] = [tuple(order)] if order is not None else candidate_orders(y)  # type: ignore[list-item]
+    try:
+        orders: list[Order] = [tuple(order)] if order is not None else candidate_orders(y)  # type: ignore[list-item]
+    except Exception:  # a degenerate series can break the KPSS / ACF step: still try the usual three
+        orders = list(EXTRA_ORDERS)
     best: dict[str, Any] = {"order": None, "reason": "not_converged"}
     for cand in orders:
         if sum(cand) + 2 > len(y) - cand[1]:
@@ -106,7 +109,7 @@ def fit_series(y_list: list[float], order: list[int] | None, min_length: int, ma
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 res = _sarimax(y, cand).fit(disp=False, maxiter=maxiter)
-        except (ValueError, np.linalg.LinAlgError, IndexError) as exc:
+        except Exception as exc:  # one order failing (singular, non-finite, ...) must not sink the series
             best.setdefault("errors", []).append(f"{cand}: {type(exc).__name__}")
             continue
         params = np.asarray(res.params, dtype=float)
