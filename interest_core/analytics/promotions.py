@@ -1,0 +1,186 @@
+"""Promotion targeting: who to contact about a category next period, how many that reaches, and proof.
+
+- ``promotion_list``: users ranked by forecast engagement probability (``p_engage`` of a Forecasts
+  frame: the chance of any interest in the category over the forecast horizon), optionally without
+  users at high churn risk, with the expected reach of each list length;
+- ``reach_curve``: a gains curve (expected engaged users vs list length, against a random list);
+- ``backtest_lift``: at past cutoffs, of the top-N users by the model vs the top-N by recency (most
+  recently engaged with the category first), how many actually engaged in the next horizon.
+
+Candidates are the users with a (user, category) series, i.e. who engaged with the category in the
+training window: a user who never did has no forecast and is not listed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from interest_core import series
+from interest_core.errors import ModelError
+from interest_core.export import safe_csv
+from interest_core.forecasters.base import Forecaster
+from interest_core.interest import PERIOD_OFFSETS, period_grid
+
+LIST_COLUMNS: tuple[str, ...] = ("rank", "user_id", "p_engage", "churn_risk", "expected_reach", "reach_share")
+DEFAULT_LIST_SIZES: tuple[int, ...] = (10, 25, 50, 100, 200)
+
+
+def _categories(category: str | Sequence[str]) -> list[str]:
+    return [category] if isinstance(category, str) else [str(c) for c in category]
+
+
+def engagement_scores(forecasts: pd.DataFrame, period: pd.Timestamp | None = None) -> pd.DataFrame:
+    """user_id, category, p_engage: one row per series of an engagement Forecasts frame.
+
+    ``p_engage`` is the same on every row of a series; where a model gives none (NaN), the chance of
+    engaging is read from yhat as 1 - exp(-yhat) (a Poisson guess), so every model can rank users.
+    """
+    frame = forecasts if period is None else forecasts[forecasts["period"] == pd.Timestamp(period)]
+    if frame.empty:
+        raise ModelError("the forecasts hold no rows for that period", "pick a period inside the forecast horizon")
+    if "user_id" not in frame or "category" not in frame:
+        frame = pd.concat([frame, series.split_pair_id(frame["unique_id"])], axis=1)
+    guess = 1.0 - np.exp(-frame["yhat"].clip(lower=0).to_numpy(dtype=float))
+    p = frame["p_engage"].to_numpy(dtype=float)
+    frame = frame.assign(p_engage=np.where(np.isnan(p), guess, p))
+    out = frame.groupby(["user_id", "category"], as_index=False, sort=False)["p_engage"].max()
+    return out.astype({"user_id": "string", "category": "string"})
+
+
+def promotion_list(forecasts: pd.DataFrame, category: str | Sequence[str], *,
+                   churn: pd.DataFrame | None = None, max_churn_risk: float | None = None,
+                   size: int | None = None, period: pd.Timestamp | None = None) -> pd.DataFrame:
+    """Users ranked by the chance of engaging with ``category`` (several: with any of them).
+
+    For a group, p = 1 - prod(1 - p_c) over its categories (independence assumed: an upper bound when a
+    user's interests move together). ``churn`` (user_id, risk) adds ``churn_risk``; with
+    ``max_churn_risk`` users at or above it are left out (users without a score stay: not active lately).
+    ``expected_reach`` is the sum of p_engage down the list: the engaged users a list this long should hold.
+    """
+    cats = _categories(category)
+    scores = engagement_scores(forecasts, period)
+    scores = scores[scores["category"].isin(cats)]
+    if scores.empty:
+        raise ModelError(f"no forecast for category {', '.join(cats)!r}",
+                         "pick a category that users engaged with during the training window")
+    miss = scores.assign(q=np.log1p(-scores["p_engage"].clip(0.0, 1.0 - 1e-12)))
+    ranked = miss.groupby("user_id", as_index=False)["q"].sum()
+    ranked["p_engage"] = -np.expm1(ranked["q"])
+    ranked = ranked.drop(columns="q")
+    if churn is not None:
+        ranked = ranked.merge(churn[["user_id", "risk"]].astype({"user_id": "string"}), on="user_id", how="left")
+        ranked = ranked.rename(columns={"risk": "churn_risk"})
+        if max_churn_risk is not None:
+            ranked = ranked[~(ranked["churn_risk"] >= max_churn_risk)]
+    else:
+        ranked["churn_risk"] = np.nan
+    ranked = ranked.sort_values(["p_engage", "user_id"], ascending=[False, True], ignore_index=True)
+    ranked.insert(0, "rank", np.arange(1, len(ranked) + 1))
+    ranked["expected_reach"] = ranked["p_engage"].cumsum()
+    total = float(ranked["p_engage"].sum())
+    ranked["reach_share"] = ranked["expected_reach"] / total if total > 0 else 0.0
+    return ranked[list(LIST_COLUMNS)].head(size) if size else ranked[list(LIST_COLUMNS)]
+
+
+def reach_curve(ranked: pd.DataFrame, points: int = 200) -> pd.DataFrame:
+    """list_size, expected_engaged, random_expected, reach_share from a full ``promotion_list``.
+
+    At most ``points`` rows (evenly spaced list sizes, always including the last), so a chart stays small.
+    """
+    n = len(ranked)
+    if n == 0:
+        return pd.DataFrame(columns=["list_size", "expected_engaged", "random_expected", "reach_share"])
+    sizes = np.unique(np.linspace(1, n, min(points, n)).round().astype(int))
+    expected = ranked["expected_reach"].to_numpy()[sizes - 1]
+    mean_p = float(ranked["p_engage"].mean())
+    total = float(ranked["p_engage"].sum()) or 1.0
+    return pd.DataFrame({"list_size": sizes, "expected_engaged": expected, "random_expected": sizes * mean_p,
+                         "reach_share": expected / total})
+
+
+def export_list(ranked: pd.DataFrame) -> bytes:
+    """The list as CSV whose cells cannot run as spreadsheet formulas."""
+    return safe_csv(ranked)
+
+
+# -- backtest ------------------------------------------------------------------------------------
+
+def recency_ranking(panel: pd.DataFrame, categories: Sequence[str], cutoff: pd.Timestamp) -> pd.DataFrame:
+    """user_id, last_period, periods_active, interest: users of the categories, most recently engaged first.
+
+    The baseline a marketer would use without a model: whoever looked at the category last, then most often.
+    """
+    rows = panel[panel["category"].isin(list(categories)) & (panel["period"] <= pd.Timestamp(cutoff))]
+    out = rows.groupby("user_id", as_index=False).agg(last_period=("period", "max"),
+                                                      periods_active=("period", "nunique"),
+                                                      interest=("interest", "sum"))
+    out = out.sort_values(["last_period", "periods_active", "interest", "user_id"],
+                          ascending=[False, False, False, True], ignore_index=True)
+    return out.astype({"user_id": "string"})
+
+
+@dataclass(frozen=True)
+class LiftResult:
+    """Hits of the model's and the recency list at each list size, summed over the backtest cutoffs."""
+
+    categories: tuple[str, ...]
+    horizon: int
+    cutoffs: tuple[pd.Timestamp, ...]
+    table: pd.DataFrame = field(repr=False)  # list_size, model_hits, recency_hits, random_hits, lift, ...
+
+    def lift_at(self, size: int) -> float:
+        row = self.table[self.table["list_size"] == size]
+        return float(row["lift_vs_recency"].iloc[0]) if len(row) else float("nan")
+
+
+def backtest_lift(panel: pd.DataFrame, make_model: Callable[[], Forecaster], category: str | Sequence[str], *,
+                  freq: str, horizon: int = 1, n_cutoffs: int = 3, last_period: pd.Timestamp | None = None,
+                  list_sizes: Sequence[int] = DEFAULT_LIST_SIZES, history: int | None = None) -> LiftResult:
+    """Top-N by the model vs top-N by recency at the last ``n_cutoffs`` cutoffs whose next horizon is known.
+
+    At each cutoff the model is fitted on the engagement frame of periods <= cutoff (``history``: only
+    the last that many), and both lists are drawn from the same candidates (users of the category in
+    that window). A hit is a listed user with interest in the category during the next ``horizon`` periods.
+    """
+    cats = _categories(category)
+    last = pd.Timestamp(last_period) if last_period is not None else pd.Timestamp(panel["period"].max())
+    grid = period_grid(pd.Timestamp(panel["period"].min()), last, freq)
+    ends = list(range(len(grid) - 1 - horizon - n_cutoffs + 1, len(grid) - horizon))
+    if not ends or ends[0] < 2:
+        raise ModelError(f"{len(grid)} periods cannot hold {n_cutoffs} cutoffs of horizon {horizon}",
+                         "use fewer cutoffs or a shorter horizon")
+    sizes = sorted({int(s) for s in list_sizes if s > 0})
+    totals = {s: np.zeros(4) for s in sizes}  # model hits, recency hits, random expected, listed
+    for t in ends:
+        cutoff = grid[t]
+        start = grid[max(0, t - history + 1)] if history else None
+        train_panel = panel[panel["period"] <= cutoff]
+        train = series.training_frame(train_panel, "engagement", freq, start=start, end=cutoff)
+        forecast = make_model().fit(train, freq).predict(horizon)
+        model_list = promotion_list(forecast, cats)
+        base = recency_ranking(train_panel if start is None else train_panel[train_panel["period"] >= start],
+                               cats, cutoff)
+        base = base[base["user_id"].isin(model_list["user_id"])]
+        future = pd.DatetimeIndex([cutoff + PERIOD_OFFSETS[freq] * (i + 1) for i in range(horizon)])
+        hit_rows = panel[panel["category"].isin(cats) & panel["period"].isin(future) & (panel["interest"] > 0)]
+        engaged = set(hit_rows["user_id"].astype(str))
+        pool_rate = float(model_list["user_id"].astype(str).isin(engaged).mean())
+        for s in sizes:
+            top_model = model_list["user_id"].head(s).astype(str)
+            top_base = base["user_id"].head(s).astype(str)
+            totals[s] += [top_model.isin(engaged).sum(), top_base.isin(engaged).sum(),
+                          pool_rate * min(s, len(model_list)), min(s, len(model_list))]
+    rows = []
+    for s in sizes:
+        model_hits, base_hits, random_hits, listed = totals[s]
+        rows.append({"list_size": s, "listed": int(listed), "model_hits": int(model_hits),
+                     "recency_hits": int(base_hits), "random_hits": random_hits,
+                     "model_precision": model_hits / listed if listed else np.nan,
+                     "recency_precision": base_hits / listed if listed else np.nan,
+                     "lift_vs_recency": model_hits / base_hits if base_hits else np.nan,
+                     "lift_vs_random": model_hits / random_hits if random_hits else np.nan})
+    return LiftResult(categories=tuple(cats), horizon=horizon, cutoffs=tuple(grid[ends]), table=pd.DataFrame(rows))
