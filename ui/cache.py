@@ -360,3 +360,153 @@ def flow_users(name: str, freq: str, top_k: int, mode: str, start: str, end: str
     """The users behind one flow of a migration_view selection, biggest flow first."""
     return _flow_users(db_path(), name, fingerprint(name), freq, top_k, mode, start, end, split, segment,
                        from_category, to_category)
+
+
+# -- churn, promotions and demand: the Churn, Promotions and Demand pages -----------------------
+# Fitted models are cache_resource (shared, never refitted on a rerun); the frames drawn from them
+# are cache_data. Every model learns from complete periods only (a partial last period would read
+# as everyone slowing down).
+
+OPS_HISTORY = 26  # periods of (user, category) history the engagement forecaster learns from
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _ops_last_period(path: str, name: str, fp: str, freq: str) -> pd.Timestamp:
+    from interest_core.series import last_complete_period
+
+    frame = _analytics_panel(path, name, fp, freq, None)
+    return last_complete_period(frame["period"].max(), pd.Timestamp(_kpis(path, name, fp)["end"]), freq)
+
+
+def ops_last_period(name: str, freq: str) -> pd.Timestamp:
+    """The last complete period of the dataset at this frequency (what churn and forecasts stand on)."""
+    return _ops_last_period(db_path(), name, fingerprint(name), freq)
+
+
+@st.cache_resource(show_spinner="Training the churn model...", max_entries=16)
+def _churn_model(path: str, name: str, fp: str, freq: str, horizon: int) -> Any:
+    from interest_core.analytics.churn import ChurnModel
+
+    frame = _analytics_panel(path, name, fp, freq, None)
+    return ChurnModel(freq=freq, horizon=horizon).fit(frame, last_period=_ops_last_period(path, name, fp, freq))
+
+
+@st.cache_data(show_spinner="Scoring churn risk...", max_entries=16)
+def _churn_risk(path: str, name: str, fp: str, freq: str, horizon: int) -> pd.DataFrame:
+    return _churn_model(path, name, fp, freq, horizon).predict_risk()
+
+
+def churn_risk(name: str, freq: str, horizon: int) -> pd.DataFrame:
+    """Users active lately with risk, recency, reasons and features, riskiest first (ChurnModel.predict_risk)."""
+    return _churn_risk(db_path(), name, fingerprint(name), freq, horizon)
+
+
+@st.cache_data(show_spinner="Backtesting the churn model against recency...", max_entries=16)
+def _churn_backtest(path: str, name: str, fp: str, freq: str, horizon: int) -> dict[str, Any]:
+    from interest_core.analytics.churn import evaluate_churn
+
+    frame = _analytics_panel(path, name, fp, freq, None)
+    ev = evaluate_churn(frame, freq=freq, horizon=horizon, last_period=_ops_last_period(path, name, fp, freq))
+    return {"summary": ev.summary(), "brier_base_rate": ev.brier_base_rate, "reliability": ev.reliability,
+            "per_cutoff": ev.per_cutoff}
+
+
+def churn_backtest(name: str, freq: str, horizon: int) -> dict[str, Any]:
+    """summary (ROC/PR-AUC of model and recency, Brier), reliability table and per-cutoff figures."""
+    return _churn_backtest(db_path(), name, fingerprint(name), freq, horizon)
+
+
+@st.cache_resource(show_spinner="Fitting the engagement forecaster...", max_entries=8)
+def _engagement_model(path: str, name: str, fp: str, freq: str, model: str) -> Any:
+    from interest_core import series
+    from interest_core.forecasters import make_forecaster
+    from interest_core.interest import PERIOD_OFFSETS
+
+    frame = _analytics_panel(path, name, fp, freq, None)
+    last = _ops_last_period(path, name, fp, freq)
+    start = last - PERIOD_OFFSETS[freq] * (OPS_HISTORY - 1)
+    train = series.training_frame(frame[frame["period"] <= last], "engagement", freq, start=start, end=last)
+    return make_forecaster(model).fit(train, freq)
+
+
+@st.cache_data(show_spinner="Forecasting who engages with what...", max_entries=16)
+def _engagement_scores(path: str, name: str, fp: str, freq: str, model: str, horizon: int) -> pd.DataFrame:
+    from interest_core.analytics.promotions import engagement_scores
+
+    return engagement_scores(_engagement_model(path, name, fp, freq, model).predict(horizon))
+
+
+def promotion_categories(name: str, freq: str, model: str, horizon: int) -> list[str]:
+    """Categories with a forecast, by how many users are expected to engage with them."""
+    scores = _engagement_scores(db_path(), name, fingerprint(name), freq, model, horizon)
+    return scores.groupby("category")["p_engage"].sum().sort_values(ascending=False).index.astype(str).tolist()
+
+
+@st.cache_data(show_spinner="Ranking users...", max_entries=64)
+def _promotion(path: str, name: str, fp: str, freq: str, model: str, horizon: int, category: str,
+               max_churn_risk: float | None, churn_horizon: int) -> dict[str, pd.DataFrame]:
+    from interest_core.analytics import promotions as promo
+
+    scores = _engagement_scores(path, name, fp, freq, model, horizon).assign(yhat=0.0)
+    churn = _churn_risk(path, name, fp, freq, churn_horizon)
+    ranked = promo.promotion_list(scores, category, churn=churn, max_churn_risk=max_churn_risk)
+    return {"ranked": ranked, "curve": promo.reach_curve(ranked)}
+
+
+def promotion(name: str, freq: str, model: str, horizon: int, category: str, max_churn_risk: float | None,
+              churn_horizon: int) -> dict[str, pd.DataFrame]:
+    """ranked (the full list, best first) and curve (expected reach by list size) for one category."""
+    return _promotion(db_path(), name, fingerprint(name), freq, model, horizon, category, max_churn_risk,
+                      churn_horizon)
+
+
+@st.cache_data(show_spinner="Backtesting the list against a recency list...", max_entries=32)
+def _promotion_lift(path: str, name: str, fp: str, freq: str, model: str, horizon: int, category: str
+                    ) -> pd.DataFrame:
+    from interest_core.analytics.promotions import backtest_lift
+    from interest_core.forecasters import make_forecaster
+
+    frame = _analytics_panel(path, name, fp, freq, None)
+    result = backtest_lift(frame, lambda: make_forecaster(model), category, freq=freq, horizon=horizon,
+                           last_period=_ops_last_period(path, name, fp, freq), history=OPS_HISTORY)
+    return result.table.assign(cutoffs=len(result.cutoffs))
+
+
+def promotion_lift(name: str, freq: str, model: str, horizon: int, category: str) -> pd.DataFrame:
+    """list_size, model_hits, recency_hits, random_hits, lifts: summed over the last 3 backtest cutoffs."""
+    return _promotion_lift(db_path(), name, fingerprint(name), freq, model, horizon, category)
+
+
+@st.cache_data(show_spinner="Backtesting demand models and forecasting...", max_entries=16)
+def _demand(path: str, name: str, fp: str, freq: str, top_k: int, horizon: int, models: tuple[str, ...],
+            min_users: int) -> dict[str, Any]:
+    from interest_core.analytics.demand import demand_forecast
+
+    frame = _analytics_panel(path, name, fp, freq, top_k)
+    result = demand_forecast(frame, freq, top_k=top_k + 1, horizon=horizon, models=models, min_users=min_users,
+                             last_period=_ops_last_period(path, name, fp, freq))
+    return {"best": result.best_model, "metric": result.metric, "hidden": result.hidden,
+            "history": result.history, "forecast": result.forecast, "leaderboard": result.leaderboard,
+            "categories": list(result.categories)}
+
+
+def demand(name: str, freq: str, top_k: int, horizon: int, models: tuple[str, ...], min_users: int = 5
+           ) -> dict[str, Any]:
+    """Demand of the top_k categories (+ 'other'): best model by backtest, its forecast and the leaderboard."""
+    return _demand(db_path(), name, fingerprint(name), freq, top_k, horizon, tuple(models), min_users)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _trends(path: str, name: str, fp: str, freq: str, top_k: int | None, recent: int, previous: int,
+            min_users: int) -> tuple[pd.DataFrame, int]:
+    from interest_core.analytics.demand import rising_falling
+
+    frame = _analytics_panel(path, name, fp, freq, top_k)
+    return rising_falling(frame, freq, recent=recent, previous=previous, min_users=min_users,
+                          last_period=_ops_last_period(path, name, fp, freq))
+
+
+def trends(name: str, freq: str, top_k: int | None, recent: int = 4, previous: int = 4, min_users: int = 5
+           ) -> tuple[pd.DataFrame, int]:
+    """Rising / falling categories (demand.rising_falling) and how many were hidden under min_users."""
+    return _trends(db_path(), name, fingerprint(name), freq, top_k, recent, previous, min_users)

@@ -99,7 +99,7 @@ def demand_forecast(panel: pd.DataFrame, freq: str, *, categories: Sequence[str]
     forecast = fitted.predict(horizon, level=levels).rename(columns={"unique_id": "category"})
     forecast = forecast.drop(columns=["p_engage"], errors="ignore")
     forecast["category"] = forecast["category"].astype("string")
-    history = history.rename(columns={"unique_id": "category"})[["category", "period", "y"]]
+    history = history.assign(category=history["unique_id"].astype("string"))[["category", "period", "y"]]
     return DemandForecast(freq=freq, horizon=horizon, levels=tuple(int(v) for v in levels), best_model=best,
                           metric=used, categories=tuple(chosen), hidden=hidden, history=history,
                           forecast=forecast, leaderboard=board)
