@@ -83,6 +83,25 @@ def draw(dataset: str, freq: str, periods: list[str], unit: str) -> None:
         widgets.csv_download("These users (CSV)", who.drop(columns="open"),
                              f"{dataset}_{flow[0]}_to_{flow[1]}_users.csv", key="mig_users_csv")
 
+    st.subheader("Forecast of the next move")
+    if st.toggle("Forecast where interest moves next, and check it on the last pair of the range", key="mig_fc",
+                 help="Fits a forecaster on every user's series: a few seconds on a large dataset."):
+        model = st.selectbox("Model", cache.FORECAST_MODELS, key="mig_fc_model",
+                             help="Fitted on every user's series (all users, categories shown above) up to a period.")
+        t = periods[periods.index(end) - 1]
+        check = cache.migration_forecast(dataset, freq, top_k, t, model, min_users)
+        still = cache.migration_forecast(dataset, freq, top_k, t, "last_value", min_users)
+        st.plotly_chart(mig_charts.forecast_vs_actual_chart(check["compared"], title_suffix=f", {t} → {end}"),
+                        key="mig_fc_check")
+        st.caption(f"Backtest of the last pair of the range: forecast from data up to {t}, compared with what happened "
+                   f"in {end} (users active in both). Relative L1 error {check['l1']:.2f}; 'nobody moves' "
+                   f"(last value) scores {still['l1']:.2f}.")
+        last = cache.last_complete_period(dataset, freq)
+        ahead = cache.migration_forecast(dataset, freq, top_k, last, model, min_users)["implied"]
+        st.plotly_chart(mig_charts.migration_heatmap(matrix_wide(ahead, "mass", diagonal=False, entry_exit=False),
+                                                     title_suffix=f", expected after {last} ({model})"),
+                        key="mig_fc_next")
+
     st.subheader("Export the matrix")
     eps = st.number_input("Laplace noise ε (0 = none; smaller = more noise)", 0.0, 10.0, 0.0, 0.1,
                           key="mig_eps", help="Noise on the exported users and interest counts "

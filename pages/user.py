@@ -87,6 +87,18 @@ else:
                 widgets.csv_download("Diversity per period (CSV)", div, f"{dataset}_{user}_diversity.csv",
                                      key="user_diversity_csv")
 
+                st.subheader(f"Next {unit}s: forecast")
+                f1, f2 = st.columns(2)
+                model = f1.selectbox("Model", cache.FORECAST_MODELS, key="user_fc_model",
+                                     help="Fitted on this user's own series up to the last complete period.")
+                h = f2.slider(f"{unit.capitalize()}s ahead", 1, 8, 4, key="user_fc_h")
+                merged = cache.user_forecast(dataset, user, freq, model, h)
+                top3 = [c["category"] for c in card["top_categories"]]
+                st.plotly_chart(user_charts.user_forecast_chart(merged[merged["category"].isin(top3)], freq, colors,
+                                                                level=80), key="user_forecast")
+                widgets.csv_download("Forecast (CSV)", merged[merged["kind"] == "forecast"],
+                                     f"{dataset}_{user}_forecast.csv", key="user_forecast_csv")
+
                 st.subheader("Recommended next")
                 has_items = bool(cache.kpis(dataset).get("items"))
                 r1, r2 = st.columns(2)

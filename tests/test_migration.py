@@ -147,6 +147,19 @@ def test_forecast_transitions_and_comparison(panel: pd.DataFrame) -> None:
     assert wrong.attrs["l1"] == pytest.approx(1.0)
 
 
+def test_backtest_keeps_users_active_on_both_sides(panel: pd.DataFrame) -> None:
+    from interest_core.series import pair_id
+
+    # Forecasts for week 1 made at week 0: u1 exactly right, u3 (gone in week 1) left out of both sides.
+    fc = pd.DataFrame({"unique_id": pair_id(pd.Series(["u1"] * 3 + ["u3"]), pd.Series(["A", "B", "C", "B"])),
+                       "period": week(1), "model": "m", "yhat": [2.0, 3.0, 5.0, 1.0]})
+    cmp = mig.backtest_transitions(panel, fc, "W")
+    u1_only = cmp[cmp["forecast"] > 0]
+    assert u1_only["forecast"].sum() == pytest.approx(1.0)  # u1's one unit; u3 dropped
+    assert cmp["actual"].sum() == pytest.approx(2.0)         # u1 and u2 actually moved
+    assert cmp.attrs["l1"] == pytest.approx(0.5)             # u2's unit is missing from the forecast
+
+
 def test_empty_inputs() -> None:
     empty = panel_of([])
     assert mig.share_transitions(empty, "W").empty

@@ -89,13 +89,14 @@ def test_user_page_by_link(db: Path) -> None:
     at = page("pages/user.py", dataset="demo", user="u000004")
     assert at.selectbox(key="user_pick").value == "u000004"
     assert at.query_params["user"] == "u000004"
-    figs = figures(at, {"user_shares", "user_long_short", "user_diversity", "user_recs"})
+    figs = figures(at, {"user_shares", "user_long_short", "user_diversity", "user_recs", "user_forecast"})
+    assert any(t.get("fill") == "toself" for t in figs["user_forecast"]["data"]), "80% interval band"
     # u000004 moved from Cameras to Phones (a planted migrant): both are in its stacked chart.
     names = {t["name"] for t in figs["user_shares"]["data"]}
     assert {"Cameras", "Phones"} <= names
     labels = {m.label for m in at.metric}
     assert {"Events", "Buys"} <= labels
-    assert len(downloads(at)) >= 3
+    assert len(downloads(at)) >= 4
     # Search narrows the pick list; picking another user follows into the link.
     at.text_input(key="user_search").set_value("u00001").run()
     assert not at.exception
@@ -140,6 +141,11 @@ def test_migration_page(db: Path) -> None:
     at.radio(key="mig_mode").set_value("top").run()
     at.number_input(key="mig_eps").set_value(1.0).run()
     assert not at.exception, [e.value for e in at.exception]
+    # The forecast check: implied vs actual matrix of the last pair, and the next period's matrix.
+    at.toggle(key="mig_fc").set_value(True).run()
+    assert not at.exception, [e.value for e in at.exception]
+    figs = figures(at, {"mig_fc_check", "mig_fc_next"})
+    assert "L1" in figs["mig_fc_check"]["layout"]["title"]["text"]
 
 
 def test_segments_page(db: Path) -> None:

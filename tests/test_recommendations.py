@@ -80,6 +80,21 @@ def test_ranking_metrics_by_hand() -> None:
     assert m["precision"] == pytest.approx((1 / 3) / 2) and m["recall"] == pytest.approx(0.25)
 
 
+def test_ranking_metrics_agree_with_the_metrics_module() -> None:
+    from interest_core import metrics
+
+    rng = np.random.default_rng(1)
+    items = [f"i{j}" for j in range(12)]
+    users = [f"u{j}" for j in range(30)]
+    full = pd.DataFrame([(u, i, rng.random(), rng.random() < 0.2) for u in users for i in items],
+                        columns=["user_id", "item", "score", "label"])
+    full["rank"] = full.groupby("user_id")["score"].rank(ascending=False, method="first").astype(int)
+    truth = full.loc[full["label"], ["user_id", "item"]]
+    mine = rec.ranking_metrics(full[["user_id", "item", "rank"]], truth, k=5)
+    assert mine["hit_rate"] == pytest.approx(metrics.hit_rate_at_k(full, 5, score_col="score"))
+    assert mine["ndcg"] == pytest.approx(metrics.ndcg_at_k(full, 5, score_col="score"))
+
+
 def test_targets_new_only(train: pd.DataFrame) -> None:
     test = pd.DataFrame({"user_id": ["a", "a", "z"], "item": ["X", "Z", "X"], "interest": [1.0, 1.0, 1.0]})
     assert rec.targets(train, test)[["user_id", "item"]].values.tolist() == [["a", "Z"]]

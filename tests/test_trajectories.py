@@ -124,3 +124,28 @@ def test_merge_forecast_pair_ids(panel: pd.DataFrame) -> None:
     assert fc_rows.loc["D", "hi_80"] == 4.0
     actual = merged[merged["kind"] == "actual"]
     assert len(actual) == 2 and actual["lo_80"].isna().all()
+
+
+def test_forecast_user_with_a_baseline() -> None:
+    rows = panel_of([("u", c, w, float(1 + (w + i) % 3)) for w in range(12) for i, c in enumerate("ABC")])
+    merged = tr.forecast_user(rows, "u", "W", model="last_value", h=2, end=week(9))
+    fc = merged[merged["kind"] == "forecast"]
+    assert sorted(fc["period"].unique()) == [week(10), week(11)]  # after the cutoff, not after the data
+    assert set(fc["category"]) == {"A", "B", "C"} and {"lo_80", "hi_95"} <= set(fc.columns)
+    # last value: week 9's interest repeated; shares of all the user's categories sum to 1.
+    assert fc[fc["period"] == week(10)].set_index("category")["interest"].to_dict() == pytest.approx(
+        {"A": 1.0, "B": 2.0, "C": 3.0})
+    assert fc.groupby("period")["share"].sum().to_numpy() == pytest.approx([1.0, 1.0])
+    assert merged.loc[merged["kind"] == "actual", "period"].max() == week(9)
+
+
+def test_merge_forecast_dense_history_reaches_the_forecast(panel: pd.DataFrame) -> None:
+    from interest_core.series import pair_id
+
+    fc = pd.DataFrame({"unique_id": pair_id(pd.Series(["u2"]), pd.Series(["D"])), "period": [week(5)],
+                       "model": "m", "yhat": [1.0]})
+    merged = tr.merge_forecast(panel, fc, "u2", freq="W")
+    actual = merged[merged["kind"] == "actual"]
+    # u2 was active in weeks 0 and 2 only: weeks 0..4 for both of its categories, zeros in between.
+    assert sorted(actual["period"].unique()) == [week(i) for i in range(5)]
+    assert len(actual) == 10 and actual["interest"].sum() == 10.0

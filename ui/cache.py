@@ -362,6 +362,60 @@ def flow_users(name: str, freq: str, top_k: int, mode: str, start: str, end: str
                        from_category, to_category)
 
 
+FORECAST_MODELS: tuple[str, ...] = ("recency_decay", "window_mean", "last_value")
+
+
+def _last_complete(path: str, name: str, fp: str, freq: str, last_period: pd.Timestamp) -> pd.Timestamp:
+    from interest_core.series import last_complete_period
+
+    return last_complete_period(last_period, pd.Timestamp(_kpis(path, name, fp)["end"]), freq)
+
+
+@st.cache_data(show_spinner="Forecasting the user's next periods...", max_entries=64)
+def _user_forecast(path: str, name: str, fp: str, user: str, freq: str, model: str, h: int) -> pd.DataFrame:
+    from interest_core.analytics import trajectories as traj
+    from interest_core.config import PanelSpec, check_freq
+
+    rows = panel.build_panel(_source(path, name), PanelSpec(freq=check_freq(freq)), users=[user])
+    if rows.empty:
+        return traj.merge_forecast(rows, pd.DataFrame(columns=["unique_id", "period", "model", "yhat"]), user)
+    end = _last_complete(path, name, fp, freq, rows["period"].max())
+    return traj.forecast_user(rows, user, freq, model=model, h=h, end=end)
+
+
+def user_forecast(name: str, user: str, freq: str, model: str = "recency_decay", h: int = 4) -> pd.DataFrame:
+    """History and an h-period forecast with 80/95% intervals of one user (trajectories.merge_forecast frame)."""
+    return _user_forecast(db_path(), name, fingerprint(name), user, freq, model, h)
+
+
+@st.cache_data(show_spinner="Forecasting where interest will move...", max_entries=32)
+def _migration_forecast(path: str, name: str, fp: str, freq: str, top_k: int, t: str, model: str,
+                        min_users: int) -> dict[str, Any]:
+    """Forecast from data up to t only; the implied t -> t+1 matrix, against the actual one when known."""
+    from interest_core.analytics import migration as mig
+    from interest_core.forecasters import make_forecaster
+    from interest_core.series import training_frame
+
+    frame = _analytics_panel(path, name, fp, freq, top_k)
+    train = training_frame(frame, "engagement", freq, end=pd.Timestamp(t))
+    forecasts = make_forecaster(model).fit(train, freq).predict(1)
+    compared = mig.backtest_transitions(frame, forecasts, freq, min_users=min_users)
+    implied, hidden = mig.flow_matrix(mig.forecast_transitions(frame, forecasts, freq), min_users=min_users)
+    return {"compared": compared, "l1": compared.attrs.get("l1"), "implied": implied, "hidden": hidden}
+
+
+def migration_forecast(name: str, freq: str, top_k: int, t: str, model: str = "recency_decay",
+                       min_users: int = 5) -> dict[str, Any]:
+    """compared (forecast vs actual cells, t -> t+1), l1, and the implied matrix (+ hidden cells)."""
+    return _migration_forecast(db_path(), name, fingerprint(name), freq, top_k, t, model, min_users)
+
+
+def last_complete_period(name: str, freq: str) -> str:
+    """The last period whose whole span has data (forecasts of the next period start after it)."""
+    last = period_list(name, freq)[-1]
+    return f"{_last_complete(db_path(), name, fingerprint(name), freq, last):%Y-%m-%d}"
+
+
 # -- churn, promotions and demand: the Churn, Promotions and Demand pages -----------------------
 # Fitted models are cache_resource (shared, never refitted on a rerun); the frames drawn from them
 # are cache_data. Every model learns from complete periods only (a partial last period would read

@@ -364,3 +364,23 @@ def compare_matrices(actual: pd.DataFrame, forecast: pd.DataFrame, value: str = 
     out = out.sort_values("actual", ascending=False).reset_index(drop=True)
     out.attrs["l1"] = float(out["error"].abs().sum() / total) if total else float("nan")
     return out
+
+
+def backtest_transitions(panel: pd.DataFrame, forecasts: pd.DataFrame, freq: str, *, model: str | None = None,
+                         min_users: int = 1) -> pd.DataFrame:
+    """Forecast-implied vs actual matrix for the first forecast period t+1 (compare_matrices output).
+
+    ``forecasts`` were made with data up to t only; the actual transitions t -> t+1 come from
+    ``panel``. Both sides keep the users active in t and t+1 (the actual matrix has no others),
+    so the comparison is of where interest went, not of who stayed active.
+    """
+    implied = forecast_transitions(panel, forecasts, freq, model=model)
+    if implied.empty:
+        return compare_matrices(pd.DataFrame(columns=["from_category", "to_category", "mass"]),
+                                pd.DataFrame(columns=["from_category", "to_category", "mass"]))
+    t = pd.Timestamp(implied["period"].iloc[0])
+    actual = share_transitions(panel, freq, start=t, end=t + PERIOD_OFFSETS[freq])
+    implied = implied[implied["user_id"].isin(set(actual["user_id"]))]
+    a, _ = flow_matrix(actual, min_users=min_users)
+    f, _ = flow_matrix(implied, min_users=min_users)
+    return compare_matrices(a, f)

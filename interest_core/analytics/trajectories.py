@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from interest_core.config import PanelSpec
-from interest_core.interest import interest_profile, period_grid
+from interest_core.interest import PERIOD_OFFSETS, interest_profile, period_grid
 
 OTHER = "other"
 SHARES_COLUMNS = ["period", "category", "interest", "share"]
@@ -188,7 +188,7 @@ def profile_card(
 
 
 def merge_forecast(panel: pd.DataFrame, forecasts: pd.DataFrame, user_id: str, *,
-                   categories: Sequence[str] | None = None) -> pd.DataFrame:
+                   categories: Sequence[str] | None = None, freq: str | None = None) -> pd.DataFrame:
     """History and forecast of one user in one long frame for a chart.
 
     ``forecasts`` is a Forecasts frame (forecasters.base: unique_id, period, model, yhat,
@@ -196,7 +196,8 @@ def merge_forecast(panel: pd.DataFrame, forecasts: pd.DataFrame, user_id: str, *
     or one that already has user_id and category columns. Output columns: category, period,
     kind ('actual' or 'forecast'), model ('' for actual), interest, share, and lo_<L>/hi_<L>
     (NaN on actual rows). Forecast shares are yhat over the user's summed yhat in that period,
-    so the stacked-share chart can continue into the future.
+    so the stacked-share chart can continue into the future. With ``freq``, the history is dense
+    (0 in the user's inactive periods), so a line chart does not bridge the gaps.
     """
     from interest_core.series import split_pair_id
 
@@ -205,15 +206,48 @@ def merge_forecast(panel: pd.DataFrame, forecasts: pd.DataFrame, user_id: str, *
         fc = pd.concat([fc.reset_index(drop=True), split_pair_id(fc["unique_id"]).reset_index(drop=True)], axis=1)
     fc = fc[fc["user_id"].astype(str) == str(user_id)].copy()
     bands = [c for c in fc.columns if c.startswith(("lo_", "hi_"))]
-    hist = user_rows(panel, user_id)[["category", "period", "interest", "share"]].assign(kind="actual", model="")
-    if categories is not None:
-        hist = hist[hist["category"].isin(list(categories))]
-        fc = fc[fc["category"].isin(list(categories))]
+    hist = user_rows(panel, user_id)[["category", "period", "interest", "share"]]
+    if freq is not None and not hist.empty:
+        last = hist["period"].max()
+        if not fc.empty:  # up to the forecast's start: quiet periods before it are zeros, not a gap
+            last = max(last, pd.Timestamp(fc["period"].min()) - PERIOD_OFFSETS[freq])
+        grid = period_grid(hist["period"].min(), last, freq)
+        full = pd.MultiIndex.from_product([hist["category"].unique(), grid], names=["category", "period"])
+        hist = hist.groupby(["category", "period"], observed=True).sum().reindex(full, fill_value=0.0).reset_index()
+    hist = hist.assign(kind="actual", model="")
     fc = fc.rename(columns={"yhat": "interest"})
     total = fc.groupby(["model", "period"])["interest"].transform("sum")
     fc["share"] = np.where(total > 0, fc["interest"] / total.where(total > 0, 1.0), 0.0)
+    if categories is not None:  # after the shares: they stay shares of all the user's interest
+        hist = hist[hist["category"].isin(list(categories))]
+        fc = fc[fc["category"].isin(list(categories))]
     fc = fc.assign(kind="forecast")[["category", "period", "kind", "model", "interest", "share", *bands]]
     out = pd.concat([hist[["category", "period", "kind", "model", "interest", "share"]], fc], ignore_index=True)
     out["category"] = out["category"].astype("string")
     out["period"] = pd.to_datetime(out["period"])
     return out.sort_values(["kind", "category", "period"], kind="stable").reset_index(drop=True)
+
+
+def forecast_user(panel: pd.DataFrame, user_id: str, freq: str, *, model: str = "recency_decay", h: int = 4,
+                  levels: Sequence[int] = (80, 95), end: Any = None, top_k: int | None = None,
+                  params: dict[str, Any] | None = None) -> pd.DataFrame:
+    """Fit a forecaster on one user's engagement series (periods up to ``end``, inclusive) and
+    return merge_forecast's frame (for the user's ``top_k`` categories, or all of them).
+
+    A per-user fit of a cheap baseline (recency decay by default): its conformal intervals are
+    calibrated on this user's own last periods. A model fitted on every user (the forecasting
+    page's) can be passed through merge_forecast instead.
+    """
+    from interest_core.forecasters import make_forecaster
+    from interest_core.series import training_frame
+
+    rows = user_rows(panel, user_id)
+    if end is not None:
+        rows = rows[rows["period"] <= pd.Timestamp(end)]
+    if rows.empty:
+        return merge_forecast(rows, pd.DataFrame(columns=["unique_id", "period", "model", "yhat"]), user_id)
+    train = training_frame(rows, "engagement", freq, end=rows["period"].max() if end is None else end)
+    forecaster = make_forecaster(model, **(params or {})).fit(train, freq)
+    forecasts = forecaster.predict(h, level=list(levels))
+    keep = top_categories(rows, top_k) if top_k is not None else None
+    return merge_forecast(rows, forecasts, user_id, categories=keep, freq=freq)

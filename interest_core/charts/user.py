@@ -133,14 +133,18 @@ def diversity_chart(div: pd.DataFrame, freq: str) -> go.Figure:
 
 
 def user_forecast_chart(merged: pd.DataFrame, freq: str, colors: Mapping[str, str] | None = None, *,
-                        level: int = 80) -> go.Figure:
+                        level: int = 80, history: int | None = 26) -> go.Figure:
     """Actual interest per category (solid), forecast (dashed) with its ``level``% interval as a band.
 
-    ``merged``: trajectories.merge_forecast output (one model).
+    ``merged``: trajectories.merge_forecast output (one model); only the last ``history``
+    periods of the past are drawn, so the forecast is not squeezed against the right edge.
     """
     title = f"Interest and forecast: interest per {period_label(freq)} with {level}% intervals"
     if merged.empty:
         return empty_figure(title, "no history or forecast for this user")
+    if history is not None:
+        past = sorted(merged.loc[merged["kind"] == "actual", "period"].unique())[-history:]
+        merged = merged[(merged["kind"] != "actual") | merged["period"].isin(past)]
     lo, hi = f"lo_{level}", f"hi_{level}"
     fig = go.Figure()
     for category, part in merged.groupby(merged["category"].astype(str), sort=False):
@@ -154,7 +158,7 @@ def user_forecast_chart(merged: pd.DataFrame, freq: str, colors: Mapping[str, st
             continue
         if lo in fc and hi in fc:
             fig.add_trace(go.Scatter(
-                x=[*fc["period"], *fc["period"][::-1]], y=[*fc[hi], *fc[lo][::-1]], fill="toself",
+                x=[*fc["period"], *fc["period"][::-1]], y=[*fc[hi], *fc[lo][::-1]], fill="toself", mode="lines",
                 fillcolor=_rgba(color, 0.18), line={"width": 0}, legendgroup=category, showlegend=False,
                 hoverinfo="skip", name=f"{category} {level}% interval"))
         fig.add_trace(go.Scatter(x=fc["period"], y=fc["interest"], name=f"{category} forecast", mode="lines+markers",
