@@ -8,6 +8,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from interest_core.analytics.churn import DEFAULT_HORIZON
 from interest_core.charts import user as user_charts
 from ui import cache, state, widgets
 
@@ -56,6 +57,13 @@ else:
                 top = ", ".join(f"{c['category']} {c['share']:.0%}" for c in card["top_categories"])
                 seg_text = f"Segment {segment}: {words.get(segment, '')}" if segment is not None else "no segment"
                 st.markdown(f"**Top categories:** {top} · **{seg_text}** (Segments page)")
+                horizon = DEFAULT_HORIZON.get(freq, 1)
+                risk = cache.churn_risk(dataset, freq, horizon)
+                mine = risk[risk["user_id"].astype(str) == user]
+                ahead = f"the next {horizon} {unit}{'s' if horizon > 1 else ''}"
+                st.markdown(f"**Churn risk:** {mine['risk'].iloc[0]:.0%} of no event in {ahead} "
+                            f"({mine['reasons'].iloc[0]})" if len(mine) else
+                            "**Churn risk:** not scored (not active lately; see the Churn page)")
 
                 colors = cache.colors(dataset)
                 basis = st.radio("Mark a change of top category in", list(BASES), format_func=BASES.__getitem__,

@@ -94,6 +94,7 @@ def test_user_page_by_link(db: Path) -> None:
     # u000004 moved from Cameras to Phones (a planted migrant): both are in its stacked chart.
     names = {t["name"] for t in figs["user_shares"]["data"]}
     assert {"Cameras", "Phones"} <= names
+    assert any("Churn risk" in m.value for m in at.markdown)
     labels = {m.label for m in at.metric}
     assert {"Events", "Buys"} <= labels
     assert len(downloads(at)) >= 4
