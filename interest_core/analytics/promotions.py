@@ -146,7 +146,26 @@ def backtest_lift(panel: pd.DataFrame, make_model: Callable[[], Forecaster], cat
     the last that many), and both lists are drawn from the same candidates (users of the category in
     that window). A hit is a listed user with interest in the category during the next ``horizon`` periods.
     """
-    cats = _categories(category)
+    cats = tuple(_categories(category))
+    cutoffs, totals = _lift_totals(panel, make_model, [cats], freq=freq, horizon=horizon, n_cutoffs=n_cutoffs,
+                                   last_period=last_period, list_sizes=list_sizes, history=history)
+    return LiftResult(categories=cats, horizon=horizon, cutoffs=cutoffs, table=_lift_table(totals[cats]))
+
+
+def lift_by_category(panel: pd.DataFrame, make_model: Callable[[], Forecaster], categories: Sequence[str], *,
+                     freq: str, horizon: int = 1, n_cutoffs: int = 3, last_period: pd.Timestamp | None = None,
+                     list_sizes: Sequence[int] = DEFAULT_LIST_SIZES, history: int | None = None) -> pd.DataFrame:
+    """``backtest_lift`` of many categories with one model fit per cutoff: the lift table plus ``category``."""
+    targets = [(str(c),) for c in categories]
+    _, totals = _lift_totals(panel, make_model, targets, freq=freq, horizon=horizon, n_cutoffs=n_cutoffs,
+                             last_period=last_period, list_sizes=list_sizes, history=history)
+    return pd.concat([_lift_table(totals[t]).assign(category=t[0]) for t in targets], ignore_index=True)
+
+
+def _lift_totals(panel: pd.DataFrame, make_model: Callable[[], Forecaster], targets: Sequence[tuple[str, ...]], *,
+                 freq: str, horizon: int, n_cutoffs: int, last_period: pd.Timestamp | None,
+                 list_sizes: Sequence[int], history: int | None
+                 ) -> tuple[tuple[pd.Timestamp, ...], dict[tuple[str, ...], dict[int, np.ndarray]]]:
     last = pd.Timestamp(last_period) if last_period is not None else pd.Timestamp(panel["period"].max())
     grid = period_grid(pd.Timestamp(panel["period"].min()), last, freq)
     ends = list(range(len(grid) - 1 - horizon - n_cutoffs + 1, len(grid) - horizon))
@@ -154,33 +173,39 @@ def backtest_lift(panel: pd.DataFrame, make_model: Callable[[], Forecaster], cat
         raise ModelError(f"{len(grid)} periods cannot hold {n_cutoffs} cutoffs of horizon {horizon}",
                          "use fewer cutoffs or a shorter horizon")
     sizes = sorted({int(s) for s in list_sizes if s > 0})
-    totals = {s: np.zeros(4) for s in sizes}  # model hits, recency hits, random expected, listed
+    # per target and list size: model hits, recency hits, random expected, listed
+    totals = {t: {s: np.zeros(4) for s in sizes} for t in targets}
     for t in ends:
         cutoff = grid[t]
-        start = grid[max(0, t - history + 1)] if history else None
-        train_panel = panel[panel["period"] <= cutoff]
-        train = series.training_frame(train_panel, "engagement", freq, start=start, end=cutoff)
-        forecast = make_model().fit(train, freq).predict(horizon)
-        model_list = promotion_list(forecast, cats)
-        base = recency_ranking(train_panel if start is None else train_panel[train_panel["period"] >= start],
-                               cats, cutoff)
-        base = base[base["user_id"].isin(model_list["user_id"])]
+        start = grid[max(0, t - history + 1)] if history else grid[0]
+        window = panel[(panel["period"] <= cutoff) & (panel["period"] >= start)]
+        train = series.training_frame(window, "engagement", freq, start=start, end=cutoff)
+        scores = engagement_scores(make_model().fit(train, freq).predict(horizon))
         future = pd.DatetimeIndex([cutoff + PERIOD_OFFSETS[freq] * (i + 1) for i in range(horizon)])
-        hit_rows = panel[panel["category"].isin(cats) & panel["period"].isin(future) & (panel["interest"] > 0)]
-        engaged = set(hit_rows["user_id"].astype(str))
-        pool_rate = float(model_list["user_id"].astype(str).isin(engaged).mean())
-        for s in sizes:
-            top_model = model_list["user_id"].head(s).astype(str)
-            top_base = base["user_id"].head(s).astype(str)
-            totals[s] += [top_model.isin(engaged).sum(), top_base.isin(engaged).sum(),
-                          pool_rate * min(s, len(model_list)), min(s, len(model_list))]
+        ahead = panel[panel["period"].isin(future) & (panel["interest"] > 0)]
+        for cats in targets:
+            if not scores["category"].isin(cats).any():
+                continue
+            model_list = promotion_list(scores.assign(yhat=0.0), cats)
+            base = recency_ranking(window, cats, cutoff)
+            base = base[base["user_id"].isin(model_list["user_id"])]
+            engaged = set(ahead.loc[ahead["category"].isin(cats), "user_id"].astype(str))
+            pool_rate = float(model_list["user_id"].astype(str).isin(engaged).mean())
+            for s in sizes:
+                listed = min(s, len(model_list))
+                totals[cats][s] += [model_list["user_id"].head(s).astype(str).isin(engaged).sum(),
+                                    base["user_id"].head(s).astype(str).isin(engaged).sum(),
+                                    pool_rate * listed, listed]
+    return tuple(grid[ends]), totals
+
+
+def _lift_table(totals: dict[int, np.ndarray]) -> pd.DataFrame:
     rows = []
-    for s in sizes:
-        model_hits, base_hits, random_hits, listed = totals[s]
+    for s, (model_hits, base_hits, random_hits, listed) in totals.items():
         rows.append({"list_size": s, "listed": int(listed), "model_hits": int(model_hits),
                      "recency_hits": int(base_hits), "random_hits": random_hits,
                      "model_precision": model_hits / listed if listed else np.nan,
                      "recency_precision": base_hits / listed if listed else np.nan,
                      "lift_vs_recency": model_hits / base_hits if base_hits else np.nan,
                      "lift_vs_random": model_hits / random_hits if random_hits else np.nan})
-    return LiftResult(categories=tuple(cats), horizon=horizon, cutoffs=tuple(grid[ends]), table=pd.DataFrame(rows))
+    return pd.DataFrame(rows)

@@ -1,0 +1,140 @@
+"""analytics.promotions: ranking, groups, churn exclusion, reach, export and a backtested lift.
+
+Measured lift of the model's list over the recency list (most recent users of the category first,
+then most frequent), weekly, next week, 3 backtest cutoffs, top 20 categories pooled:
+- Tmall brands, RecencyDecay: hits 154 vs 143 at top 10 (lift 1.08), 246 vs 237 at 25, 347 vs 339
+  at 50, 489 vs 486 at 100; 1.3 to 4.1 times a random list.
+- demo, RecencyDecay: 0.96 at top 10 to 50, 1.05 at 100 (a decayed mean is nearly a recency
+  ranking); the LSTM (8 epochs): 1.05, 1.04, 1.09, 1.14 at 10, 25, 50, 100 (too slow for a test).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from interest_core import series
+from interest_core.analytics import promotions as promo
+from interest_core.forecasters.base import Forecaster, ProgressCallback, forecast_frame, future_periods, to_matrix
+
+TMALL = Path("/work/shared/data/tmall-2014-brand-log/t_alibaba_data.csv.gz")
+START = pd.Timestamp("2024-01-01")
+
+
+def forecasts() -> pd.DataFrame:
+    rows = [("u1", "A", 0.9), ("u2", "A", 0.5), ("u3", "A", 0.2), ("u1", "B", 0.5), ("u4", "B", 0.8),
+            ("=cmd", "A", 0.1)]
+    ids = [series.PAIR_SEP.join([u, c]) for u, c, _ in rows]
+    frame = pd.DataFrame({"unique_id": ids, "period": START, "model": "m", "yhat": 1.0,
+                          "p_engage": [p for *_, p in rows]})
+    return pd.concat([frame, frame.assign(period=START + pd.Timedelta(weeks=1))], ignore_index=True)
+
+
+def test_ranked_list_and_reach() -> None:
+    ranked = promo.promotion_list(forecasts(), "A")
+    assert ranked["user_id"].tolist() == ["u1", "u2", "u3", "=cmd"]
+    assert ranked["rank"].tolist() == [1, 2, 3, 4]
+    np.testing.assert_allclose(ranked["expected_reach"], [0.9, 1.4, 1.6, 1.7])
+    assert ranked["reach_share"].iloc[-1] == pytest.approx(1.0)
+    assert len(promo.promotion_list(forecasts(), "A", size=2)) == 2
+    curve = promo.reach_curve(ranked)
+    assert curve["list_size"].tolist() == [1, 2, 3, 4]
+    assert curve["expected_engaged"].is_monotonic_increasing
+    assert (curve["expected_engaged"] >= curve["random_expected"] - 1e-12).all()  # ranked beats random
+
+
+def test_group_combines_probabilities_and_churn_exclusion() -> None:
+    ranked = promo.promotion_list(forecasts(), ["A", "B"])
+    u1 = ranked.set_index("user_id").loc["u1", "p_engage"]
+    assert u1 == pytest.approx(1 - 0.1 * 0.5)
+    churn = pd.DataFrame({"user_id": ["u1", "u2"], "risk": [0.7, 0.1]})
+    kept = promo.promotion_list(forecasts(), "A", churn=churn, max_churn_risk=0.5)
+    assert "u1" not in set(kept["user_id"]) and "u3" in set(kept["user_id"])  # no score: kept
+    assert kept.set_index("user_id").loc["u2", "churn_risk"] == pytest.approx(0.1)
+
+
+def test_missing_p_engage_falls_back_to_yhat_and_unknown_category_errors() -> None:
+    frame = forecasts().assign(p_engage=np.nan, yhat=lambda f: np.arange(len(f), dtype=float))
+    scores = promo.engagement_scores(frame)
+    assert scores["p_engage"].between(0, 1).all()
+    with pytest.raises(Exception, match="no forecast"):
+        promo.promotion_list(forecasts(), "nope")
+
+
+def test_export_is_formula_safe() -> None:
+    text = promo.export_list(promo.promotion_list(forecasts(), "A")).decode()
+    assert "'=cmd" in text and "\n=cmd" not in text
+
+
+class ShareActive(Forecaster):
+    """In-test forecaster on the contract: p_engage = share of periods with y > 0 (frequency, not recency)."""
+
+    name: ClassVar[str] = "share_active"
+    seen: ClassVar[list[pd.Timestamp]] = []  # last training period of every fit (a leak would show here)
+
+    def __init__(self) -> None:
+        pass
+
+    def _fit(self, df: pd.DataFrame, freq: str, progress: ProgressCallback | None) -> None:
+        ShareActive.seen.append(pd.Timestamp(df["period"].max()))
+        matrix, self.ids_, _ = to_matrix(df)
+        self.p_ = (matrix > 0).mean(axis=1)
+
+    def _predict(self, h: int, levels: tuple[int, ...]) -> pd.DataFrame:
+        yhat = np.repeat(self.p_[:, None], h, axis=1)
+        return forecast_frame(self.ids_, future_periods(self.last_period_, h, self.freq_), self.name, yhat, self.p_)
+
+
+def habit_panel(n_users: int = 60, n_weeks: int = 16, seed: int = 1) -> pd.DataFrame:
+    """Each user visits category A with a fixed weekly probability: frequency predicts, recency barely."""
+    rng = np.random.default_rng(seed)
+    p = rng.uniform(0.05, 0.95, n_users)
+    hit = rng.random((n_users, n_weeks)) < p[:, None]
+    u, t = np.nonzero(hit)
+    return pd.DataFrame({"user_id": pd.array([f"u{i:02d}" for i in u], dtype="string"),
+                         "category": pd.array(["A"] * len(u), dtype="string"),
+                         "period": START + pd.to_timedelta(t * 7, unit="D"), "interest": 1.0})
+
+
+def test_backtest_lift_counts_hits_without_leakage() -> None:
+    panel = habit_panel()
+    ShareActive.seen.clear()
+    result = promo.backtest_lift(panel, ShareActive, "A", freq="W", horizon=1, n_cutoffs=4, list_sizes=(5, 10, 20))
+    table = result.table
+    assert len(result.cutoffs) == 4 and result.cutoffs[-1] == panel["period"].max() - pd.Timedelta(weeks=1)
+    assert (table["model_hits"] <= table["listed"]).all() and (table["recency_hits"] <= table["listed"]).all()
+    assert table["listed"].tolist() == [20, 40, 80]
+    assert ShareActive.seen == list(result.cutoffs)  # each fit saw data up to its cutoff only
+    # Habitual visitors: both rankings beat a random list at short lists (recency ties break by frequency).
+    short = table[table["list_size"] <= 10]
+    assert (short["lift_vs_random"] > 1.2).all() and (short["recency_hits"] > short["random_hits"]).all()
+    many = promo.lift_by_category(panel, ShareActive, ["A"], freq="W", n_cutoffs=4, list_sizes=(5, 10, 20))
+    pd.testing.assert_frame_equal(many.drop(columns="category"), table)
+
+
+@pytest.mark.skipif(not TMALL.exists(), reason=f"real sample {TMALL} not present")
+def test_tmall_lift_over_recency_is_measured(tmp_path: Path) -> None:
+    from interest_core.config import PanelSpec
+    from interest_core.forecasters import make_forecaster
+    from interest_core.panel import build_panel, events_source
+    from interest_core.series import last_complete_period
+    from interest_core.store import Store
+
+    with Store(tmp_path / "t.duckdb") as store:
+        store.ingest(TMALL, name="tmall")
+        panel = build_panel(events_source(store, "tmall"), PanelSpec(freq="W"))
+        end = pd.Timestamp(store.describe("tmall")["end"])
+    last = last_complete_period(panel["period"].max(), end, "W")
+    top = panel.groupby("category")["user_id"].nunique().sort_values(ascending=False).head(20).index
+    table = promo.lift_by_category(panel, lambda: make_forecaster("recency_decay"), list(top), freq="W",
+                                   n_cutoffs=3, last_period=last, history=26, list_sizes=(10, 25, 50, 100))
+    pooled = table.groupby("list_size")[["model_hits", "recency_hits", "random_hits"]].sum()
+    lift = pooled["model_hits"] / pooled["recency_hits"]
+    # Measured 1.077, 1.038, 1.024, 1.006: the model's list holds at least as many engaged users.
+    assert lift.loc[10] > 1.0
+    assert (lift >= 0.97).all(), lift
+    assert (pooled["model_hits"] > 1.25 * pooled["random_hits"]).all()
