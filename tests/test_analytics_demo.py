@@ -6,7 +6,8 @@ demo (weekly panel): comparing the 3 weeks before each migration with the 4 week
 each planted flow is the strongest off-diagonal cell of the share-mass matrix, by mass and by
 users; period-to-period (weekly) matrices are dominated by symmetric week-to-week noise, and
 there the planted flow is in the top 3 net flows. K-means with k by silhouette finds k = 5 and
-an adjusted Rand index of 0.999 against the planted segments. Assertions leave a margin.
+an adjusted Rand index of 0.999 against the planted segments (DBSCAN: 0.69, 21% noise).
+Assertions leave a margin.
 """
 
 from __future__ import annotations
@@ -85,3 +86,7 @@ def test_planted_segments_are_recovered(weekly: pd.DataFrame) -> None:
     tech = pd.crosstab(truth.to_numpy(), model.labels_).loc["tech enthusiasts"].idxmax()
     named = words.set_index("segment").loc[tech, "top_categories"]
     assert len({"Phones", "Laptops", "Headphones", "Cameras"} & set(named.split(", "))) >= 2, named
+    # DBSCAN with its data-driven eps: measured 5 dense groups, 21% noise, ARI 0.69 (noise as its own label).
+    dense = seg.UserSegmenter(method="dbscan").fit(features)
+    assert 4 <= dense.n_clusters_ <= 6 and (dense.labels_ == seg.NOISE).mean() < 0.4
+    assert adjusted_rand_score(truth, dense.labels_) > 0.5

@@ -100,6 +100,8 @@ def test_dbscan_option_and_noise() -> None:
     assert model.labels_[-1] == seg.NOISE
     pred = model.predict(pd.concat([feats.iloc[:3], outlier]))
     assert list(pred[:3]) == list(model.labels_[:3]) and pred[-1] == seg.NOISE
+    auto = seg.UserSegmenter(method="dbscan", min_samples=5).fit(feats)
+    assert auto.eps_ > 0 and auto.n_clusters_ == 3  # eps from the data: the median 5th-neighbour distance
     with pytest.raises(ValueError, match="unknown method"):
         seg.UserSegmenter(method="nope").fit(feats)  # type: ignore[arg-type]
 

@@ -109,6 +109,8 @@ class UserSegmenter(ClusterMixin, BaseEstimator):
 
     method='kmeans': k = ``n_clusters``, or the best silhouette over ``k_range`` when None.
     method='dbscan': density clusters (``eps``, ``min_samples`` in scaled units); noise is -1.
+    ``eps=None`` takes the median distance of users to their ``min_samples``-th neighbour (a
+    dense region is then one where a typical user has that many neighbours); learned as eps_.
     Shares are square-rooted, then every feature is standardised; the category-share block is
     multiplied by ``category_weight`` (raise it to weigh tastes over habits).
     Learned: scaler_, model_, labels_, n_clusters_, silhouette_ (k -> score), feature_names_in_,
@@ -118,7 +120,7 @@ class UserSegmenter(ClusterMixin, BaseEstimator):
     """
 
     def __init__(self, method: Literal["kmeans", "dbscan"] = "kmeans", n_clusters: int | None = None,
-                 k_range: tuple[int, int] = (2, 8), category_weight: float = 1.0, eps: float = 1.5,
+                 k_range: tuple[int, int] = (2, 8), category_weight: float = 1.0, eps: float | None = None,
                  min_samples: int = 10, seed: int = 0) -> None:
         self.method = method
         self.n_clusters = n_clusters
@@ -161,7 +163,8 @@ class UserSegmenter(ClusterMixin, BaseEstimator):
 
     def _cluster(self, x: np.ndarray) -> Any:
         if self.method == "dbscan":
-            return DBSCAN(eps=self.eps, min_samples=self.min_samples).fit(x)
+            self.eps_ = self.eps if self.eps is not None else _median_knn_distance(x, self.min_samples)
+            return DBSCAN(eps=self.eps_, min_samples=self.min_samples).fit(x)
         ks = [self.n_clusters] if self.n_clusters else range(self.k_range[0], self.k_range[1] + 1)
         rng = np.random.default_rng(self.seed)
         sample = rng.choice(len(x), min(len(x), SILHOUETTE_SAMPLE), replace=False)
@@ -191,7 +194,7 @@ class UserSegmenter(ClusterMixin, BaseEstimator):
                 return np.full(len(x), NOISE)
             core_labels = self.model_.labels_[self.model_.core_sample_indices_]
             dist, nearest = NearestNeighbors(n_neighbors=1).fit(core).kneighbors(x)
-            raw = np.where(dist[:, 0] <= self.eps, core_labels[nearest[:, 0]], NOISE)
+            raw = np.where(dist[:, 0] <= self.eps_, core_labels[nearest[:, 0]], NOISE)
         return self._label_lookup()[raw]
 
     def _label_lookup(self) -> np.ndarray:
@@ -203,6 +206,12 @@ class UserSegmenter(ClusterMixin, BaseEstimator):
             if r != NOISE:
                 lookup[r] = s
         return lookup
+
+
+def _median_knn_distance(x: np.ndarray, k: int) -> float:
+    k = max(1, min(k, len(x) - 1))
+    dist, _ = NearestNeighbors(n_neighbors=k + 1).fit(x).kneighbors(x)  # +1: each point is its own nearest
+    return float(np.median(dist[:, -1]))
 
 
 def _hellinger(features: pd.DataFrame) -> np.ndarray:
