@@ -29,13 +29,16 @@ class EventsSource:
     con: duckdb.DuckDBPyConnection
     relation: str
     owned: bool = False
+    # Frames registered on every cursor: DuckDB registrations are per connection, and each
+    # query runs on its own cursor (thread safety), so a frame source re-registers each time.
+    frames: dict[str, pd.DataFrame] | None = None
 
     def query(self, sql: str, params: Sequence[Any] | None = None, frames: dict[str, pd.DataFrame] | None = None
               ) -> pd.DataFrame:
         cur = self.con.cursor()
         try:
             cur.execute("SET TimeZone='UTC'")
-            for name, frame in (frames or {}).items():
+            for name, frame in {**(self.frames or {}), **(frames or {})}.items():
                 cur.register(name, frame)
             return cur.execute(sql.replace("{events}", self.relation), params or []).df()
         finally:
@@ -47,9 +50,7 @@ def events_source(store_or_events: Store | pd.DataFrame, dataset: str | None = N
         if dataset is None:
             raise ValueError("pass the dataset name along with the store")
         return EventsSource(store_or_events._con, store_or_events.table(dataset))
-    con = duckdb.connect()
-    con.register("ic_events", store_or_events)
-    return EventsSource(con, "ic_events", owned=True)
+    return EventsSource(duckdb.connect(), "ic_events", owned=True, frames={"ic_events": store_or_events})
 
 
 def _weight_sql(weights: BehaviorWeights) -> str:
@@ -151,6 +152,17 @@ def user_category_totals(source: EventsSource, weights: BehaviorWeights = Behavi
     )
 
 
+def user_item_totals(source: EventsSource, weights: BehaviorWeights = BehaviorWeights(), *, end: Any = None,
+                     start: Any = None) -> pd.DataFrame:
+    """user_id, item, interest: the sparse user x item matrix (rows with an item id only)."""
+    where, params = _filters(start, end, None)
+    return source.query(
+        f"""SELECT user_id, item_id AS item, sum({_weight_sql(weights)}) AS interest
+            FROM {{events}} WHERE {where} AND item_id IS NOT NULL GROUP BY ALL ORDER BY user_id, item""",
+        params,
+    )
+
+
 def activity_over_time(source: EventsSource, freq: str = "W") -> pd.DataFrame:
     """period, behavior, events, users."""
     part = FREQ_PART[check_freq(freq)]
@@ -229,3 +241,22 @@ def search_users(source: EventsSource, text: str = "", limit: int = 50) -> pd.Da
             WHERE contains(user_id, ?) GROUP BY user_id ORDER BY events DESC, user_id LIMIT {int(limit)}""",
         [text],
     )
+
+
+def time_window(source: EventsSource, q: float = 0.001, pad: float = 0.1) -> dict[str, Any]:
+    """The period most events fall in, for time axes: start, end, outside (events left out), first, last.
+
+    From the q and 1-q quantiles of time, widened by ``pad`` of that span on each side and clipped
+    to the data: a few stray timestamps far from the rest (a log's outliers) do not stretch the
+    axis, while the edges of a normal log stay inside (outside is then 0).
+    """
+    row = source.query(
+        f"""SELECT min(ts) AS first, max(ts) AS last, quantile_disc(ts, {float(q)}) AS lo,
+                   quantile_disc(ts, {1.0 - float(q)}) AS hi FROM {{events}}"""
+    ).iloc[0]
+    first, last, lo, hi = (pd.Timestamp(row[c]) for c in ("first", "last", "lo", "hi"))
+    margin = (hi - lo) * float(pad)
+    start, end = max(first, lo - margin), min(last, hi + margin)
+    outside = source.query("SELECT count(*) AS n FROM {events} WHERE ts < ? OR ts > ?",
+                           [start.to_pydatetime(), end.to_pydatetime()]).iloc[0]["n"]
+    return {"start": start, "end": end, "outside": int(outside), "first": first, "last": last}

@@ -3,7 +3,7 @@ popularity baseline, evaluated by HitRate@K and NDCG@K in a time-ordered split.
 
 An interactions frame is long: user_id, item (a category id, or an item id where the data has
 them), interest (weighted events). ``panel.user_category_totals`` gives it for categories
-(rename category -> item); ``user_item_totals`` below gives it for item ids.
+(rename category -> item); ``panel.user_item_totals`` gives it for item ids.
 
     train = interactions(source, end=cutoff); test = interactions(source, start=cutoff)
     model = CooccurrenceRecommender().fit(train)
@@ -24,7 +24,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.preprocessing import normalize
 
 from interest_core.config import BehaviorWeights
-from interest_core.panel import EventsSource, user_category_totals
+from interest_core.panel import EventsSource, user_category_totals, user_item_totals
 
 RECOMMENDATION_COLUMNS = ["user_id", "item", "score", "rank", "known"]
 DEFAULT_WEIGHTS = BehaviorWeights()
@@ -38,27 +38,6 @@ def interactions(source: EventsSource, *, level: Literal["category", "item"] = "
     else:
         frame = user_item_totals(source, weights, start=start, end=end)
     return frame.astype({"user_id": "string", "item": "string"})
-
-
-def user_item_totals(source: EventsSource, weights: BehaviorWeights = DEFAULT_WEIGHTS, *, start: Any = None,
-                     end: Any = None) -> pd.DataFrame:
-    """user_id, item, interest: the sparse user x item matrix in long form (item ids only where present).
-
-    The item-level twin of ``panel.user_category_totals`` (same weights, same half-open window).
-    """
-    whens = " ".join(f"WHEN '{b}' THEN {float(w)!r}" for b, w in weights.as_dict().items())
-    clauses, params = ["item_id IS NOT NULL"], []
-    if start is not None:
-        clauses.append("ts >= ?")
-        params.append(pd.Timestamp(start).to_pydatetime())
-    if end is not None:
-        clauses.append("ts < ?")
-        params.append(pd.Timestamp(end).to_pydatetime())
-    return source.query(
-        f"""SELECT user_id, item_id AS item, sum(CASE behavior {whens} ELSE 0 END) AS interest
-            FROM {{events}} WHERE {" AND ".join(clauses)} GROUP BY ALL ORDER BY user_id, item""",
-        params,
-    )
 
 
 class _Base(BaseEstimator):
