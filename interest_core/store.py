@@ -12,7 +12,7 @@ import json
 import re
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -243,6 +243,8 @@ class Store:
                     source, relation, preset, chosen, policy, options, fingerprint, name,
                     source_name or source.original.name, report_progress,
                 )
+            if fmt == "auto":  # say what auto-detection chose, so a wrong guess is visible at once
+                result = replace(result, message=f"{result.message} (format auto-detected: {chosen})")
             report_progress(1.0, result.message)
             return result
         finally:
