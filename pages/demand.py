@@ -43,7 +43,10 @@ def draw(dataset: str, freq: str) -> None:
                "is at least 10% and |z| ≥ 2, z being a paired test over users (one heavy user cannot make a "
                f"trend). {hidden} category(ies) under {min_users} users in a window hidden.")
     st.dataframe(trends, hide_index=True, key="demand_trend_table", column_config={
-        "change_pct": st.column_config.NumberColumn("change", format="percent"),
+        "recent": st.column_config.NumberColumn(f"recent per {unit}", format="%.1f"),
+        "previous": st.column_config.NumberColumn(f"previous per {unit}", format="%.1f"),
+        "change": st.column_config.NumberColumn(f"change per {unit}", format="%+.1f"),
+        "change_pct": st.column_config.NumberColumn("change %", format="percent"),
         "z": st.column_config.NumberColumn("z", format="%.1f"),
     })
     widgets.csv_download("Rising and falling (CSV)", trends, f"{dataset}_demand_trends.csv", key="demand_trends_csv")

@@ -41,11 +41,14 @@ def draw(dataset: str, freq: str) -> None:
     left, right = st.columns(2)
     with left:
         st.plotly_chart(ops_charts.gains_chart(curve, category), key="promo_gains")
-    with right:
-        lift = cache.promotion_lift(dataset, freq, model, horizon, category)
-        st.plotly_chart(ops_charts.lift_chart(lift, category), key="promo_lift")
-    row = lift[lift["list_size"] == lift["list_size"].clip(upper=size).max()]
-    if len(row):
+    slow = model == "lstm"  # three more fits: only when asked
+    run_backtest = right.toggle("Backtest this model (minutes)", False, key="promo_bt") if slow else True
+    lift = cache.promotion_lift(dataset, freq, model, horizon, category) if run_backtest else None
+    if lift is not None:
+        with right:
+            st.plotly_chart(ops_charts.lift_chart(lift, category), key="promo_lift")
+        row = lift[lift["list_size"] == lift["list_size"].clip(upper=size).max()]
+    if lift is not None and len(row):
         r = row.iloc[0]
         st.caption(f"Backtest over the last {int(r['cutoffs'])} {unit}s with known outcomes: of the top "
                    f"{int(r['list_size'])} users, the model's list held {int(r['model_hits'])} who engaged, the "
@@ -60,8 +63,9 @@ def draw(dataset: str, freq: str) -> None:
         "reach_share": st.column_config.NumberColumn("share of all expected", format="percent"),
     })
     widgets.csv_download("This list (CSV)", listed, f"{dataset}_{category}_promotion.csv", key="promo_csv")
-    with st.expander("Backtest table"):
-        st.dataframe(lift, hide_index=True, key="promo_lift_table")
+    if lift is not None:
+        with st.expander("Backtest table"):
+            st.dataframe(lift, hide_index=True, key="promo_lift_table")
 
 
 dataset, freq = widgets.sidebar(freq=True)

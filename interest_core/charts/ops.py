@@ -29,22 +29,25 @@ def _hex_rgba(color: str, alpha: float) -> str:
 
 def risk_histogram(risk: pd.DataFrame, threshold: float | None = None, horizon_text: str = "next period") -> go.Figure:
     """How many active users sit at each churn risk (``risk`` from ChurnModel.predict_risk)."""
-    title = f"Churn risk of active users (inactive over the {horizon_text})"
+    title = f"Churn risk, {horizon_text}"
     if risk.empty:
         return empty_figure(title, "no active users to score")
-    fig = go.Figure(go.Histogram(x=risk["risk"] * 100, xbins={"start": 0, "end": 100, "size": 5},
+    # Risks are often all under 20%: zoom to where users are (and the threshold), 30-ish bins.
+    top = min(100.0, max(float(risk["risk"].max()), threshold or 0.0) * 100 * 1.05)
+    size = max(0.5, float(np.ceil(top / 30 * 2) / 2))
+    fig = go.Figure(go.Histogram(x=risk["risk"] * 100, xbins={"start": 0, "end": top + size, "size": size},
                                  marker_color=MODEL_COLOR, name="users",
                                  hovertemplate="risk %{x}%<br>%{y} users<extra></extra>"))
     if threshold is not None:
         fig.add_vline(x=threshold * 100, line_dash="dash", line_color=FALLING_COLOR,
                       annotation_text=f"high risk ≥ {threshold:.0%}", annotation_position="top right")
-    fig.update_xaxes(range=[0, 100])
-    return styled(fig, title, "churn risk (%)", "users", legend=False)
+    fig.update_xaxes(range=[0, top + size])
+    return styled(fig, title, "churn risk (%)", "active users", legend=False)
 
 
 def reliability_chart(table: pd.DataFrame) -> go.Figure:
     """Predicted vs observed churn rate per risk bin (``churn.reliability_table``): on the diagonal = calibrated."""
-    title = "Calibration: predicted risk vs observed churn (backtest)"
+    title = "Calibration (backtest)"
     if table.empty:
         return empty_figure(title, "no backtest to show")
     fig = go.Figure()
@@ -77,7 +80,7 @@ def top_risk_table(risk: pd.DataFrame, dataset: str, n: int = 100) -> pd.DataFra
 
 def gains_chart(curve: pd.DataFrame, category: str) -> go.Figure:
     """Expected engaged users vs list length (``promotions.reach_curve``), against a random list."""
-    title = f"Expected reach of a {category} list"
+    title = f"Expected reach ({category})"
     if curve.empty:
         return empty_figure(title, "no users to rank")
     fig = go.Figure()
@@ -94,7 +97,7 @@ def gains_chart(curve: pd.DataFrame, category: str) -> go.Figure:
 
 def lift_chart(table: pd.DataFrame, category: str) -> go.Figure:
     """Backtested hits of the model's list vs the recency list (and a random list) by list size."""
-    title = f"Backtest: users of the list who engaged with {category} next"
+    title = f"Backtest: engaged users in the top N ({category})"
     if table.empty:
         return empty_figure(title, "no backtest to show")
     sizes = table["list_size"].astype(str)
@@ -104,8 +107,10 @@ def lift_chart(table: pd.DataFrame, category: str) -> go.Figure:
     for col, name, color in bars:
         fig.add_trace(go.Bar(x=sizes, y=table[col], name=name, marker_color=color,
                              hovertemplate="top %{x}: %{y:.0f} engaged<extra>" + name + "</extra>"))
-    fig.update_layout(barmode="group")
-    return styled(fig, title, "list size (top N users, summed over backtest cutoffs)", "users who engaged")
+    fig = styled(fig, title, "list size N (summed over backtest cutoffs)", "users who engaged")
+    fig.update_layout(barmode="group", legend={"orientation": "h", "x": 0.0, "xanchor": "left", "y": -0.25,
+                                               "yanchor": "top"}, margin={"b": 110})
+    return fig
 
 
 # -- demand --------------------------------------------------------------------------------------
@@ -134,7 +139,7 @@ def demand_chart(history: pd.DataFrame, forecast: pd.DataFrame, freq: str, *, le
         if lo in fut and hi in fut:
             fig.add_trace(go.Scatter(
                 x=list(fut["period"]) + list(fut["period"][::-1]), y=list(fut[hi]) + list(fut[lo][::-1]),
-                fill="toself", fillcolor=_hex_rgba(color, 0.15), line={"width": 0}, legendgroup=cat,
+                mode="lines", fill="toself", fillcolor=_hex_rgba(color, 0.15), line={"width": 0}, legendgroup=cat,
                 showlegend=False, hoverinfo="skip", name=f"{cat} {level}%"))
         joined = pd.concat([hist.tail(1)[["period", "y"]].rename(columns={"y": "yhat"}), fut[["period", "yhat"]]])
         fig.add_trace(go.Scatter(x=joined["period"], y=joined["yhat"], mode="lines", legendgroup=cat,
