@@ -34,6 +34,7 @@ MODEL_GROUPS = ("baseline", "arima", "lstm", "last_value", "seasonal_naive", "wi
 def register(add: AddCommand) -> None:
     """Add every forecasting command to the CLI (fit and score register beside backtest)."""
     _register_backtest(add)
+    _register_fit_score(add)
 
 
 # -- backtest ----------------------------------------------------------------------------------
@@ -132,3 +133,123 @@ def cmd_backtest(args: argparse.Namespace) -> dict[str, Any]:
 def _num(value: Any) -> float | None:
     value = float(value)
     return None if value != value else round(value, 6)  # NaN -> null in JSON
+
+
+# -- fit and score -----------------------------------------------------------------------------
+
+def _register_fit_score(add: AddCommand) -> None:
+    p = add("fit", cmd_fit, "backtest a model, fit it on all complete periods and save it to a folder")
+    p.add_argument("name", help="dataset name in the store")
+    p.add_argument("--model", default="lstm", help="forecaster name (lstm, arima, recency_decay, ...)")
+    p.add_argument("--out", required=True, help="model folder to write, e.g. models/tmall-lstm")
+    p.add_argument("--target", default="engagement", choices=["engagement", "user_total", "category_demand"])
+    p.add_argument("--freq", default="W", choices=["h", "D", "W", "M"])
+    p.add_argument("--horizon", type=int, default=4, help="periods ahead (default 4; the LSTM trains for it)")
+    p.add_argument("--folds", type=int, default=3, help="backtest folds recorded in the manifest (default 3)")
+    p.add_argument("--step", type=int, default=1, help="periods between backtest cutoffs (default 1)")
+    p.add_argument("--compare", default="recency_decay",
+                   help="comma-separated models backtested beside it (default recency_decay; '' for none)")
+    p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                   help="model parameter, e.g. --param epochs=10 --param units=16 (values read as JSON)")
+    p = add("score", cmd_score, "score an events file against a saved model: engagement per user x category",
+            db=False)
+    p.add_argument("model_dir", help="folder written by fit")
+    p.add_argument("path", help="events file (any supported format)")
+    p.add_argument("--out", required=True, help="CSV of every (user, category) score")
+    p.add_argument("--top-out", default=None, help="CSV of the top-K categories per user")
+    p.add_argument("--h", type=int, default=None, help="periods ahead (default: the model's horizon)")
+    p.add_argument("--k", type=int, default=5, help="categories per user in the top-K (default 5)")
+    p.add_argument("--format", default="auto", help="auto, taobao, tmall2014, retailrocket, rees46")
+    p.add_argument("--year", type=int, default=2013, help="tmall2014: year of the M-D dates")
+
+
+def _model_params(pairs: list[str]) -> dict[str, Any]:
+    import json
+
+    from interest_core.cli import _parse_pairs
+
+    out: dict[str, Any] = {}
+    for key, text in _parse_pairs(pairs, "param").items():
+        try:
+            out[key] = json.loads(text)
+        except json.JSONDecodeError:
+            out[key] = text  # a bare word, e.g. --param method=css
+    return out
+
+
+def cmd_fit(args: argparse.Namespace) -> dict[str, Any]:
+    """Through tasks.train, like the Forecasts page: backtest, fit on all complete periods, save."""
+    import json
+
+    import pandas as pd
+
+    from interest_core import backtest, tasks
+    from interest_core.cli import _progress, _store
+    from interest_core.config import PanelSpec
+    from interest_core.forecasters import forecaster_class
+    from interest_core.panel import build_panel, events_source
+
+    params = _model_params(args.param)
+    if "horizon_train" in forecaster_class(args.model)._param_names():
+        params.setdefault("horizon_train", args.horizon)
+    compare = [n.strip() for n in args.compare.split(",") if n.strip() and n.strip() != args.model]
+    spec = PanelSpec(freq=args.freq)
+    out = Path(args.out)
+    started = time.perf_counter()
+    with _store(args) as store:
+        source = events_source(store, args.name)
+        panel = build_panel(source, spec)
+        data_end = source.query("SELECT max(ts) AS last_ts FROM {events}")["last_ts"].iloc[0]
+        sha = str(store.describe(args.name)["sha256"])
+    payload = {
+        "dataset": args.name, "dataset_sha256": sha, "target": args.target, "freq": args.freq,
+        "horizon": args.horizon, "folds": args.folds, "step": args.step, "models": [args.model, *compare],
+        "model": args.model, "params": params, "model_dir": str(out), "panel_spec": spec.to_dict(),
+        "backtest_path": str(backtest.backtest_path(out.resolve().parent, args.name, args.target, args.freq)),
+        "data_end": str(pd.Timestamp(data_end)),
+    }
+    result = tasks.train(payload, {"panel": panel}, _progress(args) or (lambda _f, _m: None))
+    state = json.loads((out / "state.json").read_text(encoding="utf-8"))["state"]
+    summary = {
+        "model_dir": str(out), "model": args.model, "params": params, "target": args.target, "freq": args.freq,
+        "horizon": args.horizon, "metrics": {k: _num(v) for k, v in result["metrics"].items()},
+        "backtest": result["backtest_path"], "device": state.get("device_"), "train_info": state.get("train_info_"),
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    if not args.json:
+        shown = ", ".join(f"{k} {v:.4f}" for k, v in summary["metrics"].items()
+                          if v is not None and k in ("auc", "hit_rate@5", "mae", "mae_user_total"))
+        summary["message"] = (f"saved {args.model} ({args.target}, {args.freq}, h={args.horizon}) to {out} in "
+                              f"{summary['seconds']} s" + (f"; backtest: {shown}" if shown else ""))
+    return summary
+
+
+def cmd_score(args: argparse.Namespace) -> dict[str, Any]:
+    import json
+
+    from interest_core.export import safe_csv
+    from interest_core.scoring import score
+
+    started = time.perf_counter()
+    result = score(args.model_dir, args.path, h=args.h, k=args.k, fmt=args.format, year=args.year)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(safe_csv(result.scores))
+    if args.top_out:
+        Path(args.top_out).write_bytes(safe_csv(result.top_k))
+    drift = json.loads(result.drift.to_json(orient="records"))
+    summary: dict[str, Any] = {
+        "out": str(out), "top_out": args.top_out, "counts": result.counts, "drift": drift,
+        "top_k": json.loads(result.top_k.head(20).to_json(orient="records")),
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    if not args.json:
+        c = result.counts
+        flags = result.drift.dropna(subset=["flag"])
+        shifted = [f"{r.aspect}: {r.item}" for r in flags.itertuples() if r.flag != "stable"]
+        summary["message"] = (
+            f"scored {c['pairs']:,} pairs of {c['users']:,} users ({c['users_cold_start']:,} cold-start) for "
+            f"{c['horizon']} periods -> {out}\n{c['categories_unseen']:,} unseen categories "
+            f"({c['events_unseen_categories']:,} events) folded into 'other'; drift: "
+            + (", ".join(shifted) if shifted else "stable"))
+    return summary

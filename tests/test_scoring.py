@@ -123,3 +123,31 @@ def test_profile_is_built_from_the_panel_alone() -> None:
     assert profile["behavior_mix"]["buy"] == pytest.approx(0.2)
     assert profile["category_mix"] == pytest.approx({"x": 0.8, "y": 0.2, "__rest__": 0.0})
     assert profile["activity"]["events_per_user_mean"] == pytest.approx(2.5)
+
+
+@pytest.mark.slow
+def test_cli_fit_then_score(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from interest_core.cli import main
+
+    db, out = str(tmp_path / "s.duckdb"), tmp_path / "models" / "tb-lstm"
+    assert main(["ingest", str(TAOBAO), "--name", "tb", "--db", db, "--json"]) == 0
+    capsys.readouterr()
+    assert main(["fit", "tb", "--model", "lstm", "--out", str(out), "--freq", "D", "--horizon", "2", "--folds", "1",
+                 "--db", db, "--json", "--param", "window=4", "--param", "units=8", "--param", "epochs=2"]) == 0
+    fitted = json.loads(capsys.readouterr().out)
+    assert fitted["params"]["horizon_train"] == 2  # --horizon trains the LSTM for it
+    assert fitted["device"] == "CPU" or fitted["device"].startswith("GPU")
+    assert {"auc", "hit_rate@5"} <= set(fitted["metrics"]) and Path(fitted["backtest"]).is_file()
+    manifest = load_model(out).manifest
+    assert manifest["metrics"]["auc"] == pytest.approx(fitted["metrics"]["auc"])
+    scores_csv = tmp_path / "scores.csv"
+    assert main(["score", str(out), str(TAOBAO), "--out", str(scores_csv), "--k", "3", "--json"]) == 0
+    scored = json.loads(capsys.readouterr().out)
+    assert scored["counts"]["users"] == 814 and len(scored["top_k"]) == 20
+    table = pd.read_csv(scores_csv, dtype={"user_id": str, "category": str})
+    assert list(table.columns) == ["user_id", "category", "p_engage", "yhat", "cold_start"]
+    assert len(table) == scored["counts"]["pairs"]
+    assert main(["score", str(tmp_path / "missing"), str(TAOBAO), "--out", str(scores_csv)]) == 2
+    assert "ArtifactError" in capsys.readouterr().err
