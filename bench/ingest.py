@@ -120,8 +120,9 @@ def main() -> None:
     print(f"floor (DuckDB load + GROUP BY): {floor['total_s']:.2f}s  ({args.rows / floor['total_s']:,.0f} rows/s)")
     print(f"ours  (ingest + weekly panel):  {ours['total_s']:.2f}s  ({args.rows / ours['total_s']:,.0f} rows/s)")
     print(f"ratio ours/floor: {ratio:.2f}  (target <= {TARGET_RATIO})  {'OK' if ratio <= TARGET_RATIO else 'OVER'}")
-    print(f"peak memory ours: {ours['peak_gb']:.2f} GB, floor: {floor['peak_gb']:.2f} GB  (target <= {TARGET_PEAK_GB} GB)"
-          f"  {'OK' if ours['peak_gb'] <= TARGET_PEAK_GB else 'OVER'}")
+    verdict = "OK" if ours["peak_gb"] <= TARGET_PEAK_GB else "OVER"
+    print(f"peak memory ours: {ours['peak_gb']:.2f} GB, floor: {floor['peak_gb']:.2f} GB "
+          f"(target <= {TARGET_PEAK_GB} GB)  {verdict}")
     if not args.workdir:
         shutil.rmtree(workdir, ignore_errors=True)
 

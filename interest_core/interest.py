@@ -27,7 +27,8 @@ def period_grid(start: pd.Timestamp, end: pd.Timestamp, freq: str) -> pd.Datetim
     return pd.DatetimeIndex(out)
 
 
-def dense_matrix(panel: pd.DataFrame, freq: str, value: str = "interest", index: tuple[str, ...] = ("user_id", "category"),
+def dense_matrix(panel: pd.DataFrame, freq: str, value: str = "interest",
+                 index: tuple[str, ...] = ("user_id", "category"),
                  grid: pd.DatetimeIndex | None = None) -> pd.DataFrame:
     """(index...) x period matrix of ``value`` with zeros where nothing happened."""
     if grid is None:

@@ -151,7 +151,9 @@ def _parquet_source(path: Path, sha: str, size: int) -> SourceFile:
     import duckdb
 
     try:
-        names = [d[0] for d in duckdb.sql(f"SELECT * FROM read_parquet({sql_str(str(path))}) LIMIT 0").description]
+        con = duckdb.connect()
+        names = [d[0] for d in con.execute(f"SELECT * FROM read_parquet({sql_str(str(path))}) LIMIT 0").description]
+        con.close()
     except duckdb.Error as exc:
         raise UnreadableFileError(f"Parquet file {path.name!r} could not be read ({exc})", "check the file") from None
     return SourceFile(original=path, read_path=path, kind="parquet", sha256=sha, size_bytes=size, columns=tuple(names))

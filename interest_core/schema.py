@@ -234,7 +234,7 @@ def with_header_names(preset: Preset, names: list[str]) -> Preset:
     """Header names in a file may differ in case/space from the preset's: remap to the file's spelling."""
     by_lower = {n.strip().lower(): n for n in names}
     m = preset.mapping
-    changes = {}
+    changes: dict[str, Any] = {}
     for attr in ("user_id", "category", "ts", "behavior", "item_id", "value", "category_fallback"):
         col = getattr(m, attr)
         if col is not None and col.lower() in by_lower:
