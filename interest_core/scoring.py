@@ -187,7 +187,11 @@ def score(model: SavedModel | str | Path, path: str | Path, h: int | None = None
         raise ModelError(f"this model was trained on {target!r}, not user x category engagement",
                          "score with a model fitted on the engagement target (fit NAME --target engagement)")
     spec = PanelSpec.from_dict(saved.panel_spec)
-    horizon = int(h or getattr(saved.model, "horizon_train", 4))
+    # Default horizon: what the model was trained for (LSTM) or saved with (extra["horizon"]).
+    default_h: Any = getattr(saved.model, "horizon_train", None) or saved.extra.get("horizon") or 4
+    horizon = int(h if h is not None else default_h)
+    if horizon < 1:
+        raise ModelError(f"horizon h={horizon} must be at least 1", "ask for h >= 1 periods")
     with tempfile.TemporaryDirectory(prefix="ic-score-") as tmp, Store(Path(tmp) / "score.duckdb") as store:
         result = store.ingest(path, name="scoring", fmt=fmt, mapping=mapping, year=year)
         source = events_source(store, result.name)

@@ -76,9 +76,10 @@ def test_seeded_fit_is_deterministic_and_records_device(frame: pd.DataFrame) -> 
     from interest_core.forecasters.lstm import LSTMForecaster
 
     seen: list[tuple[float, str]] = []
-    first = LSTMForecaster(**SMALL, seed=3).fit(frame, "W", progress=lambda f, m: seen.append((f, m)))
-    second = LSTMForecaster(**SMALL, seed=3).fit(frame, "W")
-    other = LSTMForecaster(**SMALL, seed=4).fit(frame, "W")
+    first, second, other = (LSTMForecaster(**SMALL, seed=s) for s in (3, 3, 4))
+    first.fit(frame, "W", progress=lambda f, m: seen.append((f, m)))
+    second.fit(frame, "W")
+    other.fit(frame, "W")
     a, b = first.predict(3, level=[80, 95]), second.predict(3, level=[80, 95])
     pd.testing.assert_frame_equal(a, b)
     for wa, wb in zip(first.model_.get_weights(), second.model_.get_weights(), strict=True):
@@ -93,7 +94,8 @@ def test_seeded_fit_is_deterministic_and_records_device(frame: pd.DataFrame) -> 
 def test_horizon_beyond_training_and_predict_frame(frame: pd.DataFrame) -> None:
     from interest_core.forecasters.lstm import LSTMForecaster
 
-    model = LSTMForecaster(**SMALL).fit(frame, "W")
+    model = LSTMForecaster(**SMALL)
+    model.fit(frame, "W")
     with pytest.raises(ModelError, match="refit with horizon_train=5"):
         model.predict(5)
     out = model.predict(2)

@@ -8,6 +8,7 @@ import pickle
 import shutil
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -41,9 +42,9 @@ def baseline(frame: pd.DataFrame) -> Forecaster:
     return make_forecaster("recency_decay").fit(frame, "W")
 
 
-def _save(model: Forecaster, folder: Path, **kw: object) -> Path:
+def _save(model: Forecaster, folder: Path, metrics: dict[str, Any] | None = None) -> Path:
     return persist.save_model(model, folder, dataset_sha256=SHA, panel_spec=SPEC,
-                              metrics=kw.pop("metrics", {"auc": 0.78}), extra=kw.pop("extra", {"note": "x"}))
+                              metrics={"auc": 0.78} if metrics is None else metrics, extra={"note": "x"})
 
 
 @pytest.fixture
@@ -234,6 +235,6 @@ def test_no_pickle_in_persistence_code() -> None:
     import interest_core.scoring as scoring_module
 
     for module in (persist, lstm_module, scoring_module):
-        source = Path(module.__file__).read_text()
+        source = Path(str(module.__file__)).read_text()
         assert "import pickle" not in source and "allow_pickle=True" not in source
     assert issubclass(ArtifactError, InterestCoreError)

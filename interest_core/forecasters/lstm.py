@@ -128,7 +128,7 @@ class LSTMForecaster(Forecaster):
         )
         self.model_ = model
         losses = history.history.get("val_loss", [])
-        self.train_info_ = {
+        self.train_info_: dict[str, Any] = {
             "windows_train": len(train_s), "windows_val": len(val_s), "epochs_run": len(losses),
             "best_val_loss": float(min(losses)) if losses else None,
             "val_positive_rate": float(engaged[val_s, val_t, horizon - 1].mean()),
