@@ -113,6 +113,7 @@ def save_model(model: Forecaster, directory: str | Path, *, dataset_sha256: str,
                             "pick a new or empty folder (a saved model is only ever replaced by another)")
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    os.chmod(tmp, 0o755)  # mkdtemp's 0700 would hide the model from the app run by another account
     try:
         _write_json(tmp / STATE, {"format_version": FORMAT_VERSION, "model": name, "state": model.get_state(),
                                   "extra": extra or {}})
@@ -172,8 +173,11 @@ def read_manifest(directory: str | Path) -> dict[str, Any]:
     """The manifest of a saved model, schema-checked (files are not verified here: see verify)."""
     folder = Path(directory)
     if not folder.is_dir():
-        raise ArtifactError(f"no saved model at {str(folder)!r}",
-                            "train one with `python -m interest_core fit NAME --out DIR` or check the path")
+        # A save killed between its two renames leaves the previous model aside as .NAME.old-*.
+        aside = sorted(folder.parent.glob(f".{folder.name}.old-*")) if folder.parent.is_dir() else []
+        fix = (f"a save was interrupted: rename {str(aside[-1])!r} back to {str(folder)!r}" if aside else
+               "train one with `python -m interest_core fit NAME --out DIR` or check the path")
+        raise ArtifactError(f"no saved model at {str(folder)!r}", fix)
     path = folder / MANIFEST
     if not path.is_file() or path.is_symlink():
         raise _fail(str(path), "missing (not a saved model folder)", "point at a folder written by save_model / fit")

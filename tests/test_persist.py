@@ -152,6 +152,10 @@ def test_truncated_and_missing_files_refused(saved_baseline: Path) -> None:
         persist.load_model(saved_baseline)
     with pytest.raises(ArtifactError, match="no saved model at"):
         persist.load_model(saved_baseline.parent / "nowhere")
+    # A save killed between moving the old model aside and renaming the new one in: say where it is.
+    saved_baseline.rename(saved_baseline.parent / ".rd.old-1-2")
+    with pytest.raises(ArtifactError, match=r"interrupted: rename .*\.rd\.old-1-2"):
+        persist.load_model(saved_baseline)
 
 
 def test_foreign_manifest_and_unknown_class_refused(baseline: Forecaster, saved_baseline: Path) -> None:
