@@ -1,0 +1,217 @@
+"""Plain frames for the Forecasts page: leaderboards from a saved backtest, one series' backtest
+for predicted-vs-actual, and the request a training job is launched with.
+
+Which metrics rank which target (see metrics.py): engagement series (user x category) are ~98%
+zeros, so they are judged by ranking (AUC, HitRate@K, NDCG@K, Brier); user totals and category
+demand by point and interval metrics (MAE, RMSE, sMAPE, MASE, coverage, width).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import pandas as pd
+
+from interest_core import backtest, series
+from interest_core.errors import ModelError
+from interest_core.forecasters import BASELINE_NAMES, available, make_forecaster
+from interest_core.metrics import TIERS
+
+SeriesKind = Literal["aggregate", "category", "user"]
+TARGET_TEXT: dict[str, str] = {
+    "engagement": "engagement (who engages with what)", "user_total": "user totals",
+    "category_demand": "category demand",
+}
+RANKING = ("auc", "hit_rate@5", "ndcg@5", "hit_rate@10", "ndcg@10", "brier", "mae_user_total")
+POINT = ("mae", "rmse", "smape", "mase", "coverage_80", "coverage_95", "width_80", "width_95")
+METRICS: dict[str, tuple[str, ...]] = {"engagement": RANKING, "user_total": POINT, "category_demand": POINT}
+PRIMARY: dict[str, str] = {"engagement": "auc", "user_total": "mase", "category_demand": "mase"}
+HIGHER_BETTER = frozenset({"auc", "hit_rate@5", "ndcg@5", "hit_rate@10", "ndcg@10"})
+# Series kind -> the target whose series it is (the aggregate is one 'category' holding everything).
+KIND_TARGET: dict[str, str] = {"aggregate": "category_demand", "category": "category_demand", "user": "user_total"}
+AGGREGATE_ID = "all users"
+DEFAULT_TOP_K = {"category_demand": 20}  # as the CLI: demand of the top 20 categories + other
+
+
+def metric_direction(metric: str) -> str | None:
+    """'higher', 'lower', 'coverage' (best = closest to the nominal level) or None (not a score)."""
+    if metric in HIGHER_BETTER:
+        return "higher"
+    if metric.startswith("coverage_"):
+        return "coverage"
+    if metric in RANKING or metric in POINT:
+        return "lower"
+    return None
+
+
+def leaderboard(payload: dict[str, Any], segment: str = "all") -> pd.DataFrame:
+    """model x metric (the target's ranking metrics, in order) of a saved backtest (backtest.read_json)."""
+    board = payload["leaderboard"]
+    target = payload["meta"]["target"]
+    part = board[board["segment"] == segment]
+    table = part.pivot_table(index="model", columns="metric", values="value", aggfunc="first", sort=False)
+    wanted = [m for m in METRICS.get(target, ()) if m in table.columns]
+    table = table.reindex(columns=wanted)
+    table.columns.name = None
+    return table
+
+
+def segments(payload: dict[str, Any]) -> list[str]:
+    """'all' and the activity tiers the backtest scored (tiers exist where series belong to users)."""
+    found = set(payload["leaderboard"]["segment"].astype(str))
+    return [s for s in ("all", *TIERS) if s in found]
+
+
+def goodness(table: pd.DataFrame) -> pd.DataFrame:
+    """Each metric rescaled per column to 0 (worst model) .. 1 (best); NaN where a metric has no direction."""
+    out = pd.DataFrame(index=table.index, columns=table.columns, dtype=float)
+    for metric in table.columns:
+        direction = metric_direction(str(metric))
+        values = table[metric].astype(float)
+        if direction is None or values.notna().sum() == 0:
+            continue
+        if direction == "coverage":
+            score = -(values - int(str(metric).split("_")[1]) / 100).abs()
+        else:
+            score = values if direction == "higher" else -values
+        lo, hi = score.min(), score.max()
+        out[metric] = 1.0 if hi == lo else (score - lo) / (hi - lo)
+    return out
+
+
+def best_models(table: pd.DataFrame) -> dict[str, str]:
+    """metric -> the best model on it (ties: the first listed)."""
+    good = goodness(table)
+    return {str(m): str(good[m].idxmax()) for m in good.columns if good[m].notna().any()}
+
+
+def by_tier(payload: dict[str, Any], metric: str) -> pd.DataFrame:
+    """model, segment, value of one metric over 'all' and each activity tier."""
+    board = payload["leaderboard"]
+    part = board[(board["metric"] == metric) & board["segment"].isin(("all", *TIERS))]
+    return part[["model", "segment", "value"]].reset_index(drop=True)
+
+
+def backtest_forecasts(payload: dict[str, Any], unique_id: str) -> pd.DataFrame | None:
+    """A saved backtest's forecasts of one series (periods and cutoffs as timestamps); None if not saved."""
+    frame = payload.get("forecasts")
+    if not isinstance(frame, pd.DataFrame) or frame.empty:
+        return None
+    rows = frame[frame["unique_id"].astype(str) == unique_id]
+    if rows.empty:
+        return None
+    out = rows.assign(period=pd.to_datetime(rows["period"]).dt.tz_localize(None),
+                      cutoff=pd.to_datetime(rows["cutoff"]).dt.tz_localize(None))
+    return out.reset_index(drop=True)
+
+
+# -- one series: history and backtest ----------------------------------------------------------
+
+def series_id(kind: SeriesKind, key: str | None) -> str:
+    return AGGREGATE_ID if kind == "aggregate" else str(key)
+
+
+def series_panel(panel: pd.DataFrame, kind: SeriesKind, key: str | None) -> pd.DataFrame:
+    """The panel rows behind one series: all of it (as one category), one category's, or one user's."""
+    if kind == "aggregate":
+        return panel.assign(category=AGGREGATE_ID)
+    column = "category" if kind == "category" else "user_id"
+    rows = panel[panel[column].astype(str) == str(key)]
+    if rows.empty:
+        raise ModelError(f"no {kind} {key!r} in this dataset", f"pick a {kind} from the list")
+    return rows
+
+
+def series_history(panel: pd.DataFrame, kind: SeriesKind, key: str | None, freq: str,
+                   end: pd.Timestamp | None = None) -> pd.DataFrame:
+    """period, y of one series, dense (zeros included) from the panel's first period to ``end``."""
+    rows = series_panel(panel, kind, key)
+    frame = series.training_frame(rows, KIND_TARGET[kind], freq, start=pd.Timestamp(panel["period"].min()),  # type: ignore[arg-type]
+                                  end=end)
+    return frame[["period", "y"]].reset_index(drop=True)
+
+
+def series_backtest(panel: pd.DataFrame, kind: SeriesKind, key: str | None, models: Sequence[str], freq: str,
+                    horizon: int, folds: int, data_end: pd.Timestamp | None = None,
+                    params: dict[str, dict[str, Any]] | None = None) -> backtest.BacktestResult:
+    """Rolling-origin backtest of ``models`` (registry names, with optional params) on one series."""
+    rows = series_panel(panel, kind, key)
+    forecasters = [make_forecaster(name, **(params or {}).get(name, {})) for name in models]
+    return backtest.run(rows, KIND_TARGET[kind], forecasters, freq, horizon, folds, data_end=data_end)
+
+
+def ranked_models(result: backtest.BacktestResult) -> list[str]:
+    """Models of a backtest, best first on the target's primary metric (MASE for series, AUC for pairs)."""
+    table = backtest.leaderboard_table(result)
+    metric = PRIMARY.get(result.target, "mae")
+    if metric not in table.columns or table[metric].isna().all():
+        metric = "mae" if "mae" in table.columns else str(table.columns[0])
+    ascending = metric_direction(metric) != "higher"
+    return [str(m) for m in table[metric].sort_values(ascending=ascending, na_position="last").index]
+
+
+def residuals(forecasts: pd.DataFrame, model: str) -> pd.DataFrame:
+    """period, cutoff, fold, step (periods ahead), y, yhat, residual (y - yhat) of one model's backtest."""
+    rows = forecasts[forecasts["model"].astype(str) == model].sort_values(["fold", "period"])
+    out = rows[["period", "cutoff", "fold", "y", "yhat"]].copy()
+    out["step"] = rows.groupby("fold").cumcount().to_numpy() + 1
+    out["residual"] = out["y"] - out["yhat"]
+    return out.reset_index(drop=True)
+
+
+# -- training jobs ---------------------------------------------------------------------------------
+
+def trainable_models(target: str) -> list[str]:
+    """Models that can be trained on a target here (ARIMA is per series: never on user x category pairs)."""
+    names = list(available())
+    return [n for n in names if not (n == "arima" and target == "engagement")]
+
+
+def train_payload(*, dataset: str, dataset_sha256: str, target: str, freq: str, horizon: int, folds: int,
+                  model: str, models_dir: str | Path, data_end: pd.Timestamp | None,
+                  top_k: int | None = None) -> dict[str, Any]:
+    """The request of a ``tasks.train`` job: backtest the baselines and ``model``, save ``model``."""
+    from interest_core.config import GroupingSpec, PanelSpec, check_freq
+    from interest_core.model_catalog import model_folder
+
+    if model not in trainable_models(target):
+        raise ModelError(f"{model!r} cannot be trained on {target} here",
+                         "ARIMA fits one model per series: train it on user totals or category demand"
+                         if model == "arima" else f"pick one of {', '.join(trainable_models(target))}")
+    if horizon < 1 or folds < 1:
+        raise ModelError(f"horizon {horizon} and folds {folds} must each be at least 1", "raise them to 1 or more")
+    k = DEFAULT_TOP_K.get(target) if top_k is None else top_k
+    grouping = GroupingSpec(method="topk", k=k) if k else GroupingSpec()
+    return {
+        "dataset": dataset, "dataset_sha256": dataset_sha256, "target": target, "freq": freq,
+        "horizon": int(horizon), "folds": int(folds), "step": 1,
+        "models": list(dict.fromkeys([*BASELINE_NAMES, model])), "model": model,
+        # The LSTM learns a fixed number of steps ahead: the horizon asked for.
+        "params": {"horizon_train": int(horizon)} if model == "lstm" else {},
+        "model_dir": str(model_folder(models_dir, dataset, target, model)),
+        "backtest_path": str(backtest.backtest_path(models_dir, dataset, target, freq)),
+        "panel_spec": PanelSpec(freq=check_freq(freq), grouping=grouping).to_dict(), "top_k": k or None,
+        "data_end": None if data_end is None else pd.Timestamp(data_end).isoformat(),
+    }
+
+
+def future_of(predictions: pd.DataFrame, unique_id: str) -> pd.DataFrame:
+    """One series' rows of a saved model's forecast (empty when the model has no such series)."""
+    rows = predictions[predictions["unique_id"].astype(str) == unique_id]
+    return rows.reset_index(drop=True)
+
+
+def rank_by_mae(forecasts: pd.DataFrame) -> list[str]:
+    """Models of one series' backtest forecasts, lowest mean absolute error first."""
+    if forecasts.empty:
+        return []
+    err = (forecasts["y"] - forecasts["yhat"]).abs().groupby(forecasts["model"].astype(str), sort=False).mean()
+    return [str(m) for m in err.sort_values(kind="stable").index]
+
+
+def metrics_text(metrics: dict[str, Any], target: str, n: int = 3) -> str:
+    """The first ``n`` of a target's ranking metrics a saved model's backtest recorded ('auc 0.811 · ...')."""
+    parts = [f"{m} {float(metrics[m]):,.3f}" for m in METRICS.get(target, ()) if m in metrics][:n]
+    return " · ".join(parts) or "no backtest metrics"
