@@ -6,6 +6,14 @@
 Later themes (forecasts, migration, segments ...) add a module here and re-export below.
 """
 
+from interest_core.charts.forecasts import (
+    drift_chart,
+    leaderboard_heatmap,
+    predicted_vs_actual_chart,
+    residuals_chart,
+    score_histogram,
+    tier_chart,
+)
 from interest_core.charts.migration import (
     forecast_vs_actual_chart,
     migration_heatmap,
@@ -33,8 +41,9 @@ from interest_core.charts.user import (
 
 __all__ = [
     "BEHAVIOR_COLORS", "OTHER", "OTHER_COLOR", "PALETTE", "activity_chart", "behavior_mix_chart", "category_colors",
-    "diversity_chart", "empty_figure", "forecast_vs_actual_chart", "funnel_chart", "long_short_chart",
-    "migration_heatmap", "projection_chart", "recommendations_chart", "sankey_chart", "segment_sizes_chart",
-    "segment_traits_chart", "styled", "top_categories_chart", "top_flows_chart", "user_forecast_chart",
+    "diversity_chart", "drift_chart", "empty_figure", "forecast_vs_actual_chart", "funnel_chart",
+    "leaderboard_heatmap", "long_short_chart", "migration_heatmap", "predicted_vs_actual_chart", "projection_chart",
+    "recommendations_chart", "residuals_chart", "sankey_chart", "score_histogram", "segment_sizes_chart",
+    "segment_traits_chart", "styled", "tier_chart", "top_categories_chart", "top_flows_chart", "user_forecast_chart",
     "user_shares_chart",
 ]
