@@ -564,3 +564,225 @@ def trends(name: str, freq: str, top_k: int | None, recent: int = 4, previous: i
            ) -> tuple[pd.DataFrame, int]:
     """Rising / falling categories (demand.rising_falling) and how many were hidden under min_users."""
     return _trends(db_path(), name, fingerprint(name), freq, top_k, recent, previous, min_users)
+
+
+# -- forecasts and scoring: the Forecasts and Scoring pages --------------------------------------
+# Saved models load once per folder and manifest sha (cache_resource: shared, never refitted on a
+# rerun); a re-save changes the sha and so the key. Training runs in spawned worker processes whose
+# handles sit in one registry per process and models folder, so any rerun or browser tab sees them.
+
+JOB_POLL_S = 1.0  # how often a page with a running job reads its status.json
+
+
+def models_dir() -> Path:
+    """Where models, backtests and jobs live ($INTEREST_MODELS_DIR or models/)."""
+    from interest_core.model_catalog import default_models_dir
+
+    return default_models_dir().resolve()
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def _model_info(folder: str, sha: str) -> dict[str, Any]:
+    from interest_core.model_catalog import model_info
+
+    return model_info(folder)
+
+
+def saved_models(dataset: str | None = None) -> pd.DataFrame:
+    """Saved models, newest first (the list is read each run so a new model shows at once; rows are cached)."""
+    from interest_core.errors import ArtifactError
+    from interest_core.model_catalog import manifest_sha, model_folders, models_table
+
+    rows = []
+    for folder in model_folders(models_dir()):
+        try:
+            rows.append(_model_info(str(folder), manifest_sha(folder)))
+        except ArtifactError:
+            continue  # being replaced right now, or not a model this code can read: not offered
+    table = models_table(rows)
+    return table if dataset is None else table[table["dataset"] == dataset].reset_index(drop=True)
+
+
+@st.cache_resource(show_spinner="Loading the saved model...", max_entries=16)
+def _saved_model(folder: str, sha: str) -> Any:
+    from interest_core import persist
+
+    return persist.load_model(folder)  # verifies every file's hash before parsing anything
+
+
+def saved_model(folder: str) -> Any:
+    """The persist.SavedModel in ``folder``, loaded once per manifest sha."""
+    from interest_core.model_catalog import manifest_sha
+
+    return _saved_model(folder, manifest_sha(folder))
+
+
+@st.cache_resource(show_spinner="Forecasting with the saved model...", max_entries=16)
+def _saved_predictions(folder: str, sha: str, h: int) -> pd.DataFrame:
+    return _saved_model(folder, sha).model.predict(h, level=(80, 95))
+
+
+def saved_future(folder: str, h: int, unique_id: str) -> pd.DataFrame:
+    """A saved model's forecast of one series for its next h periods (empty if it has no such series)."""
+    from interest_core.forecast_views import future_of
+    from interest_core.model_catalog import manifest_sha
+
+    return future_of(_saved_predictions(folder, manifest_sha(folder), h), unique_id)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _backtest_file(path: str, stamp: tuple[int, int]) -> dict[str, Any]:
+    from interest_core.backtest import read_json
+
+    return read_json(path)
+
+
+def latest_backtest(name: str, target: str, freq: str) -> dict[str, Any] | None:
+    """The latest saved backtest of a dataset, target and frequency (backtest.read_json), or None."""
+    from interest_core.backtest import backtest_path
+
+    path = backtest_path(models_dir(), name, target, freq)
+    if not path.is_file():
+        return None
+    info = path.stat()  # written by atomic rename: a new result is a new (mtime, size)
+    return _backtest_file(str(path), (info.st_mtime_ns, info.st_size))
+
+
+def _series_top_k(kind: str) -> int | None:
+    from interest_core.forecast_views import DEFAULT_TOP_K
+
+    return DEFAULT_TOP_K["category_demand"] if kind == "category" else None
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _series_choices(path: str, name: str, fp: str, freq: str) -> list[str]:
+    frame = _analytics_panel(path, name, fp, freq, _series_top_k("category"))
+    return frame.groupby("category")["interest"].sum().sort_values(ascending=False).index.astype(str).tolist()
+
+
+def category_choices(name: str, freq: str) -> list[str]:
+    """Categories (the top 20 + other, as the demand backtests group them), most engaged first."""
+    return _series_choices(db_path(), name, fingerprint(name), freq)
+
+
+@st.cache_data(show_spinner="Backtesting this series...", max_entries=64)
+def _series_view(path: str, name: str, fp: str, freq: str, kind: str, key: str | None, models: tuple[str, ...],
+                 params_json: str, horizon: int, folds: int, saved_stamp: tuple[int, int] | None) -> dict[str, Any]:
+    import json
+
+    from interest_core import forecast_views as fv
+    from interest_core.series import last_complete_period
+
+    frame = _analytics_panel(path, name, fp, freq, _series_top_k(kind))
+    data_end = pd.Timestamp(_kpis(path, name, fp)["end"])
+    last = last_complete_period(frame["period"].max(), data_end, freq)
+    history = fv.series_history(frame, kind, key, freq, end=last)  # type: ignore[arg-type]
+    saved = latest_backtest(name, fv.KIND_TARGET[kind], freq) if saved_stamp else None
+    rows = fv.backtest_forecasts(saved, fv.series_id(kind, key)) if saved else None  # type: ignore[arg-type]
+    if rows is not None and saved is not None:
+        source = f"the saved backtest of {saved['meta'].get('created_at', '')[:16]} UTC"
+    else:
+        result = fv.series_backtest(frame, kind, key, models, freq, horizon, folds,  # type: ignore[arg-type]
+                                    data_end=data_end, params=json.loads(params_json))
+        rows, source = result.forecasts, f"a backtest of this series ({folds} folds, {horizon} ahead)"
+    return {"history": history, "forecasts": rows, "ranked": fv.rank_by_mae(rows), "source": source,
+            "last": last}
+
+
+def series_view(name: str, freq: str, kind: str, key: str | None, models: tuple[str, ...],
+                params: dict[str, dict[str, Any]], horizon: int, folds: int, use_saved_backtest: bool = True
+                ) -> dict[str, Any]:
+    """history, forecasts (one series' backtest: the saved one's when it has the series), ranked models, source."""
+    import json
+
+    from interest_core.backtest import backtest_path
+    from interest_core.forecast_views import KIND_TARGET
+
+    saved = backtest_path(models_dir(), name, KIND_TARGET[kind], freq)
+    # The saved backtest's (mtime, size) is part of the key: a re-train's new result shows at once.
+    stamp = (saved.stat().st_mtime_ns, saved.stat().st_size) if use_saved_backtest and saved.is_file() else None
+    return _series_view(db_path(), name, fingerprint(name), freq, kind, key, tuple(models),
+                        json.dumps(params, sort_keys=True), horizon, folds, stamp)
+
+
+class JobRegistry:
+    """Training jobs launched by this server process (newest first), shared by every session."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self._lock = threading.Lock()
+        self._entries: list[dict[str, Any]] = []
+
+    def add(self, entry: dict[str, Any]) -> None:
+        with self._lock:
+            self._entries.insert(0, entry)
+
+    def entries(self, dataset: str | None = None) -> list[dict[str, Any]]:
+        with self._lock:
+            return [e for e in self._entries if dataset is None or e["dataset"] == dataset]
+
+
+@st.cache_resource(show_spinner=False)
+def _job_registry(models_root: str) -> JobRegistry:
+    return JobRegistry()
+
+
+def jobs(name: str | None = None) -> list[dict[str, Any]]:
+    """Training jobs (dicts: job, dataset, target, model, freq, started) of a dataset, newest first."""
+    return _job_registry(str(models_dir())).entries(name)
+
+
+def launch_training(name: str, target: str, model: str, freq: str, horizon: int, folds: int) -> dict[str, Any]:
+    """Start tasks.train in a spawned worker: backtest the baselines and ``model``, then fit and save ``model``."""
+    import time
+
+    from interest_core import jobs as job_runner
+    from interest_core.forecast_views import train_payload
+    from interest_core.model_catalog import jobs_dir, prune_jobs
+
+    info = describe(name)
+    payload = train_payload(dataset=name, dataset_sha256=str(info["sha256"]), target=target, freq=freq,
+                            horizon=horizon, folds=folds, model=model, models_dir=models_dir(),
+                            data_end=pd.Timestamp(kpis(name)["end"]))
+    frame = _analytics_panel(db_path(), name, fingerprint(name), freq, None)  # raw categories: the task groups
+    prune_jobs(models_dir())
+    job = job_runner.launch(jobs_dir(models_dir()), "train", payload, frames={"panel": frame})
+    entry = {"job": job, "dataset": name, "target": target, "model": model, "freq": freq, "horizon": horizon,
+             "folds": folds, "started": time.time(), "model_dir": payload["model_dir"]}
+    _job_registry(str(models_dir())).add(entry)
+    return entry
+
+
+@st.cache_data(show_spinner="Writing a Taobao-like sample from the dataset...", max_entries=8)
+def _scoring_sample(path: str, name: str, fp: str) -> bytes:
+    from interest_core.scoring_sample import taobao_like
+
+    return taobao_like(_source(path, name))
+
+
+def scoring_sample(name: str) -> bytes:
+    """CSV bytes in Taobao layout: the dataset's latest weeks, some users new, one category unseen."""
+    return _scoring_sample(db_path(), name, fingerprint(name))
+
+
+@st.cache_data(show_spinner="Scoring the file against the model...", max_entries=16)
+def _score(sha: str, path: str, folder: str, model_sha: str, h: int, k: int, mapping_json: str | None) -> Any:
+    import json
+
+    from interest_core import scoring
+    from interest_core.schema import ColumnMapping
+
+    mapping = ColumnMapping.from_dict(json.loads(mapping_json)) if mapping_json else None
+    return scoring.score(_saved_model(folder, model_sha), path, h=h, k=k, fmt="generic" if mapping else "auto",
+                         mapping=mapping)
+
+
+def score_upload(sha: str, path: Path, folder: str, h: int, k: int, mapping: Any = None) -> Any:
+    """scoring.ScoringResult of an uploaded file (keyed on its sha256) against a saved model (its manifest sha)."""
+    import json
+
+    from interest_core.model_catalog import manifest_sha
+
+    mapping_json = json.dumps(mapping.to_dict(), sort_keys=True) if mapping is not None else None
+    return _score(sha, str(path), folder, manifest_sha(folder), h, k, mapping_json)

@@ -179,3 +179,64 @@ def mapping_form(insp: Inspection, codes_of: Callable[[str], pd.DataFrame], key:
         ts_format=fmt.strip() or None,
         timezone=zone, ts_prefix=preset.ts_prefix if preset is not None else "",
     )
+
+
+# -- forecasts and scoring ------------------------------------------------------------------------
+
+JOBS_SHOWN = 3  # latest training jobs listed under the form
+
+
+@contextmanager
+def file_guard(file_name: str) -> Iterator[None]:
+    """Like ``guard`` for work on a file a person handed us: anything it breaks shows as st.error, not a traceback."""
+    import logging
+
+    try:
+        yield
+    except InterestCoreError as exc:
+        show_error(exc)
+    except Exception as exc:  # the file's content reached code that did not expect it: say so, log the rest
+        logging.getLogger(__name__).exception("processing %s failed", file_name)
+        st.error(f"**`{file_name}` could not be processed** ({type(exc).__name__}: {exc})\n\n"
+                 "What to do: check that it is an events log (CSV, optionally .gz/.zip, or Parquet) with a user, "
+                 "a category and a time column, and map the columns if its format is not detected.",
+                 icon=":material/error:")
+
+
+def _job_line(entry: dict[str, Any]) -> str:
+    from interest_core.forecast_views import TARGET_TEXT
+
+    return (f"**{entry['model']}** on {TARGET_TEXT.get(entry['target'], entry['target'])} "
+            f"({FREQ_TEXT.get(entry['freq'], entry['freq'])}, {entry['horizon']} ahead, {entry['folds']} folds)")
+
+
+def job_monitor(entries: Callable[[], list[dict[str, Any]]], key: str = "jobs") -> None:
+    """Progress of the latest training jobs: polled every ``cache.JOB_POLL_S`` seconds in a fragment while
+    one runs (the rest of the page stays usable); when one ends, the whole page reruns once so its
+    leaderboard and model list show the result."""
+    acked: set[str] = st.session_state.setdefault(f"{key}_seen_done", set())
+    running = False
+    for entry in entries():
+        if entry["job"].status().finished:
+            acked.add(entry["job"].id)  # this full run already reads what that job wrote
+        else:
+            running = True
+
+    @st.fragment(run_every=cache.JOB_POLL_S if running else None)
+    def _progress() -> None:
+        for entry in entries()[:JOBS_SHOWN]:
+            job, line = entry["job"], _job_line(entry)
+            status = job.status()
+            if not status.finished:
+                st.progress(status.fraction, text=f"{line}: {status.message} ({status.fraction:.0%})")
+                if st.button("Cancel", key=f"{key}_cancel_{job.id}", icon=":material/cancel:"):
+                    job.cancel()
+            elif status.state == "done":
+                st.success(f"{line}: done, saved to `{entry['model_dir']}`", icon=":material/check_circle:")
+            else:
+                st.error(f"{line}: failed. {status.error}", icon=":material/error:")
+            if status.finished and job.id not in acked:
+                acked.add(job.id)
+                st.rerun()  # the whole page: the leaderboard and the model list read the new files
+
+    _progress()
