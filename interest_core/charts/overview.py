@@ -7,6 +7,7 @@ and returns a titled ``go.Figure`` with axis units.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -15,6 +16,7 @@ from plotly.subplots import make_subplots
 from interest_core.charts.style import (
     BEHAVIOR_COLORS,
     BEHAVIOR_LABELS,
+    MARKERS_UP_TO,
     OTHER,
     category_colors,
     color_for,
@@ -22,16 +24,18 @@ from interest_core.charts.style import (
     per_period,
     period_label,
     styled,
+    time_range,
 )
 from interest_core.schema import BEHAVIORS
 
 FUNNEL_STAGES: tuple[str, ...] = ("view", "fav", "cart", "buy")
 
 
-def activity_chart(activity: pd.DataFrame, freq: str) -> go.Figure:
+def activity_chart(activity: pd.DataFrame, freq: str, window: tuple[Any, Any] | None = None) -> go.Figure:
     """One small panel per behaviour (own y scale, views would flatten the rest), shared time axis.
 
-    ``activity``: period, behavior, events (``panel.activity_over_time``).
+    ``activity``: period, behavior, events (``panel.activity_over_time``). ``window``: the time
+    span to show (``panel.time_window``), so stray outlying timestamps do not squash the chart.
     """
     title = f"Activity over time: {per_period('events', freq)}, by behaviour"
     if activity.empty:
@@ -44,13 +48,16 @@ def activity_chart(activity: pd.DataFrame, freq: str) -> go.Figure:
         part = activity[activity["behavior"].astype(str) == behavior].set_index("period")["events"]
         part = part.reindex(periods, fill_value=0)
         fig.add_trace(go.Scatter(
-            x=part.index, y=part.to_numpy(), name=BEHAVIOR_LABELS.get(behavior, behavior), mode="lines+markers",
+            x=part.index, y=part.to_numpy(), name=BEHAVIOR_LABELS.get(behavior, behavior),
+            mode="lines+markers" if len(periods) <= MARKERS_UP_TO else "lines",
             marker={"size": 4}, line={"color": BEHAVIOR_COLORS.get(behavior), "width": 2},
             hovertemplate=f"%{{x|%Y-%m-%d}}<br>%{{y:,}} {behavior} events<extra></extra>",
         ), row=row, col=1)
         fig.update_yaxes(rangemode="tozero", row=row, col=1)
     fig.update_yaxes(title_text=per_period("events", freq), row=(len(present) + 1) // 2, col=1)
     fig.update_xaxes(title_text=f"{period_label(freq)} starting (UTC)", row=len(present), col=1)
+    if window is not None:
+        fig.update_xaxes(range=time_range(window, freq))
     return styled(fig, title, None, None, height=140 * len(present) + 120, legend=False)
 
 
@@ -59,22 +66,22 @@ def funnel_chart(funnel: pd.DataFrame, measure: str = "users") -> go.Figure:
 
     With ``measure='users'`` each stage counts users who did it at least once.
     """
-    unit = "users who did it at least once" if measure == "users" else "events"
-    title = f"Behaviour funnel ({unit})"
+    title = f"Behaviour funnel: {measure}"
     counts = funnel.set_index(funnel["behavior"].astype(str))[measure] if not funnel.empty else pd.Series(dtype=int)
     values = [int(counts.get(b, 0)) for b in FUNNEL_STAGES]
     if not any(values):
         return empty_figure(title)
     fig = go.Figure(go.Funnel(
-        y=[BEHAVIOR_LABELS[b] for b in FUNNEL_STAGES], x=values, textinfo="value+percent initial",
+        y=[BEHAVIOR_LABELS[b] for b in FUNNEL_STAGES], x=values, texttemplate="%{value:,}<br>%{percentInitial:.0%}",
         marker={"color": [BEHAVIOR_COLORS[b] for b in FUNNEL_STAGES]},
         hovertemplate="%{y}: %{x:,} " + measure + "<br>%{percentInitial:.1%} of views<extra></extra>",
     ))
-    return styled(fig, title, measure, "behaviour", height=360, legend=False)
+    x_title = "users who did it at least once" if measure == "users" else "events"
+    return styled(fig, title, x_title, "behaviour", height=400, legend=False)
 
 
 def top_categories_chart(top: pd.DataFrame, freq: str, colors: Mapping[str, str] | None = None,
-                         share: bool = False) -> go.Figure:
+                         share: bool = False, window: tuple[Any, Any] | None = None) -> go.Figure:
     """Stacked area of interest per period for the top categories, the rest as grey 'other'.
 
     ``top``: period, category, interest (``panel.top_categories_over_time``).
@@ -97,8 +104,13 @@ def top_categories_chart(top: pd.DataFrame, freq: str, colors: Mapping[str, str]
         ))
     y_title = (f"% of all interest per {period_label(freq)}" if share
                else per_period("interest (weighted events)", freq))
-    fig.update_layout(legend={"traceorder": "reversed"})
-    return styled(fig, title, f"{period_label(freq)} starting (UTC)", y_title, height=420)
+    styled(fig, title, f"{period_label(freq)} starting (UTC)", y_title, height=440)
+    # Many entries: a column at the right (read top-down in stacking order), clear of the title.
+    fig.update_layout(legend={"orientation": "v", "traceorder": "reversed", "x": 1.02, "xanchor": "left",
+                              "y": 1.0, "yanchor": "top"}, margin={"r": 10})
+    if window is not None:
+        fig.update_xaxes(range=time_range(window, freq))
+    return fig
 
 
 def behavior_mix_chart(behaviors: Mapping[str, int]) -> go.Figure:

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping
+from typing import Any
 
+import pandas as pd
 import plotly.graph_objects as go
 
 from interest_core.config import FREQ_LABEL
@@ -33,6 +35,10 @@ BEHAVIOR_LABELS: dict[str, str] = {
     "view": "view", "fav": "favourite", "cart": "add to cart", "buy": "buy", "rate": "rate",
 }
 TEMPLATE = "plotly_white"
+PERIOD_LENGTH: dict[str, pd.Timedelta] = {
+    "h": pd.Timedelta(hours=1), "D": pd.Timedelta(days=1), "W": pd.Timedelta(days=7), "M": pd.Timedelta(days=30),
+}
+MARKERS_UP_TO = 60  # points per line drawn with markers; longer lines are drawn plain
 
 
 def palette_slot(name: str) -> int:
@@ -74,6 +80,26 @@ def period_label(freq: str) -> str:
 
 def per_period(what: str, freq: str) -> str:
     return f"{what} per {period_label(freq)}"
+
+
+def period_start(ts: Any, freq: str) -> pd.Timestamp:
+    """Start of the period holding ``ts`` (as DuckDB's date_trunc: weeks start on Monday)."""
+    t = pd.Timestamp(ts)
+    if freq == "h":
+        return t.floor("h")
+    if freq == "W":
+        return (t - pd.Timedelta(days=t.weekday())).floor("D")
+    if freq == "M":
+        return t.to_period("M").start_time
+    return t.floor("D")
+
+
+def time_range(window: tuple[Any, Any] | None, freq: str) -> list[pd.Timestamp] | None:
+    """An x-axis range showing the periods of ``window`` (None: let plotly fit all the data)."""
+    if window is None:
+        return None
+    pad = PERIOD_LENGTH.get(freq, pd.Timedelta(days=1)) * 0.4
+    return [period_start(window[0], freq) - pad, period_start(window[1], freq) + pad]
 
 
 def styled(fig: go.Figure, title: str, x_title: str | None, y_title: str | None, *, height: int = 380,

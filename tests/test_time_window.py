@@ -1,0 +1,25 @@
+"""panel.time_window: stray timestamps far from the rest do not stretch time axes."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from interest_core import panel
+
+
+def _events(ts: list[str]) -> pd.DataFrame:
+    n = len(ts)
+    return pd.DataFrame({"user_id": ["u"] * n, "item_id": ["i"] * n, "category": ["c"] * n,
+                         "behavior": ["view"] * n, "ts": pd.to_datetime(ts), "value": [None] * n})
+
+
+def test_outliers_are_left_out_and_a_normal_log_is_whole() -> None:
+    body = [str(t) for t in pd.date_range("2017-11-25", "2017-12-03", freq="1min")]
+    window = panel.time_window(panel.events_source(_events(["2017-09-11 08:16:39", *body])))
+    assert window["outside"] == 1
+    assert window["first"] == pd.Timestamp("2017-09-11 08:16:39")
+    assert pd.Timestamp("2017-11-24") < window["start"] <= pd.Timestamp("2017-11-25")
+    assert window["end"] == pd.Timestamp("2017-12-03")
+    whole = panel.time_window(panel.events_source(_events(body)))
+    assert whole["outside"] == 0
+    assert (whole["start"], whole["end"]) == (whole["first"], whole["last"])
