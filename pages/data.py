@@ -17,16 +17,17 @@ if flash := st.session_state.pop("data_flash", None):
 stored_tab, upload_tab = st.tabs(["Stored datasets", "Upload a file"])
 
 with stored_tab, widgets.guard():
-    st.dataframe(cache.datasets(), hide_index=True, width="stretch")
+    st.dataframe(cache.datasets(), hide_index=True, width="stretch", column_config=widgets.COUNT_COLUMNS)
     if dataset:
         info = cache.describe(dataset)
         st.subheader(f"Dataset `{dataset}`")
-        st.caption(f"Source: {info['source']} · format {info['format']} · stored {info['created_at'][:19]} UTC")
+        st.caption(f"Source: {info['source']} · format {info['format']} · events from "
+                   f"{widgets.span(info['start'], info['end'])[1]} · stored {info['created_at'][:19]} UTC")
         widgets.metrics([
             ("Events", f"{info['rows']:,}", "rows kept after validation"),
             ("Users", f"{info['users']:,}", None), ("Items", f"{info['items']:,}", None),
             ("Categories", f"{info['categories']:,}", None),
-            ("Span", widgets.span_text(info["start"], info["end"]), "first and last event, UTC"),
+            widgets.span_metric(info["start"], info["end"]),
         ])
         st.plotly_chart(charts.behavior_mix_chart(info["behaviors"]), key="mix")
         st.markdown(f"**Ingest report**: {info['rows_read']:,} rows read, {info['rows']:,} kept, "

@@ -17,15 +17,17 @@ if not dataset:
 else:
     with widgets.guard():
         k = cache.kpis(dataset)
-        st.caption(f"Dataset `{dataset}` · {widgets.FREQ_TEXT[freq]} periods · times in UTC")
+        st.caption(f"Dataset `{dataset}` · {widgets.FREQ_TEXT[freq]} periods · events from "
+                   f"{widgets.span(k['start'], k['end'])[1]}")
         widgets.metrics([
             ("Events", f"{k['events']:,}", "all behaviours, after validation"),
             ("Users", f"{k['users']:,}", "distinct users with at least one event"),
             ("Categories", f"{k['categories']:,}", None),
             ("Buyers", f"{k['buyers']:,}", f"users with at least one purchase ({k['buys']:,} purchases)"),
-            ("Span", widgets.span_text(k["start"], k["end"]), "first and last event"),
+            widgets.span_metric(k["start"], k["end"]),
         ])
-        st.plotly_chart(charts.activity_chart(cache.activity(dataset, freq), freq), key="activity")
+        window = widgets.time_axis(dataset)
+        st.plotly_chart(charts.activity_chart(cache.activity(dataset, freq), freq, window), key="activity")
         left, right = st.columns([1, 2])
         with left:
             measure = st.radio("Funnel counts", ["users", "events"], horizontal=True, key="funnel_measure")
@@ -34,6 +36,7 @@ else:
             share = st.toggle("Show as share of all interest", key="top_share",
                               help="Each period sums to 100%: shows shifts between categories, not volume.")
             top = cache.top_categories(dataset, freq)
-            st.plotly_chart(charts.top_categories_chart(top, freq, cache.colors(dataset), share=share), key="top")
+            fig = charts.top_categories_chart(top, freq, cache.colors(dataset), share=share, window=window)
+            st.plotly_chart(fig, key="top")
         st.caption(f"Interest = weighted events ({WEIGHTS}). The {cache.TOP_K} most engaged categories over the "
                    "whole span are drawn; the rest are summed as grey 'other'.")

@@ -77,6 +77,11 @@ def _kpis(path: str, name: str, fp: str) -> dict[str, Any]:
     return panel.kpis(_source(path, name))
 
 
+@st.cache_data(show_spinner=False, max_entries=64)
+def _window(path: str, name: str, fp: str) -> dict[str, Any]:
+    return panel.time_window(_source(path, name))
+
+
 @st.cache_data(show_spinner=False, max_entries=128)
 def _activity(path: str, name: str, fp: str, freq: str) -> pd.DataFrame:
     return panel.activity_over_time(_source(path, name), freq)
@@ -114,6 +119,11 @@ def describe(name: str) -> dict[str, Any]:
 
 def kpis(name: str) -> dict[str, Any]:
     return _kpis(db_path(), name, fingerprint(name))
+
+
+def window(name: str) -> dict[str, Any]:
+    """Where most events are in time (start, end, outside, first, last): time axes show this span."""
+    return _window(db_path(), name, fingerprint(name))
 
 
 def activity(name: str, freq: str) -> pd.DataFrame:

@@ -22,6 +22,10 @@ from ui import cache, state
 FREQS: tuple[str, ...] = ("h", "D", "W", "M")
 FREQ_TEXT: dict[str, str] = {"h": "hourly", "D": "daily", "W": "weekly", "M": "monthly"}
 NONE = "(none)"
+# Counts in tables with thousands separators.
+COUNT_COLUMNS: dict[str, Any] = {
+    c: st.column_config.NumberColumn(format="localized") for c in ("rows", "users", "items", "categories", "events")
+}
 
 
 # -- errors -------------------------------------------------------------------------------------
@@ -77,8 +81,8 @@ def freq_picker(dataset: str, where: Any = None) -> str:
     """Period of the charts; until a person picks one, the one that suits the dataset's span."""
     chosen = state.get("freq")
     if chosen not in FREQS:
-        info = cache.describe(dataset)
-        chosen = suggest_freq(info["start"], info["end"])
+        span = cache.window(dataset)  # the main span: a few stray timestamps do not make it monthly
+        chosen = suggest_freq(span["start"], span["end"])
     return _bound_selectbox("Period", FREQS, "freq", chosen, "w_freq", fmt=lambda f: FREQ_TEXT[f], where=where,
                             help="Time bucket of every chart over time (UTC).")
 
@@ -101,18 +105,34 @@ def csv_download(label: str, frame: pd.DataFrame, file_name: str, key: str) -> N
                        on_click="ignore", icon=":material/download:", disabled=frame.empty)
 
 
+def span_metric(start: object, end: object) -> tuple[str, str, str]:
+    length, dates = span(start, end)
+    return "Span", length, f"first and last event: {dates}"
+
+
+def time_axis(dataset: str) -> tuple[object, object] | None:
+    """The span time charts show; None when every event is in it. Says how many are left out."""
+    span = cache.window(dataset)
+    if not span["outside"]:
+        return None
+    st.caption(f":material/info: {span['outside']:,} event(s) lie far from the rest "
+               f"(first at {span['first']:%Y-%m-%d}, last at {span['last']:%Y-%m-%d}): time charts show "
+               f"{span['start']:%Y-%m-%d %H:%M} to {span['end']:%Y-%m-%d %H:%M}; double-click a chart to see all.")
+    return span["start"], span["end"]
+
+
 def metrics(items: Sequence[tuple[str, str, str | None]]) -> None:
     """One row of st.metric: (label, value, help)."""
     for col, (label, value, help_text) in zip(st.columns(len(items)), items, strict=True):
         col.metric(label, value, help=help_text, border=True)
 
 
-def span_text(start: object, end: object) -> str:
+def span(start: object, end: object) -> tuple[str, str]:
+    """A short length for a metric ('420 days') and the first and last times for its help."""
     lo, hi = pd.Timestamp(str(start)), pd.Timestamp(str(end))
     days = (hi - lo).total_seconds() / 86_400
-    if days >= 2:
-        return f"{lo:%Y-%m-%d} to {hi:%Y-%m-%d} ({days:,.0f} days)"
-    return f"{lo:%Y-%m-%d %H:%M} (+{days * 24:.0f} h)"
+    length = f"{days:,.0f} days" if days >= 2 else f"{days * 24:,.0f} hours"
+    return length, f"{lo:%Y-%m-%d %H:%M} to {hi:%Y-%m-%d %H:%M} UTC"
 
 
 def period_name(freq: str) -> str:
