@@ -257,6 +257,11 @@ class Store:
         table = f"ev_{fingerprint[:16]}"
         rejects = f"rj_{fingerprint[:16]}"
         cur = self.cursor()
+        # Stored row order carries no meaning (every reader sorts or groups), and keeping it makes
+        # DuckDB serialise the writes of text columns: about half the ingest time. The setting is
+        # per database, so it is restored as soon as this ingest ends.
+        ordered = cur.execute("SELECT current_setting('preserve_insertion_order')").fetchone()
+        cur.execute("SET preserve_insertion_order = false")
         try:
             cur.execute("BEGIN TRANSACTION")
             progress(0.1, "reading and validating rows")
@@ -323,6 +328,7 @@ class Store:
             cur.execute("ROLLBACK")
             raise
         finally:
+            cur.execute(f"SET preserve_insertion_order = {bool(ordered and ordered[0])}")
             cur.close()
         message = f"stored {name!r}: {report.summary_line()}"
         return IngestResult(name, True, message, {"name": name, **summary, "rejected": rejected,

@@ -175,6 +175,18 @@ def test_no_usable_rows_leaves_store_and_report_in_message(store: Store, corpus:
     assert snapshot(store) == before
 
 
+def test_ingest_restores_insertion_order_setting(store: Store, corpus: dict[str, CorpusCase]) -> None:
+    """Ingest relaxes row order for its own writes only: other readers of the database keep theirs."""
+    def setting() -> bool:
+        row = store.cursor().execute("SELECT current_setting('preserve_insertion_order')").fetchone()
+        return bool(row and row[0])
+
+    assert setting() is True
+    with pytest.raises(NoUsableRowsError):
+        store.ingest(corpus["every_row_bad"].path, name="all_bad")
+    assert setting() is True
+
+
 def test_existing_name_with_other_content_is_refused(store: Store, corpus: dict[str, CorpusCase]) -> None:
     before = snapshot(store)
     with pytest.raises(DatasetExistsError, match="delete it first"):
