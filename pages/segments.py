@@ -55,7 +55,10 @@ def draw(dataset: str, freq: str) -> None:
     if not names:
         st.info("No segment is large enough to list.")
         return
-    pick = st.selectbox("Segment", list(names), key="seg_pick", format_func=lambda s: f"{s}: {names[s]}")
+    # One widget per segmentation: a selectbox whose labels change under the same option keeps showing
+    # the old label (Streamlit keeps the formatted value), e.g. segment 0's old description after k changes.
+    pick = st.selectbox("Segment", list(names), key=f"seg_pick_{dataset}_{freq}_{method}_{k}_{last}",
+                        format_func=lambda s: f"{s}: {names[s]}")
     labels = seg["labels"]
     features = seg["features"]
     members = features.loc[labels.index[labels == pick]]

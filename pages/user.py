@@ -49,8 +49,10 @@ else:
                 widgets.metrics([
                     ("Events", f"{card['events']:,}", "all behaviours"),
                     ("Buys", f"{card['buys']:,}", None),
-                    (f"Active {unit}s", f"{card['active_periods']} of {card['span_periods']}",
+                    (f"Active {unit}s", f"{card['active_periods']:,} of {card['span_periods']:,}",
                      f"{unit}s with any event, between the first and the last active {unit}"),
+                ])
+                widgets.metrics([  # a row of its own: five boxes in a row cut the dates off
                     (f"First active {unit}", f"{card['first_seen']:%Y-%m-%d}", f"start of the {unit} (UTC)"),
                     (f"Last active {unit}", f"{card['last_seen']:%Y-%m-%d}", f"start of the {unit} (UTC)"),
                 ])
@@ -61,8 +63,8 @@ else:
                 risk = cache.churn_risk(dataset, freq, horizon)
                 mine = risk[risk["user_id"].astype(str) == user]
                 ahead = f"the next {horizon} {unit}{'s' if horizon > 1 else ''}"
-                st.markdown(f"**Churn risk:** {mine['risk'].iloc[0]:.0%} of no event in {ahead} "
-                            f"({mine['reasons'].iloc[0]})" if len(mine) else
+                why = f" ({mine['reasons'].iloc[0]})" if len(mine) and mine["reasons"].iloc[0] else ""
+                st.markdown(f"**Churn risk:** {mine['risk'].iloc[0]:.0%} of no event in {ahead}{why}" if len(mine) else
                             "**Churn risk:** not scored (not active lately; see the Churn page)")
 
                 colors = cache.colors(dataset)
@@ -115,6 +117,11 @@ else:
                 keep = r2.toggle("Include what the user already has (half weight)", key="user_rec_known",
                                  help="Off: only categories (or items) new to this user.")
                 recs = cache.recommendations(dataset, user, k=10, level=level, known_weight=0.5 if keep else 0.0)
+                if recs.empty and not keep:  # a broad user can have every category the similar users have
+                    recs = cache.recommendations(dataset, user, k=10, level=level, known_weight=0.5)
+                    if not recs.empty:
+                        st.caption(f"Nothing new to recommend: `{user}` already has every one of the {WHAT[level]} "
+                                   "that similar users engage with. Shown: those the user has (half weight).")
                 st.plotly_chart(user_charts.recommendations_chart(recs, colors, what=WHAT[level]), key="user_recs")
                 st.caption("Scores: cosine similarity of this user to the 50 most similar users, summed over what "
                            "those users engaged with (weighted events, log-scaled). On the Tmall log this beats "

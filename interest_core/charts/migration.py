@@ -62,7 +62,11 @@ def sankey_chart(links: pd.DataFrame, colors: Mapping[str, str] | None = None, *
     node_colors = [color_for(str(c), colors) for c in nodes["category"]]
     fig = go.Figure(go.Sankey(
         arrangement="snap",
-        node={"label": [str(c) for c in nodes["category"]], "color": node_colors, "pad": 12, "thickness": 14,
+        # Labels on the first and last columns only: the labels of neighbouring columns overlap (the middle
+        # nodes keep the colour of their category, and name it on hover).
+        node={"label": [str(c) if p in (periods[0], periods[-1]) else "" for c, p in zip(
+                  nodes["category"], nodes["period"], strict=True)],
+              "color": node_colors, "pad": 12, "thickness": 14,
               "x": [x_of[p] for p in nodes["period"]],
               "customdata": [f"{c} in {pd.Timestamp(p):%Y-%m-%d}" for c, p in zip(nodes["category"], nodes["period"],
                                                                                   strict=True)],
@@ -75,6 +79,9 @@ def sankey_chart(links: pd.DataFrame, colors: Mapping[str, str] | None = None, *
                                 + ", %{customdata[2]} users<extra></extra>")},
     ))
     labels = " → ".join(f"{pd.Timestamp(p):%Y-%m-%d}" for p in periods)
+    for p in periods:  # a sankey draws no axes: each column's period goes under it
+        fig.add_annotation(x=x_of[p], y=0, xref="paper", yref="paper", yanchor="top", showarrow=False,
+                           text=f"{pd.Timestamp(p):%Y-%m-%d}", font={"size": 11, "color": "#666"})
     return styled(fig, title, f"period start (UTC), left to right: {labels}", "categories (node height = "
                   f"{unit})", height=520, legend=False)
 
@@ -88,8 +95,9 @@ def _fade(hex_color: str, alpha: float = 0.35) -> str:
 def top_flows_chart(flows: pd.DataFrame, *, value: str = "mass", colors: Mapping[str, str] | None = None,
                     title: str | None = None) -> go.Figure:
     """Horizontal bars of the strongest flows between different categories (``top_flows`` or ``net_flows``)."""
-    unit = {"mass": MASS_UNIT, "users": "users", "net": f"net {MASS_UNIT} (A→B minus B→A)"}.get(value, value)
-    title = title or f"Strongest flows: {unit}"
+    # Short enough for a chart in a narrow column: a longer title or axis title runs off the chart.
+    unit = {"mass": MASS_UNIT, "users": "users", "net": f"net {MASS_UNIT}"}.get(value, value)
+    title = title or ("Strongest flows (net: A→B minus B→A)" if value == "net" else f"Strongest flows: {unit}")
     if flows.empty:
         return empty_figure(title, "no flows between different categories")
     labels = flows["from_category"].astype(str) + " → " + flows["to_category"].astype(str)
