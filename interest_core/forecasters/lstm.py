@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
@@ -63,6 +64,21 @@ def _device() -> str:
     return f"GPU:0 ({gpus[0].name})" if gpus else "CPU"
 
 
+@dataclass(frozen=True)
+class TrainingArrays:
+    """What one fit trains on: window views, labels, and the (series, end period) of each window."""
+
+    mat: W.SeriesMatrix
+    view: np.ndarray  # (n, T, window, channels) view: the window of series i ending at period t
+    engaged: np.ndarray  # (n, T - horizon, horizon) "engaged within j steps" labels
+    train: tuple[np.ndarray, np.ndarray]  # (series, end period) of each training window
+    val: tuple[np.ndarray, np.ndarray]  # same for the held-out latest windows
+    x_train: np.ndarray
+    y_train: dict[str, np.ndarray]
+    x_val: np.ndarray
+    y_val: dict[str, np.ndarray]
+
+
 class LSTMForecaster(Forecaster):
     """LSTM(units) over ``window``-period windows -> engagement probability + intensity per step."""
 
@@ -95,6 +111,43 @@ class LSTMForecaster(Forecaster):
         self.device_ = _device()
         log.info("LSTM training on %s", self.device_)
 
+        arrays = self._training_arrays(df, freq)
+        mat, view, horizon = arrays.mat, arrays.view, int(self.horizon_train)
+        (train_s, _), (val_s, val_t) = arrays.train, arrays.val
+        model = self._build(len(self.channels_), horizon)
+        callbacks = [keras.callbacks.EarlyStopping(monitor="val_loss", patience=int(self.patience),
+                                                   restore_best_weights=True)]
+        if progress is not None:
+            callbacks.append(_progress_callback(keras, progress, int(self.epochs)))
+        history = model.fit(
+            arrays.x_train, arrays.y_train, validation_data=(arrays.x_val, arrays.y_val),
+            epochs=int(self.epochs), batch_size=int(self.batch_size), shuffle=True, verbose=0, callbacks=callbacks,
+        )
+        self.model_ = model
+        losses = history.history.get("val_loss", [])
+        self.train_info_: dict[str, Any] = {
+            "windows_train": len(train_s), "windows_val": len(val_s), "epochs_run": len(losses),
+            "best_val_loss": float(min(losses)) if losses else None,
+            "val_positive_rate": float(arrays.engaged[val_s, val_t, horizon - 1].mean()),
+        }
+        # Conformal quantiles of per-step errors on the held-out latest windows, scaled by each
+        # window's mean level (conformal.series_scale) so heavy series get wider intervals.
+        _, val_steps = self._run(arrays.x_val)
+        actual = W.future_steps(mat.y, horizon)[val_s, val_t]
+        val_scale = series_scale(W.raw_windows(mat.y, int(self.window))[val_s, val_t])
+        self.conformal_ = residual_quantiles(actual, val_steps, scale=val_scale)
+        self.ids_ = mat.ids
+        self.last_windows_ = np.ascontiguousarray(view[:, -1])
+        self.last_scale_ = series_scale(mat.y[:, -int(self.window):])
+        if progress is not None:
+            progress(1.0, f"trained on {self.device_}: {len(train_s):,} windows, {len(losses)} epochs")
+
+    def _training_arrays(self, df: pd.DataFrame, freq: str) -> TrainingArrays:
+        """Windows and targets ``_fit`` trains on; sets the feature state (calendar, channels, normaliser).
+
+        ``df`` is a validated training frame (``Forecaster.fit`` validates). bench/forecast.py feeds
+        the same arrays to a bare Keras model of the same architecture.
+        """
         mat = W.series_matrix(df)
         horizon = int(self.horizon_train)
         positions = mat.y.shape[1] - horizon  # window ends with a full future of `horizon` periods
@@ -122,34 +175,9 @@ class LSTMForecaster(Forecaster):
         def targets(s: np.ndarray, t: np.ndarray) -> dict[str, np.ndarray]:
             return {"engage": engaged[s, t], "intensity": (intensity[s, t] - self.reg_mean_) / self.reg_std_}
 
-        model = self._build(len(self.channels_), horizon)
-        callbacks = [keras.callbacks.EarlyStopping(monitor="val_loss", patience=int(self.patience),
-                                                   restore_best_weights=True)]
-        if progress is not None:
-            callbacks.append(_progress_callback(keras, progress, int(self.epochs)))
-        history = model.fit(
-            view[train_s, train_t], targets(train_s, train_t),
-            validation_data=(view[val_s, val_t], targets(val_s, val_t)),
-            epochs=int(self.epochs), batch_size=int(self.batch_size), shuffle=True, verbose=0, callbacks=callbacks,
-        )
-        self.model_ = model
-        losses = history.history.get("val_loss", [])
-        self.train_info_: dict[str, Any] = {
-            "windows_train": len(train_s), "windows_val": len(val_s), "epochs_run": len(losses),
-            "best_val_loss": float(min(losses)) if losses else None,
-            "val_positive_rate": float(engaged[val_s, val_t, horizon - 1].mean()),
-        }
-        # Conformal quantiles of per-step errors on the held-out latest windows, scaled by each
-        # window's mean level (conformal.series_scale) so heavy series get wider intervals.
-        _, val_steps = self._run(view[val_s, val_t])
-        actual = W.future_steps(mat.y, horizon)[val_s, val_t]
-        val_scale = series_scale(W.raw_windows(mat.y, int(self.window))[val_s, val_t])
-        self.conformal_ = residual_quantiles(actual, val_steps, scale=val_scale)
-        self.ids_ = mat.ids
-        self.last_windows_ = np.ascontiguousarray(view[:, -1])
-        self.last_scale_ = series_scale(mat.y[:, -int(self.window):])
-        if progress is not None:
-            progress(1.0, f"trained on {self.device_}: {len(train_s):,} windows, {len(losses)} epochs")
+        return TrainingArrays(mat, view, engaged, (train_s, train_t), (val_s, val_t),
+                              view[train_s, train_t], targets(train_s, train_t),
+                              view[val_s, val_t], targets(val_s, val_t))
 
     def _build(self, n_channels: int, horizon: int) -> Any:
         keras = _keras()
