@@ -87,8 +87,27 @@ def freq_picker(dataset: str, where: Any = None) -> str:
                             help="Time bucket of every chart over time (UTC).")
 
 
+def _ensure_app_router() -> None:
+    """Run the page through app.py's st.navigation, also when it was opened by its own URL.
+
+    With a folder named pages/ beside app.py, Streamlit runs a page opened by its URL on a fresh
+    server as a bare script (multipage v1: raw file names in the sidebar, no sections, icons or
+    wide layout) until some run of app.py has called st.navigation. Clearing that flag and
+    rerunning sends this run through app.py, which resolves the same page from the URL. Only a
+    session's first run is rerouted: it carries no widget event that a rerun would drop.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory and not st.session_state.get("_ic_routed"):
+        st.session_state["_ic_routed"] = True
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+    st.session_state["_ic_routed"] = True
+
+
 def sidebar(*, freq: bool = True) -> tuple[str | None, str]:
     """Dataset (and period) pickers in the sidebar; keeps the link in step with the selections."""
+    _ensure_app_router()
     with guard():
         dataset = dataset_picker(st.sidebar)
         period = freq_picker(dataset, st.sidebar) if (freq and dataset) else (state.get("freq") or "W")

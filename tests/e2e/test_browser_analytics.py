@@ -83,10 +83,6 @@ def _nav_titles(page: Any) -> list[str]:
     return [next((t for t in TITLES if text.endswith(t)), text) for text in links.all_inner_texts()]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "Streamlit runs a file of a folder named pages/ next to app.py directly (multipage v1) until a run of "
-    "app.py has called st.navigation in this server process: a page opened by its URL first lists the raw "
-    "file names (with 'app'), without app.py's sections, icons and wide layout. Renaming the folder fixes it."))
 def test_a_page_opened_by_its_url_lists_the_app_pages() -> None:
     """A fresh server (no session has run app.py yet) and a link straight to a page."""
     with tempfile.TemporaryDirectory() as tmp, streamlit_server({"INTEREST_DB": f"{tmp}/interest.duckdb"},
