@@ -58,6 +58,9 @@ def draw(dataset: str, freq: str, periods: list[str], unit: str) -> None:
     left, right = st.columns([3, 2])
     with left:
         st.plotly_chart(mig_charts.sankey_chart(view["links"], colors), key="mig_sankey")
+        if mode == "periods" and view["pairs"] > 4:
+            st.caption(f"The Sankey follows the last 4 of the range's {view['pairs']} {unit} pairs and at most 8 "
+                       "categories, to stay legible; the matrix above covers the whole range.")
     with right:
         flows = view["net"].head(12) if mode == "periods" else top_flows(matrix, 12)
         st.plotly_chart(mig_charts.top_flows_chart(flows, value="net" if mode == "periods" else "mass",

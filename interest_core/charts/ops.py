@@ -154,6 +154,8 @@ def rising_falling_chart(trends: pd.DataFrame, *, top: int = 12) -> go.Figure:
     if trends.empty:
         return empty_figure(title, "no category with enough users")
     moved = trends.reindex(trends["change_pct"].abs().sort_values(ascending=False).index).head(top)
+    if len(trends) > top:  # say so: a category left out of the bars is still in the table
+        title = f"Rising and falling: the {top} largest changes of {len(trends)} categories"
     moved = moved.sort_values("change_pct")
     color = np.where(moved["trend"] == "rising", RISING_COLOR,
                      np.where(moved["trend"] == "falling", FALLING_COLOR, RANDOM_COLOR))
