@@ -1,0 +1,162 @@
+"""The steps of one ingest inside DuckDB, over the staging table ``ic_stage`` (see Store.ingest).
+
+``ic_stage`` holds every row of the file: canonical columns, a reject reason (NULL = clean) and
+the raw texts that explain a reject. These steps repair, count, de-duplicate and summarise it
+inside the ingest's transaction; none of them commits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from interest_core.errors import FileEncodingError, IngestError, MappingError, MissingColumnsError, UnreadableFileError
+from interest_core.io import SourceFile, sql_str
+from interest_core.privacy import pseudonymize
+
+EXAMPLES_PER_REASON = 5
+
+
+def join_item_categories(relation: str, item_properties: Sequence[str | Path]) -> str:
+    if not item_properties:
+        raise MissingColumnsError(
+            "RetailRocket events carry no category",
+            "pass the item_properties file(s) (--item-properties item_properties_part1.csv ...) to join categoryid",
+        )
+    files = "[" + ", ".join(sql_str(str(p)) for p in item_properties) + "]"
+    props = (
+        f"(SELECT itemid, arg_max(value, try_cast(timestamp AS BIGINT)) AS categoryid "
+        f"FROM read_csv({files}, all_varchar=true, header=true) WHERE property = 'categoryid' GROUP BY itemid)"
+    )
+    return f"(SELECT e.*, p.categoryid FROM {relation} e LEFT JOIN {props} p ON e.itemid = p.itemid)"
+
+
+def read_error(exc: duckdb.Error, source: SourceFile) -> IngestError:
+    text = str(exc).splitlines()[0]
+    # The mapping's time zone and time format are only checked when DuckDB first uses them.
+    if "unknown timezone" in text.lower():
+        return MappingError(f"the mapping's time zone is unknown ({text[:160]})",
+                            "pass --timezone with an IANA zone name such as UTC, Asia/Shanghai or Etc/GMT-8")
+    if "strftime/strptime" in text.lower():
+        return MappingError(f"the mapping's time format is invalid ({text[:160]})",
+                            "pass --ts-format with strptime codes, e.g. %Y-%m-%d %H:%M:%S")
+    if "unicode" in text.lower() or "utf" in text.lower():
+        return FileEncodingError(f"{source.original.name!r} is not valid UTF-8 ({text[:160]})",
+                                 "pass --encoding with the file's encoding (e.g. gbk, latin-1)")
+    return UnreadableFileError(f"{source.original.name!r} could not be read ({text[:200]})",
+                               "check the delimiter, quoting and format of the file")
+
+
+def count(cur: duckdb.DuckDBPyConnection, sql: str) -> int:
+    row = cur.execute(sql).fetchone()
+    return int(row[0]) if row else 0
+
+
+def has_reject_table(cur: duckdb.DuckDBPyConnection) -> bool:
+    # Parquet sources have no CSV reject table. Probe the catalog rather than catching the
+    # CatalogException: any error inside the ingest transaction aborts it.
+    return bool(count(cur, "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'ic_reject_errors'"))
+
+
+def check_encoding(cur: duckdb.DuckDBPyConnection, source: SourceFile) -> None:
+    """A byte that is not UTF-8 past the sniffed sample: the same named error as one inside it."""
+    if not has_reject_table(cur):
+        return
+    row = cur.execute(
+        "SELECT min(line), count(*) FROM ic_reject_errors WHERE error_type = 'INVALID ENCODING'"
+    ).fetchone()
+    if row and row[1]:
+        raise FileEncodingError(
+            f"{source.original.name!r} is not valid UTF-8 (first at line {row[0]}, {row[1]:,} line(s) in all)",
+            "pass --encoding with the file's encoding (e.g. gbk, latin-1, cp1252) or save it as UTF-8",
+        )
+
+
+def malformed_rows(cur: duckdb.DuckDBPyConnection) -> int:
+    if not has_reject_table(cur):
+        return 0
+    return count(cur, "SELECT count(DISTINCT line) FROM ic_reject_errors")
+
+
+def fill_categories(cur: duckdb.DuckDBPyConnection) -> int:
+    """Fill an empty category from the item's most frequent category among its other rows."""
+    missing = count(cur, "SELECT count(*) FROM ic_stage WHERE reason IS NULL AND category IS NULL "
+                          "AND item_id IS NOT NULL")
+    if not missing:
+        return 0
+    cur.execute(
+        """UPDATE ic_stage SET category = m.cat FROM (
+             SELECT item_id, mode(category) AS cat FROM ic_stage
+             WHERE category IS NOT NULL AND item_id IS NOT NULL GROUP BY item_id) m
+           WHERE ic_stage.item_id = m.item_id AND ic_stage.category IS NULL AND ic_stage.reason IS NULL"""
+    )
+    return missing - count(cur, "SELECT count(*) FROM ic_stage WHERE reason IS NULL AND category IS NULL "
+                                 "AND item_id IS NOT NULL")
+
+
+def drop_duplicates(cur: duckdb.DuckDBPyConnection) -> int:
+    """Remove exact duplicate clean rows; returns how many were removed.
+
+    A GROUP BY on one 64-bit row hash finds candidates cheaply; equal rows always share a hash,
+    so no candidates means no duplicates and the costly DISTINCT rewrite is skipped.
+    """
+    cols = "user_id, item_id, category, behavior, ts, value"
+    candidates = count(cur, f"SELECT count(*) FROM (SELECT hash({cols}) AS h FROM ic_stage WHERE reason IS NULL "
+                             "GROUP BY h HAVING count(*) > 1)")
+    if not candidates:
+        return 0
+    before = count(cur, "SELECT count(*) FROM ic_stage WHERE reason IS NULL")
+    cur.execute(f"""CREATE TABLE ic_dedup AS
+        SELECT DISTINCT ON ({cols}) * FROM ic_stage WHERE reason IS NULL
+        UNION ALL SELECT * FROM ic_stage WHERE reason IS NOT NULL""")
+    cur.execute("DROP TABLE ic_stage")
+    cur.execute("ALTER TABLE ic_dedup RENAME TO ic_stage")
+    return before - count(cur, "SELECT count(*) FROM ic_stage WHERE reason IS NULL")
+
+
+def pseudonymize_stage(cur: duckdb.DuckDBPyConnection, key: bytes) -> None:
+    found = cur.execute("SELECT DISTINCT user_id FROM ic_stage WHERE user_id IS NOT NULL").fetchall()
+    users = [str(u) for (u,) in found]
+    mapping = pd.DataFrame({"raw": users, "pseudo": pseudonymize(users, key)})
+    cur.register("ic_pseudo", mapping)
+    cur.execute("UPDATE ic_stage SET user_id = p.pseudo FROM ic_pseudo p WHERE ic_stage.user_id = p.raw")
+    cur.unregister("ic_pseudo")
+
+
+def examples(cur: duckdb.DuckDBPyConnection, *, raw_lines: bool = True) -> dict[str, list[dict[str, Any]]]:
+    frame = cur.execute(
+        f"""SELECT reason, user_id, item_id, category, raw_behavior AS behavior, raw_ts AS ts, raw_value AS value
+            FROM ic_stage WHERE reason IS NOT NULL
+            QUALIFY row_number() OVER (PARTITION BY reason) <= {EXAMPLES_PER_REASON}"""
+    ).df()
+    out: dict[str, list[dict[str, Any]]] = {}
+    for rec in frame.to_dict("records"):
+        reason = rec.pop("reason")
+        out.setdefault(reason, []).append({k: (None if pd.isna(v) else str(v)) for k, v in rec.items()})
+    if has_reject_table(cur):
+        lines = cur.execute(
+            f"SELECT line, csv_line, error_message FROM ic_reject_errors LIMIT {EXAMPLES_PER_REASON}"
+        ).fetchall()
+        if lines:
+            # A raw CSV line holds the raw user id: leave it out when ids are pseudonymised.
+            out["malformed_row"] = [
+                {"line": str(a)[:200] if raw_lines else f"line {n}", "error": str(b)[:200]} for n, a, b in lines
+            ]
+    return out
+
+
+def summary(cur: duckdb.DuckDBPyConnection, table: str) -> dict[str, Any]:
+    row = cur.execute(
+        f"""SELECT count(*), count(DISTINCT user_id), count(DISTINCT item_id), count(DISTINCT category),
+                   min(ts), max(ts) FROM "{table}" """
+    ).fetchone()
+    assert row is not None
+    behaviors = dict(cur.execute(f'SELECT behavior, count(*) FROM "{table}" GROUP BY 1 ORDER BY 2 DESC').fetchall())
+    return {
+        "rows": int(row[0]), "users": int(row[1]), "items": int(row[2]), "categories": int(row[3]),
+        "start": str(row[4]), "end": str(row[5]), "behaviors": {str(k): int(v) for k, v in behaviors.items()},
+    }
