@@ -6,23 +6,20 @@ first use, so the pages are tested on the demo dataset, then on uploads through 
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from interest_core import panel
 from interest_core.store import Store
+from tests import apptest
+from tests.apptest import check_figures, figures, n_points, run_app, temp_store
 
 ROOT = Path(__file__).resolve().parents[1]
-APP = str(ROOT / "app.py")
 SHARED_DATA = (ROOT / ".." / "shared" / "data").resolve()
 TAOBAO = SHARED_DATA / "taobao-userbehavior-head" / "taobao_userbehavior_head.csv.gz"
 TIMEOUT = 120
@@ -30,25 +27,16 @@ TIMEOUT = 120
 
 @pytest.fixture(scope="module")
 def db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    path = tmp_path_factory.mktemp("app") / "interest.duckdb"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("INTEREST_DB", str(path))
-        st.cache_data.clear()
-        st.cache_resource.clear()
+    with temp_store(tmp_path_factory, "app") as path:
         yield path
-    st.cache_data.clear()
-    st.cache_resource.clear()
 
 
 def app(**query: str) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    for key, value in query.items():
-        at.query_params[key] = value
-    return at.run()
+    return run_app(TIMEOUT, **query)
 
 
 def check_clean(at: AppTest) -> None:
-    assert not at.exception, [e.value for e in at.exception]
+    apptest.check_clean(at, errors=False)  # some tests expect a named st.error
 
 
 def app_store() -> Store:
@@ -62,30 +50,8 @@ def metrics(at: AppTest) -> dict[str, str]:
     return {m.label: m.value for m in at.metric}
 
 
-def n_points(trace: dict[str, Any]) -> int:
-    """Points in a plotly trace whose arrays may be plain lists or binary ({'dtype', 'bdata'})."""
-    for key in ("y", "x", "values"):
-        arr = trace.get(key)
-        if isinstance(arr, dict) and "bdata" in arr:
-            return int(np.frombuffer(base64.b64decode(arr["bdata"]), dtype=np.dtype(arr["dtype"])).size)
-        if isinstance(arr, list):
-            return len(arr)
-    return 0
-
-
-def figures(at: AppTest) -> dict[str, dict[str, Any]]:
-    return {el.key: json.loads(el.proto.spec) for el in at.get("plotly_chart")}
-
-
 def check_figures_have_data(at: AppTest, keys: set[str]) -> dict[str, dict[str, Any]]:
-    figs = figures(at)
-    assert keys <= set(figs), sorted(figs)
-    for key in keys:
-        traces = figs[key]["data"]
-        assert traces, f"chart {key} has no traces"
-        assert all(n_points(t) > 0 for t in traces), f"chart {key} has an empty trace"
-        assert figs[key]["layout"]["title"]["text"], f"chart {key} has no title"
-    return figs
+    return check_figures(at, keys, every_trace=True)
 
 
 def upload(at: AppTest, name: str, data: bytes, mime: str = "text/csv") -> AppTest:

@@ -7,13 +7,10 @@ folder). Backtests and models are made in the test the way the app makes them, s
 
 from __future__ import annotations
 
-import base64
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import pytest
 import streamlit as st
@@ -24,9 +21,8 @@ from interest_core.config import PanelSpec
 from interest_core.forecasters import BASELINE_NAMES, make_forecaster
 from interest_core.model_catalog import model_folder
 from interest_core.panel import build_panel, events_source
+from tests.apptest import APP, check_clean, check_figures, open_page
 
-ROOT = Path(__file__).resolve().parents[1]
-APP = str(ROOT / "app.py")
 TIMEOUT = 180
 JOB_TIMEOUT = 120
 
@@ -71,18 +67,12 @@ def engagement_model(models: Path, demo: tuple[pd.DataFrame, pd.Timestamp]) -> P
 
 
 def page(file: str, **query: str) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    for key, value in query.items():
-        at.query_params[key] = value
-    at.run()
-    at.switch_page(file).run()
-    clean(at)
-    return at
+    return open_page(file, TIMEOUT, **query)
 
 
 def clean(at: AppTest) -> None:
-    assert not at.exception, [e.value for e in at.exception]
-    assert not at.error, [e.value for e in at.error]
+    check_clean(at)
+
 
 
 def table(at: AppTest, column: str, without: str | None = None) -> pd.DataFrame:
@@ -94,25 +84,9 @@ def table(at: AppTest, column: str, without: str | None = None) -> pd.DataFrame:
     raise AssertionError(f"no table with column {column!r}")
 
 
-def n_points(trace: dict[str, Any]) -> int:
-    for key in ("y", "x", "z"):
-        arr = trace.get(key)
-        if isinstance(arr, dict) and "bdata" in arr:
-            return int(np.frombuffer(base64.b64decode(arr["bdata"]), dtype=np.dtype(arr["dtype"])).size)
-        if isinstance(arr, list) and arr:
-            return len(arr)
-    return 0
-
-
 def figures(at: AppTest, keys: set[str]) -> dict[str, dict[str, Any]]:
     """The page's plotly figures by key; each asked-for one has a title and only traces with points."""
-    figs = {el.key: json.loads(el.proto.spec) for el in at.get("plotly_chart")}
-    assert keys <= set(figs), sorted(figs)
-    for key in keys:
-        assert figs[key]["data"], f"chart {key} has no traces"
-        assert all(n_points(t) > 0 for t in figs[key]["data"]), f"chart {key} has an empty trace"
-        assert figs[key]["layout"]["title"]["text"], f"chart {key} has no title"
-    return figs
+    return check_figures(at, keys, every_trace=True)
 
 
 def test_forecasts_page_shows_the_latest_backtest(models: Path, demo: tuple[pd.DataFrame, pd.Timestamp]) -> None:

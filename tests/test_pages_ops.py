@@ -6,66 +6,31 @@ shows its table and offers formula-safe CSV downloads. $INTEREST_DB points at a 
 
 from __future__ import annotations
 
-import base64
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-ROOT = Path(__file__).resolve().parents[1]
-APP = str(ROOT / "app.py")
+from tests.apptest import check_figures, open_page, temp_store
+
 TIMEOUT = 300
 pytestmark = pytest.mark.slow  # the first page run ingests the demo and fits the models
 
 
 @pytest.fixture(scope="module")
 def db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    path = tmp_path_factory.mktemp("ops_pages") / "interest.duckdb"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("INTEREST_DB", str(path))
-        st.cache_data.clear()
-        st.cache_resource.clear()
+    with temp_store(tmp_path_factory, "ops_pages") as path:
         yield path
-    st.cache_data.clear()
-    st.cache_resource.clear()
 
 
 def page(file: str, **query: str) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    for key, value in query.items():
-        at.query_params[key] = value
-    at.run()
-    at.switch_page(file).run()
-    assert not at.exception, [e.value for e in at.exception]
-    assert not at.error, [e.value for e in at.error]
-    return at
-
-
-def n_points(trace: dict[str, Any]) -> int:
-    for key in ("x", "y"):
-        arr = trace.get(key)
-        if isinstance(arr, dict) and "bdata" in arr:
-            return int(np.frombuffer(base64.b64decode(arr["bdata"]), dtype=np.dtype(arr["dtype"])).size)
-        if isinstance(arr, list) and arr:
-            return len(arr)
-    return 0
+    return open_page(file, TIMEOUT, **query)
 
 
 def figures(at: AppTest, keys: set[str]) -> dict[str, dict[str, Any]]:
-    figs = {el.key: json.loads(el.proto.spec) for el in at.get("plotly_chart")}
-    assert keys <= set(figs), sorted(figs)
-    for key in keys:
-        fig = figs[key]
-        assert any(n_points(t) > 0 for t in fig["data"]), f"chart {key} draws nothing"
-        layout = fig["layout"]
-        assert layout["title"]["text"], f"chart {key} has no title"
-        assert layout["xaxis"]["title"]["text"] and layout["yaxis"]["title"]["text"], f"chart {key} lacks axis titles"
-    return figs
+    return check_figures(at, keys, axis_titles=True)
 
 
 def test_churn_page(db: Path) -> None:

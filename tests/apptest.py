@@ -1,0 +1,94 @@
+"""Shared helpers of the AppTest page tests: a temp store, opening a page, checking its charts.
+
+Every page test runs the real app.py router on a temporary store ($INTEREST_DB), so tests never
+touch the app's own data/interest.duckdb, and clears Streamlit's caches around each module.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = str(ROOT / "app.py")
+
+
+@contextmanager
+def temp_store(tmp_path_factory: pytest.TempPathFactory, prefix: str) -> Iterator[Path]:
+    """$INTEREST_DB on a fresh temp file, with Streamlit's caches cleared before and after."""
+    path = tmp_path_factory.mktemp(prefix) / "interest.duckdb"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("INTEREST_DB", str(path))
+        st.cache_data.clear()
+        st.cache_resource.clear()
+        yield path
+    st.cache_data.clear()
+    st.cache_resource.clear()
+
+
+def check_clean(at: AppTest, *, errors: bool = True) -> None:
+    """No exception on the page (and, by default, no st.error either)."""
+    assert not at.exception, [e.value for e in at.exception]
+    if errors:
+        assert not at.error, [e.value for e in at.error]
+
+
+def run_app(timeout: float, **query: str) -> AppTest:
+    """app.py run once with these query parameters (a shared link)."""
+    at = AppTest.from_file(APP, default_timeout=timeout)
+    for key, value in query.items():
+        at.query_params[key] = value
+    return at.run()
+
+
+def open_page(file: str, timeout: float, *, errors: bool = True, **query: str) -> AppTest:
+    """app.py, then the page ``file`` (e.g. pages/user.py), as a click in the sidebar does."""
+    at = run_app(timeout, **query)
+    at.switch_page(file).run()
+    check_clean(at, errors=errors)
+    return at
+
+
+def n_points(trace: dict[str, Any]) -> int:
+    """Points in a plotly trace whose arrays may be plain lists or binary ({'dtype', 'bdata'})."""
+    for key in ("y", "x", "z", "values", "value"):
+        arr = trace.get(key)
+        if isinstance(arr, dict) and "bdata" in arr:
+            return int(np.frombuffer(base64.b64decode(arr["bdata"]), dtype=np.dtype(arr["dtype"])).size)
+        if isinstance(arr, list):  # the first array present decides: an empty one is no points
+            return len(arr)
+    link = trace.get("link", {}).get("value")  # sankey
+    return len(link) if isinstance(link, list) else 0
+
+
+def figures(at: AppTest) -> dict[str, dict[str, Any]]:
+    """The page's plotly figures (as JSON) by widget key."""
+    return {el.key: json.loads(el.proto.spec) for el in at.get("plotly_chart")}
+
+
+def check_figures(at: AppTest, keys: set[str], *, every_trace: bool = False,
+                  axis_titles: bool = False) -> dict[str, dict[str, Any]]:
+    """Each chart in ``keys`` is drawn, titled and has points (in some trace, or in every trace)."""
+    figs = figures(at)
+    assert keys <= set(figs), sorted(figs)
+    for key in keys:
+        traces, layout = figs[key]["data"], figs[key]["layout"]
+        assert traces, f"chart {key} has no traces"
+        if every_trace:
+            assert all(n_points(t) > 0 for t in traces), f"chart {key} has an empty trace"
+        else:
+            assert any(n_points(t) > 0 for t in traces), f"chart {key} draws nothing"
+        assert layout["title"]["text"], f"chart {key} has no title"
+        if axis_titles and traces[0].get("type") not in ("sankey", "pie"):  # those draw no axes
+            assert layout.get("xaxis", {}).get("title", {}).get("text"), f"chart {key} has no x-axis title"
+            assert layout.get("yaxis", {}).get("title", {}).get("text"), f"chart {key} has no y-axis title"
+    return figs
