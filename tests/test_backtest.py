@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -18,6 +18,9 @@ from interest_core.forecasters.base import Forecaster, ProgressCallback, forecas
 from interest_core.panel import build_panel, events_source
 from interest_core.store import Store
 from tests.forecast_data import START, TMALL, synthetic_panel
+
+if TYPE_CHECKING:
+    from tests.conftest import AccuracyRecorder
 
 WEEK = pd.DateOffset(weeks=1)
 
@@ -154,13 +157,32 @@ def values(result: backtest.BacktestResult, segment: str = "all") -> dict[tuple[
     return {(m, k): v for m, k, v in board[["model", "metric", "value"]].itertuples(index=False)}
 
 
+def compared(result: backtest.BacktestResult, metrics: list[str], segment: str = "all",
+             per_fold: bool = True) -> dict[str, Any]:
+    """For the accuracy record: each metric by model, the mean over folds (what ``values`` gives), then each fold."""
+    def table(frame: pd.DataFrame) -> dict[str, pd.Series]:
+        part = frame[(frame["segment"] == segment) & frame["metric"].isin(metrics)]
+        wide = part.pivot(index="metric", columns="model", values="value")
+        return {metric: row.dropna() for metric, row in wide.iterrows()}
+
+    out: dict[str, Any] = {"mean": table(result.leaderboard)}
+    if per_fold:
+        for fold, part in result.fold_metrics.groupby("fold"):
+            out[f"fold{fold}"] = table(part)
+    return out
+
+
 @needs_tmall
 @pytest.mark.slow
-def test_tmall_recency_decay_ranks_engagement_best(tmall: dict[str, Any]) -> None:
+def test_tmall_recency_decay_ranks_engagement_best(tmall: dict[str, Any], accuracy: AccuracyRecorder) -> None:
     models = [make_forecaster(n) for n in ("last_value", "window_mean", "recency_decay")]
     result = backtest.run(tmall["panel"], "engagement", models, "W", horizon=4, folds=3, data_end=tmall["end"])
     assert result.cutoffs[-1] == pd.Timestamp("2013-07-08")  # Aug 12 week is partial: last test week Aug 5
     v = values(result)
+    accuracy.record("backtest.tmall.engagement_baselines",
+                    compared(result, ["auc", "hit_rate@5", "hit_rate@10", "ndcg@10"]),
+                    tiers={t: compared(result, ["auc"], t, per_fold=False)["mean"]
+                           for t in ("light", "medium", "heavy")})
     # Measured (3 folds, step 1): AUC 0.709 / 0.661 / 0.599, HitRate@5 0.747 / 0.705 / 0.628, @10 0.860 / 0.817 / 0.761.
     assert v[("recency_decay", "auc")] > 0.68
     assert v[("recency_decay", "auc")] > v[("window_mean", "auc")] + 0.03
@@ -175,12 +197,14 @@ def test_tmall_recency_decay_ranks_engagement_best(tmall: dict[str, Any]) -> Non
 
 @needs_tmall
 @pytest.mark.slow
-def test_tmall_arima_on_top_categories_keeps_up_with_naive(tmall: dict[str, Any]) -> None:
+def test_tmall_arima_on_top_categories_keeps_up_with_naive(tmall: dict[str, Any], accuracy: AccuracyRecorder) -> None:
     panel = tmall["panel"]
     models = [make_forecaster(n) for n in ("seasonal_naive", "recency_decay")] + [make_forecaster("arima")]
     result = backtest.run(panel, "category_demand", models, "W", horizon=4, folds=3, data_end=tmall["end"],
                           category_map_fn=backtest.topk_map_fn(panel, 20))
     v = values(result)
+    accuracy.record("backtest.tmall.category_demand_top20",
+                    compared(result, ["mase", "mae", "n_fallback", "coverage_80", "coverage_95"]))
     # Measured on the top 20 brands + other: MASE arima 1.28, seasonal naive (= last value, < 52 weeks) 1.46,
     # recency decay 1.09; MAE 141 / 158 / 109. ARIMA beats the naive forecast but not the decayed mean.
     assert v[("arima", "mase")] < v[("seasonal_naive", "mase")] * 1.0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -13,6 +14,9 @@ import pytest
 from interest_core.errors import ModelError
 from interest_core.forecasters import windows as W
 from tests.forecast_data import TMALL, engagement_frame
+
+if TYPE_CHECKING:
+    from tests.conftest import AccuracyRecorder
 
 ROOT = Path(__file__).resolve().parent.parent
 SMALL = {"window": 4, "units": 8, "epochs": 3, "batch_size": 64, "patience": 2, "horizon_train": 3}
@@ -135,8 +139,14 @@ def _by_fold(result: object, metric: str) -> pd.DataFrame:
     return part.pivot_table(index="fold", columns="model", values="value")
 
 
+def _folds(table: pd.DataFrame) -> pd.DataFrame:
+    """Rows named fold0, fold1, ... for the accuracy record."""
+    return table.rename(index="fold{}".format)
+
+
 @pytest.mark.slow
-def test_lstm_beats_recency_decay_on_tmall_engagement_in_every_fold(tmall_panel: tuple) -> None:
+def test_lstm_beats_recency_decay_on_tmall_engagement_in_every_fold(tmall_panel: tuple,
+                                                                    accuracy: AccuracyRecorder) -> None:
     from interest_core import backtest
     from interest_core.forecasters import make_forecaster
 
@@ -146,6 +156,7 @@ def test_lstm_beats_recency_decay_on_tmall_engagement_in_every_fold(tmall_panel:
     assert len(result.cutoffs) == 3
     auc, hit = _by_fold(result, "auc"), _by_fold(result, "hit_rate@5")
     print("\nAUC\n", auc.round(4), "\nHitRate@5\n", hit.round(4), "\n", result.timings.round(1))
+    accuracy.record("lstm.tmall.engagement_vs_recency_decay", auc=_folds(auc), hit_rate_at_5=_folds(hit))
     # Measured: LSTM AUC 0.785-0.788, HitRate@5 0.80-0.82; recency decay 0.705-0.717 and 0.73-0.76.
     assert (auc["lstm"] > auc["recency_decay"] + 0.03).all()
     assert (hit["lstm"] > hit["recency_decay"]).all()
@@ -153,7 +164,8 @@ def test_lstm_beats_recency_decay_on_tmall_engagement_in_every_fold(tmall_panel:
 
 
 @pytest.mark.slow
-def test_lstm_user_totals_not_worse_than_best_baseline_in_every_fold(tmall_panel: tuple) -> None:
+def test_lstm_user_totals_not_worse_than_best_baseline_in_every_fold(tmall_panel: tuple,
+                                                                    accuracy: AccuracyRecorder) -> None:
     from interest_core import backtest
     from interest_core.forecasters import BASELINE_NAMES, make_forecaster
 
@@ -166,5 +178,9 @@ def test_lstm_user_totals_not_worse_than_best_baseline_in_every_fold(tmall_panel
     horizon_total = (sums["yhat"] - sums["y"]).abs().groupby(["fold", "model"]).mean().unstack()
     print("\nMAE per user-period\n", per_period.round(2), "\nMAE of 4-week user totals\n", horizon_total.round(2))
     baselines = [n for n in horizon_total.columns if n != "lstm"]
+    accuracy.record("lstm.tmall.user_total_vs_baselines",
+                    mae_per_period=_folds(per_period.assign(best_baseline=per_period[baselines].min(axis=1))),
+                    mae_horizon_total=_folds(horizon_total.assign(
+                        best_baseline=horizon_total[baselines].min(axis=1))))
     assert (horizon_total["lstm"] <= horizon_total[baselines].min(axis=1)).all()
     assert (per_period["lstm"] <= per_period[baselines].min(axis=1)).all()

@@ -11,7 +11,7 @@ then most frequent), weekly, next week, 3 backtest cutoffs, top 20 categories po
 from __future__ import annotations
 
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -20,6 +20,9 @@ import pytest
 from interest_core import series
 from interest_core.analytics import promotions as promo
 from interest_core.forecasters.base import Forecaster, ProgressCallback, forecast_frame, future_periods, to_matrix
+
+if TYPE_CHECKING:
+    from tests.conftest import AccuracyRecorder
 
 TMALL = Path("/work/shared/data/tmall-2014-brand-log/t_alibaba_data.csv.gz")
 START = pd.Timestamp("2024-01-01")
@@ -100,11 +103,13 @@ def habit_panel(n_users: int = 60, n_weeks: int = 16, seed: int = 1) -> pd.DataF
                          "period": START + pd.to_timedelta(t * 7, unit="D"), "interest": 1.0})
 
 
-def test_backtest_lift_counts_hits_without_leakage() -> None:
+def test_backtest_lift_counts_hits_without_leakage(accuracy: AccuracyRecorder) -> None:
     panel = habit_panel()
     ShareActive.seen.clear()
     result = promo.backtest_lift(panel, ShareActive, "A", freq="W", horizon=1, n_cutoffs=4, list_sizes=(5, 10, 20))
     table = result.table
+    accuracy.record("promotions.synthetic.habit_lift", table.set_index(table["list_size"].map("top{}".format))[
+        ["model_hits", "recency_hits", "random_hits", "lift_vs_random"]])
     assert len(result.cutoffs) == 4 and result.cutoffs[-1] == panel["period"].max() - pd.Timedelta(weeks=1)
     assert (table["model_hits"] <= table["listed"]).all() and (table["recency_hits"] <= table["listed"]).all()
     assert table["listed"].tolist() == [20, 40, 80]
@@ -117,7 +122,7 @@ def test_backtest_lift_counts_hits_without_leakage() -> None:
 
 
 @pytest.mark.skipif(not TMALL.exists(), reason=f"real sample {TMALL} not present")
-def test_tmall_lift_over_recency_is_measured(tmp_path: Path) -> None:
+def test_tmall_lift_over_recency_is_measured(tmp_path: Path, accuracy: AccuracyRecorder) -> None:
     from interest_core.config import PanelSpec
     from interest_core.forecasters import make_forecaster
     from interest_core.panel import build_panel, events_source
@@ -134,6 +139,8 @@ def test_tmall_lift_over_recency_is_measured(tmp_path: Path) -> None:
                                    n_cutoffs=3, last_period=last, history=26, list_sizes=(10, 25, 50, 100))
     pooled = table.groupby("list_size")[["model_hits", "recency_hits", "random_hits"]].sum()
     lift = pooled["model_hits"] / pooled["recency_hits"]
+    accuracy.record("promotions.tmall.lift_over_recency", pooled.assign(
+        lift_vs_recency=lift, lift_vs_random=pooled["model_hits"] / pooled["random_hits"]).rename(index="top{}".format))
     # Measured 1.077, 1.038, 1.024, 1.006: the model's list holds at least as many engaged users.
     assert lift.loc[10] > 1.0
     assert (lift >= 0.97).all(), lift

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -22,6 +23,9 @@ from sklearn.exceptions import NotFittedError
 from interest_core import panel as panel_mod
 from interest_core.analytics import recommendations as rec
 from interest_core.store import Store
+
+if TYPE_CHECKING:
+    from tests.conftest import AccuracyRecorder
 
 SHARED_DATA = (Path(__file__).resolve().parents[1] / ".." / "shared" / "data").resolve()
 TMALL = SHARED_DATA / "tmall-2014-brand-log" / "t_alibaba_data.csv.gz"
@@ -111,20 +115,25 @@ def tmall(tmp_path_factory: pytest.TempPathFactory) -> Store:
 
 
 @pytest.mark.parametrize(("cutoff", "margin"), [("2013-07-15", 0.015), ("2013-07-31", 0.015)])
-def test_tmall_next_brands_beat_popularity(tmall: Store, cutoff: str, margin: float) -> None:
+def test_tmall_next_brands_beat_popularity(tmall: Store, cutoff: str, margin: float,
+                                           accuracy: AccuracyRecorder) -> None:
     train, test = rec.time_split(panel_mod.events_source(tmall, "tmall"), cutoff)
     result = rec.evaluate({"cosine": rec.CooccurrenceRecommender().fit(train),
                            "popular": rec.PopularityRecommender().fit(train)}, train, test, k=10).set_index("model")
     print(result)
+    accuracy.record(f"recommendations.tmall.new_brands.split_{cutoff}", users=result.loc["cosine", "users"],
+                    hit_rate_at_10=result["hit_rate"], ndcg_at_10=result["ndcg"])
     assert result.loc["cosine", "users"] > 700
     assert result.loc["cosine", "hit_rate"] > result.loc["popular", "hit_rate"] + margin
     assert result.loc["cosine", "ndcg"] > result.loc["popular", "ndcg"]
 
 
-def test_tmall_with_known_brands_down_weighted(tmall: Store) -> None:
+def test_tmall_with_known_brands_down_weighted(tmall: Store, accuracy: AccuracyRecorder) -> None:
     train, test = rec.time_split(panel_mod.events_source(tmall, "tmall"), "2013-07-15")
     result = rec.evaluate({"cosine": rec.CooccurrenceRecommender(known_weight=0.5).fit(train),
                            "popular": rec.PopularityRecommender(known_weight=0.5).fit(train)},
                           train, test, k=10).set_index("model")
+    accuracy.record("recommendations.tmall.known_brands_half_weight.split_2013-07-15",
+                    hit_rate_at_10=result["hit_rate"], ndcg_at_10=result["ndcg"])
     assert result.loc["cosine", "hit_rate"] > result.loc["popular", "hit_rate"] + 0.1
     assert np.isfinite(result.loc["cosine", "ndcg"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -11,6 +12,9 @@ from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
 from interest_core.analytics import segments as seg
+
+if TYPE_CHECKING:
+    from tests.conftest import AccuracyRecorder
 
 W = pd.Timestamp("2024-01-01")
 
@@ -69,7 +73,7 @@ def clustered(n: int = 60, seed: int = 0) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("user_id")
 
 
-def test_estimator_contract_and_recovery() -> None:
+def test_estimator_contract_and_recovery(accuracy: AccuracyRecorder) -> None:
     feats = clustered()
     model = seg.UserSegmenter(seed=1)
     assert model.get_params()["k_range"] == (2, 8)
@@ -77,11 +81,13 @@ def test_estimator_contract_and_recovery() -> None:
     with pytest.raises(NotFittedError):
         model.predict(feats)
     assert model.fit(feats) is model
-    assert model.n_clusters_ == 3 and set(model.silhouette_) == set(range(2, 9))
     truth = [int(u[1]) for u in feats.index]
     from sklearn.metrics import adjusted_rand_score
 
-    assert adjusted_rand_score(truth, model.labels_) == pytest.approx(1.0)
+    ari = adjusted_rand_score(truth, model.labels_)
+    accuracy.record("segments.synthetic.kmeans_three_groups", adjusted_rand=ari, n_clusters=model.n_clusters_)
+    assert model.n_clusters_ == 3 and set(model.silhouette_) == set(range(2, 9))
+    assert ari == pytest.approx(1.0)
     np.testing.assert_array_equal(model.predict(feats), model.labels_)
     again = clone(model).fit(feats)
     np.testing.assert_array_equal(again.labels_, model.labels_)  # deterministic given the seed
