@@ -6,7 +6,7 @@ demo (weekly panel): comparing the 3 weeks before each migration with the 4 week
 each planted flow is the strongest off-diagonal cell of the share-mass matrix, by mass and by
 users; period-to-period (weekly) matrices are dominated by symmetric week-to-week noise, and
 there the planted flow is in the top 3 net flows. K-means with k by silhouette finds k = 5 and
-an adjusted Rand index of 0.999 against the planted segments (DBSCAN: 0.69, 21% noise).
+an adjusted Rand index of 0.998 against the planted segments (DBSCAN: 0.69, 21% noise).
 Assertions leave a margin.
 """
 
@@ -91,7 +91,7 @@ def test_planted_segments_are_recovered(weekly: pd.DataFrame, accuracy: Accuracy
     ari = adjusted_rand_score(truth, model.labels_)
     accuracy.record("segments.demo.planted", kmeans={"adjusted_rand": ari, "n_clusters": model.n_clusters_})
     assert model.n_clusters_ == 5, model.silhouette_
-    assert ari > 0.9, ari  # measured 0.999
+    assert ari > 0.9, ari  # measured 0.998
     words = seg.describe_segments(features, model.labels_, "W")
     # The segment holding most tech enthusiasts is described by tech categories.
     tech = pd.crosstab(truth.to_numpy(), model.labels_).loc["tech enthusiasts"].idxmax()
