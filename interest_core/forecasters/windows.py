@@ -70,7 +70,7 @@ def calendar_phase(periods: pd.DatetimeIndex, freq: str) -> np.ndarray:
     if freq == "W":
         pos = periods.isocalendar().week.to_numpy(dtype=float) - 1
     elif freq == "D":
-        pos = periods.dayofweek.to_numpy(dtype=float)
+        pos = periods.day_of_week.to_numpy(dtype=float)
     elif freq == "h":
         pos = periods.hour.to_numpy(dtype=float)
     else:
