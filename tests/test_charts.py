@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from interest_core import charts
-from interest_core.charts.style import OTHER_COLOR, PALETTE, palette_slot
+from interest_core.charts.style import OTHER_COLOR, PALETTE, PRIMARY, palette_slot
 
 
 def test_category_colors_are_deterministic_and_other_is_grey() -> None:
@@ -16,8 +16,16 @@ def test_category_colors_are_deterministic_and_other_is_grey() -> None:
     assert first["other"] == OTHER_COLOR
     assert set(first.values()) - {OTHER_COLOR} <= set(PALETTE)
     # A name that meets no collision keeps its hash slot in any company.
-    assert charts.category_colors(["Phones"])["Phones"] == PALETTE[palette_slot("Phones")]
+    assert charts.category_colors(["Phones"])["Phones"] == PALETTE[palette_slot("Phones", 0, PRIMARY)]
     assert palette_slot("Phones") == palette_slot("Phones")  # blake2b, not the salted hash()
+
+
+def test_the_most_engaged_categories_take_the_primary_hues() -> None:
+    names = ["other", *(f"cat{i}" for i in range(12))]
+    colors = charts.category_colors(names)
+    first = [colors[f"cat{i}"] for i in range(PRIMARY)]
+    assert sorted(first) == sorted(PALETTE[:PRIMARY])  # all nine, each once: 'other' takes none
+    assert all(colors[f"cat{i}"] in PALETTE[PRIMARY:] for i in range(PRIMARY, 12))
 
 
 def test_colors_are_distinct_within_one_call_while_the_palette_lasts() -> None:

@@ -1,11 +1,12 @@
 """Shared look of every chart: one colour per category, one per behaviour, titles and axis units.
 
 ``category_colors`` gives a category the same colour in every chart of the app: its slot in a
-fixed qualitative palette is a stable hash (blake2b) of its name, so it depends on nothing
-else. Two names whose hashes share a slot and that are drawn together would look alike: among
-the names of one call, a later one then moves to the next free slot. Pass the categories
-ranked by importance (most engaged first), and pass the same ranked list (the dataset's) to
-every chart of a page to keep colours identical across charts. ``other`` is always grey.
+fixed qualitative palette is a stable hash (blake2b) of its name, within the primary hues for
+the first names of the call and within the others for the rest. Two names whose hashes share a
+slot would look alike: among the names of one call, a later one moves to the next free slot.
+Pass the categories ranked by importance (most engaged first), and pass the same ranked list
+(the dataset's: ``ui.cache.colors``) to every chart so colours are identical across the app.
+``other`` is always grey.
 """
 
 from __future__ import annotations
@@ -21,13 +22,16 @@ from interest_core.config import FREQ_LABEL
 
 OTHER = "other"
 OTHER_COLOR = "#9E9E9E"
-# Fixed qualitative palette (Tableau 10, D3 and Carto Bold, greys removed): 28 distinct hues.
+# Fixed qualitative palette, no two hues alike. The first PRIMARY are Tableau 10 without its grey
+# (grey is 'other'): the most engaged categories take those; the rest are D3 / Carto Bold hues
+# that differ from them (near-duplicates such as D3's own blue, orange, green and red left out),
+# then a dark rust and a dark slate.
 PALETTE: tuple[str, ...] = (
     "#4C78A8", "#F58518", "#E45756", "#72B7B2", "#54A24B", "#EECA3B", "#B279A2", "#FF9DA6", "#9D755D",
-    "#1F77B4", "#FF7F0E", "#2CA02C", "#D62728", "#9467BD", "#8C564B", "#E377C2", "#BCBD22", "#17BECF",
-    "#7F3C8D", "#11A579", "#3969AC", "#F2B701", "#E73F74", "#80BA5A", "#E68310", "#008695", "#CF1C90",
-    "#F97B72",
+    "#17BECF", "#7F3C8D", "#BCBD22", "#11A579", "#CF1C90", "#3969AC", "#E73F74", "#008695", "#9467BD",
+    "#E377C2", "#8C2D04", "#2F4F4F",
 )
+PRIMARY = 9
 BEHAVIOR_COLORS: dict[str, str] = {
     "view": "#4C78A8", "fav": "#E377C2", "cart": "#F58518", "buy": "#54A24B", "rate": "#7F3C8D",
 }
@@ -41,14 +45,18 @@ PERIOD_LENGTH: dict[str, pd.Timedelta] = {
 MARKERS_UP_TO = 60  # points per line drawn with markers; longer lines are drawn plain
 
 
-def palette_slot(name: str) -> int:
-    """Stable slot of a name in PALETTE (the same in every process, unlike hash())."""
+def palette_slot(name: str, lo: int = 0, hi: int = len(PALETTE)) -> int:
+    """Stable slot of a name in PALETTE[lo:hi] (the same in every process, unlike hash())."""
     digest = hashlib.blake2b(str(name).encode("utf-8"), digest_size=8).digest()
-    return int.from_bytes(digest, "big") % len(PALETTE)
+    return lo + int.from_bytes(digest, "big") % (hi - lo)
 
 
 def category_colors(categories: Iterable[object]) -> dict[str, str]:
-    """Category name -> hex colour; deterministic, 'other' grey, distinct within the call while slots last."""
+    """Category name -> hex colour; deterministic, 'other' grey, distinct within the call while slots last.
+
+    The first PRIMARY names (pass them most engaged first) hash into the primary hues, later ones
+    into the rest, so the categories drawn on their own in charts never get two similar colours.
+    """
     out: dict[str, str] = {}
     used: set[int] = set()
     for raw in categories:
@@ -58,10 +66,13 @@ def category_colors(categories: Iterable[object]) -> dict[str, str]:
         if name == OTHER:
             out[name] = OTHER_COLOR
             continue
-        slot = palette_slot(name)
+        lo, hi = (0, PRIMARY) if len(out) - (OTHER in out) < PRIMARY else (PRIMARY, len(PALETTE))
+        if all(i in used for i in range(lo, hi)):
+            lo, hi = 0, len(PALETTE)  # tier full: any free slot, then repeats
+        slot = palette_slot(name, lo, hi)
         if len(used) < len(PALETTE):
             while slot in used:
-                slot = (slot + 1) % len(PALETTE)
+                slot = lo + (slot - lo + 1) % (hi - lo)
         used.add(slot)
         out[name] = PALETTE[slot]
     return out
