@@ -51,8 +51,8 @@ def draw(dataset: str, freq: str, periods: list[str], unit: str) -> None:
                f"{view['hidden']} cell(s) with fewer than {min_users} users hidden.")
     v1, v2, v3 = st.columns([2, 1, 1])
     value = v1.radio("Cells show", list(VALUES), format_func=VALUES.__getitem__, horizontal=True, key="mig_value")
-    stay = v2.toggle("Include what stayed (A → A)", key="mig_diagonal")
-    entry = v3.toggle("Include arrivals and departures", key="mig_entry", help="(new): users not active in the "
+    stay = v2.toggle("What stayed (A → A)", key="mig_diagonal")
+    entry = v3.toggle("New and gone users", key="mig_entry", help="(new): users not active in the "
                       "earlier period; (gone): users not active in the later one.")
     wide = matrix_wide(matrix, value, diagonal=stay, entry_exit=entry)
     st.plotly_chart(mig_charts.migration_heatmap(wide, value=value), key="mig_heatmap")
