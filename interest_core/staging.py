@@ -19,6 +19,8 @@ from interest_core.io import SourceFile, sql_str
 from interest_core.privacy import pseudonymize
 
 EXAMPLES_PER_REASON = 5
+# Examples are the first rows in this order, so the same file always shows the same examples.
+EXAMPLE_ORDER = "raw_ts, user_id, item_id, category, raw_behavior, raw_value"
 
 
 def join_item_categories(relation: str, item_properties: Sequence[str | Path]) -> str:
@@ -131,7 +133,8 @@ def examples(cur: duckdb.DuckDBPyConnection, *, raw_lines: bool = True) -> dict[
     frame = cur.execute(
         f"""SELECT reason, user_id, item_id, category, raw_behavior AS behavior, raw_ts AS ts, raw_value AS value
             FROM ic_stage WHERE reason IS NOT NULL
-            QUALIFY row_number() OVER (PARTITION BY reason) <= {EXAMPLES_PER_REASON}"""
+            QUALIFY row_number() OVER (PARTITION BY reason ORDER BY {EXAMPLE_ORDER}) <= {EXAMPLES_PER_REASON}
+            ORDER BY reason, {EXAMPLE_ORDER}"""
     ).df()
     out: dict[str, list[dict[str, Any]]] = {}
     for rec in frame.to_dict("records"):
@@ -139,7 +142,7 @@ def examples(cur: duckdb.DuckDBPyConnection, *, raw_lines: bool = True) -> dict[
         out.setdefault(reason, []).append({k: (None if pd.isna(v) else str(v)) for k, v in rec.items()})
     if has_reject_table(cur):
         lines = cur.execute(
-            f"SELECT line, csv_line, error_message FROM ic_reject_errors LIMIT {EXAMPLES_PER_REASON}"
+            f"SELECT line, csv_line, error_message FROM ic_reject_errors ORDER BY line LIMIT {EXAMPLES_PER_REASON}"
         ).fetchall()
         if lines:
             # A raw CSV line holds the raw user id: leave it out when ids are pseudonymised.

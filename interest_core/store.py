@@ -6,6 +6,7 @@ summary). An ingest runs in one transaction: a refused file leaves the store as 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
@@ -170,7 +171,7 @@ class Store:
     def rejected_rows(self, name: str) -> pd.DataFrame:
         """Up to 10,000 rejected rows with their reason (for the downloadable reject report)."""
         table = str(self._record(name)["table_name"]).replace("ev_", "rj_", 1)
-        return self.query(f'SELECT * FROM "{table}"')
+        return self.query(f'SELECT * FROM "{table}" ORDER BY reason, ts, user_id, item_id, category, behavior, value')
 
     def delete(self, name: str) -> None:
         rec = self._record(name)
@@ -253,11 +254,8 @@ class Store:
         table = f"ev_{fingerprint[:16]}"
         rejects = f"rj_{fingerprint[:16]}"
         cur = self.cursor()
-        # Stored row order carries no meaning (every reader sorts or groups), and keeping it makes
-        # DuckDB serialise the writes of text columns: about half the ingest time. The setting is
-        # per database, so it is restored as soon as this ingest ends.
-        ordered = cur.execute("SELECT current_setting('preserve_insertion_order')").fetchone()
-        cur.execute("SET preserve_insertion_order = false")
+        order_key = str(self.path.resolve())
+        _relax_row_order(cur, order_key)
         try:
             cur.execute("BEGIN TRANSACTION")
             progress(0.1, "reading and validating rows")
@@ -304,7 +302,8 @@ class Store:
                 )
             cur.execute(
                 f'CREATE TABLE "{rejects}" AS SELECT reason, user_id, item_id, category, raw_behavior AS behavior, '
-                f"raw_ts AS ts, raw_value AS value FROM ic_stage WHERE reason IS NOT NULL LIMIT {REJECTS_KEPT}"
+                f"raw_ts AS ts, raw_value AS value FROM ic_stage WHERE reason IS NOT NULL "
+                f"ORDER BY reason, {staging.EXAMPLE_ORDER} LIMIT {REJECTS_KEPT}"
             )
             if sum(counts.values()):
                 cur.execute("DELETE FROM ic_stage WHERE reason IS NOT NULL")
@@ -324,7 +323,7 @@ class Store:
             cur.execute("ROLLBACK")
             raise
         finally:
-            cur.execute(f"SET preserve_insertion_order = {bool(ordered and ordered[0])}")
+            _restore_row_order(cur, order_key)
             cur.close()
         message = f"stored {name!r}: {report.summary_line()}"
         return IngestResult(name, True, message, {"name": name, **summary, "rejected": rejected,
@@ -343,6 +342,32 @@ class Store:
             events.astype({c: "string" for c in events.columns if c != "ts"}).to_parquet(path, index=False)
             return self.ingest(path, name=name, fmt=fmt, mapping=mapping, options=options, progress=progress,
                                source_name=f"{name} (in-memory frame)")
+
+
+# Stored row order carries no meaning (every reader sorts or groups), and keeping it makes DuckDB
+# serialise the writes of text columns: about half the ingest time. The setting belongs to the
+# whole database (every cursor and connection on the file), so while any ingest on a file runs it
+# is off for all of them, and the last ingest to end turns it back on (DuckDB's default).
+_ORDER_LOCK = threading.Lock()
+_INGESTS_RUNNING: dict[str, int] = {}
+
+
+def _relax_row_order(cur: duckdb.DuckDBPyConnection, key: str) -> None:
+    with _ORDER_LOCK:
+        if not _INGESTS_RUNNING.get(key):
+            cur.execute("SET preserve_insertion_order = false")
+        _INGESTS_RUNNING[key] = _INGESTS_RUNNING.get(key, 0) + 1
+
+
+def _restore_row_order(cur: duckdb.DuckDBPyConnection, key: str) -> None:
+    with _ORDER_LOCK:
+        _INGESTS_RUNNING[key] -= 1
+        if _INGESTS_RUNNING[key]:
+            return
+        del _INGESTS_RUNNING[key]
+        # A connection that the failure invalidated cannot be reset: let the original error through.
+        with contextlib.suppress(duckdb.Error):
+            cur.execute("SET preserve_insertion_order = true")
 
 
 def _resolve_format(source: SourceFile, fmt: str, mapping: ColumnMapping | None, year: int) -> tuple[Preset, str]:

@@ -175,8 +175,9 @@ def test_no_usable_rows_leaves_store_and_report_in_message(store: Store, corpus:
     assert snapshot(store) == before
 
 
-def test_ingest_restores_insertion_order_setting(store: Store, corpus: dict[str, CorpusCase]) -> None:
-    """Ingest relaxes row order for its own writes only: other readers of the database keep theirs."""
+def test_ingest_restores_insertion_order_setting(store: Store, corpus: dict[str, CorpusCase],
+                                                 tmp_path: Path) -> None:
+    """Ingest relaxes row order (a database-wide setting) only while it runs, whether it fails or not."""
     def setting() -> bool:
         row = store.cursor().execute("SELECT current_setting('preserve_insertion_order')").fetchone()
         return bool(row and row[0])
@@ -185,6 +186,12 @@ def test_ingest_restores_insertion_order_setting(store: Store, corpus: dict[str,
     with pytest.raises(NoUsableRowsError):
         store.ingest(corpus["every_row_bad"].path, name="all_bad")
     assert setting() is True
+    seen: list[bool] = []
+    (tmp_path / "ok.csv").write_text("user_id,item_id,category_id,behavior_type,timestamp\n1,2,3,pv,1511539200\n")
+    store.ingest(tmp_path / "ok.csv", name="order_ok", progress=lambda _f, _m: seen.append(setting()))
+    assert False in seen  # relaxed while the rows were written
+    assert setting() is True
+    store.delete("order_ok")
 
 
 def test_existing_name_with_other_content_is_refused(store: Store, corpus: dict[str, CorpusCase]) -> None:
