@@ -75,10 +75,13 @@ with upload_tab, widgets.guard():
                            help="auto: the format's default (drop, except day-granular logs).")
         if st.button("Ingest", type="primary", key=f"ingest_{sha}"):
             bar = st.progress(0.0, text="starting")
+            def show(fraction: float, message: str) -> None:
+                bar.progress(min(max(fraction, 0.0), 1.0), text=message)
+
             result = cache.store().ingest(
                 path, name=name.strip(), fmt="generic" if mapping else "auto", mapping=mapping,
                 options=IngestOptions(duplicates=dup), source_name=upload.name,  # type: ignore[arg-type]
-                progress=lambda f, m: bar.progress(min(max(f, 0.0), 1.0), text=m))
+                progress=show)
             state.put("dataset", result.name)
             st.session_state["data_flash"] = result.message
             st.rerun()

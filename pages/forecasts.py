@@ -3,6 +3,8 @@ saved models, and training a new one in a worker process while the page stays us
 
 from __future__ import annotations
 
+from typing import cast
+
 import streamlit as st
 
 from interest_core import charts
@@ -82,7 +84,7 @@ else:
             if not view["ranked"]:
                 st.info("This series has no backtest forecasts.")
             else:
-                name = fv.series_id(kind, key)
+                name = fv.series_id(cast(fv.SeriesKind, kind), key)
                 m1, m2 = st.columns(2)
                 model = m1.selectbox("Model (lowest error on this series first)", view["ranked"], key="fc_pva_model")
                 res = fv.residuals(view["forecasts"], model)

@@ -35,9 +35,9 @@ def draw(dataset: str, freq: str, periods: list[str], unit: str) -> None:
     seg = cache.segmentation(dataset, freq)["descriptions"]
     seg_options = [None, *seg["segment"].astype(int).tolist()]
     words = dict(zip(seg["segment"].astype(int), seg["description"], strict=True))
-    # One widget per period: segments are learned per period, and a selectbox keeps showing an
+    # One widget per dataset and period: segments are learned per dataset and period, and a selectbox keeps showing an
     # option's old label when only the label changes (see pages/segments.py).
-    segment = st.selectbox("Users", seg_options, key=f"mig_segment_{freq}",
+    segment = st.selectbox("Users", seg_options, key=f"mig_segment_{dataset}_{freq}",
                            format_func=lambda s: "all users" if s is None else f"segment {s}: {words[s]}")
     if start == end or (mode == "windows" and split is None):
         st.info(f"Pick a range of at least two {unit}s.")

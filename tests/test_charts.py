@@ -28,6 +28,27 @@ def test_the_most_engaged_categories_take_the_primary_hues() -> None:
     assert all(colors[f"cat{i}"] in PALETTE[PRIMARY:] for i in range(PRIMARY, 12))
 
 
+def _lab(hex_color: str) -> tuple[float, float, float]:
+    """sRGB hex -> CIE L*a*b* (D65)."""
+    def linear(c: float) -> float:
+        return ((c + 0.055) / 1.055) ** 2.4 if c > 0.04045 else c / 12.92
+
+    r, g, b = (linear(int(hex_color[i:i + 2], 16) / 255) for i in (1, 3, 5))
+    xyz = ((r * 0.4124 + g * 0.3576 + b * 0.1805) / 0.95047, r * 0.2126 + g * 0.7152 + b * 0.0722,
+           (r * 0.0193 + g * 0.1192 + b * 0.9505) / 1.08883)
+    fx, fy, fz = (c ** (1 / 3) if c > 0.008856 else 7.787 * c + 16 / 116 for c in xyz)
+    return 116 * fy - 16, 500 * (fx - fy), 200 * (fy - fz)
+
+
+def test_no_two_palette_colours_look_alike() -> None:
+    colours = [*PALETTE, OTHER_COLOR]
+    assert len(set(colours)) == len(colours)
+    for i, a in enumerate(colours):
+        for b in colours[i + 1:]:
+            delta_e = sum((p - q) ** 2 for p, q in zip(_lab(a), _lab(b), strict=True)) ** 0.5
+            assert delta_e >= 20, (a, b, round(delta_e, 1))
+
+
 def test_colors_are_distinct_within_one_call_while_the_palette_lasts() -> None:
     names = [f"cat{i}" for i in range(len(PALETTE))]
     colors = charts.category_colors(names)

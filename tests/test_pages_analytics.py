@@ -98,7 +98,7 @@ def test_migration_page(db: Path) -> None:
     assert at.selectbox(key="mig_flow").options[0] == "Cameras → Phones"
     figures(at, {"mig_heatmap", "mig_flows"})
     # Per segment, top-category flows, and a noisy export still run.
-    at.selectbox(key="mig_segment_W").set_value(at.selectbox(key="mig_segment_W").options[1]).run()
+    at.selectbox(key="mig_segment_demo_W").set_value(at.selectbox(key="mig_segment_demo_W").options[1]).run()
     at.radio(key="mig_mode").set_value("top").run()
     at.number_input(key="mig_eps").set_value(1.0).run()
     assert not at.exception, [e.value for e in at.exception]

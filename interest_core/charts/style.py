@@ -22,14 +22,14 @@ from interest_core.config import FREQ_LABEL
 
 OTHER = "other"
 OTHER_COLOR = "#9E9E9E"
-# Fixed qualitative palette, no two hues alike. The first PRIMARY are Tableau 10 without its grey
-# (grey is 'other'): the most engaged categories take those; the rest are D3 / Carto Bold hues
-# that differ from them (near-duplicates such as D3's own blue, orange, green and red left out),
-# then a dark rust and a dark slate.
+# Fixed qualitative palette; every two colours (and the grey of 'other') differ by at least 20
+# CIE76 Delta E (tests/test_charts.py). The first PRIMARY are Tableau 10 without its grey: the most
+# engaged categories take those. The rest were picked from D3, Carto Bold and ColorBrewer hues
+# that keep that distance from every colour before them.
 PALETTE: tuple[str, ...] = (
     "#4C78A8", "#F58518", "#E45756", "#72B7B2", "#54A24B", "#EECA3B", "#B279A2", "#FF9DA6", "#9D755D",
-    "#17BECF", "#7F3C8D", "#BCBD22", "#11A579", "#CF1C90", "#3969AC", "#E73F74", "#008695", "#9467BD",
-    "#E377C2", "#8C2D04", "#2F4F4F",
+    "#7F3C8D", "#11A579", "#CF1C90", "#E73F74", "#008695", "#E377C2", "#8C2D04", "#2F4F4F", "#A6CEE3",
+    "#FDBF6F", "#66A61E", "#000080", "#A6761D", "#CAB2D6",
 )
 PRIMARY = 9
 BEHAVIOR_COLORS: dict[str, str] = {
@@ -81,7 +81,8 @@ def category_colors(categories: Iterable[object]) -> dict[str, str]:
 def color_for(name: str, colors: Mapping[str, str] | None) -> str:
     if colors and name in colors:
         return colors[name]
-    return OTHER_COLOR if name == OTHER else PALETTE[palette_slot(name)]
+    # A name outside the page's map: a secondary hue, never one of the top categories' colours.
+    return OTHER_COLOR if name == OTHER else PALETTE[palette_slot(name, PRIMARY, len(PALETTE))]
 
 
 def period_label(freq: str) -> str:
