@@ -93,7 +93,7 @@ def fit_engage_calibration(scores: np.ndarray, engaged: np.ndarray, ridge: float
     prior = engaged.mean()
     beta = np.array([0.0, np.log(prior / (1.0 - prior))])  # start at the base rate
     for _ in range(iterations):
-        p = 1.0 / (1.0 + np.exp(-(design @ beta)))
+        p = 1.0 / (1.0 + np.exp(-np.clip(design @ beta, -500.0, 500.0)))  # no overflow when classes separate
         gradient = design.T @ (engaged - p) - ridge * beta
         hessian = (design * (p * (1.0 - p))[:, None]).T @ design + ridge * np.eye(2)
         delta = np.linalg.solve(hessian, gradient)
@@ -116,5 +116,5 @@ def engage_probability(yhat: np.ndarray, calibration: Sequence[float] | None, h_
     if calibration is None or h_cal < 1:
         return 1.0 - np.exp(-total)
     slope, intercept = calibration
-    p_window = 1.0 / (1.0 + np.exp(-(slope * np.log1p(total * h_cal / h) + intercept)))
+    p_window = 1.0 / (1.0 + np.exp(-np.clip(slope * np.log1p(total * h_cal / h) + intercept, -500.0, 500.0)))
     return np.asarray(1.0 - (1.0 - p_window) ** (h / h_cal))
