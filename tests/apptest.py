@@ -71,8 +71,8 @@ def n_points(trace: dict[str, Any]) -> int:
 
 
 def figures(at: AppTest) -> dict[str, dict[str, Any]]:
-    """The page's plotly figures (as JSON) by widget key."""
-    return {el.key: json.loads(el.proto.spec) for el in at.get("plotly_chart")}
+    """The page's plotly figures (as JSON) by widget key (a chart drawn without a key can't be asked for)."""
+    return {el.key: json.loads(el.proto.spec) for el in at.get("plotly_chart") if el.key is not None}
 
 
 def check_figures(at: AppTest, keys: set[str], *, every_trace: bool = False,

@@ -8,7 +8,7 @@ stored values of some columns. Files are generated, not committed, so binary jun
 UTF-16 and a 9 MB field stay out of git.
 
     cases = build_corpus(tmp_path)          # writes the files, returns the cases
-    store.ingest(case.path, name="x", **case.ingest_kwargs())
+    store.ingest(case.built_path, name="x", **case.ingest_kwargs())
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import gzip
 import io
 import random
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -70,7 +70,7 @@ class CorpusCase:
     repaired: dict[str, int] = field(default_factory=dict)
     format: str | None = None  # report.format, when the case pins it
     # Stored values: column -> sorted list of the stored values as text (None for NULL).
-    stored: dict[str, list[str | None]] = field(default_factory=dict)
+    stored: Mapping[str, Sequence[str | None]] = field(default_factory=dict)
     path: Path | None = None  # set by build_corpus
 
     def __post_init__(self) -> None:
@@ -81,11 +81,16 @@ class CorpusCase:
     def expects_error(self) -> bool:
         return self.error is not None
 
+    @property
+    def built_path(self) -> Path:
+        """``path``, which only a case returned by ``build_corpus`` has."""
+        assert self.path is not None, f"case {self.id}: build the corpus first"
+        return self.path
+
     def ingest_kwargs(self) -> dict[str, Any]:
         kwargs: dict[str, Any] = {"fmt": self.fmt, "mapping": self.mapping, "options": self.options}
         if self.side_files:
-            assert self.path is not None, "build the corpus first"
-            kwargs["item_properties"] = [self.path.parent / name for name, _ in self.side_files]
+            kwargs["item_properties"] = [self.built_path.parent / name for name, _ in self.side_files]
         return kwargs
 
 

@@ -11,6 +11,7 @@ import gzip
 import io
 import json
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -88,7 +89,7 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> dict[str, CorpusCase]:
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> Store:
+def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
     """A store that already holds one dataset, so 'unchanged' is tested against real content."""
     folder = tmp_path_factory.mktemp("store")
     baseline = folder / "baseline.csv"
@@ -128,12 +129,12 @@ def test_corpus_case(case_id: str, corpus: dict[str, CorpusCase], store: Store) 
     name = f"c_{case_id}"[:64]
     if case.expects_error:
         with pytest.raises(InterestCoreError) as info:
-            store.ingest(case.path, name=name, **case.ingest_kwargs())
+            store.ingest(case.built_path, name=name, **case.ingest_kwargs())
         assert_named_error(info.value, case)
         assert snapshot(store) == before, f"{case.id}: a refused ingest changed the store"
         return
 
-    result = store.ingest(case.path, name=name, **case.ingest_kwargs())
+    result = store.ingest(case.built_path, name=name, **case.ingest_kwargs())
     report = result.report
     assert result.created
     assert (report.rows_kept, report.rejected, report.repaired) == (case.rows_kept, case.rejected, case.repaired)
@@ -159,8 +160,11 @@ def test_corpus_case(case_id: str, corpus: dict[str, CorpusCase], store: Store) 
 
 
 def test_corpus_files_are_rebuilt_identically(tmp_path: Path) -> None:
-    first = {c.id: c.path.read_bytes() for c in build_corpus(tmp_path / "a") if c.path.stat().st_size < 2**20}
-    second = {c.id: c.path.read_bytes() for c in build_corpus(tmp_path / "b") if c.path.stat().st_size < 2**20}
+    def small_files(folder: Path) -> dict[str, bytes]:
+        return {c.id: c.built_path.read_bytes() for c in build_corpus(folder) if c.built_path.stat().st_size < 2**20}
+
+    first = small_files(tmp_path / "a")
+    second = small_files(tmp_path / "b")
     assert first == second
 
 
@@ -168,7 +172,7 @@ def test_corpus_files_are_rebuilt_identically(tmp_path: Path) -> None:
 def test_no_usable_rows_leaves_store_and_report_in_message(store: Store, corpus: dict[str, CorpusCase]) -> None:
     before = snapshot(store)
     with pytest.raises(NoUsableRowsError) as info:
-        store.ingest(corpus["every_row_bad"].path, name="all_bad")
+        store.ingest(corpus["every_row_bad"].built_path, name="all_bad")
     for reason in ("unknown_behavior", "unparseable_time", "missing_user", "missing_time"):
         assert reason in str(info.value)
     assert "all_bad" not in store.names()
@@ -184,7 +188,7 @@ def test_ingest_restores_insertion_order_setting(store: Store, corpus: dict[str,
 
     assert setting() is True
     with pytest.raises(NoUsableRowsError):
-        store.ingest(corpus["every_row_bad"].path, name="all_bad")
+        store.ingest(corpus["every_row_bad"].built_path, name="all_bad")
     assert setting() is True
     seen: list[bool] = []
     (tmp_path / "ok.csv").write_text("user_id,item_id,category_id,behavior_type,timestamp\n1,2,3,pv,1511539200\n")
@@ -197,20 +201,20 @@ def test_ingest_restores_insertion_order_setting(store: Store, corpus: dict[str,
 def test_existing_name_with_other_content_is_refused(store: Store, corpus: dict[str, CorpusCase]) -> None:
     before = snapshot(store)
     with pytest.raises(DatasetExistsError, match="delete it first"):
-        store.ingest(corpus["semicolon"].path, name="baseline")
+        store.ingest(corpus["semicolon"].built_path, name="baseline")
     assert snapshot(store) == before
 
 
 def test_bad_dataset_name_is_refused(store: Store, corpus: dict[str, CorpusCase]) -> None:
     with pytest.raises(errors.StoreError, match="; use 1-64 letters"):
-        store.ingest(corpus["taobao_comma"].path, name="../evil name")
+        store.ingest(corpus["taobao_comma"].built_path, name="../evil name")
 
 
 def test_same_content_other_file_name_is_a_noop(store: Store, tmp_path: Path, corpus: dict[str, CorpusCase]) -> None:
-    first = store.ingest(corpus["taobao_comma"].path, name="tb_once")
+    first = store.ingest(corpus["taobao_comma"].built_path, name="tb_once")
     before = snapshot(store)
     copy = tmp_path / "renamed.csv"
-    copy.write_bytes(corpus["taobao_comma"].path.read_bytes())
+    copy.write_bytes(corpus["taobao_comma"].built_path.read_bytes())
     again = store.ingest(copy, name="tb_twice")
     assert first.created and not again.created
     assert again.name == "tb_once" and "already stored" in again.message
@@ -226,7 +230,7 @@ def test_delete_unknown_dataset_is_named(store: Store) -> None:
 
 # -- real sample files -------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def real_store(tmp_path_factory: pytest.TempPathFactory) -> Store:
+def real_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
     st_ = Store(tmp_path_factory.mktemp("real") / "real.duckdb")
     yield st_
     st_.close()
@@ -340,7 +344,7 @@ def _all_stored_text(store: Store) -> str:
 def test_nineteen_digit_ids_survive_exactly(tmp_path: Path) -> None:
     with Store(tmp_path / "ids.duckdb") as st_:
         st_.ingest(_pseudo_file(tmp_path), name="ids")
-        assert sorted(set(stored_values(st_, "ids", "user_id"))) == sorted(RAW_IDS)
+        assert sort_values(list(set(stored_values(st_, "ids", "user_id")))) == sorted(RAW_IDS)
         frame = pd.DataFrame({"user_id": RAW_IDS, "item_id": ["1", "2", "3"], "category": ["a", "b", "c"],
                               "behavior": ["view", "buy", "fav"],
                               "ts": pd.to_datetime(["2020-01-01", "2020-01-02", "2020-01-03"], utc=True)})
@@ -432,7 +436,7 @@ def _write_csv(frame: pd.DataFrame, delimiter: str, header: bool, eol: str) -> b
 
 
 @pytest.fixture(scope="module")
-def prop_store(tmp_path_factory: pytest.TempPathFactory) -> Store:
+def prop_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
     st_ = Store(":memory:")  # no fsync per commit: the property runs many small ingests
     yield st_
     st_.close()

@@ -67,7 +67,7 @@ def engagement_model(models: Path, demo: tuple[pd.DataFrame, pd.Timestamp]) -> P
 
 
 def page(file: str, **query: str) -> AppTest:
-    return open_page(file, TIMEOUT, **query)
+    return open_page(file, TIMEOUT, errors=True, **query)
 
 
 def clean(at: AppTest) -> None:

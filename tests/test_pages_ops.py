@@ -26,7 +26,7 @@ def db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 
 def page(file: str, **query: str) -> AppTest:
-    return open_page(file, TIMEOUT, **query)
+    return open_page(file, TIMEOUT, errors=True, **query)
 
 
 def figures(at: AppTest, keys: set[str]) -> dict[str, dict[str, Any]]:
