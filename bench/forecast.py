@@ -34,7 +34,6 @@ from __future__ import annotations
 import argparse
 import multiprocessing as mp
 import os
-import resource
 import shutil
 import sys
 import tempfile
@@ -44,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.fresh_process import in_fresh_process  # after the path above
 
 TARGET_LSTM_RATIO = 0.8  # ours windows/s over bare Keras windows/s, training and inference
 INFER_REPEAT = 5  # inference calls per process after the warm-up; the fastest counts
@@ -243,21 +243,8 @@ def _arima_bare(p: dict[str, Any]) -> dict[str, Any]:
 KINDS = {"lstm_ours": _lstm_ours, "lstm_bare": _lstm_bare, "arima_ours": _arima_ours, "arima_bare": _arima_bare}
 
 
-def _child(kind: str, params: dict[str, Any], queue: Any) -> None:
-    out = KINDS[kind](params)
-    out["peak_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
-    out["workers_peak_gb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024**2
-    queue.put(out)
-
-
 def measure(kind: str, params: dict[str, Any]) -> dict[str, Any]:
-    ctx = mp.get_context("spawn")
-    queue = ctx.Queue()
-    proc = ctx.Process(target=_child, args=(kind, params, queue))
-    proc.start()
-    out = queue.get()
-    proc.join()
-    return out
+    return in_fresh_process(KINDS[kind], params)
 
 
 def best_of(runs: list[dict[str, Any]], key: str) -> dict[str, Any]:

@@ -13,8 +13,6 @@ Each measurement runs in a fresh spawned process so its peak memory (ru_maxrss) 
 from __future__ import annotations
 
 import argparse
-import multiprocessing as mp
-import resource
 import shutil
 import sys
 import tempfile
@@ -23,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.fresh_process import in_fresh_process  # after the path above
 
 TARGET_RATIO = 1.5
 TARGET_PEAK_GB = 3.0
@@ -82,23 +81,15 @@ def _ours(csv: str, db: str) -> dict[str, Any]:
             "rows_kept": result.report.rows_kept, "rejected": result.report.rejected}
 
 
-def _child(kind: str, csv: str, db: str, queue: Any) -> None:
-    out = _ours(csv, db) if kind == "ours" else _floor(csv, db, text_ids=kind == "floor_text")
-    out["peak_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
-    queue.put(out)
+def _run(kind: str, csv: str, db: str) -> dict[str, Any]:
+    return _ours(csv, db) if kind == "ours" else _floor(csv, db, text_ids=kind == "floor_text")
 
 
 def measure(kind: str, csv: Path, workdir: Path) -> dict[str, Any]:
     db = workdir / f"{kind}.duckdb"
     for stale in workdir.glob(f"{kind}.duckdb*"):
         stale.unlink()
-    ctx = mp.get_context("spawn")
-    queue = ctx.Queue()
-    proc = ctx.Process(target=_child, args=(kind, str(csv), str(db), queue))
-    proc.start()
-    out = queue.get()
-    proc.join()
-    return out
+    return in_fresh_process(_run, kind, str(csv), str(db))
 
 
 def main() -> None:
