@@ -115,6 +115,14 @@ class Screenshots:
     def pattern(self) -> str:
         return f"{SHOTS}/{self.prefix}*.png"
 
+    @classmethod
+    def announced(cls, prefix: str, capsys: pytest.CaptureFixture[str]) -> Screenshots:
+        """A fresh set whose file pattern is printed past pytest's capture, so a run says where to look."""
+        shots = cls(prefix)
+        with capsys.disabled():
+            print(f"\nscreenshots: {shots.pattern}")
+        return shots
+
     def __call__(self, page: Any, name: str) -> Path:
         """Streamlit scrolls an inner container, so grow the viewport to its height first."""
         path = SHOTS / f"{self.prefix}{name}.png"

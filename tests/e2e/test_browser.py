@@ -24,9 +24,7 @@ TAOBAO = SHARED_DATA / "taobao-userbehavior-head" / "taobao_userbehavior_head.cs
 def test_upload_ingest_and_overview_in_a_real_browser(server: str, browser_page: Any,
                                                        capsys: pytest.CaptureFixture[str]) -> None:
     assert TAOBAO.exists(), f"shared data not found at {TAOBAO}"
-    shot = Screenshots("data-overview-")
-    with capsys.disabled():
-        print(f"\nscreenshots: {shot.pattern}")
+    shot = Screenshots.announced("data-overview-", capsys)
     page = browser_page
     page.goto(server)
     page.get_by_role("heading", name="Data", exact=True).wait_for()

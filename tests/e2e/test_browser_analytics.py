@@ -96,9 +96,7 @@ def test_a_page_opened_by_its_url_lists_the_app_pages() -> None:
 
 def test_analytics_pages_in_a_real_browser(server: str, browser_page: Any,
                                            capsys: pytest.CaptureFixture[str]) -> None:
-    shot = Screenshots("analytics-")
-    with capsys.disabled():
-        print(f"\nscreenshots: {shot.pattern}")
+    shot = Screenshots.announced("analytics-", capsys)
     page = browser_page
     page.goto(f"{server}/?dataset=demo&freq=W")
     page.get_by_role("heading", name="Data", exact=True).wait_for()

@@ -63,9 +63,7 @@ def server_env(server_dir: Path) -> dict[str, str]:
 
 def test_forecasts_and_scoring_in_a_real_browser(server: str, browser_page: Any,
                                                  capsys: pytest.CaptureFixture[str]) -> None:
-    shot = Screenshots("forecast-")
-    with capsys.disabled():
-        print(f"\nscreenshots: {shot.pattern}")
+    shot = Screenshots.announced("forecast-", capsys)
     page = browser_page
     page.goto(f"{server}/?dataset=demo&freq=W")
     idle(page)
