@@ -1,7 +1,7 @@
 """Benchmark: LSTM training / inference and ARIMA fitting vs bare library calls in the same run.
 
 Data: the real Tmall 2014 brand log (../shared/data, as the tests use it), ingested with Store,
-weekly panel, training frames from interest_core.series ending at the last complete week; the
+weekly panel, training frames from interest_core.forecasting.series ending at the last complete week; the
 project's demo data (data/demo/events.parquet) only when the log is absent. The output says which.
 
 LSTM (engagement: one series per user x brand pair). Ours: ``LSTMForecaster(...).fit(frame, "W")``
@@ -60,8 +60,8 @@ def prepare(workdir: Path, n_series: int, pair_share: int) -> dict[str, Any]:
     """Training frames as Parquet in workdir: engagement (LSTM) and top-N category demand (ARIMA)."""
     import pandas as pd
 
-    from interest_core import series
     from interest_core.config import PanelSpec
+    from interest_core.forecasting import series
     from interest_core.panel import build_panel, events_source
     from interest_core.store import Store
 
@@ -93,7 +93,7 @@ def prepare(workdir: Path, n_series: int, pair_share: int) -> dict[str, Any]:
 def _tf_warm() -> float:
     """Import TensorFlow + Keras and list devices once, outside every timed region; returns seconds."""
     t0 = time.perf_counter()
-    from interest_core.forecasters import lstm
+    from interest_core.forecasting.forecasters import lstm
 
     lstm._keras()
     lstm._device()
@@ -109,8 +109,8 @@ def _inference_windows(p: dict[str, Any]) -> tuple[Any, float]:
     import numpy as np
     import pandas as pd
 
-    from interest_core.forecasters.base import validate_training_frame
-    from interest_core.forecasters.lstm import LSTMForecaster
+    from interest_core.forecasting.forecasters.base import validate_training_frame
+    from interest_core.forecasting.forecasters.lstm import LSTMForecaster
 
     frame = pd.read_parquet(p["engagement"])
     t0 = time.perf_counter()
@@ -139,7 +139,7 @@ def _lstm_ours(p: dict[str, Any]) -> dict[str, Any]:
     import_s = _tf_warm()
     import pandas as pd
 
-    from interest_core.forecasters.lstm import PREDICT_BATCH, LSTMForecaster
+    from interest_core.forecasting.forecasters.lstm import PREDICT_BATCH, LSTMForecaster
 
     frame = pd.read_parquet(p["engagement"])
     marks: list[float] = []  # the progress callback (as the app and CLI pass one): each epoch's end, then done
@@ -167,8 +167,8 @@ def _lstm_bare(p: dict[str, Any]) -> dict[str, Any]:
     import numpy as np
     import pandas as pd
 
-    from interest_core.forecasters.base import validate_training_frame
-    from interest_core.forecasters.lstm import PREDICT_BATCH, LSTMForecaster, _keras
+    from interest_core.forecasting.forecasters.base import validate_training_frame
+    from interest_core.forecasting.forecasters.lstm import PREDICT_BATCH, LSTMForecaster, _keras
 
     keras = _keras()
     keras.utils.set_random_seed(0)
@@ -202,7 +202,7 @@ def _arima_ours(p: dict[str, Any]) -> dict[str, Any]:
     _sm_warm()
     import pandas as pd
 
-    from interest_core.forecasters.arima import ArimaForecaster
+    from interest_core.forecasting.forecasters.arima import ArimaForecaster
 
     frame = pd.read_parquet(p["demand"])
     order = tuple(p["order"]) if p["order"] else None
@@ -224,7 +224,7 @@ def _arima_bare(p: dict[str, Any]) -> dict[str, Any]:
     from statsmodels.tsa.statespace.sarimax import SARIMAX
     from threadpoolctl import threadpool_limits
 
-    from interest_core.forecasters.base import to_matrix
+    from interest_core.forecasting.forecasters.base import to_matrix
 
     matrix, _, _ = to_matrix(pd.read_parquet(p["demand"]))
     converged = 0
@@ -283,7 +283,7 @@ def main() -> None:
     started, load0 = time.perf_counter(), os.getloadavg()[0]
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="bench-forecast-"))
     workdir.mkdir(parents=True, exist_ok=True)
-    from interest_core.forecasters.arima import FIT_SERIES_PER_WORKER
+    from interest_core.forecasting.forecasters.arima import FIT_SERIES_PER_WORKER
 
     if args.series < 2 * FIT_SERIES_PER_WORKER:
         print(f"note: under {2 * FIT_SERIES_PER_WORKER} series ArimaForecaster(n_jobs=2) fits in one process")

@@ -1,5 +1,5 @@
 import sys
 
-from interest_core.cli import main
+from interest_core.cli.main import main
 
 sys.exit(main())

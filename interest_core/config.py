@@ -9,20 +9,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-Freq = Literal["h", "D", "W", "M"]
+from interest_core.periods import Freq, check_freq
+
 DuplicatePolicy = Literal["keep", "drop", "auto"]
-
-# DuckDB date_trunc part for each frequency code.
-FREQ_PART: dict[str, str] = {"h": "hour", "D": "day", "W": "week", "M": "month"}
-FREQ_LABEL: dict[str, str] = {"h": "hour", "D": "day", "W": "week", "M": "month"}
-# Season length used by seasonal naive and calendar features.
-SEASON_LENGTH: dict[str, int] = {"h": 24, "D": 7, "W": 52, "M": 12}
-
-
-def check_freq(freq: str) -> Freq:
-    if freq not in FREQ_PART:
-        raise ValueError(f"unknown frequency {freq!r}; use one of h, D, W, M (hour, day, week, month)")
-    return freq  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)

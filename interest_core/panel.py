@@ -15,8 +15,9 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from interest_core.config import FREQ_PART, BehaviorWeights, PanelSpec, check_freq
-from interest_core.schema import BEHAVIORS
+from interest_core.config import BehaviorWeights, PanelSpec
+from interest_core.ingest.formats import BEHAVIORS
+from interest_core.periods import FREQ_PART, check_freq
 from interest_core.store import Store
 
 # Arrow text -> pandas' default text dtype (Arrow-backed, NaN for missing), without a copy.
@@ -138,7 +139,7 @@ def build_panel(
     panel = source.query_arrow(sql, params, frames)
     panel = _typed(panel)
     if spec.decay_half_life is not None:
-        from interest_core.interest import apply_decay
+        from interest_core.transforms import apply_decay
 
         panel = apply_decay(panel, spec.decay_half_life, spec.freq)
     return panel

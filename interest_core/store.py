@@ -21,8 +21,6 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from interest_core import staging
-from interest_core.cleaning import check_columns, classified_sql
 from interest_core.config import IngestOptions
 from interest_core.errors import (
     DatasetExistsError,
@@ -31,10 +29,12 @@ from interest_core.errors import (
     NoUsableRowsError,
     StoreError,
 )
-from interest_core.io import SourceFile, open_source, sha256_file
-from interest_core.privacy import pseudonymizer_key
-from interest_core.report import RejectReport
-from interest_core.schema import ColumnMapping, Preset, detect_preset, get_preset, with_header_names
+from interest_core.ingest import staging
+from interest_core.ingest.cleaning import check_columns, classified_sql
+from interest_core.ingest.formats import ColumnMapping, Preset, detect_preset, get_preset, with_header_names
+from interest_core.ingest.privacy import pseudonymizer_key
+from interest_core.ingest.report import RejectReport
+from interest_core.ingest.sources import SourceFile, open_source, sha256_file
 
 DEFAULT_DB = Path(__file__).resolve().parent.parent / "data" / "interest.duckdb"
 DB_ENV = "INTEREST_DB"  # overrides the default store path (tests and deployments)

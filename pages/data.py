@@ -6,8 +6,8 @@ import streamlit as st
 
 from interest_core import charts
 from interest_core.config import IngestOptions
-from interest_core.intake import dataset_name_for
-from interest_core.schema import PRESET_NAMES
+from interest_core.ingest.formats import PRESET_NAMES
+from interest_core.ingest.uploads import dataset_name_for
 from ui import cache, state, widgets
 
 dataset, _ = widgets.sidebar(freq=False)

@@ -6,7 +6,7 @@ import streamlit as st
 
 from interest_core.analytics.demand import DEFAULT_MODELS
 from interest_core.charts import ops as ops_charts
-from interest_core.forecasters import available
+from interest_core.forecasting.forecasters import available
 from ui import cache, widgets
 
 

@@ -8,9 +8,9 @@ from typing import cast
 import streamlit as st
 
 from interest_core import charts
-from interest_core import forecast_views as fv
-from interest_core.backtest import TARGETS
-from interest_core.forecasters import BASELINE_NAMES, available
+from interest_core.forecasting.backtest import TARGETS
+from interest_core.forecasting.forecasters import BASELINE_NAMES, available
+from interest_core.views import forecasts as fv
 from ui import cache, widgets
 
 KINDS = {"aggregate": "all users together", "category": "a category", "user": "a user"}

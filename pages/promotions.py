@@ -6,7 +6,7 @@ import streamlit as st
 
 from interest_core.analytics.churn import DEFAULT_HORIZON
 from interest_core.charts import ops as ops_charts
-from interest_core.forecasters import available
+from interest_core.forecasting.forecasters import available
 from ui import cache, widgets
 
 MODELS = {"recency_decay": "recency-weighted interest (fast)", "window_mean": "recent average (fast)",

@@ -6,8 +6,8 @@ from __future__ import annotations
 import streamlit as st
 
 from interest_core import charts
-from interest_core import forecast_views as fv
-from interest_core.schema import PRESET_NAMES
+from interest_core.ingest.formats import PRESET_NAMES
+from interest_core.views import forecasts as fv
 from ui import cache, widgets
 
 SOURCES = {"upload": "Upload a file", "sample": "Taobao-like sample of the selected dataset"}

@@ -25,7 +25,7 @@ from typing import Any
 import pandas as pd
 
 from interest_core.config import IngestOptions
-from interest_core.schema import ColumnMapping
+from interest_core.ingest.formats import ColumnMapping
 
 # A file's content: bytes, or a function that writes the file at the given path.
 Content = bytes | Callable[[Path], None]

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from interest_core import series
+from interest_core.forecasting import series
 
 START = pd.Timestamp("2024-01-01")  # a Monday: weekly periods start here
 TMALL = Path("/work/shared/data/tmall-2014-brand-log/t_alibaba_data.csv.gz")

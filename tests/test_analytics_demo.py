@@ -23,7 +23,7 @@ from interest_core import panel as panel_mod
 from interest_core.analytics import migration as mig
 from interest_core.analytics import segments as seg
 from interest_core.config import PanelSpec
-from interest_core.intake import ensure_demo
+from interest_core.ingest.uploads import ensure_demo
 from interest_core.store import Store
 
 if TYPE_CHECKING:

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from interest_core.errors import ModelError
-from interest_core.forecasters import arima
-from interest_core.forecasters.arima import ArimaForecaster, candidate_orders, fit_series
+from interest_core.forecasting.forecasters import arima
+from interest_core.forecasting.forecasters.arima import ArimaForecaster, candidate_orders, fit_series
 
 PERIODS = pd.date_range("2024-01-01", periods=30, freq="7D")
 

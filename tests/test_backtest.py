@@ -10,11 +10,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from interest_core import backtest
 from interest_core.config import PanelSpec
 from interest_core.errors import ModelError
-from interest_core.forecasters import make_forecaster
-from interest_core.forecasters.base import Forecaster, ProgressCallback, forecast_frame, future_periods, to_matrix
+from interest_core.forecasting import backtest
+from interest_core.forecasting.forecasters import make_forecaster
+from interest_core.forecasting.forecasters.base import (
+    Forecaster,
+    ProgressCallback,
+    forecast_frame,
+    future_periods,
+    to_matrix,
+)
 from interest_core.panel import build_panel, events_source
 from interest_core.store import Store
 from tests.forecast_data import START, TMALL, synthetic_panel
@@ -219,7 +225,7 @@ def test_tmall_arima_on_top_categories_keeps_up_with_naive(tmall: dict[str, Any]
 @needs_tmall
 def test_cli_backtest_writes_the_latest_result(tmall: dict[str, Any], tmp_path: Path,
                                                capsys: pytest.CaptureFixture[str]) -> None:
-    from interest_core.cli import main
+    from interest_core.cli.main import main
 
     code = main(["backtest", "tmall", "--db", str(tmall["db"]), "--target", "category_demand", "--models",
                  "baseline", "--horizon", "2", "--folds", "2", "--models-dir", str(tmp_path), "--json"])
@@ -232,7 +238,7 @@ def test_cli_backtest_writes_the_latest_result(tmall: dict[str, Any], tmp_path: 
 
 
 def test_cli_model_lists() -> None:
-    from interest_core.cli_forecast import build_models
+    from interest_core.cli.forecast import build_models
 
     models, skipped = build_models("baseline,arima", "engagement", jobs=1)
     assert [m.name for m in models] == ["last_value", "seasonal_naive", "window_mean", "recency_decay"]

@@ -55,7 +55,7 @@ def test_user_charts(panel: pd.DataFrame) -> None:
 
 
 def test_user_forecast_chart_draws_bands(panel: pd.DataFrame) -> None:
-    from interest_core.series import pair_id
+    from interest_core.forecasting.series import pair_id
 
     fc = pd.DataFrame({"unique_id": pair_id(pd.Series(["u1", "u1"]), pd.Series(["A", "B"])),
                        "period": W + pd.Timedelta(weeks=6), "model": "m", "yhat": [3.0, 1.0],

@@ -145,8 +145,8 @@ def test_evaluation_and_reliability_on_planted_churn(accuracy: AccuracyRecorder)
 @pytest.mark.skipif(not TMALL.exists(), reason=f"real sample {TMALL} not present")
 def test_tmall_churn_model_beats_recency(tmp_path: Path, accuracy: AccuracyRecorder) -> None:
     from interest_core.config import PanelSpec
+    from interest_core.forecasting.series import last_complete_period
     from interest_core.panel import build_panel, events_source
-    from interest_core.series import last_complete_period
     from interest_core.store import Store
 
     with Store(tmp_path / "t.duckdb") as store:
@@ -171,7 +171,7 @@ def test_tmall_churn_model_beats_recency(tmp_path: Path, accuracy: AccuracyRecor
 @pytest.mark.skipif(not (DEMO / "users.csv").exists(), reason="demo data not generated")
 def test_demo_planted_churners_score_higher_before_they_churn(tmp_path: Path, accuracy: AccuracyRecorder) -> None:
     from interest_core.config import PanelSpec
-    from interest_core.intake import ensure_demo
+    from interest_core.ingest.uploads import ensure_demo
     from interest_core.panel import build_panel, events_source
     from interest_core.store import Store
 

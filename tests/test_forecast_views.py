@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 
 from interest_core import charts
-from interest_core import forecast_views as fv
 from interest_core.errors import ModelError
+from interest_core.views import forecasts as fv
 from tests.forecast_data import synthetic_panel
 
 

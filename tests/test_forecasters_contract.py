@@ -12,14 +12,14 @@ import pytest
 
 import interest_core
 from interest_core.errors import ModelError, NotFittedError
-from interest_core.forecasters import available, make_forecaster
-from interest_core.forecasters.base import FORECAST_COLUMNS, Forecaster, future_periods, interval_columns
-from interest_core.forecasters.baselines import RecencyDecay, WindowMean
+from interest_core.forecasting.forecasters import available, make_forecaster
+from interest_core.forecasting.forecasters.base import FORECAST_COLUMNS, Forecaster, future_periods, interval_columns
+from interest_core.forecasting.forecasters.baselines import RecencyDecay, WindowMean
 from tests.forecast_data import engagement_frame
 
 H = 3
 LEVELS = [80, 95]
-LSTM_PRESENT = (Path(interest_core.__file__).parent / "forecasters" / "lstm.py").exists()
+LSTM_PRESENT = (Path(interest_core.__file__).parent / "forecasting" / "forecasters" / "lstm.py").exists()
 
 # name -> factory of a small, fast instance
 FACTORIES: dict[str, Callable[[], Forecaster]] = {

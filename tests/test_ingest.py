@@ -29,8 +29,8 @@ from interest_core.errors import (
     InterestCoreError,
     NoUsableRowsError,
 )
-from interest_core.privacy import pseudonymize
-from interest_core.schema import REJECT_REASONS, REPAIR_REASONS, ColumnMapping
+from interest_core.ingest.formats import REJECT_REASONS, REPAIR_REASONS, ColumnMapping
+from interest_core.ingest.privacy import pseudonymize
 from interest_core.store import Store
 from tests.corpus import TB_HEADER, TB_ROWS, CorpusCase, build_corpus, corpus_cases
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from interest_core.intake import (
+from interest_core.ingest.uploads import (
     DEMO_NAME,
     dataset_name_for,
     demo_path,

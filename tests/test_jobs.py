@@ -12,11 +12,11 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from interest_core import backtest, jobs, persist, series, tasks
 from interest_core.errors import ArtifactError, ModelError
-from interest_core.forecast_views import train_payload
-from interest_core.forecasters import BASELINE_NAMES, make_forecaster
-from interest_core.model_catalog import MODELS_ENV, default_models_dir, manifest_sha, model_folders, model_info
+from interest_core.forecasting import backtest, jobs, persist, series, tasks
+from interest_core.forecasting.catalog import MODELS_ENV, default_models_dir, manifest_sha, model_folders, model_info
+from interest_core.forecasting.forecasters import BASELINE_NAMES, make_forecaster
+from interest_core.views.forecasts import train_payload
 from tests.forecast_data import synthetic_panel
 
 JOB_TIMEOUT = 120

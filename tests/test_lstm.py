@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from interest_core.errors import ModelError
-from interest_core.forecasters import windows as W
+from interest_core.forecasting.forecasters import windows as W
 from tests.forecast_data import TMALL, engagement_frame
 
 if TYPE_CHECKING:
@@ -25,7 +25,8 @@ SMALL = {"window": 4, "units": 8, "epochs": 3, "batch_size": 64, "patience": 2, 
 # -- windows: pure numpy ----------------------------------------------------------------------------
 
 def test_module_import_does_not_import_tensorflow() -> None:
-    code = ("import sys, interest_core.forecasters.lstm, interest_core.persist, interest_core.scoring; "
+    code = ("import sys, interest_core.forecasting.forecasters.lstm, interest_core.forecasting.persist, "
+            "interest_core.forecasting.scoring; "
             "bad = [m for m in ('tensorflow', 'keras') if m in sys.modules]; assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
 
@@ -77,7 +78,7 @@ def frame() -> pd.DataFrame:
 
 @pytest.mark.slow
 def test_seeded_fit_is_deterministic_and_records_device(frame: pd.DataFrame) -> None:
-    from interest_core.forecasters.lstm import LSTMForecaster
+    from interest_core.forecasting.forecasters.lstm import LSTMForecaster
 
     seen: list[tuple[float, str]] = []
     first, second, other = (LSTMForecaster(**SMALL, seed=s) for s in (3, 3, 4))
@@ -96,7 +97,7 @@ def test_seeded_fit_is_deterministic_and_records_device(frame: pd.DataFrame) -> 
 
 @pytest.mark.slow
 def test_horizon_beyond_training_and_predict_frame(frame: pd.DataFrame) -> None:
-    from interest_core.forecasters.lstm import LSTMForecaster
+    from interest_core.forecasting.forecasters.lstm import LSTMForecaster
 
     model = LSTMForecaster(**SMALL)
     model.fit(frame, "W")
@@ -147,8 +148,8 @@ def _folds(table: pd.DataFrame) -> pd.DataFrame:
 @pytest.mark.slow
 def test_lstm_beats_recency_decay_on_tmall_engagement_in_every_fold(tmall_panel: tuple,
                                                                     accuracy: AccuracyRecorder) -> None:
-    from interest_core import backtest
-    from interest_core.forecasters import make_forecaster
+    from interest_core.forecasting import backtest
+    from interest_core.forecasting.forecasters import make_forecaster
 
     panel, data_end = tmall_panel
     models = [make_forecaster("lstm"), make_forecaster("recency_decay", half_life=2.0)]
@@ -166,8 +167,8 @@ def test_lstm_beats_recency_decay_on_tmall_engagement_in_every_fold(tmall_panel:
 @pytest.mark.slow
 def test_lstm_user_totals_not_worse_than_best_baseline_in_every_fold(tmall_panel: tuple,
                                                                     accuracy: AccuracyRecorder) -> None:
-    from interest_core import backtest
-    from interest_core.forecasters import BASELINE_NAMES, make_forecaster
+    from interest_core.forecasting import backtest
+    from interest_core.forecasting.forecasters import BASELINE_NAMES, make_forecaster
 
     panel, data_end = tmall_panel
     models = [make_forecaster("lstm"), *(make_forecaster(n) for n in BASELINE_NAMES)]

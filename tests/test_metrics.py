@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from interest_core import metrics
-from interest_core.forecasters import conformal
+from interest_core.forecasting import metrics
+from interest_core.forecasting.forecasters import conformal
 
 
 def test_mae_rmse_smape_by_hand() -> None:

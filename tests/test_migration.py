@@ -132,7 +132,7 @@ def test_noisy_export_is_seeded_and_non_negative(panel: pd.DataFrame) -> None:
 
 
 def test_forecast_transitions_and_comparison(panel: pd.DataFrame) -> None:
-    from interest_core.series import pair_id
+    from interest_core.forecasting.series import pair_id
 
     # Forecast for week 1 from week 0: u1 keeps (A .5, B .5) -> forecast (A .2, B .3, C .5) exactly.
     fc = pd.DataFrame({"unique_id": pair_id(pd.Series(["u1"] * 3), pd.Series(["A", "B", "C"])),
@@ -148,7 +148,7 @@ def test_forecast_transitions_and_comparison(panel: pd.DataFrame) -> None:
 
 
 def test_backtest_keeps_users_active_on_both_sides(panel: pd.DataFrame) -> None:
-    from interest_core.series import pair_id
+    from interest_core.forecasting.series import pair_id
 
     # Forecasts for week 1 made at week 0: u1 exactly right, u3 (gone in week 1) left out of both sides.
     fc = pd.DataFrame({"unique_id": pair_id(pd.Series(["u1"] * 3 + ["u3"]), pd.Series(["A", "B", "C", "B"])),

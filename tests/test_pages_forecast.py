@@ -16,10 +16,10 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from interest_core import backtest, persist, scoring, series
 from interest_core.config import PanelSpec
-from interest_core.forecasters import BASELINE_NAMES, make_forecaster
-from interest_core.model_catalog import model_folder
+from interest_core.forecasting import backtest, persist, scoring, series
+from interest_core.forecasting.catalog import model_folder
+from interest_core.forecasting.forecasters import BASELINE_NAMES, make_forecaster
 from interest_core.panel import build_panel, events_source
 from tests.apptest import APP, check_clean, check_figures, open_page
 

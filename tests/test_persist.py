@@ -13,11 +13,11 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from interest_core import persist
 from interest_core.config import PanelSpec
 from interest_core.errors import ArtifactError, InterestCoreError
-from interest_core.forecasters import make_forecaster
-from interest_core.forecasters.base import Forecaster
+from interest_core.forecasting import persist
+from interest_core.forecasting.forecasters import make_forecaster
+from interest_core.forecasting.forecasters.base import Forecaster
 from tests.forecast_data import engagement_frame
 
 H = 3
@@ -117,7 +117,7 @@ def test_failed_save_leaves_nothing_and_keeps_the_old_model(baseline: Forecaster
 
 
 def test_unregistered_class_cannot_be_saved(frame: pd.DataFrame, tmp_path: Path) -> None:
-    from interest_core.forecasters.baselines import LastValue
+    from interest_core.forecasting.forecasters.baselines import LastValue
 
     class Homemade(LastValue):
         name = "homemade"
@@ -235,8 +235,8 @@ def test_tampered_keras_and_disguised_pickle_refused(lstm: Forecaster, tmp_path:
 
 
 def test_no_pickle_in_persistence_code() -> None:
-    import interest_core.forecasters.lstm as lstm_module
-    import interest_core.scoring as scoring_module
+    import interest_core.forecasting.forecasters.lstm as lstm_module
+    import interest_core.forecasting.scoring as scoring_module
 
     for module in (persist, lstm_module, scoring_module):
         source = Path(str(module.__file__)).read_text()

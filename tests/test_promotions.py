@@ -17,9 +17,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from interest_core import series
 from interest_core.analytics import promotions as promo
-from interest_core.forecasters.base import Forecaster, ProgressCallback, forecast_frame, future_periods, to_matrix
+from interest_core.forecasting import series
+from interest_core.forecasting.forecasters.base import (
+    Forecaster,
+    ProgressCallback,
+    forecast_frame,
+    future_periods,
+    to_matrix,
+)
 
 if TYPE_CHECKING:
     from tests.conftest import AccuracyRecorder
@@ -124,9 +130,9 @@ def test_backtest_lift_counts_hits_without_leakage(accuracy: AccuracyRecorder) -
 @pytest.mark.skipif(not TMALL.exists(), reason=f"real sample {TMALL} not present")
 def test_tmall_lift_over_recency_is_measured(tmp_path: Path, accuracy: AccuracyRecorder) -> None:
     from interest_core.config import PanelSpec
-    from interest_core.forecasters import make_forecaster
+    from interest_core.forecasting.forecasters import make_forecaster
+    from interest_core.forecasting.series import last_complete_period
     from interest_core.panel import build_panel, events_source
-    from interest_core.series import last_complete_period
     from interest_core.store import Store
 
     with Store(tmp_path / "t.duckdb") as store:

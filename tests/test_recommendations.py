@@ -85,7 +85,7 @@ def test_ranking_metrics_by_hand() -> None:
 
 
 def test_ranking_metrics_agree_with_the_metrics_module() -> None:
-    from interest_core import metrics
+    from interest_core.forecasting import metrics
 
     rng = np.random.default_rng(1)
     items = [f"i{j}" for j in range(12)]

@@ -9,12 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from interest_core import scoring, series
 from interest_core.config import PanelSpec
 from interest_core.errors import ModelError
-from interest_core.forecasters import make_forecaster
-from interest_core.forecasters.base import Forecaster
-from interest_core.persist import load_model, save_model
+from interest_core.forecasting import scoring, series
+from interest_core.forecasting.forecasters import make_forecaster
+from interest_core.forecasting.forecasters.base import Forecaster
+from interest_core.forecasting.persist import load_model, save_model
 
 TAOBAO = Path("/work/shared/data/taobao-userbehavior-head/taobao_userbehavior_head.csv.gz")
 SPEC = PanelSpec(freq="D")
@@ -129,7 +129,7 @@ def test_profile_is_built_from_the_panel_alone() -> None:
 def test_cli_fit_then_score(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     import json
 
-    from interest_core.cli import main
+    from interest_core.cli.main import main
 
     db, out = str(tmp_path / "s.duckdb"), tmp_path / "models" / "tb-lstm"
     assert main(["ingest", str(TAOBAO), "--name", "tb", "--db", db, "--json"]) == 0

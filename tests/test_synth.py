@@ -13,7 +13,7 @@ from sklearn.metrics import adjusted_rand_score
 from sklearn.preprocessing import StandardScaler
 
 from interest_core import synth
-from interest_core.schema import BEHAVIORS, ColumnMapping
+from interest_core.ingest.formats import BEHAVIORS, ColumnMapping
 from interest_core.store import Store
 
 SMALL = synth.SynthSpec(n_users=300, days=200, seed=11)

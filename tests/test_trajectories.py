@@ -110,7 +110,7 @@ def test_profile_card(panel: pd.DataFrame) -> None:
 
 
 def test_merge_forecast_pair_ids(panel: pd.DataFrame) -> None:
-    from interest_core.series import pair_id
+    from interest_core.forecasting.series import pair_id
 
     fc = pd.DataFrame({
         "unique_id": pair_id(pd.Series(["u2", "u2", "u1"]), pd.Series(["C", "D", "A"])),
@@ -140,7 +140,7 @@ def test_forecast_user_with_a_baseline() -> None:
 
 
 def test_merge_forecast_dense_history_reaches_the_forecast(panel: pd.DataFrame) -> None:
-    from interest_core.series import pair_id
+    from interest_core.forecasting.series import pair_id
 
     fc = pd.DataFrame({"unique_id": pair_id(pd.Series(["u2"]), pd.Series(["D"])), "period": [week(5)],
                        "model": "m", "yhat": [1.0]})

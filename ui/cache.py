@@ -24,7 +24,7 @@ import streamlit as st
 
 from interest_core import panel
 from interest_core.charts import category_colors as _palette
-from interest_core.intake import Inspection, code_counts, ensure_demo, inspect_file, save_upload, sha256_bytes
+from interest_core.ingest.uploads import Inspection, code_counts, ensure_demo, inspect_file, save_upload, sha256_bytes
 from interest_core.store import Store, default_db_path
 
 UPLOAD_ROOT = Path(tempfile.gettempdir()) / "interest-uploads"
@@ -189,8 +189,9 @@ def upload_codes(sha: str, path: Path, column: str) -> pd.DataFrame:
 @st.cache_data(show_spinner="Building the interest panel...", max_entries=16)
 def _analytics_panel(path: str, name: str, fp: str, freq: str, top_k: int | None) -> pd.DataFrame:
     """The weekly (or other) interest panel, categories past the top_k folded into 'other' when asked."""
-    from interest_core.config import GroupingSpec, PanelSpec, check_freq
+    from interest_core.config import GroupingSpec, PanelSpec
     from interest_core.grouping import category_map
+    from interest_core.periods import check_freq
 
     source = _source(path, name)
     grouping = GroupingSpec(method="topk", k=top_k) if top_k else GroupingSpec()
@@ -215,8 +216,9 @@ def search_users(name: str, text: str = "", limit: int = 50) -> pd.DataFrame:
 @st.cache_data(show_spinner="Reading the user's history...", max_entries=64)
 def _user_view(path: str, name: str, fp: str, user: str, freq: str, top_k: int) -> dict[str, Any]:
     from interest_core.analytics import trajectories as traj
-    from interest_core.config import PanelSpec, check_freq
-    from interest_core.interest import interest_profile
+    from interest_core.config import PanelSpec
+    from interest_core.periods import check_freq
+    from interest_core.transforms import interest_profile
 
     spec = PanelSpec(freq=check_freq(freq))
     rows = panel.build_panel(_source(path, name), spec, users=[user])
@@ -260,7 +262,7 @@ def _transitions(path: str, name: str, fp: str, freq: str, top_k: int, mode: str
 
     frame = _analytics_panel(path, name, fp, freq, top_k)
     if mode == "windows" and split is not None:
-        from interest_core.interest import PERIOD_OFFSETS
+        from interest_core.periods import PERIOD_OFFSETS
 
         before_end = pd.Timestamp(split) - PERIOD_OFFSETS[freq]
         return mig.window_transitions(frame, (start, before_end), (split, end), entry_exit=True)
@@ -307,7 +309,7 @@ def segmentation(name: str, freq: str, method: str = "kmeans", k: int | None = N
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def _period_list(path: str, name: str, fp: str, freq: str) -> list[pd.Timestamp]:
-    from interest_core.interest import period_grid
+    from interest_core.periods import period_grid
 
     lo, hi = panel.period_bounds(_source(path, name), freq)
     return list(period_grid(lo, hi, freq))
@@ -376,7 +378,7 @@ FORECAST_MODELS: tuple[str, ...] = ("recency_decay", "window_mean", "last_value"
 
 
 def _last_complete(path: str, name: str, fp: str, freq: str, last_period: pd.Timestamp) -> pd.Timestamp:
-    from interest_core.series import last_complete_period
+    from interest_core.forecasting.series import last_complete_period
 
     return last_complete_period(last_period, pd.Timestamp(_kpis(path, name, fp)["end"]), freq)
 
@@ -384,7 +386,8 @@ def _last_complete(path: str, name: str, fp: str, freq: str, last_period: pd.Tim
 @st.cache_data(show_spinner="Forecasting the user's next periods...", max_entries=64)
 def _user_forecast(path: str, name: str, fp: str, user: str, freq: str, model: str, h: int) -> pd.DataFrame:
     from interest_core.analytics import trajectories as traj
-    from interest_core.config import PanelSpec, check_freq
+    from interest_core.config import PanelSpec
+    from interest_core.periods import check_freq
 
     rows = panel.build_panel(_source(path, name), PanelSpec(freq=check_freq(freq)), users=[user])
     if rows.empty:
@@ -403,8 +406,8 @@ def _migration_forecast(path: str, name: str, fp: str, freq: str, top_k: int, t:
                         min_users: int) -> dict[str, Any]:
     """Forecast from data up to t only; the implied t -> t+1 matrix, against the actual one when known."""
     from interest_core.analytics import migration as mig
-    from interest_core.forecasters import make_forecaster
-    from interest_core.series import training_frame
+    from interest_core.forecasting.forecasters import make_forecaster
+    from interest_core.forecasting.series import training_frame
 
     frame = _analytics_panel(path, name, fp, freq, top_k)
     train = training_frame(frame, "engagement", freq, end=pd.Timestamp(t))
@@ -436,7 +439,7 @@ OPS_HISTORY = 26  # periods of (user, category) history the engagement forecaste
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def _ops_last_period(path: str, name: str, fp: str, freq: str) -> pd.Timestamp:
-    from interest_core.series import last_complete_period
+    from interest_core.forecasting.series import last_complete_period
 
     frame = _analytics_panel(path, name, fp, freq, None)
     return last_complete_period(frame["period"].max(), pd.Timestamp(_kpis(path, name, fp)["end"]), freq)
@@ -482,9 +485,9 @@ def churn_backtest(name: str, freq: str, horizon: int) -> dict[str, Any]:
 
 @st.cache_resource(show_spinner="Fitting the engagement forecaster...", max_entries=8)
 def _engagement_model(path: str, name: str, fp: str, freq: str, model: str) -> Any:
-    from interest_core import series
-    from interest_core.forecasters import make_forecaster
-    from interest_core.interest import PERIOD_OFFSETS
+    from interest_core.forecasting import series
+    from interest_core.forecasting.forecasters import make_forecaster
+    from interest_core.periods import PERIOD_OFFSETS
 
     frame = _analytics_panel(path, name, fp, freq, None)
     last = _ops_last_period(path, name, fp, freq)
@@ -528,7 +531,7 @@ def promotion(name: str, freq: str, model: str, horizon: int, category: str, max
 def _promotion_lift(path: str, name: str, fp: str, freq: str, model: str, horizon: int, category: str
                     ) -> pd.DataFrame:
     from interest_core.analytics.promotions import backtest_lift
-    from interest_core.forecasters import make_forecaster
+    from interest_core.forecasting.forecasters import make_forecaster
 
     frame = _analytics_panel(path, name, fp, freq, None)
     result = backtest_lift(frame, lambda: make_forecaster(model), category, freq=freq, horizon=horizon,
@@ -586,14 +589,14 @@ JOB_POLL_S = 1.0  # how often a page with a running job reads its status.json
 
 def models_dir() -> Path:
     """Where models, backtests and jobs live ($INTEREST_MODELS_DIR or models/)."""
-    from interest_core.model_catalog import default_models_dir
+    from interest_core.forecasting.catalog import default_models_dir
 
     return default_models_dir().resolve()
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
 def _model_info(folder: str, sha: str) -> dict[str, Any]:
-    from interest_core.model_catalog import model_info
+    from interest_core.forecasting.catalog import model_info
 
     return model_info(folder)
 
@@ -601,7 +604,7 @@ def _model_info(folder: str, sha: str) -> dict[str, Any]:
 def saved_models(dataset: str | None = None) -> pd.DataFrame:
     """Saved models, newest first (the list is read each run so a new model shows at once; rows are cached)."""
     from interest_core.errors import ArtifactError
-    from interest_core.model_catalog import manifest_sha, model_folders, models_table
+    from interest_core.forecasting.catalog import manifest_sha, model_folders, models_table
 
     rows = []
     for folder in model_folders(models_dir()):
@@ -615,14 +618,14 @@ def saved_models(dataset: str | None = None) -> pd.DataFrame:
 
 @st.cache_resource(show_spinner="Loading the saved model...", max_entries=16)
 def _saved_model(folder: str, sha: str) -> Any:
-    from interest_core import persist
+    from interest_core.forecasting import persist
 
     return persist.load_model(folder)  # verifies every file's hash before parsing anything
 
 
 def saved_model(folder: str) -> Any:
     """The persist.SavedModel in ``folder``, loaded once per manifest sha."""
-    from interest_core.model_catalog import manifest_sha
+    from interest_core.forecasting.catalog import manifest_sha
 
     return _saved_model(folder, manifest_sha(folder))
 
@@ -634,22 +637,22 @@ def _saved_predictions(folder: str, sha: str, h: int) -> pd.DataFrame:
 
 def saved_future(folder: str, h: int, unique_id: str) -> pd.DataFrame:
     """A saved model's forecast of one series for its next h periods (empty if it has no such series)."""
-    from interest_core.forecast_views import future_of
-    from interest_core.model_catalog import manifest_sha
+    from interest_core.forecasting.catalog import manifest_sha
+    from interest_core.views.forecasts import future_of
 
     return future_of(_saved_predictions(folder, manifest_sha(folder), h), unique_id)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def _backtest_file(path: str, stamp: tuple[int, int]) -> dict[str, Any]:
-    from interest_core.backtest import read_json
+    from interest_core.forecasting.backtest import read_json
 
     return read_json(path)
 
 
 def latest_backtest(name: str, target: str, freq: str) -> dict[str, Any] | None:
     """The latest saved backtest of a dataset, target and frequency (backtest.read_json), or None."""
-    from interest_core.backtest import backtest_path
+    from interest_core.forecasting.backtest import backtest_path
 
     path = backtest_path(models_dir(), name, target, freq)
     if not path.is_file():
@@ -659,7 +662,7 @@ def latest_backtest(name: str, target: str, freq: str) -> dict[str, Any] | None:
 
 
 def _series_top_k(kind: str) -> int | None:
-    from interest_core.forecast_views import DEFAULT_TOP_K
+    from interest_core.views.forecasts import DEFAULT_TOP_K
 
     return DEFAULT_TOP_K["category_demand"] if kind == "category" else None
 
@@ -680,8 +683,8 @@ def _series_view(path: str, name: str, fp: str, freq: str, kind: str, key: str |
                  params_json: str, horizon: int, folds: int, saved_stamp: tuple[int, int] | None) -> dict[str, Any]:
     import json
 
-    from interest_core import forecast_views as fv
-    from interest_core.series import last_complete_period
+    from interest_core.forecasting.series import last_complete_period
+    from interest_core.views import forecasts as fv
 
     frame = _analytics_panel(path, name, fp, freq, _series_top_k(kind))
     data_end = pd.Timestamp(_kpis(path, name, fp)["end"])
@@ -705,8 +708,8 @@ def series_view(name: str, freq: str, kind: str, key: str | None, models: tuple[
     """history, forecasts (one series' backtest: the saved one's when it has the series), ranked models, source."""
     import json
 
-    from interest_core.backtest import backtest_path
-    from interest_core.forecast_views import KIND_TARGET
+    from interest_core.forecasting.backtest import backtest_path
+    from interest_core.views.forecasts import KIND_TARGET
 
     saved = backtest_path(models_dir(), name, KIND_TARGET[kind], freq)
     # The saved backtest's (mtime, size) is part of the key: a re-train's new result shows at once.
@@ -747,9 +750,9 @@ def launch_training(name: str, target: str, model: str, freq: str, horizon: int,
     """Start tasks.train in a spawned worker: backtest the baselines and ``model``, then fit and save ``model``."""
     import time
 
-    from interest_core import jobs as job_runner
-    from interest_core.forecast_views import train_payload
-    from interest_core.model_catalog import jobs_dir, prune_jobs
+    from interest_core.forecasting import jobs as job_runner
+    from interest_core.forecasting.catalog import jobs_dir, prune_jobs
+    from interest_core.views.forecasts import train_payload
 
     info = describe(name)
     payload = train_payload(dataset=name, dataset_sha256=str(info["sha256"]), target=target, freq=freq,
@@ -766,7 +769,7 @@ def launch_training(name: str, target: str, model: str, freq: str, horizon: int,
 
 @st.cache_data(show_spinner="Writing a Taobao-like sample from the dataset...", max_entries=8)
 def _scoring_sample(path: str, name: str, fp: str) -> bytes:
-    from interest_core.scoring_sample import taobao_like
+    from interest_core.forecasting.scoring_sample import taobao_like
 
     return taobao_like(_source(path, name))
 
@@ -780,8 +783,8 @@ def scoring_sample(name: str) -> bytes:
 def _score(sha: str, path: str, folder: str, model_sha: str, h: int, k: int, mapping_json: str | None) -> Any:
     import json
 
-    from interest_core import scoring
-    from interest_core.schema import ColumnMapping
+    from interest_core.forecasting import scoring
+    from interest_core.ingest.formats import ColumnMapping
 
     mapping = ColumnMapping.from_dict(json.loads(mapping_json)) if mapping_json else None
     return scoring.score(_saved_model(folder, model_sha), path, h=h, k=k, fmt="generic" if mapping else "auto",
@@ -792,7 +795,7 @@ def score_upload(sha: str, path: Path, folder: str, h: int, k: int, mapping: Any
     """scoring.ScoringResult of an uploaded file (keyed on its sha256) against a saved model (its manifest sha)."""
     import json
 
-    from interest_core.model_catalog import manifest_sha
+    from interest_core.forecasting.catalog import manifest_sha
 
     mapping_json = json.dumps(mapping.to_dict(), sort_keys=True) if mapping is not None else None
     return _score(sha, str(path), folder, manifest_sha(folder), h, k, mapping_json)

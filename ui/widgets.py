@@ -12,15 +12,14 @@ from typing import Any, cast
 import pandas as pd
 import streamlit as st
 
-from interest_core.config import FREQ_LABEL
 from interest_core.errors import InterestCoreError
 from interest_core.export import safe_csv
-from interest_core.intake import DEMO_NAME, Inspection, guess_behavior, guess_mapping, suggest_freq
-from interest_core.schema import BEHAVIORS, IGNORE, ColumnMapping, TsUnit
+from interest_core.ingest.formats import BEHAVIORS, IGNORE, ColumnMapping, TsUnit
+from interest_core.ingest.uploads import DEMO_NAME, Inspection, guess_behavior, guess_mapping, suggest_freq
+from interest_core.periods import FREQS, PERIOD_ADJECTIVE, PERIOD_LABEL
 from ui import cache, state
 
-FREQS: tuple[str, ...] = ("h", "D", "W", "M")
-FREQ_TEXT: dict[str, str] = {"h": "hourly", "D": "daily", "W": "weekly", "M": "monthly"}
+FREQ_TEXT = PERIOD_ADJECTIVE
 NONE = "(none)"
 # Counts in tables with thousands separators.
 COUNT_COLUMNS: dict[str, Any] = {
@@ -155,7 +154,7 @@ def span(start: object, end: object) -> tuple[str, str]:
 
 
 def period_name(freq: str) -> str:
-    return FREQ_LABEL.get(freq, freq)
+    return PERIOD_LABEL.get(freq, freq)
 
 
 # -- the column-mapping form ----------------------------------------------------------------------
@@ -243,7 +242,7 @@ def file_guard(file_name: str) -> Iterator[None]:
 
 
 def _job_line(entry: dict[str, Any]) -> str:
-    from interest_core.forecast_views import TARGET_TEXT
+    from interest_core.views.forecasts import TARGET_TEXT
 
     return (f"**{entry['model']}** on {TARGET_TEXT.get(entry['target'], entry['target'])} "
             f"({FREQ_TEXT.get(entry['freq'], entry['freq'])}, {entry['horizon']} ahead, {entry['folds']} folds)")

@@ -11,9 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from interest_core.config import FREQ_LABEL
 from interest_core.errors import ModelError
-from interest_core.interest import period_grid
+from interest_core.periods import PERIOD_LABEL, period_grid
 
 NEVER = 1e9  # recency of a user not seen yet at a cutoff
 
@@ -164,7 +163,7 @@ def _plural(n: float, unit: str) -> str:
 
 def describe_feature(name: str, value: float, *, freq: str, short: int, long: int) -> str:
     """One feature's value as a merchandiser would say it ("inactive for 3 weeks")."""
-    unit = FREQ_LABEL.get(freq, "period")
+    unit = PERIOD_LABEL.get(freq, "period")
     if name == "recency":
         return f"active this {unit}" if value < 1 else f"inactive for {_plural(value, unit)}"
     if name == "silence":

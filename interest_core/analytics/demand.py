@@ -17,12 +17,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from interest_core import backtest, series
 from interest_core.errors import ModelError
-from interest_core.forecasters import make_forecaster
-from interest_core.forecasters.base import ProgressCallback
-from interest_core.interest import PERIOD_OFFSETS
-from interest_core.privacy import DEFAULT_MIN_GROUP, suppress_small_groups
+from interest_core.forecasting import backtest, series
+from interest_core.forecasting.forecasters import make_forecaster
+from interest_core.forecasting.forecasters.base import ProgressCallback
+from interest_core.ingest.privacy import DEFAULT_MIN_GROUP, suppress_small_groups
+from interest_core.periods import PERIOD_OFFSETS
 
 DEFAULT_MODELS: tuple[str, ...] = ("last_value", "window_mean", "recency_decay", "arima")
 TREND_COLUMNS: tuple[str, ...] = (

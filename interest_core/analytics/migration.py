@@ -28,8 +28,8 @@ import numpy as np
 import pandas as pd
 
 from interest_core.analytics.trajectories import top_category_by_period
-from interest_core.interest import PERIOD_OFFSETS, period_grid
-from interest_core.privacy import DEFAULT_MIN_GROUP, laplace_noise, suppress_small_groups
+from interest_core.ingest.privacy import DEFAULT_MIN_GROUP, laplace_noise, suppress_small_groups
+from interest_core.periods import PERIOD_OFFSETS, period_grid
 
 NEW = "(new)"
 GONE = "(gone)"
@@ -321,7 +321,7 @@ def forecast_shares(forecasts: pd.DataFrame, *, period: Any = None, model: str |
     Share = yhat over the user's summed yhat in that period. ``period`` defaults to the first
     forecast period, ``model`` to the only (or first) model in the frame.
     """
-    from interest_core.series import split_pair_id
+    from interest_core.forecasting.series import split_pair_id
 
     fc = forecasts
     if "user_id" not in fc or "category" not in fc:

@@ -19,11 +19,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from interest_core import series
 from interest_core.errors import ModelError
 from interest_core.export import safe_csv
-from interest_core.forecasters.base import Forecaster
-from interest_core.interest import PERIOD_OFFSETS, period_grid
+from interest_core.forecasting import series
+from interest_core.forecasting.forecasters.base import Forecaster
+from interest_core.periods import future_periods, period_grid
 
 LIST_COLUMNS: tuple[str, ...] = ("rank", "user_id", "p_engage", "churn_risk", "expected_reach", "reach_share")
 DEFAULT_LIST_SIZES: tuple[int, ...] = (10, 25, 50, 100, 200)
@@ -181,7 +181,7 @@ def _lift_totals(panel: pd.DataFrame, make_model: Callable[[], Forecaster], targ
         window = panel[(panel["period"] <= cutoff) & (panel["period"] >= start)]
         train = series.training_frame(window, "engagement", freq, start=start, end=cutoff)
         scores = engagement_scores(make_model().fit(train, freq).predict(horizon))
-        future = pd.DatetimeIndex([cutoff + PERIOD_OFFSETS[freq] * (i + 1) for i in range(horizon)])
+        future = future_periods(cutoff, freq, horizon)
         ahead = panel[panel["period"].isin(future) & (panel["interest"] > 0)]
         for cats in targets:
             if not scores["category"].isin(cats).any():

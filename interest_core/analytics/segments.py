@@ -22,9 +22,8 @@ from sklearn.neighbors import NearestNeighbors
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
-from interest_core.config import FREQ_LABEL
-from interest_core.interest import period_grid
-from interest_core.privacy import DEFAULT_MIN_GROUP, suppress_small_groups
+from interest_core.ingest.privacy import DEFAULT_MIN_GROUP, suppress_small_groups
+from interest_core.periods import PERIOD_LABEL, period_grid
 
 BEHAVIOUR_FEATURES = ("recency", "frequency", "intensity", "buy_share", "action_share", "diversity")
 SHARE_PREFIX = "share:"
@@ -235,7 +234,7 @@ def _relabel_by_size(labels: np.ndarray) -> np.ndarray:
 # -- words, sizes, projection, lists -----------------------------------------------------------
 
 def _activity_words(frequency: float, freq: str) -> str:
-    unit = FREQ_LABEL.get(freq, "period")
+    unit = PERIOD_LABEL.get(freq, "period")
     if frequency >= 0.6:
         return {"h": "active hourly", "D": "active daily", "W": "active weekly", "M": "active monthly"}.get(
             freq, "active every period")
@@ -284,7 +283,8 @@ def describe_segments(features: pd.DataFrame, labels: Sequence[int] | np.ndarray
             words.append("long sessions")
         words.append(_activity_words(float(mean.get("frequency", 0.0)), freq))
         if z.get("recency", 0) >= 0.5:
-            words.append(f"lapsing (last seen {mean['recency']:.0f} {FREQ_LABEL.get(freq, 'period')}s ago on average)")
+            unit = PERIOD_LABEL.get(freq, "period")
+            words.append(f"lapsing (last seen {mean['recency']:.0f} {unit}s ago on average)")
         traits = z.drop(labels=[c for c in z.index if c.startswith(SHARE_PREFIX)]).round(2).to_dict()
         rows.append({
             "segment": int(seg), "users": len(part), "share_of_users": len(part) / len(frame),

@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 
 from interest_core.config import PanelSpec
-from interest_core.interest import PERIOD_OFFSETS, interest_profile, period_grid
+from interest_core.periods import PERIOD_OFFSETS, period_grid
+from interest_core.transforms import interest_profile
 
 OTHER = "other"
 SHARES_COLUMNS = ["period", "category", "interest", "share"]
@@ -199,7 +200,7 @@ def merge_forecast(panel: pd.DataFrame, forecasts: pd.DataFrame, user_id: str, *
     so the stacked-share chart can continue into the future. With ``freq``, the history is dense
     (0 in the user's inactive periods), so a line chart does not bridge the gaps.
     """
-    from interest_core.series import split_pair_id
+    from interest_core.forecasting.series import split_pair_id
 
     fc = forecasts
     if "user_id" not in fc or "category" not in fc:
@@ -238,8 +239,8 @@ def forecast_user(panel: pd.DataFrame, user_id: str, freq: str, *, model: str = 
     calibrated on this user's own last periods. A model fitted on every user (the forecasting
     page's) can be passed through merge_forecast instead.
     """
-    from interest_core.forecasters import make_forecaster
-    from interest_core.series import training_frame
+    from interest_core.forecasting.forecasters import make_forecaster
+    from interest_core.forecasting.series import training_frame
 
     rows = user_rows(panel, user_id)
     if end is not None:

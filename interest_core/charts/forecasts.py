@@ -1,8 +1,8 @@
 """Forecasts and Scoring page charts (plotly, no Streamlit).
 
-Inputs: leaderboards and tier frames of ``interest_core.forecast_views``, backtest forecasts
+Inputs: leaderboards and tier frames of ``interest_core.views.forecasts``, backtest forecasts
 (``BacktestResult.forecasts`` or a saved backtest's), a series history (period, y), and the
-``ScoringResult`` frames of ``interest_core.scoring``. Each model keeps one colour everywhere.
+``ScoringResult`` frames of ``interest_core.forecasting.scoring``. Each model keeps one colour everywhere.
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ from interest_core.charts.style import (
     styled,
     time_range,
 )
-from interest_core.schema import BEHAVIORS
+from interest_core.ingest.formats import BEHAVIORS
 
 FUNNEL_STAGES: tuple[str, ...] = ("view", "fav", "cart", "buy")
 

@@ -18,7 +18,7 @@ from typing import Any
 import pandas as pd
 import plotly.graph_objects as go
 
-from interest_core.config import FREQ_LABEL
+from interest_core.periods import PERIOD_LABEL
 
 OTHER = "other"
 OTHER_COLOR = "#9E9E9E"
@@ -87,7 +87,7 @@ def color_for(name: str, colors: Mapping[str, str] | None) -> str:
 
 def period_label(freq: str) -> str:
     """'week' for W, 'day' for D ... (for axis titles such as 'events per week')."""
-    return FREQ_LABEL.get(freq, freq)
+    return PERIOD_LABEL.get(freq, freq)
 
 
 def per_period(what: str, freq: str) -> str:

@@ -25,11 +25,11 @@ def _prepare(db: Path, models: Path) -> None:
     """A user-total backtest and a saved engagement model of the demo, as the app would write them."""
     import pandas as pd
 
-    from interest_core import backtest, persist, scoring, series
     from interest_core.config import PanelSpec
-    from interest_core.forecasters import BASELINE_NAMES, make_forecaster
-    from interest_core.intake import ensure_demo
-    from interest_core.model_catalog import model_folder
+    from interest_core.forecasting import backtest, persist, scoring, series
+    from interest_core.forecasting.catalog import model_folder
+    from interest_core.forecasting.forecasters import BASELINE_NAMES, make_forecaster
+    from interest_core.ingest.uploads import ensure_demo
     from interest_core.panel import build_panel, events_source
     from interest_core.store import Store
 

@@ -27,14 +27,14 @@ import numpy as np
 import pandas as pd
 
 from interest_core.errors import ModelError
-from interest_core.forecasters.base import (
+from interest_core.forecasting.forecasters.base import (
     Forecaster,
     ProgressCallback,
     forecast_frame,
     future_periods,
     to_matrix,
 )
-from interest_core.forecasters.baselines import LastValue, RecencyDecay, SeasonalNaive, WindowMean
+from interest_core.forecasting.forecasters.baselines import LastValue, RecencyDecay, SeasonalNaive, WindowMean
 
 Order = tuple[int, int, int]
 EXTRA_ORDERS: tuple[Order, ...] = ((0, 1, 1), (1, 1, 0), (1, 0, 0))

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from interest_core.errors import ArtifactError
-from interest_core.forecasters.base import Forecaster
+from interest_core.forecasting.forecasters.base import Forecaster
 
 FORMAT = "interest-core-model"
 FORMAT_VERSION = 1
@@ -59,14 +59,14 @@ class SavedModel:
 
 def registry_name(model: Forecaster) -> str:
     """The name under which the model's class is registered (only those can be saved or loaded)."""
-    from interest_core.forecasters import REGISTRY
+    from interest_core.forecasting.forecasters import REGISTRY
 
     key = (type(model).__module__, type(model).__name__)
     for name, entry in REGISTRY.items():
         if tuple(entry) == key:
             return name
     raise ArtifactError(f"{type(model).__name__} is not a registered forecaster",
-                        "register it in interest_core.forecasters.REGISTRY before saving it")
+                        "register it in interest_core.forecasting.forecasters.REGISTRY before saving it")
 
 
 def _sha256(path: Path) -> str:
@@ -192,7 +192,7 @@ def read_manifest(directory: str | Path) -> dict[str, Any]:
 
 
 def _check_schema(manifest: Any, where: str) -> None:
-    from interest_core.forecasters import REGISTRY
+    from interest_core.forecasting.forecasters import REGISTRY
 
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise _fail(where, f"is not an {FORMAT} manifest")
@@ -264,7 +264,7 @@ def _check_binary(path: Path) -> None:
 def load_model(directory: str | Path) -> SavedModel:
     """Verify and load a saved model; any doubt about a file raises ArtifactError naming it."""
     from interest_core.errors import ModelError
-    from interest_core.forecasters import make_forecaster
+    from interest_core.forecasting.forecasters import make_forecaster
 
     folder = Path(directory)
     manifest = verify(folder)

@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from interest_core.forecasters.base import ProgressCallback
+from interest_core.forecasting.forecasters.base import ProgressCallback
 
 Task = Callable[[dict[str, Any], dict[str, pd.DataFrame], ProgressCallback], dict[str, Any]]
 
@@ -32,8 +32,8 @@ def train(payload: dict[str, Any], frames: dict[str, pd.DataFrame], progress: Pr
     and, for the saved model, from all complete periods.
     frames: ``panel`` (the interest panel, long format, raw categories).
     """
-    from interest_core import backtest, persist, series
-    from interest_core.forecasters import make_forecaster
+    from interest_core.forecasting import backtest, persist, series
+    from interest_core.forecasting.forecasters import make_forecaster
 
     panel = frames["panel"]
     target, freq, horizon = payload["target"], payload["freq"], int(payload["horizon"])
@@ -57,7 +57,7 @@ def train(payload: dict[str, Any], frames: dict[str, pd.DataFrame], progress: Pr
     fit_panel = panel[panel["period"] <= last]
     category_map = None
     if map_fn is not None:  # the saved model's groups: learned from every complete period
-        from interest_core.interest import PERIOD_OFFSETS
+        from interest_core.periods import PERIOD_OFFSETS
 
         category_map = map_fn(last + PERIOD_OFFSETS[freq])
         fit_panel = backtest.regroup(fit_panel, category_map)
@@ -71,7 +71,7 @@ def train(payload: dict[str, Any], frames: dict[str, pd.DataFrame], progress: Pr
                              "last_period": str(last.date())}
     if target == "engagement":  # what scoring needs: known users/categories, priors, drift baseline
         from interest_core.config import PanelSpec
-        from interest_core.scoring import training_profile
+        from interest_core.forecasting.scoring import training_profile
 
         extra["profile"] = training_profile(fit_panel, PanelSpec.from_dict(payload["panel_spec"]), category_map)
     persist.save_model(model, payload["model_dir"], dataset_sha256=payload["dataset_sha256"],

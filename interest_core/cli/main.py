@@ -13,27 +13,19 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from interest_core.cli.common import open_store, parse_pairs, progress_bar
 from interest_core.errors import InterestCoreError
+from interest_core.periods import FREQS
 
 Handler = Callable[[argparse.Namespace], dict[str, Any]]
 
 
-def _parse_pairs(pairs: Sequence[str], what: str) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key or not value:
-            raise InterestCoreError(f"{what} {pair!r} is not KEY=VALUE", f"write it like --{what} user_id=visitor")
-        out[key.strip()] = value.strip()
-    return out
-
-
 def _mapping(args: argparse.Namespace) -> Any:
-    from interest_core.schema import ColumnMapping
+    from interest_core.ingest.formats import ColumnMapping
 
     if not args.map and not args.behavior_map and not args.behavior_all:
         return None
-    cols = _parse_pairs(args.map, "map")
+    cols = parse_pairs(args.map, "map")
     unknown = set(cols) - {"user_id", "item_id", "category", "behavior", "ts", "value", "category_fallback"}
     if unknown:
         raise InterestCoreError(f"--map names unknown canonical column(s) {sorted(unknown)}",
@@ -41,7 +33,7 @@ def _mapping(args: argparse.Namespace) -> Any:
     missing = [c for c in ("user_id", "category", "ts") if c not in cols]
     if missing:
         raise InterestCoreError(f"--map lacks {missing}", "map at least user_id, category and ts: --map ts=COL")
-    codes = tuple(_parse_pairs(args.behavior_map, "behavior-map").items())
+    codes = tuple(parse_pairs(args.behavior_map, "behavior-map").items())
     return ColumnMapping(
         user_id=cols["user_id"], category=cols["category"], ts=cols["ts"], behavior=cols.get("behavior"),
         item_id=cols.get("item_id"), value=cols.get("value"), category_fallback=cols.get("category_fallback"),
@@ -50,37 +42,17 @@ def _mapping(args: argparse.Namespace) -> Any:
     )
 
 
-def _store(args: argparse.Namespace) -> Any:
-    from interest_core.store import Store
-
-    return Store(Path(args.db) if args.db else None)
-
-
-def _progress(args: argparse.Namespace) -> Callable[[float, str], None] | None:
-    if args.json or not sys.stderr.isatty():
-        return None
-
-    def show(fraction: float, message: str) -> None:
-        bar = "#" * int(fraction * 30)
-        sys.stderr.write(f"\r[{bar:<30}] {fraction:4.0%} {message[:60]:<60}")
-        if fraction >= 1:
-            sys.stderr.write("\n")
-        sys.stderr.flush()
-
-    return show
-
-
 def cmd_ingest(args: argparse.Namespace) -> dict[str, Any]:
     from interest_core.config import IngestOptions
-    from interest_core.privacy import DEFAULT_KEY_ENV
+    from interest_core.ingest.privacy import DEFAULT_KEY_ENV
 
     options = IngestOptions(
         duplicates=args.duplicates, encoding=args.encoding,
         pseudonymize_key_env=(args.key_env or DEFAULT_KEY_ENV) if args.pseudonymize else None,
     )
-    with _store(args) as store:
+    with open_store(args) as store:
         result = store.ingest(args.path, name=args.name, fmt=args.format, mapping=_mapping(args), options=options,
-                              year=args.year, item_properties=args.item_properties, progress=_progress(args))
+                              year=args.year, item_properties=args.item_properties, progress=progress_bar(args))
     out = {"created": result.created, "message": result.message, "format": result.report.format,
            **{k: v for k, v in result.summary.items()}}
     out["rows_read"] = result.report.rows_read
@@ -90,18 +62,18 @@ def cmd_ingest(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_datasets(args: argparse.Namespace) -> dict[str, Any]:
-    with _store(args) as store:
+    with open_store(args) as store:
         frame = store.list()
     return {"datasets": json.loads(frame.to_json(orient="records", date_format="iso"))}
 
 
 def cmd_describe(args: argparse.Namespace) -> dict[str, Any]:
-    with _store(args) as store:
+    with open_store(args) as store:
         return store.describe(args.name)
 
 
 def cmd_delete(args: argparse.Namespace) -> dict[str, Any]:
-    with _store(args) as store:
+    with open_store(args) as store:
         store.delete(args.name)
     return {"deleted": args.name}
 
@@ -113,7 +85,7 @@ def cmd_panel(args: argparse.Namespace) -> dict[str, Any]:
 
     grouping = GroupingSpec(method="topk", k=args.top_k) if args.top_k else GroupingSpec()
     spec = PanelSpec(freq=args.freq, grouping=grouping)
-    with _store(args) as store:
+    with open_store(args) as store:
         source = events_source(store, args.name)
         panel = build_panel(source, spec, category_map=category_map(source, spec))
     out = Path(args.out)
@@ -173,7 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name")
     p = add("panel", cmd_panel, "write the interest panel of a dataset")
     p.add_argument("name")
-    p.add_argument("--freq", default="W", choices=["h", "D", "W", "M"])
+    p.add_argument("--freq", default="W", choices=list(FREQS))
     p.add_argument("--top-k", type=int, default=0, help="group categories into the top K plus other")
     p.add_argument("--out", required=True, help=".csv or .parquet")
     p = add("synth", cmd_synth, "generate the synthetic demo dataset with ground truth", db=False)
@@ -187,12 +159,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _register_extra(sub: Any, add: Callable[..., argparse.ArgumentParser]) -> None:
-    import importlib.util
+    from interest_core.cli import forecast as cli_forecast
 
-    if importlib.util.find_spec("interest_core.cli_forecast") is not None:
-        from interest_core import cli_forecast
-
-        cli_forecast.register(add)
+    cli_forecast.register(add)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

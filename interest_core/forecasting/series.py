@@ -13,7 +13,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from interest_core.interest import period_grid
+from interest_core.periods import period_grid
 
 PAIR_SEP = "\x1f"  # joins user_id and category into unique_id; never appears in ids we read
 Target = Literal["engagement", "user_total", "category_demand"]
@@ -30,7 +30,7 @@ def split_pair_id(unique_id: pd.Series) -> pd.DataFrame:
 
 def last_complete_period(panel_last_period: pd.Timestamp, data_end: pd.Timestamp, freq: str) -> pd.Timestamp:
     """The last period whose whole span is covered by the data (a partial trailing period is dropped)."""
-    from interest_core.interest import PERIOD_OFFSETS
+    from interest_core.periods import PERIOD_OFFSETS
 
     step = PERIOD_OFFSETS[freq]
     period_end = pd.Timestamp(panel_last_period) + step

@@ -1,4 +1,4 @@
-"""Forecasting commands of the CLI, registered by ``cli._register_extra``: one function per command.
+"""Forecasting commands of the CLI, registered by ``cli.main._register_extra``: one function per command.
 
 ``register(add)`` wires each command; ``add(name, handler, help)`` returns its argparse subparser
 (with --json and --db already there) and each handler returns a dict that the CLI prints.
@@ -23,10 +23,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from interest_core.cli.common import open_store, parse_pairs, progress_bar
 from interest_core.errors import ModelError
+from interest_core.periods import FREQS
 
 AddCommand = Callable[..., argparse.ArgumentParser]
-DEFAULT_MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
+DEFAULT_MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
 DEFAULT_TOP_K = {"category_demand": 20}
 MODEL_GROUPS = ("baseline", "arima", "lstm", "last_value", "seasonal_naive", "window_mean", "recency_decay")
 
@@ -43,7 +45,7 @@ def _register_backtest(add: AddCommand) -> None:
     p = add("backtest", cmd_backtest, "rolling-origin backtest of forecasters on a dataset; prints the leaderboard")
     p.add_argument("name", help="dataset name in the store")
     p.add_argument("--target", default="engagement", choices=["engagement", "user_total", "category_demand"])
-    p.add_argument("--freq", default="W", choices=["h", "D", "W", "M"])
+    p.add_argument("--freq", default="W", choices=list(FREQS))
     p.add_argument("--horizon", type=int, default=4, help="periods ahead (default 4)")
     p.add_argument("--folds", type=int, default=3, help="rolling origins (default 3)")
     p.add_argument("--step", type=int, default=1, help="periods between cutoffs (default 1)")
@@ -57,7 +59,7 @@ def _register_backtest(add: AddCommand) -> None:
 
 def build_models(spec: str, target: str, jobs: int) -> tuple[list[Any], dict[str, str]]:
     """Forecasters for a --models list, and the names skipped with the reason."""
-    from interest_core.forecasters import BASELINE_NAMES, make_forecaster
+    from interest_core.forecasting.forecasters import BASELINE_NAMES, make_forecaster
 
     models: list[Any] = []
     skipped: dict[str, str] = {}
@@ -78,7 +80,7 @@ def build_models(spec: str, target: str, jobs: int) -> tuple[list[Any], dict[str
             try:
                 models.append(make_forecaster("lstm"))
             except ModelError:
-                raise ModelError("the LSTM forecaster is not available (interest_core.forecasters.lstm is missing)",
+                raise ModelError("the LSTM forecaster is not available (TensorFlow is missing)",
                                  "run the backtest without lstm, e.g. --models baseline,arima") from None
         else:
             models.append(make_forecaster(name))
@@ -89,16 +91,15 @@ def build_models(spec: str, target: str, jobs: int) -> tuple[list[Any], dict[str
 
 
 def cmd_backtest(args: argparse.Namespace) -> dict[str, Any]:
-    from interest_core import backtest
-    from interest_core.cli import _progress, _store
     from interest_core.config import GroupingSpec, PanelSpec
+    from interest_core.forecasting import backtest
     from interest_core.grouping import category_map
     from interest_core.panel import build_panel, events_source
 
     models, skipped = build_models(args.models, args.target, args.jobs if args.jobs > 0 else (os.cpu_count() or 1))
     top_k = args.top_k if args.top_k is not None else DEFAULT_TOP_K.get(args.target, 0)
     started = time.perf_counter()
-    with _store(args) as store:
+    with open_store(args) as store:
         source = events_source(store, args.name)
         panel = build_panel(source, PanelSpec(freq=args.freq))
         data_end = source.query("SELECT max(ts) AS last_ts FROM {events}")["last_ts"].iloc[0]
@@ -110,7 +111,7 @@ def cmd_backtest(args: argparse.Namespace) -> dict[str, Any]:
                 return category_map(source, grouping, end=train_end)
 
         result = backtest.run(panel, args.target, models, args.freq, args.horizon, args.folds, step=args.step,
-                              data_end=data_end, category_map_fn=map_fn, progress=_progress(args))
+                              data_end=data_end, category_map_fn=map_fn, progress=progress_bar(args))
     meta = {"dataset": args.name, "folds": args.folds, "step": args.step, "top_k": top_k,
             "models": [m.name for m in models], "skipped": skipped}
     path = Path(args.out) if args.out else backtest.backtest_path(
@@ -143,7 +144,7 @@ def _register_fit_score(add: AddCommand) -> None:
     p.add_argument("--model", default="lstm", help="forecaster name (lstm, arima, recency_decay, ...)")
     p.add_argument("--out", required=True, help="model folder to write, e.g. models/tmall-lstm")
     p.add_argument("--target", default="engagement", choices=["engagement", "user_total", "category_demand"])
-    p.add_argument("--freq", default="W", choices=["h", "D", "W", "M"])
+    p.add_argument("--freq", default="W", choices=list(FREQS))
     p.add_argument("--horizon", type=int, default=4, help="periods ahead (default 4; the LSTM trains for it)")
     p.add_argument("--folds", type=int, default=3, help="backtest folds recorded in the manifest (default 3)")
     p.add_argument("--step", type=int, default=1, help="periods between backtest cutoffs (default 1)")
@@ -166,10 +167,9 @@ def _register_fit_score(add: AddCommand) -> None:
 def _model_params(pairs: list[str]) -> dict[str, Any]:
     import json
 
-    from interest_core.cli import _parse_pairs
 
     out: dict[str, Any] = {}
-    for key, text in _parse_pairs(pairs, "param").items():
+    for key, text in parse_pairs(pairs, "param").items():
         try:
             out[key] = json.loads(text)
         except json.JSONDecodeError:
@@ -183,10 +183,9 @@ def cmd_fit(args: argparse.Namespace) -> dict[str, Any]:
 
     import pandas as pd
 
-    from interest_core import backtest, tasks
-    from interest_core.cli import _progress, _store
     from interest_core.config import PanelSpec
-    from interest_core.forecasters import forecaster_class
+    from interest_core.forecasting import backtest, tasks
+    from interest_core.forecasting.forecasters import forecaster_class
     from interest_core.panel import build_panel, events_source
 
     params = _model_params(args.param)
@@ -196,7 +195,7 @@ def cmd_fit(args: argparse.Namespace) -> dict[str, Any]:
     spec = PanelSpec(freq=args.freq)
     out = Path(args.out)
     started = time.perf_counter()
-    with _store(args) as store:
+    with open_store(args) as store:
         source = events_source(store, args.name)
         panel = build_panel(source, spec)
         data_end = source.query("SELECT max(ts) AS last_ts FROM {events}")["last_ts"].iloc[0]
@@ -208,7 +207,7 @@ def cmd_fit(args: argparse.Namespace) -> dict[str, Any]:
         "backtest_path": str(backtest.backtest_path(out.resolve().parent, args.name, args.target, args.freq)),
         "data_end": str(pd.Timestamp(data_end)),
     }
-    result = tasks.train(payload, {"panel": panel}, _progress(args) or (lambda _f, _m: None))
+    result = tasks.train(payload, {"panel": panel}, progress_bar(args) or (lambda _f, _m: None))
     state = json.loads((out / "state.json").read_text(encoding="utf-8"))["state"]
     summary = {
         "model_dir": str(out), "model": args.model, "params": params, "target": args.target, "freq": args.freq,
@@ -228,7 +227,7 @@ def cmd_score(args: argparse.Namespace) -> dict[str, Any]:
     import json
 
     from interest_core.export import safe_csv
-    from interest_core.scoring import score
+    from interest_core.forecasting.scoring import score
 
     started = time.perf_counter()
     result = score(args.model_dir, args.path, h=args.h, k=args.k, fmt=args.format, year=args.year)

@@ -11,20 +11,7 @@ import pandas as pd
 from scipy.signal import lfilter
 
 from interest_core.config import PanelSpec
-
-PERIOD_OFFSETS: dict[str, pd.DateOffset] = {
-    "h": pd.DateOffset(hours=1), "D": pd.DateOffset(days=1), "W": pd.DateOffset(weeks=1),
-    "M": pd.DateOffset(months=1),
-}
-
-
-def period_grid(start: pd.Timestamp, end: pd.Timestamp, freq: str) -> pd.DatetimeIndex:
-    """Every period start from start to end inclusive."""
-    step = PERIOD_OFFSETS[freq]
-    out = [pd.Timestamp(start)]
-    while out[-1] < pd.Timestamp(end):
-        out.append(out[-1] + step)
-    return pd.DatetimeIndex(out)
+from interest_core.periods import period_grid
 
 
 def dense_matrix(panel: pd.DataFrame, freq: str, value: str = "interest",

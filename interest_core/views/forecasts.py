@@ -14,10 +14,10 @@ from typing import Any, Literal
 
 import pandas as pd
 
-from interest_core import backtest, series
 from interest_core.errors import ModelError
-from interest_core.forecasters import BASELINE_NAMES, available, make_forecaster
-from interest_core.metrics import TIERS
+from interest_core.forecasting import backtest, series
+from interest_core.forecasting.forecasters import BASELINE_NAMES, available, make_forecaster
+from interest_core.forecasting.metrics import TIERS
 
 SeriesKind = Literal["aggregate", "category", "user"]
 TARGET_TEXT: dict[str, str] = {
@@ -173,8 +173,9 @@ def train_payload(*, dataset: str, dataset_sha256: str, target: str, freq: str, 
                   model: str, models_dir: str | Path, data_end: pd.Timestamp | None,
                   top_k: int | None = None) -> dict[str, Any]:
     """The request of a ``tasks.train`` job: backtest the baselines and ``model``, save ``model``."""
-    from interest_core.config import GroupingSpec, PanelSpec, check_freq
-    from interest_core.model_catalog import model_folder
+    from interest_core.config import GroupingSpec, PanelSpec
+    from interest_core.forecasting.catalog import model_folder
+    from interest_core.periods import check_freq
 
     if model not in trainable_models(target):
         raise ModelError(f"{model!r} cannot be trained on {target} here",

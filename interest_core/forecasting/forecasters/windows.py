@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 from numpy.lib.stride_tricks import sliding_window_view
 
-from interest_core.config import SEASON_LENGTH
 from interest_core.errors import ModelError
+from interest_core.periods import SEASON_LENGTH
 
 # Channels of every window step, in order. Pair-only channels are left out for frames that
 # lack user_id/category (user totals, category demand): there the series is its own context.

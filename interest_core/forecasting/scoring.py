@@ -17,14 +17,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from interest_core import series
 from interest_core.config import PanelSpec
 from interest_core.errors import ModelError
-from interest_core.forecasters.base import Forecaster
+from interest_core.forecasting import series
+from interest_core.forecasting.forecasters.base import Forecaster
+from interest_core.forecasting.persist import SavedModel, load_model
 from interest_core.grouping import OTHER
+from interest_core.ingest.formats import BEHAVIORS, ColumnMapping
 from interest_core.panel import EventsSource, build_panel, events_source, period_bounds
-from interest_core.persist import SavedModel, load_model
-from interest_core.schema import BEHAVIORS, ColumnMapping
 from interest_core.store import Store
 
 PROFILE_TOP_CATEGORIES = 50  # categories kept by name in the drift profile (the rest pooled)

@@ -22,8 +22,8 @@ import numpy as np
 import pandas as pd
 
 from interest_core.errors import ArtifactError, ModelError
-from interest_core.forecasters import windows as W
-from interest_core.forecasters.base import (
+from interest_core.forecasting.forecasters import windows as W
+from interest_core.forecasting.forecasters.base import (
     Forecaster,
     ProgressCallback,
     check_levels,
@@ -31,7 +31,7 @@ from interest_core.forecasters.base import (
     future_periods,
     validate_training_frame,
 )
-from interest_core.forecasters.conformal import apply_quantiles, residual_quantiles, series_scale
+from interest_core.forecasting.forecasters.conformal import apply_quantiles, residual_quantiles, series_scale
 
 log = logging.getLogger(__name__)
 MODEL_FILE = "model.keras"

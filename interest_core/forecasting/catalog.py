@@ -25,7 +25,7 @@ import pandas as pd
 from interest_core.errors import ArtifactError
 
 MODELS_ENV = "INTEREST_MODELS_DIR"  # redirects every model, backtest and job folder (tests, deployments)
-DEFAULT_MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
+DEFAULT_MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
 RESERVED = ("backtests", "jobs")  # folders of the models dir that are not saved models
 KEPT_JOBS = 20
 MODEL_COLUMNS: tuple[str, ...] = ("name", "dataset", "target", "model", "freq", "horizon", "last_period", "created",
@@ -68,7 +68,7 @@ def model_folders(models_dir: str | Path) -> list[Path]:
 
 def model_info(folder: str | Path) -> dict[str, Any]:
     """One row of MODEL_COLUMNS for a saved model, from its manifest and the 'extra' of its state."""
-    from interest_core import persist
+    from interest_core.forecasting import persist
 
     path = Path(folder)
     manifest = persist.read_manifest(path)  # schema-checked; file hashes are checked when it is loaded

@@ -11,16 +11,16 @@ import importlib.util
 from typing import Any
 
 from interest_core.errors import ModelError
-from interest_core.forecasters.base import Forecaster
+from interest_core.forecasting.forecasters.base import Forecaster
 
 # name -> (module, class); every built-in forecaster, in the order they are listed to people.
 REGISTRY: dict[str, tuple[str, str]] = {
-    "last_value": ("interest_core.forecasters.baselines", "LastValue"),
-    "seasonal_naive": ("interest_core.forecasters.baselines", "SeasonalNaive"),
-    "window_mean": ("interest_core.forecasters.baselines", "WindowMean"),
-    "recency_decay": ("interest_core.forecasters.baselines", "RecencyDecay"),
-    "arima": ("interest_core.forecasters.arima", "ArimaForecaster"),
-    "lstm": ("interest_core.forecasters.lstm", "LSTMForecaster"),
+    "last_value": ("interest_core.forecasting.forecasters.baselines", "LastValue"),
+    "seasonal_naive": ("interest_core.forecasting.forecasters.baselines", "SeasonalNaive"),
+    "window_mean": ("interest_core.forecasting.forecasters.baselines", "WindowMean"),
+    "recency_decay": ("interest_core.forecasting.forecasters.baselines", "RecencyDecay"),
+    "arima": ("interest_core.forecasting.forecasters.arima", "ArimaForecaster"),
+    "lstm": ("interest_core.forecasting.forecasters.lstm", "LSTMForecaster"),
 }
 BASELINE_NAMES: tuple[str, ...] = ("last_value", "seasonal_naive", "window_mean", "recency_decay")
 

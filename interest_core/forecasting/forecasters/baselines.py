@@ -13,22 +13,22 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from interest_core.config import SEASON_LENGTH
 from interest_core.errors import ModelError
-from interest_core.forecasters.base import (
+from interest_core.forecasting.forecasters.base import (
     Forecaster,
     ProgressCallback,
     forecast_frame,
     future_periods,
     to_matrix,
 )
-from interest_core.forecasters.conformal import (
+from interest_core.forecasting.forecasters.conformal import (
     apply_quantiles,
     engage_probability,
     fit_engage_calibration,
     residual_quantiles,
     series_scale,
 )
+from interest_core.periods import SEASON_LENGTH
 
 
 def expand_basis(basis: np.ndarray, h: int) -> np.ndarray:

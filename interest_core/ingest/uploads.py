@@ -22,11 +22,11 @@ import duckdb
 import pandas as pd
 
 from interest_core.errors import InterestCoreError
-from interest_core.io import open_source
-from interest_core.schema import IGNORE, ColumnMapping, detect_preset, with_header_names
+from interest_core.ingest.formats import IGNORE, ColumnMapping, detect_preset, with_header_names
+from interest_core.ingest.sources import open_source
 from interest_core.store import IngestResult, Progress, Store
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DEMO_NAME = "demo"
 DEMO_ENV = "INTEREST_DEMO"  # overrides the demo file's path (tests, deployments)
 DEMO_MAPPING = ColumnMapping(user_id="user_id", item_id="item_id", category="category", behavior="behavior",

@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 
 from interest_core.config import IngestOptions
 from interest_core.errors import MissingColumnsError
-from interest_core.io import sql_ident, sql_str
-from interest_core.schema import IGNORE, ColumnMapping
+from interest_core.ingest.formats import IGNORE, ColumnMapping
+from interest_core.ingest.sources import sql_ident, sql_str
 
 # A time text that carries its own zone: ...HH:MM[:SS[.fff]] then Z, +08:00, UTC, Asia/Shanghai...
 _ZONED = r"\d:\d\d(:\d\d(\.\d+)?)?\s*(Z|[+-]\d\d(:?\d\d)?|[A-Za-z][A-Za-z_/+-]*)$"
@@ -82,7 +82,7 @@ def behavior_expr(b: str, mapping: ColumnMapping) -> str:
         return sql_str(mapping.constant_behavior or "view")
     codes = mapping.codes()
     if not codes:  # codes are already canonical behaviour names (any case)
-        from interest_core.schema import BEHAVIORS
+        from interest_core.ingest.formats import BEHAVIORS
 
         codes = {name: name for name in BEHAVIORS}
         b = f"lower({b})"

@@ -58,7 +58,7 @@ def validate_training_frame(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def future_periods(last: pd.Timestamp, h: int, freq: str) -> pd.DatetimeIndex:
-    from interest_core.interest import PERIOD_OFFSETS
+    from interest_core.periods import PERIOD_OFFSETS
 
     step = PERIOD_OFFSETS[freq]
     return pd.DatetimeIndex([pd.Timestamp(last) + step * (i + 1) for i in range(h)])

@@ -29,10 +29,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from interest_core import metrics, series
 from interest_core.errors import ModelError
-from interest_core.forecasters.base import Forecaster, ProgressCallback, interval_columns, to_matrix
-from interest_core.interest import PERIOD_OFFSETS, period_grid
+from interest_core.forecasting import metrics, series
+from interest_core.forecasting.forecasters.base import Forecaster, ProgressCallback, interval_columns, to_matrix
+from interest_core.periods import PERIOD_OFFSETS, future_periods, period_grid
 
 TARGETS: tuple[str, ...] = ("engagement", "user_total", "category_demand")
 RANK_KS: tuple[int, ...] = (5, 10)
@@ -216,7 +216,7 @@ def run(
         fold_panel = regroup(panel, category_map_fn(train_end) if category_map_fn is not None else None)
         train_panel = fold_panel[fold_panel["period"] <= cutoff]
         train = series.training_frame(train_panel, target, freq, start=grid[0], end=cutoff)  # type: ignore[arg-type]
-        test_periods = pd.DatetimeIndex([cutoff + PERIOD_OFFSETS[freq] * (i + 1) for i in range(horizon)])
+        test_periods = future_periods(cutoff, freq, horizon)
         actual = series.actuals(fold_panel, target, test_periods)  # type: ignore[arg-type]
         activity = train_panel.groupby("user_id")["interest"].sum()
         tiers = metrics.activity_tiers(activity.sort_index())

@@ -15,8 +15,8 @@ import duckdb
 import pandas as pd
 
 from interest_core.errors import FileEncodingError, IngestError, MappingError, MissingColumnsError, UnreadableFileError
-from interest_core.io import SourceFile, sql_str
-from interest_core.privacy import pseudonymize
+from interest_core.ingest.privacy import pseudonymize
+from interest_core.ingest.sources import SourceFile, sql_str
 
 EXAMPLES_PER_REASON = 5
 # Examples are the first rows in this order, so the same file always shows the same examples.

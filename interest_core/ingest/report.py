@@ -7,7 +7,7 @@ from typing import Any
 
 import pandas as pd
 
-from interest_core.schema import REJECT_REASONS, REPAIR_REASONS
+from interest_core.ingest.formats import REJECT_REASONS, REPAIR_REASONS
 
 
 @dataclass(frozen=True)

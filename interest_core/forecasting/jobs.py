@@ -82,8 +82,8 @@ class Job:
 
 def launch(job_root: str | Path, task: str, payload: dict[str, Any],
            frames: dict[str, pd.DataFrame] | None = None) -> Job:
-    """Start ``task`` (a name in interest_core.tasks.TASKS) in a spawned process."""
-    from interest_core.tasks import TASKS
+    """Start ``task`` (a name in interest_core.forecasting.tasks.TASKS) in a spawned process."""
+    from interest_core.forecasting.tasks import TASKS
 
     if task not in TASKS:
         raise ValueError(f"unknown task {task!r}; known: {', '.join(sorted(TASKS))}")
@@ -101,7 +101,7 @@ def launch(job_root: str | Path, task: str, payload: dict[str, Any],
 def run_job(folder_name: str) -> None:
     """Worker entry point: run the task, reporting progress and the result or the error."""
     from interest_core.errors import InterestCoreError
-    from interest_core.tasks import TASKS
+    from interest_core.forecasting.tasks import TASKS
 
     folder = Path(folder_name)
     request = json.loads((folder / "request.json").read_text())

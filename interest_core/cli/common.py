@@ -1,0 +1,41 @@
+"""Helpers every CLI command shares: the store named by --db, a progress bar, KEY=VALUE pairs."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from interest_core.errors import InterestCoreError
+
+
+def parse_pairs(pairs: Sequence[str], what: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key or not value:
+            raise InterestCoreError(f"{what} {pair!r} is not KEY=VALUE", f"write it like --{what} user_id=visitor")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def open_store(args: argparse.Namespace) -> Any:
+    from interest_core.store import Store
+
+    return Store(Path(args.db) if args.db else None)
+
+
+def progress_bar(args: argparse.Namespace) -> Callable[[float, str], None] | None:
+    if args.json or not sys.stderr.isatty():
+        return None
+
+    def show(fraction: float, message: str) -> None:
+        bar = "#" * int(fraction * 30)
+        sys.stderr.write(f"\r[{bar:<30}] {fraction:4.0%} {message[:60]:<60}")
+        if fraction >= 1:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+    return show
