@@ -14,5 +14,5 @@ if [ ! -x /usr/bin/chromium ]; then
   fi
 fi
 .venv/bin/ruff check .
-.venv/bin/mypy interest_core ui pages bench app.py tests
+.venv/bin/mypy interest_core ui app_pages bench app.py tests
 exec .venv/bin/python -m pytest -q -p no:cacheprovider --durations=15 "$@"

@@ -9,6 +9,7 @@ demand by point and interval metrics (MAE, RMSE, sMAPE, MASE, coverage, width).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -159,6 +160,38 @@ def residuals(forecasts: pd.DataFrame, model: str) -> pd.DataFrame:
     out["step"] = rows.groupby("fold").cumcount().to_numpy() + 1
     out["residual"] = out["y"] - out["yhat"]
     return out.reset_index(drop=True)
+
+
+@dataclass(frozen=True, eq=False)
+class SeriesView:
+    """One series' history and backtest forecasts for predicted vs actual, and where they came from."""
+
+    history: pd.DataFrame  # period, y up to the last complete period
+    forecasts: pd.DataFrame  # backtest forecasts (model, fold, cutoff, period, y, yhat, intervals)
+    ranked: list[str]  # models, lowest error on this series first
+    source: str  # 'the saved backtest of ...' or 'a backtest of this series (...)'
+    last: pd.Timestamp  # the last complete period
+
+
+def series_top_k(kind: SeriesKind) -> int | None:
+    """Categories kept by the panel behind a series: as the demand backtests group them (top 20 + other)."""
+    return DEFAULT_TOP_K["category_demand"] if kind == "category" else None
+
+
+def series_view(panel: pd.DataFrame, kind: SeriesKind, key: str | None, freq: str, *, models: Sequence[str],
+                horizon: int, folds: int, data_end: pd.Timestamp, saved: dict[str, Any] | None = None,
+                params: dict[str, dict[str, Any]] | None = None) -> SeriesView:
+    """The saved backtest's forecasts of the series when ``saved`` holds it, else a fresh backtest of it."""
+    last = series.last_complete_period(panel["period"].max(), pd.Timestamp(data_end), freq)
+    history = series_history(panel, kind, key, freq, end=last)
+    rows = backtest_forecasts(saved, series_id(kind, key)) if saved is not None else None
+    if rows is not None and saved is not None:
+        source = f"the saved backtest of {str(saved['meta'].get('created_at', ''))[:16]} UTC"
+    else:
+        result = series_backtest(panel, kind, key, models, freq, horizon, folds, data_end=pd.Timestamp(data_end),
+                                 params=params)
+        rows, source = result.forecasts, f"a backtest of this series ({folds} folds, {horizon} ahead)"
+    return SeriesView(history=history, forecasts=rows, ranked=rank_by_mae(rows), source=source, last=last)
 
 
 # -- training jobs ---------------------------------------------------------------------------------
