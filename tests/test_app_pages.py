@@ -186,3 +186,25 @@ def test_delete_needs_a_confirmation(db: Path, tmp_path: Path) -> None:
     assert at.selectbox(key="w_dataset").value == "demo"
     assert any("Deleted" in s.value for s in at.success)
 
+
+
+def test_a_dataset_ingested_again_under_its_name_gets_a_new_key(db: Path, tmp_path: Path) -> None:
+    from ui import queries
+    from ui.store import dataset_key
+
+    store = app_store()
+    header = "user_id,item_id,category_id,behavior_type,timestamp\n"
+    first = tmp_path / "first.csv"
+    first.write_text(header + "1,2,3,pv,1511544070\n1,2,3,buy,1511544080\n")
+    store.ingest(first, name="rekey")
+    before = dataset_key("rekey")
+    assert dataset_key("rekey") == before  # the same data: the same key, so the caches hit
+    assert queries.kpis(before)["events"] == 2
+    store.delete("rekey")
+    second = tmp_path / "second.csv"
+    second.write_text(header + "1,2,3,pv,1511544070\n1,2,3,buy,1511544080\n4,5,6,pv,1511544090\n")
+    store.ingest(second, name="rekey")
+    after = dataset_key("rekey")
+    assert (after.db, after.name) == (before.db, before.name) and after != before
+    assert queries.kpis(after)["events"] == 3  # the cached query of the old key does not answer
+    store.delete("rekey")
