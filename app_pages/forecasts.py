@@ -9,7 +9,7 @@ import streamlit as st
 
 from interest_core import charts
 from interest_core.forecasting.backtest import TARGETS
-from interest_core.forecasting.forecasters import BASELINE_NAMES, available
+from interest_core.forecasting.forecasters import available
 from interest_core.periods import FREQS
 from interest_core.views import forecasts as fv
 from ui import frame, models, queries, widgets
@@ -73,11 +73,8 @@ if kind == "user" and key is None:
     st.info("No user id matches the search.")
 else:
     matching = saved[(saved["target"] == fv.KIND_TARGET[kind]) & (saved["freq"] == freq)]
-    # Local models re-fit per fold in a second: with an ARIMA saved for this target, ARIMA joins the
-    # baselines (an LSTM is global: its forecasts come from the training job's saved backtest).
-    extra = ("arima",) if (matching["model"] == "arima").any() else ()
-    params = {"arima": {"n_jobs": 1}} if extra else {}
-    view = models.series_view(ds, freq, kind, key, (*BASELINE_NAMES, *extra), params, horizon, folds, own)
+    names, params = fv.series_models(matching)
+    view = models.series_view(ds, freq, kind, key, names, params, horizon, folds, own)
     if not view.ranked:
         st.info("This series has no backtest forecasts.")
     else:

@@ -111,3 +111,13 @@ def test_series_view_backtests_the_series_when_nothing_saved_holds_it(saved: dic
     assert view.source == "a backtest of this series (3 folds, 2 ahead)"
     assert sorted(view.ranked) == ["last_value", "window_mean"]
     assert view.forecasts["fold"].nunique() == 3 and view.forecasts["period"].max() <= week(15)
+
+
+def test_series_models_add_arima_only_when_one_is_saved() -> None:
+    from interest_core.forecasting.forecasters import BASELINE_NAMES
+
+    none_saved = pd.DataFrame({"model": pd.Series([], dtype="string")})
+    assert fv.series_models(none_saved) == (tuple(BASELINE_NAMES), {})
+    names, params = fv.series_models(pd.DataFrame({"model": ["lstm", "arima"]}))
+    assert names == (*BASELINE_NAMES, "arima") and params == {"arima": {"n_jobs": 1}}
+    assert fv.series_models(pd.DataFrame({"model": ["lstm"]}))[0] == tuple(BASELINE_NAMES)  # global: not refitted

@@ -178,6 +178,15 @@ def series_top_k(kind: SeriesKind) -> int | None:
     return DEFAULT_TOP_K["category_demand"] if kind == "category" else None
 
 
+def series_models(saved: pd.DataFrame) -> tuple[tuple[str, ...], dict[str, dict[str, Any]]]:
+    """Models (and their params) of one series' fresh backtest, given the saved models of its target and
+    frequency: the baselines, and ARIMA when one is saved (a local model refits per fold in a second; an
+    LSTM is global: its forecasts come from its training job's saved backtest)."""
+    if (saved["model"].astype(str) == "arima").any():
+        return (*BASELINE_NAMES, "arima"), {"arima": {"n_jobs": 1}}
+    return tuple(BASELINE_NAMES), {}
+
+
 def series_view(panel: pd.DataFrame, kind: SeriesKind, key: str | None, freq: str, *, models: Sequence[str],
                 horizon: int, folds: int, data_end: pd.Timestamp, saved: dict[str, Any] | None = None,
                 params: dict[str, dict[str, Any]] | None = None) -> SeriesView:
