@@ -7,7 +7,7 @@ from urllib.parse import quote
 import pandas as pd
 import streamlit as st
 
-from interest_core.analytics.segments import segment_table
+from interest_core.analytics.segments import segment_table, segment_users
 from interest_core.charts import segments as seg_charts
 from interest_core.views.segments import SIZES_WINDOW
 from ui import frame, views, widgets
@@ -62,11 +62,7 @@ def draw(ds: DatasetKey, freq: str) -> None:
     # the old label (Streamlit keeps the formatted value), e.g. segment 0's old description after k changes.
     pick = st.selectbox("Segment", list(names), key=f"seg_pick_{dataset}_{freq}_{method}_{k}_{last}",
                         format_func=lambda s: f"{s}: {names[s]}")
-    labels = seg.labels
-    features = seg.features
-    members = features.loc[labels.index[labels == pick]]
-    users = members[[c for c in members.columns if not c.startswith("share:")]].reset_index()
-    users = users.sort_values(["frequency", "intensity"], ascending=False)
+    users = segment_users(seg.features, seg.labels, pick)
     users = users.assign(open=[f"user?user={quote(str(u))}&dataset={quote(dataset)}" for u in users["user_id"]])
     st.dataframe(users, hide_index=True, key="seg_users", column_config={
         "open": st.column_config.LinkColumn("User page", display_text="open"),
