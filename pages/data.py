@@ -21,17 +21,17 @@ with stored_tab, widgets.guard():
     if dataset:
         info = cache.describe(dataset)
         st.subheader(f"Dataset `{dataset}`")
-        st.caption(f"Source: {info['source']} · format {info['format']} · events from "
-                   f"{widgets.span(info['start'], info['end'])[1]} · stored {info['created_at'][:19]} UTC")
+        st.caption(f"Source: {info.source} · format {info.format} · events from "
+                   f"{widgets.span(info.start, info.end)[1]} · stored {info.created_at[:19]} UTC")
         widgets.metrics([
-            ("Events", f"{info['rows']:,}", "rows kept after validation"),
-            ("Users", f"{info['users']:,}", None), ("Items", f"{info['items']:,}", None),
-            ("Categories", f"{info['categories']:,}", None),
-            widgets.span_metric(info["start"], info["end"]),
+            ("Events", f"{info.rows:,}", "rows kept after validation"),
+            ("Users", f"{info.users:,}", None), ("Items", f"{info.items:,}", None),
+            ("Categories", f"{info.categories:,}", None),
+            widgets.span_metric(info.start, info.end),
         ])
-        st.plotly_chart(charts.behavior_mix_chart(info["behaviors"]), key="mix")
-        st.markdown(f"**Ingest report**: {info['rows_read']:,} rows read, {info['rows']:,} kept, "
-                    f"duplicates policy `{info['duplicates_policy']}`")
+        st.plotly_chart(charts.behavior_mix_chart(info.behaviors), key="mix")
+        st.markdown(f"**Ingest report**: {info.rows_read:,} rows read, {info.rows:,} kept, "
+                    f"duplicates policy `{info.duplicates_policy}`")
         report = cache.report(dataset)
         if report.empty:
             st.caption("Every row was kept as it was.")

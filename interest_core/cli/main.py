@@ -69,7 +69,7 @@ def cmd_datasets(args: argparse.Namespace) -> dict[str, Any]:
 
 def cmd_describe(args: argparse.Namespace) -> dict[str, Any]:
     with open_store(args) as store:
-        return store.describe(args.name)
+        return store.describe(args.name).to_dict()
 
 
 def cmd_delete(args: argparse.Namespace) -> dict[str, Any]:

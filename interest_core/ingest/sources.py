@@ -14,14 +14,18 @@ import io
 import itertools
 import shutil
 import tempfile
+import typing
 import zipfile
 import zlib
 from collections import Counter
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 from interest_core.errors import (
+    DecompressedTooLargeError,
     EmptyFileError,
     FileEncodingError,
     MissingColumnsError,
@@ -53,8 +57,7 @@ class SourceFile:
     temp_files: tuple[Path, ...] = field(default=())
 
     def cleanup(self) -> None:
-        for path in self.temp_files:
-            path.unlink(missing_ok=True)
+        _remove(list(self.temp_files))
 
     def relation_sql(self) -> str:
         """A DuckDB table expression yielding every column as VARCHAR under its header name."""
@@ -87,8 +90,14 @@ def sha256_file(path: Path, chunk: int = 4 * 1024 * 1024) -> str:
     return digest.hexdigest()
 
 
-def open_source(path: str | Path, *, encoding: str | None = None, workdir: Path | None = None) -> SourceFile:
-    """Inspect a file and prepare it for DuckDB (unzip or transcode to a temp file if needed)."""
+def open_source(path: str | Path, *, encoding: str | None = None, workdir: Path | None = None,
+                max_decompressed_bytes: int | None = None, head_bytes: int | None = None) -> SourceFile:
+    """Inspect a file and prepare it for DuckDB (unzip or transcode to a temp file if needed).
+
+    ``max_decompressed_bytes``: a .gz/.zip that inflates past it is refused (DecompressedTooLargeError)
+    before anything is stored. ``head_bytes``: only the first that many decompressed bytes (whole
+    lines) are read, never the rest of the member: for previews, so a zip bomb costs nothing.
+    """
     original = Path(path)
     if not original.exists():
         raise UnreadableFileError(f"file {str(original)!r} does not exist", "check the path")
@@ -100,15 +109,22 @@ def open_source(path: str | Path, *, encoding: str | None = None, workdir: Path 
     sha = sha256_file(original)
     with original.open("rb") as fh:
         magic = fh.read(4)
-    if magic == b"PAR1":
-        return _parquet_source(original, sha, size)
-
     temps: list[Path] = []
-    read_path, compression = original, "none"
+    if magic == b"PAR1":
+        return _parquet_source(original, literal_path(original, temps), sha, size, temps)
+
+    read_path, compression = literal_path(original, temps), "none"
     if magic[:2] == b"\x1f\x8b":
         compression = "gzip"
+        if head_bytes is not None:
+            with gzip.open(original, "rb") as member:
+                read_path = _write_head(member, head_bytes, workdir, original.name)
+            temps.append(read_path)
+            compression = "none"
+        elif max_decompressed_bytes is not None:
+            _check_gzip_size(original, max_decompressed_bytes)
     elif magic == b"PK\x03\x04":
-        read_path = _unzip_single(original, workdir)
+        read_path = _unzip_single(original, workdir, max_decompressed_bytes, head_bytes)
         temps.append(read_path)
     sample = _read_sample(read_path, compression)
     if not sample.strip():
@@ -144,22 +160,93 @@ def open_source(path: str | Path, *, encoding: str | None = None, workdir: Path 
 
 def _remove(paths: list[Path]) -> None:
     for p in paths:
-        p.unlink(missing_ok=True)
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            p.unlink(missing_ok=True)
 
 
-def _parquet_source(path: Path, sha: str, size: int) -> SourceFile:
+GLOB_CHARS = frozenset("*?[]{}")
+
+
+def literal_path(path: Path, temps: list[Path]) -> Path:
+    """A path DuckDB reads as this one file: its readers expand * ? [ ] { } as globs.
+
+    A path holding one of those is read through a symlink with a plain name in a private folder
+    (appended to ``temps`` for removal), so ``w[1].csv`` never reads ``w1.csv``.
+    """
+    if not GLOB_CHARS & set(str(path)):
+        return path
+    folder = Path(tempfile.mkdtemp(prefix="ic-literal-"))
+    temps.append(folder)
+    link = folder / ("source" + "".join(c for c in path.suffix if c.isalnum() or c == "."))
+    link.symlink_to(path.resolve())
+    return link
+
+
+@contextmanager
+def literal_paths(paths: Sequence[str | Path]) -> Iterator[list[Path]]:
+    """``literal_path`` of several files, the links removed on exit."""
+    temps: list[Path] = []
+    try:
+        yield [literal_path(Path(p), temps) for p in paths]
+    finally:
+        _remove(temps)
+
+
+def _parquet_source(path: Path, read_path: Path, sha: str, size: int, temps: list[Path]) -> SourceFile:
     import duckdb
 
     try:
         con = duckdb.connect()
-        names = [d[0] for d in con.execute(f"SELECT * FROM read_parquet({sql_str(str(path))}) LIMIT 0").description]
+        names = [d[0] for d in
+                 con.execute(f"SELECT * FROM read_parquet({sql_str(str(read_path))}) LIMIT 0").description]
         con.close()
     except duckdb.Error as exc:
+        _remove(temps)
         raise UnreadableFileError(f"Parquet file {path.name!r} could not be read ({exc})", "check the file") from None
-    return SourceFile(original=path, read_path=path, kind="parquet", sha256=sha, size_bytes=size, columns=tuple(names))
+    return SourceFile(original=path, read_path=read_path, kind="parquet", sha256=sha, size_bytes=size,
+                      columns=tuple(names), temp_files=tuple(temps))
 
 
-def _unzip_single(path: Path, workdir: Path | None) -> Path:
+def _too_large(name: str, limit: int) -> DecompressedTooLargeError:
+    return DecompressedTooLargeError(
+        f"{name!r} decompresses to more than {limit / 2**20:,.0f} MiB, the limit for ingest here",
+        "upload a smaller file, or ingest it with the command line (python -m interest_core ingest), "
+        "or raise INTEREST_MAX_DECOMPRESSED_MB",
+    )
+
+
+def _check_gzip_size(path: Path, limit: int) -> None:
+    """Inflate the stream without writing it, counting bytes, and stop past the limit."""
+    total = 0
+    try:
+        with gzip.open(path, "rb") as fh:
+            while block := fh.read(4 * 1024 * 1024):
+                total += len(block)
+                if total > limit:
+                    raise _too_large(path.name, limit)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise UnreadableFileError(f"{path.name!r} could not be decompressed ({exc})", "check the file") from None
+
+
+def _write_head(src: typing.IO[bytes] | gzip.GzipFile, head_bytes: int,
+                workdir: Path | None, name: str) -> Path:
+    """The first ``head_bytes`` of a stream, cut after its last whole line, as a temp file."""
+    try:
+        head = src.read(head_bytes)
+        more = bool(src.read(1))
+    except (OSError, EOFError, zlib.error) as exc:
+        raise UnreadableFileError(f"{name!r} could not be decompressed ({exc})", "check the file") from None
+    if more and b"\n" in head:
+        head = head[: head.rindex(b"\n") + 1]
+    fd, tmp = tempfile.mkstemp(suffix=".csv", dir=workdir)
+    with open(fd, "wb") as dst:
+        dst.write(head)
+    return Path(tmp)
+
+
+def _unzip_single(path: Path, workdir: Path | None, limit: int | None, head_bytes: int | None) -> Path:
     try:
         archive = zipfile.ZipFile(path)
     except zipfile.BadZipFile:
@@ -171,9 +258,21 @@ def _unzip_single(path: Path, workdir: Path | None) -> Path:
                 f"zip {path.name!r} holds {len(members)} files",
                 "put exactly one CSV in the zip, or unzip it and pass the CSV",
             )
+        if head_bytes is not None:
+            with archive.open(members[0]) as src:
+                return _write_head(src, head_bytes, workdir, path.name)
         fd, tmp = tempfile.mkstemp(suffix=".csv", dir=workdir)
-        with archive.open(members[0]) as src, open(fd, "wb") as dst:
-            shutil.copyfileobj(src, dst, 4 * 1024 * 1024)
+        written = 0
+        try:
+            with archive.open(members[0]) as src, open(fd, "wb") as dst:
+                while block := src.read(4 * 1024 * 1024):
+                    written += len(block)
+                    if limit is not None and written > limit:
+                        raise _too_large(path.name, limit)  # before the disk fills, not after
+                    dst.write(block)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
     return Path(tmp)
 
 
