@@ -7,7 +7,7 @@ import streamlit as st
 from interest_core import charts
 from interest_core.config import IngestOptions
 from interest_core.ingest.formats import PRESET_NAMES
-from interest_core.ingest.uploads import dataset_name_for
+from interest_core.ingest.uploads import dataset_name_for, discard_upload, max_decompressed_bytes
 from ui import cache, state, widgets
 
 dataset, _ = widgets.sidebar(freq=False)
@@ -81,7 +81,8 @@ with upload_tab, widgets.guard():
             result = cache.store().ingest(
                 path, name=name.strip(), fmt="generic" if mapping else "auto", mapping=mapping,
                 options=IngestOptions(duplicates=dup), source_name=upload.name,  # type: ignore[arg-type]
-                progress=show)
+                progress=show, max_decompressed_bytes=max_decompressed_bytes())
+            discard_upload(path)
             state.put("dataset", result.name)
             st.session_state["data_flash"] = result.message
             st.rerun()

@@ -15,7 +15,6 @@ Cached functions return small aggregates (``cache_data`` hands each caller a cop
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +26,6 @@ from interest_core.charts import category_colors as _palette
 from interest_core.ingest.uploads import Inspection, code_counts, ensure_demo, inspect_file, save_upload, sha256_bytes
 from interest_core.store import DatasetInfo, Store, default_db_path
 
-UPLOAD_ROOT = Path(tempfile.gettempdir()) / "interest-uploads"
 TOP_K = 8
 
 
@@ -161,7 +159,7 @@ def datasets() -> pd.DataFrame:
 def upload(data: bytes, filename: str) -> tuple[str, Path]:
     """sha256 of an upload and the content-addressed file holding it (written once)."""
     sha = sha256_bytes(data)
-    return sha, save_upload(data, filename, UPLOAD_ROOT)
+    return sha, save_upload(data, filename)
 
 
 @st.cache_data(show_spinner="Reading the file...", max_entries=16)
