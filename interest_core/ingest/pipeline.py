@@ -26,11 +26,12 @@ import pandas as pd
 from interest_core.config import IngestOptions
 from interest_core.errors import DatasetExistsError, MissingColumnsError, NoUsableRowsError
 from interest_core.ingest import staging
+from interest_core.ingest.archives import literal_paths
 from interest_core.ingest.cleaning import check_columns, classified_sql
 from interest_core.ingest.formats import ColumnMapping, Preset, detect_preset, get_preset, with_header_names
 from interest_core.ingest.privacy import pseudonym_params, pseudonym_sql, pseudonymizer_key
 from interest_core.ingest.report import RejectReport
-from interest_core.ingest.sources import SourceFile, literal_paths, open_source, sha256_file
+from interest_core.ingest.sources import SourceFile, open_source, sha256_file
 from interest_core.store import IngestResult, Progress, check_name
 
 if TYPE_CHECKING:

@@ -14,22 +14,24 @@ import io
 import itertools
 import shutil
 import tempfile
-import typing
-import zipfile
 import zlib
 from collections import Counter
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 from interest_core.errors import (
-    DecompressedTooLargeError,
     EmptyFileError,
     FileEncodingError,
     MissingColumnsError,
     UnreadableFileError,
+)
+from interest_core.ingest.archives import (
+    check_gzip_size,
+    literal_path,
+    remove_temps,
+    unzip_single,
+    write_head,
 )
 
 SAMPLE_BYTES = 256 * 1024
@@ -57,7 +59,7 @@ class SourceFile:
     temp_files: tuple[Path, ...] = field(default=())
 
     def cleanup(self) -> None:
-        _remove(list(self.temp_files))
+        remove_temps(list(self.temp_files))
 
     def relation_sql(self) -> str:
         """A DuckDB table expression yielding every column as VARCHAR under its header name."""
@@ -118,23 +120,23 @@ def open_source(path: str | Path, *, encoding: str | None = None, workdir: Path 
         compression = "gzip"
         if head_bytes is not None:
             with gzip.open(original, "rb") as member:
-                read_path = _write_head(member, head_bytes, workdir, original.name)
+                read_path = write_head(member, head_bytes, workdir, original.name)
             temps.append(read_path)
             compression = "none"
         elif max_decompressed_bytes is not None:
-            _check_gzip_size(original, max_decompressed_bytes)
+            check_gzip_size(original, max_decompressed_bytes)
     elif magic == b"PK\x03\x04":
-        read_path = _unzip_single(original, workdir, max_decompressed_bytes, head_bytes)
+        read_path = unzip_single(original, workdir, max_decompressed_bytes, head_bytes)
         temps.append(read_path)
     sample = _read_sample(read_path, compression)
     if not sample.strip():
-        _remove(temps)
+        remove_temps(temps)
         raise EmptyFileError(f"file {original.name!r} has no content", "export the log again with its rows")
     enc = (encoding or "utf-8").lower().replace("_", "-")
     utf8 = enc in ("utf-8", "utf8", "utf-8-sig")
     # With an explicit other encoding (utf-16 has NUL bytes) the transcoder judges the bytes.
     if utf8 and b"\x00" in sample and not _looks_utf16(sample):
-        _remove(temps)
+        remove_temps(temps)
         raise UnreadableFileError(
             f"file {original.name!r} looks binary, not CSV or Parquet",
             "upload a CSV (optionally .gz/.zip) or a Parquet file",
@@ -148,7 +150,7 @@ def open_source(path: str | Path, *, encoding: str | None = None, workdir: Path 
     try:
         dialect = _sniff(text, original.name, complete=len(sample) < SAMPLE_BYTES)
     except Exception:
-        _remove(temps)
+        remove_temps(temps)
         raise
     return SourceFile(
         original=original, read_path=read_path, kind="csv", sha256=sha, size_bytes=size,
@@ -156,42 +158,6 @@ def open_source(path: str | Path, *, encoding: str | None = None, workdir: Path 
         compression=compression,  # type: ignore[arg-type]
         first_row=dialect[3], temp_files=tuple(temps),
     )
-
-
-def _remove(paths: list[Path]) -> None:
-    for p in paths:
-        if p.is_dir() and not p.is_symlink():
-            shutil.rmtree(p, ignore_errors=True)
-        else:
-            p.unlink(missing_ok=True)
-
-
-GLOB_CHARS = frozenset("*?[]{}")
-
-
-def literal_path(path: Path, temps: list[Path]) -> Path:
-    """A path DuckDB reads as this one file: its readers expand * ? [ ] { } as globs.
-
-    A path holding one of those is read through a symlink with a plain name in a private folder
-    (appended to ``temps`` for removal), so ``w[1].csv`` never reads ``w1.csv``.
-    """
-    if not GLOB_CHARS & set(str(path)):
-        return path
-    folder = Path(tempfile.mkdtemp(prefix="ic-literal-"))
-    temps.append(folder)
-    link = folder / ("source" + "".join(c for c in path.suffix if c.isalnum() or c == "."))
-    link.symlink_to(path.resolve())
-    return link
-
-
-@contextmanager
-def literal_paths(paths: Sequence[str | Path]) -> Iterator[list[Path]]:
-    """``literal_path`` of several files, the links removed on exit."""
-    temps: list[Path] = []
-    try:
-        yield [literal_path(Path(p), temps) for p in paths]
-    finally:
-        _remove(temps)
 
 
 def _parquet_source(path: Path, read_path: Path, sha: str, size: int, temps: list[Path]) -> SourceFile:
@@ -203,77 +169,10 @@ def _parquet_source(path: Path, read_path: Path, sha: str, size: int, temps: lis
                  con.execute(f"SELECT * FROM read_parquet({sql_str(str(read_path))}) LIMIT 0").description]
         con.close()
     except duckdb.Error as exc:
-        _remove(temps)
+        remove_temps(temps)
         raise UnreadableFileError(f"Parquet file {path.name!r} could not be read ({exc})", "check the file") from None
     return SourceFile(original=path, read_path=read_path, kind="parquet", sha256=sha, size_bytes=size,
                       columns=tuple(names), temp_files=tuple(temps))
-
-
-def _too_large(name: str, limit: int) -> DecompressedTooLargeError:
-    return DecompressedTooLargeError(
-        f"{name!r} decompresses to more than {limit / 2**20:,.0f} MiB, the limit for ingest here",
-        "upload a smaller file, or ingest it with the command line (python -m interest_core ingest), "
-        "or raise INTEREST_MAX_DECOMPRESSED_MB",
-    )
-
-
-def _check_gzip_size(path: Path, limit: int) -> None:
-    """Inflate the stream without writing it, counting bytes, and stop past the limit."""
-    total = 0
-    try:
-        with gzip.open(path, "rb") as fh:
-            while block := fh.read(4 * 1024 * 1024):
-                total += len(block)
-                if total > limit:
-                    raise _too_large(path.name, limit)
-    except (OSError, EOFError, zlib.error) as exc:
-        raise UnreadableFileError(f"{path.name!r} could not be decompressed ({exc})", "check the file") from None
-
-
-def _write_head(src: typing.IO[bytes] | gzip.GzipFile, head_bytes: int,
-                workdir: Path | None, name: str) -> Path:
-    """The first ``head_bytes`` of a stream, cut after its last whole line, as a temp file."""
-    try:
-        head = src.read(head_bytes)
-        more = bool(src.read(1))
-    except (OSError, EOFError, zlib.error) as exc:
-        raise UnreadableFileError(f"{name!r} could not be decompressed ({exc})", "check the file") from None
-    if more and b"\n" in head:
-        head = head[: head.rindex(b"\n") + 1]
-    fd, tmp = tempfile.mkstemp(suffix=".csv", dir=workdir)
-    with open(fd, "wb") as dst:
-        dst.write(head)
-    return Path(tmp)
-
-
-def _unzip_single(path: Path, workdir: Path | None, limit: int | None, head_bytes: int | None) -> Path:
-    try:
-        archive = zipfile.ZipFile(path)
-    except zipfile.BadZipFile:
-        raise UnreadableFileError(f"{path.name!r} is not a valid zip archive", "re-create the zip") from None
-    with archive:
-        members = [m for m in archive.infolist() if not m.is_dir() and not m.filename.startswith("__MACOSX")]
-        if len(members) != 1:
-            raise UnreadableFileError(
-                f"zip {path.name!r} holds {len(members)} files",
-                "put exactly one CSV in the zip, or unzip it and pass the CSV",
-            )
-        if head_bytes is not None:
-            with archive.open(members[0]) as src:
-                return _write_head(src, head_bytes, workdir, path.name)
-        fd, tmp = tempfile.mkstemp(suffix=".csv", dir=workdir)
-        written = 0
-        try:
-            with archive.open(members[0]) as src, open(fd, "wb") as dst:
-                while block := src.read(4 * 1024 * 1024):
-                    written += len(block)
-                    if limit is not None and written > limit:
-                        raise _too_large(path.name, limit)  # before the disk fills, not after
-                    dst.write(block)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-    return Path(tmp)
 
 
 def _read_sample(path: Path, compression: str) -> bytes:
