@@ -135,21 +135,31 @@ class _ReadCursor:
         self._cur: duckdb.DuckDBPyConnection | None = self._lease.__enter__()
 
     def __getattr__(self, name: str) -> Any:
-        if self._cur is None:
+        cur = self.__dict__.get("_cur")  # not self._cur: that would recurse before __init__ set it
+        if cur is None:
             raise duckdb.ConnectionException("the cursor is closed")
-        return getattr(self._cur, name)
+        attr = getattr(cur, name)
+        if not callable(attr):
+            return attr
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            _ = self  # the lease lives until the call returns, even in `store.cursor().x().y()`
+            return attr(*args, **kwargs)
+
+        return call
 
     def execute(self, sql: str, params: Any = None) -> duckdb.DuckDBPyConnection:
         with _vanished_dataset():
-            return self.__getattr__("execute")(sql, params or [])
+            self.__getattr__("execute")(sql, params or [])
+        # Itself, not DuckDB's cursor: `store.cursor().execute(...).fetchone()` keeps the lease alive.
+        return cast(duckdb.DuckDBPyConnection, self)
 
     def sql(self, sql: str, params: Any = None) -> duckdb.DuckDBPyRelation:
         with _vanished_dataset():
             return self.__getattr__("sql")(sql, params=params)
 
     def close(self) -> None:
-        if self._cur is not None:
-            self._cur = None
+        if self.__dict__.pop("_cur", None) is not None:
             self._lease.__exit__(None, None, None)
 
     def __del__(self) -> None:  # a cursor dropped without close() must not hold the file

@@ -11,6 +11,7 @@ shows it in the browser as it is.
 
 from __future__ import annotations
 
+import atexit
 import fcntl
 import os
 import threading
@@ -66,6 +67,16 @@ class _File:
 
 _FILES: dict[str, _File] = {}
 _FILES_LOCK = threading.Lock()
+
+
+@atexit.register
+def _close_all() -> None:
+    """Close lingering read connections at exit (their timers are daemon threads)."""
+    with _FILES_LOCK:
+        for state in _FILES.values():
+            with state.cond:
+                if not state.readers and not state.writing:
+                    _close(state)
 
 
 def _file(path: Path) -> _File:

@@ -152,6 +152,10 @@ def test_app_side_reads_and_writes_wait_for_the_cli_and_name_the_busy_error(db: 
 def test_the_app_does_not_hold_the_file_between_reads(db: Path) -> None:
     store = Store(db)
     assert store.describe("first").rows == len(TB_ROWS) + 1
+    assert store.cursor().execute("SELECT count(*) FROM datasets").fetchone() == (1,)  # a dropped cursor
+    cur = store.cursor()
+    assert cur.execute("SELECT name FROM datasets").df()["name"].tolist() == ["first"]
+    cur.close()
     time.sleep(1.0)  # past the read connection's short linger
     holder = _hold(db, "write")  # would fail with a lock error if this process still held the file
     _release(holder)
