@@ -226,7 +226,6 @@ Store(sys.argv[1]).ingest(sys.argv[2], name=sys.argv[3])
 """
 
 
-@pytest.mark.slow
 def test_sigkill_during_ingest_keeps_every_earlier_dataset(tmp_path: Path) -> None:
     db = tmp_path / "k.duckdb"
     store = Store(db)
@@ -235,12 +234,12 @@ def test_sigkill_during_ingest_keeps_every_earlier_dataset(tmp_path: Path) -> No
         path.write_text(_rows(100 + i))
         store.ingest(path, name=f"early{i}")
     big = tmp_path / "big.csv"
-    big.write_text(_rows(400_000))
+    big.write_text(_rows(250_000))
     rng = random.Random(13)
     for attempt in range(10):
         proc = subprocess.Popen([sys.executable, "-c", KILLED_INGEST, str(db), str(big), f"killed{attempt}"],
                                 cwd=ROOT)
-        time.sleep(rng.uniform(0.3, 3.0))
+        time.sleep(rng.uniform(0.2, 1.6))  # the ingest takes about 1.5 s: import, sniff, stage, commit
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
         reopened = Store(db)
