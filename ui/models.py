@@ -162,7 +162,7 @@ def launch_training(ds: DatasetKey, target: str, model: str, freq: str, horizon:
     from interest_core.forecasting.catalog import jobs_dir, prune_jobs
     from interest_core.views.forecasts import train_payload
 
-    payload = train_payload(dataset=ds.name, dataset_sha256=str(describe(ds)["sha256"]), target=target, freq=freq,
+    payload = train_payload(dataset=ds.name, dataset_sha256=describe(ds).sha256, target=target, freq=freq,
                             horizon=horizon, folds=folds, model=model, models_dir=models_dir(),
                             data_end=data_end(ds))
     frame = analytics_panel(ds, freq)  # raw categories: the task groups them as its panel spec says

@@ -13,13 +13,14 @@ import streamlit as st
 
 from interest_core import panel
 from interest_core.charts import category_colors
+from interest_core.store import DatasetInfo
 from ui.store import DatasetKey
 
 TOP_K = 8
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def describe(ds: DatasetKey) -> dict[str, Any]:
+def describe(ds: DatasetKey) -> DatasetInfo:
     return ds.store().describe(ds.name)
 
 

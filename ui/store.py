@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,8 +20,6 @@ import streamlit as st
 from interest_core import panel
 from interest_core.ingest.uploads import Inspection, code_counts, ensure_demo, inspect_file, save_upload, sha256_bytes
 from interest_core.store import Store, default_db_path
-
-UPLOAD_ROOT = Path(tempfile.gettempdir()) / "interest-uploads"
 
 
 @st.cache_resource(show_spinner=False)
@@ -79,7 +76,7 @@ def datasets() -> pd.DataFrame:
 def upload(data: bytes, filename: str) -> tuple[str, Path]:
     """sha256 of an upload and the content-addressed file holding it (written once)."""
     sha = sha256_bytes(data)
-    return sha, save_upload(data, filename, UPLOAD_ROOT)
+    return sha, save_upload(data, filename)
 
 
 @st.cache_data(show_spinner="Reading the file...", max_entries=16)
