@@ -69,7 +69,7 @@ def test_category_demand_is_grouped_into_the_top_k_per_fold_and_for_the_saved_mo
     loaded = persist.load_model(str(request["model_dir"]))
     ids = set(loaded.model.predict(1)["unique_id"].astype(str))
     assert len(ids) == 3 and "other" in ids  # the top 2 categories and everything else
-    grouping = loaded.manifest["panel_spec"]["grouping"]
+    grouping = loaded.manifest.panel_spec["grouping"]
     assert (grouping["method"], grouping["k"]) == ("topk", 2)
     assert backtest.read_json(str(request["backtest_path"]))["meta"]["top_k"] == 2
 

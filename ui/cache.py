@@ -414,7 +414,7 @@ def _migration_forecast(path: str, name: str, fp: str, freq: str, top_k: int, t:
     forecasts = make_forecaster(model).fit(train, freq).predict(1)
     compared = mig.backtest_transitions(frame, forecasts, freq, min_users=min_users)
     implied, hidden = mig.flow_matrix(mig.forecast_transitions(frame, forecasts, freq), min_users=min_users)
-    return {"compared": compared, "l1": compared.attrs.get("l1"), "implied": implied, "hidden": hidden}
+    return {"compared": compared, "l1": mig.relative_l1(compared), "implied": implied, "hidden": hidden}
 
 
 def migration_forecast(name: str, freq: str, top_k: int, t: str, model: str = "recency_decay",

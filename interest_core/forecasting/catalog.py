@@ -78,9 +78,9 @@ def model_info(folder: str | Path) -> dict[str, Any]:
         extra = {}
     return {
         "name": path.name, "dataset": str(extra.get("dataset", "")), "target": str(extra.get("target", "")),
-        "model": str(manifest["model"]["name"]), "freq": str(manifest["panel_spec"].get("freq", "")),
+        "model": manifest.model.name, "freq": str(manifest.panel_spec.get("freq", "")),
         "horizon": int(extra.get("horizon") or 0), "last_period": str(extra.get("last_period", "")),
-        "created": str(manifest["created"]), "metrics": dict(manifest["metrics"]), "path": str(path.resolve()),
+        "created": manifest.created, "metrics": dict(manifest.metrics), "path": str(path.parent.resolve() / path.name),
         "manifest_sha256": manifest_sha(path),
     }
 
