@@ -9,7 +9,7 @@ import streamlit as st
 
 from interest_core import charts
 from interest_core.forecasting.backtest import TARGETS
-from interest_core.forecasting.forecasters import BASELINE_NAMES, available
+from interest_core.forecasting.forecasters import BASELINE_NAMES, offered_models
 from interest_core.views import forecasts as fv
 from ui import cache, widgets
 
@@ -116,7 +116,7 @@ else:
             f1, f2, f3, f4, f5 = st.columns(5)
             t_target = f1.selectbox("Target", TARGETS, format_func=fv.TARGET_TEXT.__getitem__, key="train_target",
                                     index=list(TARGETS).index(target))
-            t_model = f2.selectbox("Model", list(available()), key="train_model",
+            t_model = f2.selectbox("Model", offered_models(), key="train_model",
                                    help="ARIMA: one model per series, so user totals or category demand only.")
             t_freq = f3.selectbox("Period", widgets.FREQS, index=widgets.FREQS.index(freq),
                                   format_func=widgets.FREQ_TEXT.__getitem__, key="train_freq")

@@ -662,7 +662,7 @@ def latest_backtest(name: str, target: str, freq: str) -> dict[str, Any] | None:
 
 
 def _series_top_k(kind: str) -> int | None:
-    from interest_core.views.forecasts import DEFAULT_TOP_K
+    from interest_core.forecasting.request import DEFAULT_TOP_K
 
     return DEFAULT_TOP_K["category_demand"] if kind == "category" else None
 
@@ -725,15 +725,16 @@ class JobRegistry:
         import threading
 
         self._lock = threading.Lock()
-        self._entries: list[dict[str, Any]] = []
+        self._entries: list[Any] = []
 
-    def add(self, entry: dict[str, Any]) -> None:
+    def add(self, entry: Any) -> None:
         with self._lock:
-            self._entries.insert(0, entry)
+            if all(e.job.id != entry.job.id for e in self._entries):  # a second start returns the running job
+                self._entries.insert(0, entry)
 
-    def entries(self, dataset: str | None = None) -> list[dict[str, Any]]:
+    def entries(self, dataset: str | None = None) -> list[Any]:
         with self._lock:
-            return [e for e in self._entries if dataset is None or e["dataset"] == dataset]
+            return [e for e in self._entries if dataset is None or e.dataset == dataset]
 
 
 @st.cache_resource(show_spinner=False)
@@ -741,28 +742,27 @@ def _job_registry(models_root: str) -> JobRegistry:
     return JobRegistry()
 
 
-def jobs(name: str | None = None) -> list[dict[str, Any]]:
-    """Training jobs (dicts: job, dataset, target, model, freq, started) of a dataset, newest first."""
+def jobs(name: str | None = None) -> list[Any]:
+    """Training jobs (jobs.JobEntry: job, dataset, target, model, freq, ...) of a dataset, newest first."""
     return _job_registry(str(models_dir())).entries(name)
 
 
-def launch_training(name: str, target: str, model: str, freq: str, horizon: int, folds: int) -> dict[str, Any]:
-    """Start tasks.train in a spawned worker: backtest the baselines and ``model``, then fit and save ``model``."""
+def launch_training(name: str, target: str, model: str, freq: str, horizon: int, folds: int) -> Any:
+    """Start tasks.train in a spawned worker (one per model folder, capped): backtest, then fit and save ``model``."""
     import time
 
     from interest_core.forecasting import jobs as job_runner
-    from interest_core.forecasting.catalog import jobs_dir, prune_jobs
+    from interest_core.forecasting.catalog import jobs_dir
     from interest_core.views.forecasts import train_payload
 
     info = describe(name)
-    payload = train_payload(dataset=name, dataset_sha256=str(info["sha256"]), target=target, freq=freq,
+    request = train_payload(dataset=name, dataset_sha256=str(info["sha256"]), target=target, freq=freq,
                             horizon=horizon, folds=folds, model=model, models_dir=models_dir(),
                             data_end=pd.Timestamp(kpis(name)["end"]))
     frame = _analytics_panel(db_path(), name, fingerprint(name), freq, None)  # raw categories: the task groups
-    prune_jobs(models_dir())
-    job = job_runner.launch(jobs_dir(models_dir()), "train", payload, frames={"panel": frame})
-    entry = {"job": job, "dataset": name, "target": target, "model": model, "freq": freq, "horizon": horizon,
-             "folds": folds, "started": time.time(), "model_dir": payload["model_dir"]}
+    job = job_runner.runner(jobs_dir(models_dir())).start("train", request.to_dict(), frames={"panel": frame},
+                                                          key=request.model_dir)
+    entry = job_runner.JobEntry(job, name, target, model, freq, horizon, folds, time.time(), request.model_dir)
     _job_registry(str(models_dir())).add(entry)
     return entry
 

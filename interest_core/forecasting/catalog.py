@@ -90,12 +90,20 @@ def models_table(infos: list[dict[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(infos, columns=list(MODEL_COLUMNS))
 
 
-def prune_jobs(models_dir: str | Path, keep: int = KEPT_JOBS) -> int:
-    """Delete all but the ``keep`` newest job folders (their inputs are panel copies); returns how many went."""
-    root = jobs_dir(models_dir)
+def prune_jobs(models_dir: str | Path, keep: int = KEPT_JOBS, spare: set[str] | frozenset[str] = frozenset()) -> int:
+    """Delete all but the ``keep`` newest job folders of a models dir; returns how many went."""
+    return prune_job_folders(jobs_dir(models_dir), keep, spare)
+
+
+def prune_job_folders(root: str | Path, keep: int = KEPT_JOBS,
+                      spare: set[str] | frozenset[str] = frozenset()) -> int:
+    """Delete all but the ``keep`` newest job folders under ``root`` (never those in ``spare``: running)."""
+    root = Path(root)
     if not root.is_dir():
         return 0
-    folders = sorted((p for p in root.iterdir() if p.is_dir()), key=lambda p: p.name, reverse=True)
-    for old in folders[keep:]:
+    folders = sorted((p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")),
+                     key=lambda p: p.name, reverse=True)
+    gone = [old for old in folders[keep:] if old.name not in spare]
+    for old in gone:
         shutil.rmtree(old, ignore_errors=True)
-    return max(0, len(folders) - keep)
+    return len(gone)
