@@ -33,10 +33,10 @@ else:
                     "model below (every training run backtests it against the baselines first).",
                     icon=":material/info:")
         else:
-            meta = payload["meta"]
-            st.caption(f"Backtest of {meta['created_at'][:16].replace('T', ' ')} UTC: {len(meta['cutoffs'])} "
-                       f"rolling origins (cutoffs {', '.join(c[:10] for c in meta['cutoffs'])}), forecasting "
-                       f"{meta['horizon']} {unit}s ahead from data up to each cutoff only.")
+            meta = payload.meta
+            st.caption(f"Backtest of {meta.created_at[:16].replace('T', ' ')} UTC: {len(meta.cutoffs)} "
+                       f"rolling origins (cutoffs {', '.join(c[:10] for c in meta.cutoffs)}), forecasting "
+                       f"{meta.horizon} {unit}s ahead from data up to each cutoff only.")
             tiers = fv.segments(payload)
             segment = st.radio("Users' activity tier", tiers, horizontal=True, key="fc_segment",
                                help="Terciles of each user's training interest: light, medium, heavy users.")

@@ -17,6 +17,7 @@ from interest_core.forecasting import backtest, jobs, persist, series, tasks
 from interest_core.forecasting.catalog import MODELS_ENV, default_models_dir, manifest_sha, model_folders, model_info
 from interest_core.forecasting.forecasters import BASELINE_NAMES, make_forecaster
 from interest_core.forecasting.request import TrainRequest
+from interest_core.forecasting.saved_backtest import read_saved_backtest
 from interest_core.views.forecasts import train_payload
 from tests.forecast_data import synthetic_panel
 
@@ -40,6 +41,10 @@ def test_a_train_job_in_a_worker_writes_the_backtest_and_a_model_that_predicts_a
     saved = backtest.read_json(request.backtest_path)
     assert saved["meta"]["dataset"] == "synth" and len(saved["meta"]["cutoffs"]) == 2
     assert set(saved["leaderboard"]["model"]) == set(BASELINE_NAMES)
+    typed = read_saved_backtest(request.backtest_path)  # what the page reads: validated, typed
+    assert (typed.meta.dataset, typed.meta.target, typed.meta.horizon, len(typed.meta.cutoffs)) == \
+        ("synth", "user_total", 2, 2)
+    assert set(typed.leaderboard["model"]) == set(BASELINE_NAMES) and typed.meta.other["folds"] == 2
     assert status.result is not None and status.result["metrics"]["mae"] > 0
 
     loaded = persist.load_model(request.model_dir)
@@ -160,6 +165,13 @@ def test_a_malformed_request_or_status_is_a_named_error(tmp_path: Path) -> None:
         jobs.Job(folder).status()
     with pytest.raises(MalformedFileError, match="wrong type"):
         TrainRequest.from_dict({**payload(tmp_path).to_dict(), "horizon": "2"})
+    board = tmp_path / "board.json"
+    board.write_text(json.dumps({"meta": {"target": "user_total"}, "leaderboard": []}))
+    with pytest.raises(MalformedFileError, match="meta field"):
+        read_saved_backtest(board)
+    board.write_text("{half")
+    with pytest.raises(MalformedFileError, match="is not valid JSON"):
+        read_saved_backtest(board)
 
 
 def test_the_cli_and_the_page_build_the_same_request(tmp_path: Path) -> None:

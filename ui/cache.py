@@ -644,14 +644,14 @@ def saved_future(folder: str, h: int, unique_id: str) -> pd.DataFrame:
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def _backtest_file(path: str, stamp: tuple[int, int]) -> dict[str, Any]:
-    from interest_core.forecasting.backtest import read_json
+def _backtest_file(path: str, stamp: tuple[int, int]) -> Any:
+    from interest_core.forecasting.saved_backtest import read_saved_backtest
 
-    return read_json(path)
+    return read_saved_backtest(path)
 
 
-def latest_backtest(name: str, target: str, freq: str) -> dict[str, Any] | None:
-    """The latest saved backtest of a dataset, target and frequency (backtest.read_json), or None."""
+def latest_backtest(name: str, target: str, freq: str) -> Any:
+    """The latest saved backtest (saved_backtest.SavedBacktest) of a dataset, target and frequency, or None."""
     from interest_core.forecasting.backtest import backtest_path
 
     path = backtest_path(models_dir(), name, target, freq)
@@ -693,7 +693,7 @@ def _series_view(path: str, name: str, fp: str, freq: str, kind: str, key: str |
     saved = latest_backtest(name, fv.KIND_TARGET[kind], freq) if saved_stamp else None
     rows = fv.backtest_forecasts(saved, fv.series_id(kind, key)) if saved else None  # type: ignore[arg-type]
     if rows is not None and saved is not None:
-        source = f"the saved backtest of {saved['meta'].get('created_at', '')[:16]} UTC"
+        source = f"the saved backtest of {saved.meta.created_at[:16]} UTC"
     else:
         result = fv.series_backtest(frame, kind, key, models, freq, horizon, folds,  # type: ignore[arg-type]
                                     data_end=data_end, params=json.loads(params_json))

@@ -18,7 +18,9 @@ from interest_core.errors import ModelError
 from interest_core.forecasting import backtest, series
 from interest_core.forecasting.forecasters import make_forecaster, offered_models
 from interest_core.forecasting.metrics import TIERS
+from interest_core.forecasting.request import DEFAULT_TOP_K as DEFAULT_TOP_K  # re-exported: pages and ui read it here
 from interest_core.forecasting.request import TrainRequest
+from interest_core.forecasting.saved_backtest import SavedBacktest
 
 SeriesKind = Literal["aggregate", "category", "user"]
 TARGET_TEXT: dict[str, str] = {
@@ -46,10 +48,10 @@ def metric_direction(metric: str) -> str | None:
     return None
 
 
-def leaderboard(payload: dict[str, Any], segment: str = "all") -> pd.DataFrame:
-    """model x metric (the target's ranking metrics, in order) of a saved backtest (backtest.read_json)."""
-    board = payload["leaderboard"]
-    target = payload["meta"]["target"]
+def leaderboard(payload: SavedBacktest, segment: str = "all") -> pd.DataFrame:
+    """model x metric (the target's ranking metrics, in order) of a saved backtest (read_saved_backtest)."""
+    board = payload.leaderboard
+    target = payload.meta.target
     part = board[board["segment"] == segment]
     table = part.pivot_table(index="model", columns="metric", values="value", aggfunc="first", sort=False)
     wanted = [m for m in METRICS.get(target, ()) if m in table.columns]
@@ -58,9 +60,9 @@ def leaderboard(payload: dict[str, Any], segment: str = "all") -> pd.DataFrame:
     return table
 
 
-def segments(payload: dict[str, Any]) -> list[str]:
+def segments(payload: SavedBacktest) -> list[str]:
     """'all' and the activity tiers the backtest scored (tiers exist where series belong to users)."""
-    found = set(payload["leaderboard"]["segment"].astype(str))
+    found = set(payload.leaderboard["segment"].astype(str))
     return [s for s in ("all", *TIERS) if s in found]
 
 
@@ -87,17 +89,17 @@ def best_models(table: pd.DataFrame) -> dict[str, str]:
     return {str(m): str(good[m].idxmax()) for m in good.columns if good[m].notna().any()}
 
 
-def by_tier(payload: dict[str, Any], metric: str) -> pd.DataFrame:
+def by_tier(payload: SavedBacktest, metric: str) -> pd.DataFrame:
     """model, segment, value of one metric over 'all' and each activity tier."""
-    board = payload["leaderboard"]
+    board = payload.leaderboard
     part = board[(board["metric"] == metric) & board["segment"].isin(("all", *TIERS))]
     return part[["model", "segment", "value"]].reset_index(drop=True)
 
 
-def backtest_forecasts(payload: dict[str, Any], unique_id: str) -> pd.DataFrame | None:
+def backtest_forecasts(payload: SavedBacktest, unique_id: str) -> pd.DataFrame | None:
     """A saved backtest's forecasts of one series (periods and cutoffs as timestamps); None if not saved."""
-    frame = payload.get("forecasts")
-    if not isinstance(frame, pd.DataFrame) or frame.empty:
+    frame = payload.forecasts
+    if frame is None or frame.empty:
         return None
     rows = frame[frame["unique_id"].astype(str) == unique_id]
     if rows.empty:
