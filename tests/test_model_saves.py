@@ -90,6 +90,19 @@ def test_a_link_that_points_elsewhere_is_refused(tmp_path: Path) -> None:
         _save(old, tmp_path / "m")
 
 
+def test_a_dangling_link_is_no_model_and_the_next_save_repairs_it(tmp_path: Path) -> None:
+    import shutil
+
+    old, new = _models()
+    link = _save(old, tmp_path / "m")
+    for version in tmp_path.glob(".m.v-*"):
+        shutil.rmtree(version)
+    with pytest.raises(ArtifactError, match="no saved model"):
+        persist.load_model(link)
+    _save(new, link)
+    assert persist.load_model(link).model.name == "recency_decay"
+
+
 def test_two_saves_into_one_folder_do_not_race(tmp_path: Path) -> None:
     old, new = _models()
     link = tmp_path / "m"

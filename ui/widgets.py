@@ -271,6 +271,8 @@ def job_monitor(entries: Callable[[], list[Any]], key: str = "jobs") -> None:
                     job.cancel()
             elif status.state == "done":
                 st.success(f"{line}: done, saved to `{entry.model_dir}`", icon=":material/check_circle:")
+            elif status.state == "cancelled":
+                st.info(f"{line}: cancelled", icon=":material/cancel:")
             else:
                 st.error(f"{line}: failed. {status.error}", icon=":material/error:")
             if status.finished and job.id not in acked:

@@ -128,14 +128,20 @@ def _versions_of(link: Path) -> list[Path]:
     return sorted(found, key=lambda p: (p / MANIFEST).stat().st_mtime_ns)
 
 
+def _own_target(link: Path) -> str:
+    """Where ``link`` points, refused unless it is one of its own version folders (a sibling)."""
+    target = os.readlink(link)
+    if "/" in target or not target.startswith(f".{link.name}.v-"):
+        raise _fail(str(link), f"is a link to {target!r}, not to one of its own versions",
+                    "remove the link and save the model again")
+    return target
+
+
 def model_dir(directory: str | Path) -> Path:
     """The folder that holds the current version of the model at ``directory``."""
     link = _link_path(directory)
     if link.is_symlink():
-        target = os.readlink(link)
-        if "/" in target or not target.startswith(f".{link.name}.v-"):
-            raise _fail(str(link), f"is a link to {target!r}, not to one of its own versions",
-                        "remove the link and save the model again")
+        target = _own_target(link)
         if (link.parent / target).is_dir():
             return link.parent / target
     elif link.is_dir():
@@ -193,7 +199,7 @@ def _point(link: Path, version: Path) -> None:
 
 def _check_target(link: Path) -> None:
     if link.is_symlink():
-        model_dir(link)  # refuses a link that is not to one of its own versions
+        _own_target(link)  # refuses a link that is not to one of its own versions
     elif link.exists() and (not link.is_dir() or (any(link.iterdir()) and not (link / MANIFEST).is_file())):
         raise ArtifactError(f"{str(link)!r} exists and is not a saved model",
                             "pick a new or empty folder (a saved model is only ever replaced by another)")
