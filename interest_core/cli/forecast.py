@@ -191,7 +191,7 @@ def cmd_fit(args: argparse.Namespace) -> dict[str, Any]:
     with open_store(args) as store:
         source = events_source(store, args.name)
         data_end = source.query("SELECT max(ts) AS last_ts FROM {events}")["last_ts"].iloc[0]
-        sha = str(store.describe(args.name)["sha256"])
+        sha = store.describe(args.name).sha256
         request = TrainRequest.build(dataset=args.name, dataset_sha256=sha, target=args.target, freq=args.freq,
                                      horizon=args.horizon, folds=args.folds, step=args.step, model=args.model,
                                      model_dir=out, data_end=data_end, compare=compare, params=params)
