@@ -22,7 +22,7 @@ import pytest
 
 from interest_core.errors import ArtifactError, SignatureError
 from interest_core.forecasting import persist
-from interest_core.forecasting.forecasters import make_forecaster, registry
+from interest_core.forecasting.forecasters import available, make_forecaster, registry
 from interest_core.forecasting.forecasters.base import Forecaster
 from interest_core.forecasting.manifest import KEY_ENV
 from tests.forecast_data import engagement_frame
@@ -155,7 +155,7 @@ def test_available_checks_tensorflow_itself(monkeypatch: pytest.MonkeyPatch) -> 
 
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "tensorflow" else real(name, *a))
-    assert "lstm" not in registry.available() and "lstm" not in registry.offered_models()
+    assert "lstm" not in available() and "lstm" not in registry.offered_models()
     assert registry.offered_models("engagement") == list(registry.BASELINE_NAMES)
     with pytest.raises(Exception, match="needs TensorFlow"):
         make_forecaster("lstm")

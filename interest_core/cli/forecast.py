@@ -25,7 +25,7 @@ from typing import Any
 
 from interest_core.cli.common import open_store, parse_pairs, progress_bar
 from interest_core.errors import ModelError
-from interest_core.forecasting.forecasters.registry import BASELINE_NAMES, REGISTRY, make_forecaster, names
+from interest_core.forecasting.forecasters import BASELINE_NAMES, REGISTRY, make_forecaster, names
 from interest_core.forecasting.request import DEFAULT_TOP_K, TrainRequest
 from interest_core.periods import FREQS
 

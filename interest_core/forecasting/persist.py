@@ -322,7 +322,7 @@ def _check_binary(path: Path) -> None:
 
 def load_model(directory: str | Path) -> SavedModel:
     """Verify and load a saved model; any doubt about a file raises ArtifactError naming it."""
-    from interest_core.forecasting.forecasters.registry import forecaster_class
+    from interest_core.forecasting.forecasters import forecaster_class
 
     folder = model_dir(directory)  # resolved once: a save switching the link meanwhile does not mix versions
     manifest = _verify(folder, Path(directory))

@@ -50,7 +50,7 @@ class TrainRequest:
         """The one constructor. ``compare`` defaults to every baseline; ``model_dir`` to the catalog's folder."""
         from interest_core.forecasting import backtest
         from interest_core.forecasting.catalog import model_folder
-        from interest_core.forecasting.forecasters.registry import BASELINE_NAMES, forecaster_class, offered_models
+        from interest_core.forecasting.forecasters import BASELINE_NAMES, forecaster_class, offered_models
         from interest_core.periods import check_freq
 
         if target not in TARGETS:

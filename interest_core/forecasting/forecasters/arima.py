@@ -238,7 +238,9 @@ class ArimaForecaster(Forecaster):
         self.fallback_model_: Forecaster | None = None
         if self.n_fallback_:
             # Fitted on every series so its conformal widths rest on more than the few failures.
-            self.fallback_model_ = registry.make_forecaster(self.fallback).fit(df, freq)
+            from interest_core.forecasting.forecasters import make_forecaster
+
+            self.fallback_model_ = make_forecaster(self.fallback).fit(df, freq)
 
     def _predict(self, h: int, levels: tuple[int, ...]) -> pd.DataFrame:
         from scipy.stats import norm

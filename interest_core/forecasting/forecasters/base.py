@@ -132,9 +132,11 @@ def decode_state(value: Any) -> Any:
     if "__tuple__" in value:
         return tuple(decode_state(v) for v in value["__tuple__"])
     if "__forecaster__" in value:  # only registered classes are ever built
-        from interest_core.forecasting.forecasters.registry import forecaster_class
+        from interest_core.forecasting.forecasters.registry import check_available
 
-        cls = forecaster_class(str(value["__forecaster__"]))
+        cls = check_available(str(value["__forecaster__"])).load()
+        if not issubclass(cls, Forecaster):
+            raise TypeError(f"{value['__forecaster__']!r} is not a forecaster")
         return cls.from_state(decode_state(value["params"]), value["state"])
     return {k: decode_state(v) for k, v in value.items()}
 

@@ -2,8 +2,10 @@
 
 Kinds: ``baseline`` (naive, vectorised), ``statistical`` (per-series ARIMA), ``neural`` (Keras).
 Capabilities: ``scores_unseen`` (applies learned weights to series it never saw, instead of
-refitting on them) and ``needs_tensorflow``. Modules are imported on first use, so listing the
-registry costs nothing and the LSTM's module never imports TensorFlow until a model is built.
+refitting on them), ``needs_tensorflow`` and ``per_series``. Modules are imported on first use,
+so listing the registry costs nothing. This module is data only (it imports no forecaster, so
+``base`` can read it without a cycle); the typed constructors (``forecaster_class``,
+``make_forecaster``, ``available``) are in the package's ``__init__``.
 """
 
 from __future__ import annotations
@@ -11,12 +13,9 @@ from __future__ import annotations
 import importlib
 import importlib.util
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from interest_core.errors import ModelError
-
-if TYPE_CHECKING:
-    from interest_core.forecasting.forecasters.base import Forecaster
 
 Kind = Literal["baseline", "statistical", "neural"]
 _PKG = "interest_core.forecasting.forecasters"
@@ -32,8 +31,9 @@ class ModelEntry:
     needs_tensorflow: bool = False
     per_series: bool = False  # one model per series: never on every user x category pair
 
-    def load(self) -> type[Forecaster]:
-        cls: type[Forecaster] = getattr(importlib.import_module(self.module), self.class_name)
+    def load(self) -> type[Any]:
+        """The class (imports its module on first use); the package's forecaster_class types it."""
+        cls: type[Any] = getattr(importlib.import_module(self.module), self.class_name)
         return cls
 
 
@@ -72,28 +72,13 @@ def is_available(name: str) -> bool:
     return not entry(name).needs_tensorflow or tensorflow_installed()
 
 
-def forecaster_class(name: str) -> type[Forecaster]:
-    """The class registered under ``name`` (imports its module on first use)."""
+def check_available(name: str) -> ModelEntry:
+    """The entry of ``name``, or a ModelError saying why it cannot run here."""
     found = entry(name)
     if not is_available(name):
         raise ModelError(f"forecaster {name!r} needs TensorFlow, which is not installed here",
                          "pick another model, or pip install tensorflow")
-    return found.load()
-
-
-def make_forecaster(name: str, **params: Any) -> Forecaster:
-    """A new, unfitted forecaster; unknown parameters raise a ModelError naming the valid ones."""
-    cls = forecaster_class(name)
-    valid = cls._param_names()
-    unknown = sorted(set(params) - set(valid))
-    if unknown:
-        raise ModelError(f"{name} has no parameter(s) {unknown}", f"use {', '.join(valid) or 'none'}")
-    return cls(**params)
-
-
-def available() -> dict[str, type[Forecaster]]:
-    """name -> class for every forecaster that can run here (the LSTM only with TensorFlow)."""
-    return {name: forecaster_class(name) for name in names() if is_available(name)}
+    return found
 
 
 def offered_models(target: str | None = None) -> list[str]:
@@ -101,7 +86,7 @@ def offered_models(target: str | None = None) -> list[str]:
     return [n for n in names() if is_available(n) and not (REGISTRY[n].per_series and target == "engagement")]
 
 
-def registry_name(model: Forecaster) -> str:
+def registry_name(model: object) -> str:
     """The name under which the model's class is registered (only those can be saved or loaded)."""
     key = (type(model).__module__, type(model).__name__)
     for e in ENTRIES:
