@@ -111,7 +111,6 @@ def _zombie(pid: int) -> bool:
     return stat.exists() and stat.read_text().rsplit(")", 1)[1].split()[0] == "Z"
 
 
-@pytest.mark.slow
 def test_two_starts_for_one_folder_give_one_worker_and_the_cap_holds(tmp_path: Path) -> None:
     import threading
 
