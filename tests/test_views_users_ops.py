@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from interest_core.config import PanelSpec
+from interest_core.forecasting.saved_backtest import LEADERBOARD_COLUMNS, BacktestMeta, SavedBacktest
 from interest_core.views import forecasts as fv
 from interest_core.views import ops
 from interest_core.views import users as uv
@@ -89,11 +90,12 @@ def demand_panel() -> pd.DataFrame:
     return panel_of([(f"u{u}", c, w, 1 + (u + w) % 4) for u in range(4) for c in ("A", "B") for w in range(16)])
 
 
-def saved_of(series: str) -> dict[str, object]:
+def saved_of(series: str) -> SavedBacktest:
     rows = pd.DataFrame({"unique_id": [series] * 2, "model": ["last_value"] * 2, "fold": [0, 0],
                          "cutoff": [week(13)] * 2, "period": [week(14), week(15)], "y": [8.0, 9.0],
                          "yhat": [7.0, 7.0]})
-    return {"meta": {"created_at": "2026-01-02T03:04:05+00:00"}, "forecasts": rows}
+    meta = BacktestMeta(target="category_demand", freq="W", horizon=2, created_at="2026-01-02T03:04:05+00:00")
+    return SavedBacktest(meta=meta, leaderboard=pd.DataFrame(columns=list(LEADERBOARD_COLUMNS)), forecasts=rows)
 
 
 def test_series_view_takes_the_saved_backtest_when_it_has_the_series() -> None:
@@ -105,7 +107,7 @@ def test_series_view_takes_the_saved_backtest_when_it_has_the_series() -> None:
 
 
 @pytest.mark.parametrize("saved", [None, saved_of("B")])
-def test_series_view_backtests_the_series_when_nothing_saved_holds_it(saved: dict[str, object] | None) -> None:
+def test_series_view_backtests_the_series_when_nothing_saved_holds_it(saved: SavedBacktest | None) -> None:
     view = fv.series_view(demand_panel(), "category", "A", "W", models=["last_value", "window_mean"], horizon=2,
                           folds=3, data_end=week(15) + pd.Timedelta(days=6), saved=saved)
     assert view.source == "a backtest of this series (3 folds, 2 ahead)"

@@ -18,6 +18,8 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from interest_core.forecasting.jobs import JobEntry
+from interest_core.forecasting.saved_backtest import SavedBacktest
 from interest_core.views.forecasts import SeriesView
 from ui.queries import analytics_panel, data_end, describe
 from ui.store import DatasetKey
@@ -75,10 +77,10 @@ def saved_future(folder: str, h: int, unique_id: str) -> pd.DataFrame:
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def _backtest_file(path: str, stamp: tuple[int, int]) -> dict[str, Any]:
-    from interest_core.forecasting.backtest import read_json
+def _backtest_file(path: str, stamp: tuple[int, int]) -> SavedBacktest:
+    from interest_core.forecasting.saved_backtest import read_saved_backtest
 
-    return read_json(path)
+    return read_saved_backtest(path)
 
 
 def _backtest_stamp(name: str, target: str, freq: str) -> tuple[Path, tuple[int, int] | None]:
@@ -91,8 +93,8 @@ def _backtest_stamp(name: str, target: str, freq: str) -> tuple[Path, tuple[int,
     return path, (info.st_mtime_ns, info.st_size)
 
 
-def latest_backtest(name: str, target: str, freq: str) -> dict[str, Any] | None:
-    """The latest saved backtest of a dataset, target and frequency (backtest.read_json), or None."""
+def latest_backtest(name: str, target: str, freq: str) -> SavedBacktest | None:
+    """The latest saved backtest of a dataset, target and frequency, or None."""
     path, stamp = _backtest_stamp(name, target, freq)
     return None if stamp is None else _backtest_file(str(path), stamp)
 
@@ -135,15 +137,16 @@ class JobRegistry:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._entries: list[dict[str, Any]] = []
+        self._entries: list[JobEntry] = []
 
-    def add(self, entry: dict[str, Any]) -> None:
+    def add(self, entry: JobEntry) -> None:
         with self._lock:
-            self._entries.insert(0, entry)
+            if all(e.job.id != entry.job.id for e in self._entries):  # a second start returns the running job
+                self._entries.insert(0, entry)
 
-    def entries(self, dataset: str | None = None) -> list[dict[str, Any]]:
+    def entries(self, dataset: str | None = None) -> list[JobEntry]:
         with self._lock:
-            return [e for e in self._entries if dataset is None or e["dataset"] == dataset]
+            return [e for e in self._entries if dataset is None or e.dataset == dataset]
 
 
 @st.cache_resource(show_spinner=False)
@@ -151,25 +154,24 @@ def _job_registry(models_root: str) -> JobRegistry:
     return JobRegistry()
 
 
-def jobs(name: str | None = None) -> list[dict[str, Any]]:
-    """Training jobs (dicts: job, dataset, target, model, freq, started) of a dataset, newest first."""
+def jobs(name: str | None = None) -> list[JobEntry]:
+    """Training jobs (jobs.JobEntry: job, dataset, target, model, freq, ...) of a dataset, newest first."""
     return _job_registry(str(models_dir())).entries(name)
 
 
-def launch_training(ds: DatasetKey, target: str, model: str, freq: str, horizon: int, folds: int) -> dict[str, Any]:
-    """Start tasks.train in a spawned worker: backtest the baselines and ``model``, then fit and save ``model``."""
+def launch_training(ds: DatasetKey, target: str, model: str, freq: str, horizon: int, folds: int) -> JobEntry:
+    """Start tasks.train in a spawned worker (one per model folder, capped): backtest, then fit and save ``model``."""
     from interest_core.forecasting import jobs as job_runner
-    from interest_core.forecasting.catalog import jobs_dir, prune_jobs
+    from interest_core.forecasting.catalog import jobs_dir
     from interest_core.views.forecasts import train_payload
 
-    payload = train_payload(dataset=ds.name, dataset_sha256=describe(ds).sha256, target=target, freq=freq,
+    request = train_payload(dataset=ds.name, dataset_sha256=describe(ds).sha256, target=target, freq=freq,
                             horizon=horizon, folds=folds, model=model, models_dir=models_dir(),
                             data_end=data_end(ds))
-    frame = analytics_panel(ds, freq)  # raw categories: the task groups them as its panel spec says
-    prune_jobs(models_dir())
-    job = job_runner.launch(jobs_dir(models_dir()), "train", payload, frames={"panel": frame})
-    entry = {"job": job, "dataset": ds.name, "target": target, "model": model, "freq": freq, "horizon": horizon,
-             "folds": folds, "started": time.time(), "model_dir": payload["model_dir"]}
+    frame = analytics_panel(ds, freq)  # raw categories: the task groups them as its request's panel spec says
+    job = job_runner.runner(jobs_dir(models_dir())).start("train", request.to_dict(), frames={"panel": frame},
+                                                          key=request.model_dir)
+    entry = job_runner.JobEntry(job, ds.name, target, model, freq, horizon, folds, time.time(), request.model_dir)
     _job_registry(str(models_dir())).add(entry)
     return entry
 

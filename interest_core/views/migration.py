@@ -80,5 +80,4 @@ def migration_forecast(panel: pd.DataFrame, freq: str, t: str, *, model: str = "
     forecasts = make_forecaster(model).fit(train, freq).predict(1)
     compared = mig.backtest_transitions(panel, forecasts, freq, min_users=min_users)
     implied, hidden = mig.flow_matrix(mig.forecast_transitions(panel, forecasts, freq), min_users=min_users)
-    return MigrationForecast(compared=compared, l1=float(compared.attrs.get("l1", float("nan"))), implied=implied,
-                             hidden=hidden)
+    return MigrationForecast(compared=compared, l1=mig.relative_l1(compared), implied=implied, hidden=hidden)
