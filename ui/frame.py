@@ -19,6 +19,7 @@ from interest_core.errors import DatasetNotFoundError
 from interest_core.ingest.uploads import DEMO_NAME, suggest_freq
 from interest_core.periods import FREQS, PERIOD_ADJECTIVE
 from ui import state
+from ui.queries import window
 from ui.store import DatasetKey, dataset_key, store
 from ui.widgets import guard
 
@@ -87,8 +88,6 @@ def dataset_picker(where: Any = None) -> str | None:
 
 def freq_picker(ds: DatasetKey, where: Any = None) -> str:
     """Period of the charts; until a person picks one, the one that suits the dataset's span."""
-    from ui.queries import window
-
     chosen = state.get("freq")
     if chosen not in FREQS:
         span = window(ds)  # the main span: a few stray timestamps do not make it monthly

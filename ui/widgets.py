@@ -19,6 +19,7 @@ from interest_core.ingest.formats import BEHAVIORS, IGNORE, ColumnMapping, TsUni
 from interest_core.ingest.uploads import Inspection, guess_behavior, guess_mapping
 from interest_core.periods import PERIOD_ADJECTIVE, PERIOD_LABEL
 from ui.models import JOB_POLL_S
+from ui.queries import window
 from ui.store import DatasetKey
 
 FREQ_TEXT = PERIOD_ADJECTIVE
@@ -63,8 +64,6 @@ def span_metric(start: object, end: object) -> tuple[str, str, str]:
 
 def time_axis(ds: DatasetKey) -> tuple[object, object] | None:
     """The span time charts show; None when every event is in it. Says how many are left out."""
-    from ui.queries import window
-
     span = window(ds)
     if not span["outside"]:
         return None
