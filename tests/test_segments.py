@@ -12,26 +12,17 @@ from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
 from interest_core.analytics import segments as seg
+from tests import builders
+from tests.builders import week
 
 if TYPE_CHECKING:
     from tests.conftest import AccuracyRecorder
 
-W = pd.Timestamp("2024-01-01")
-
-
-def week(i: int) -> pd.Timestamp:
-    return W + pd.Timedelta(weeks=i)
-
 
 def panel_of(rows: list[tuple[str, str, int, float, int]]) -> pd.DataFrame:
     """(user, category, week, interest, buys): views = interest - buys."""
-    frame = pd.DataFrame(rows, columns=["user_id", "category", "w", "interest", "n_buy"]).astype({"interest": float})
-    frame["period"] = frame["w"].map(week)
-    frame["n_view"] = frame["interest"].astype(int) - frame["n_buy"]
-    frame["n_fav"] = 0
-    frame["n_cart"] = 0
-    frame["share"] = frame["interest"] / frame.groupby(["user_id", "period"])["interest"].transform("sum")
-    return frame.drop(columns="w").astype({"user_id": "string", "category": "string"})
+    return builders.panel_of([r[:4] for r in rows], n_buy=[r[4] for r in rows],
+                             n_view=lambda f: f["interest"].astype(int) - f["n_buy"], n_fav=0, n_cart=0)
 
 
 def test_user_features_by_hand() -> None:
