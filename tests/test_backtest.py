@@ -192,12 +192,12 @@ def test_tmall_arima_on_top_categories_keeps_up_with_naive(tmall: dict[str, Any]
                     compared(result, ["mase", "mae", "n_fallback", "coverage_80", "coverage_95"]))
     # Measured on the top 20 brands + other: MASE arima 1.28, seasonal naive (= last value, < 52 weeks) 1.46,
     # recency decay 1.09; MAE 141 / 158 / 109. ARIMA beats the naive forecast but not the decayed mean.
-    assert v[("arima", "mase")] < v[("seasonal_naive", "mase")] * 1.0
-    assert v[("arima", "mae")] < v[("seasonal_naive", "mae")] * 1.0
+    assert v[("arima", "mase")] < v[("seasonal_naive", "mase")]
+    assert v[("arima", "mae")] < v[("seasonal_naive", "mae")]
     assert v[("arima", "n_fallback")] == 0
     assert v[("recency_decay", "mase")] < v[("arima", "mase")]
     # Conformal baselines cover near nominal; ARIMA's own Gaussian intervals on 11-13 weeks run narrow.
-    assert 0.7 <= v[("recency_decay", "coverage_80")] <= 0.95
+    assert abs(v[("recency_decay", "coverage_80")] - 0.80) <= 0.08  # 21 series x 4 weeks x 3 folds = 252 points
     assert v[("arima", "coverage_95")] < v[("recency_decay", "coverage_95")]
 
 

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
+from sklearn.metrics import silhouette_score
 
 from interest_core.analytics import segments as seg
 from tests import builders
@@ -121,7 +122,9 @@ def test_projection_and_user_list() -> None:
     model = seg.UserSegmenter(n_clusters=3).fit(feats)
     proj = seg.projection_2d(feats, model.labels_, model, max_points=50)
     assert len(proj) == 50 and set(proj.columns) == {"user_id", "x", "y", "segment"}
-    assert sum(proj.attrs["explained_variance"]) <= 1.0
+    assert 0.0 < sum(proj.attrs["explained_variance"]) <= 1.0
+    # The planted groups stay apart in the plane: silhouette above 0.7, "strong structure" on the usual scale.
+    assert silhouette_score(proj[["x", "y"]], proj["segment"]) > 0.7
     users = seg.segment_users(feats, model.labels_, 0)
     assert len(users) == (model.labels_ == 0).sum() and users.columns[0] == "user_id"
 
