@@ -135,7 +135,7 @@ def tmall_store(tmall_log: Path, tmp_path_factory: pytest.TempPathFactory) -> In
     db = tmp_path_factory.mktemp("tmall_shared") / "tmall.duckdb"
     with Store(db) as store:
         result = store.ingest(tmall_log, name="tmall")
-        end = pd.Timestamp(store.describe("tmall")["end"])
+        end = pd.Timestamp(store.describe("tmall").end)
     return IngestedStore(db=db, name="tmall", result=result, end=end)
 
 

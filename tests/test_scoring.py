@@ -29,10 +29,10 @@ def trained(tmp_path_factory: pytest.TempPathFactory, taobao_log: Path) -> tuple
         store.ingest(taobao_log, name="tb")
         info = store.describe("tb")
         panel = build_panel(events_source(store, "tb"), SPEC)
-    cutoff = series.last_complete_period(panel["period"].max(), pd.Timestamp(info["end"]), "D")
+    cutoff = series.last_complete_period(panel["period"].max(), pd.Timestamp(info.end), "D")
     frame = series.training_frame(panel, "engagement", "D", end=cutoff)
     model = make_forecaster("lstm", window=4, units=8, epochs=2, batch_size=1024, horizon_train=H).fit(frame, "D")
-    return model, scoring.training_profile(panel, SPEC), info["sha256"], frame
+    return model, scoring.training_profile(panel, SPEC), info.sha256, frame
 
 
 @pytest.fixture(scope="module")
