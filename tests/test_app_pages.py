@@ -18,8 +18,6 @@ from tests import apptest
 from tests.apptest import app_store, check_figures, figures, n_points, run_app, store_fixture
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = (ROOT / ".." / "shared" / "data").resolve()
-TAOBAO = SHARED_DATA / "taobao-userbehavior-head" / "taobao_userbehavior_head.csv.gz"
 TIMEOUT = 120
 
 
@@ -100,10 +98,9 @@ def test_a_shared_link_opens_the_same_view(db: Path) -> None:
     assert bad.selectbox(key="w_dataset").value == "demo"
 
 
-@pytest.mark.skipif(not TAOBAO.exists(), reason="shared Taobao sample not found beside the repository")
-def test_upload_taobao_sample_gives_the_source_counts(db: Path) -> None:
-    data = TAOBAO.read_bytes()
-    at = upload(app(), TAOBAO.name, data, "application/gzip")
+def test_upload_taobao_sample_gives_the_source_counts(db: Path, taobao_log: Path) -> None:
+    data = taobao_log.read_bytes()
+    at = upload(app(), taobao_log.name, data, "application/gzip")
     check_clean(at)
     assert at.radio(key=f"how_{hashlib.sha256(data).hexdigest()}").value == "detected: taobao"
     at = ingest(at, data)
