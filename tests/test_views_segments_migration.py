@@ -11,22 +11,13 @@ import pytest
 from interest_core.analytics import migration as mig
 from interest_core.views import migration as mv
 from interest_core.views import segments as sv
-
-W = pd.Timestamp("2024-01-01")  # a Monday
-
-
-def week(i: int) -> pd.Timestamp:
-    return W + pd.Timedelta(weeks=i)
+from tests import builders
+from tests.builders import week
 
 
 def panel_of(rows: Sequence[tuple[str, str, int, float]]) -> pd.DataFrame:
-    """(user, category, week, interest): views only, shares per user and week."""
-    frame = pd.DataFrame(rows, columns=["user_id", "category", "w", "interest"]).astype({"interest": float})
-    frame["period"] = frame["w"].map(week)
-    frame["n_view"] = frame["interest"].astype(int)
-    frame["n_fav"] = frame["n_cart"] = frame["n_buy"] = 0
-    frame["share"] = frame["interest"] / frame.groupby(["user_id", "period"])["interest"].transform("sum")
-    return frame.drop(columns="w").astype({"user_id": "string", "category": "string"})
+    """(user, category, week, interest): views only (builders.panel_of with the behaviour counts)."""
+    return builders.panel_of(rows, n_view=lambda f: f["interest"].astype(int), n_fav=0, n_cart=0, n_buy=0)
 
 
 # -- segments -------------------------------------------------------------------------------------
