@@ -83,6 +83,7 @@ class LSTMForecaster(Forecaster):
     """LSTM(units) over ``window``-period windows -> engagement probability + intensity per step."""
 
     name: ClassVar[str] = "lstm"
+    ranking_score: ClassVar[str] = "p_engage"  # its engage head is its own ranking score (backtest ranks by it)
 
     def __init__(self, window: int = 8, units: int = 32, epochs: int = 20, batch_size: int = 512,
                  patience: int = 3, seed: int = 0, horizon_train: int = 4, learning_rate: float = 3e-3) -> None:
