@@ -70,6 +70,11 @@ def build_models(spec: str, target: str, jobs: int) -> tuple[list[Any], dict[str
     names = [n.strip() for n in spec.split(",") if n.strip()]
     if not names:
         raise ModelError("--models is empty", f"pass e.g. --models baseline,arima (from {', '.join(MODEL_GROUPS)})")
+    if target == "next_interest":  # models that rank every category per user: their own registry
+        from interest_core.forecasting.next_interest import NEXT_INTEREST_BASELINES, make_next_interest
+
+        expanded = [m for n in names for m in (NEXT_INTEREST_BASELINES if n == "baseline" else (n,))]
+        return [make_next_interest(n) for n in expanded], skipped
     for name in names:
         if name not in MODEL_GROUPS:
             raise ModelError(f"unknown model {name!r} in --models", f"use {', '.join(MODEL_GROUPS)}")

@@ -102,7 +102,7 @@ def topk_map_fn(panel: pd.DataFrame, k: int) -> CategoryMapFn:
     return learn
 
 
-def _labels(models: Sequence[Forecaster]) -> list[str]:
+def model_labels(models: Sequence[Forecaster]) -> list[str]:
     names = [m.name for m in models]
     return [n if names.count(n) == 1 else f"{n}#{names[:i + 1].count(n)}" for i, n in enumerate(names)]
 
@@ -115,7 +115,7 @@ def _with_actuals(forecast: pd.DataFrame, actual: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _rows(values: Mapping[str, float | ranking.Estimate], segment: str) -> list[dict[str, Any]]:
+def estimate_rows(values: Mapping[str, float | ranking.Estimate], segment: str) -> list[dict[str, Any]]:
     rows = []
     for k, v in values.items():
         est = v if isinstance(v, ranking.Estimate) else ranking.Estimate(float(v), np.nan, np.nan, -1)
@@ -178,10 +178,10 @@ def _engagement_scores(scored: pd.DataFrame, tiers: pd.Series, user_totals: pd.D
         values["n_candidates"] = float(len(part))
         if segment == "all":
             values["coverage"] = metrics.candidate_coverage(part, positives)
-        rows += _rows(values, segment)
+        rows += estimate_rows(values, segment)
         random_values: dict[str, float | ranking.Estimate] = {"auc": 0.5, "gauc": 0.5}
         random_values.update({k.removeprefix("random_"): v for k, v in summary.items() if k.startswith("random_")})
-        random_rows += _rows(random_values, segment)
+        random_rows += estimate_rows(random_values, segment)
     return rows, random_rows
 
 
@@ -208,7 +208,7 @@ def _point_scores(scored: pd.DataFrame, train: pd.DataFrame, levels: tuple[int, 
         mase = metrics.mase(wide_y.to_numpy()[keep], wide_f.to_numpy()[keep], insample[keep])
         values.update({"mase": mase.value, "mase_excluded": float(mase.n_excluded)})
         values.update(metrics.interval_metrics(part, levels))
-        rows += _rows(values, segment)
+        rows += estimate_rows(values, segment)
     return rows
 
 
@@ -255,7 +255,7 @@ def run(
         last = series.last_complete_period(last, pd.Timestamp(data_end), freq)
     grid = period_grid(pd.Timestamp(panel["period"].min()), last, freq)
     cutoffs = fold_cutoffs(grid, horizon, folds, step)
-    labels = _labels(models)
+    labels = model_labels(models)
     metric_rows: list[dict[str, Any]] = []
     timing_rows: list[dict[str, Any]] = []
     forecast_parts: list[pd.DataFrame] = []
@@ -290,7 +290,7 @@ def run(
             else:
                 rows = _point_scores(scored, train, level_tuple, tiers if target == "user_total" else None)
             if hasattr(fitted, "n_fallback_"):
-                rows += _rows({"n_fallback": float(fitted.n_fallback_)}, "all")
+                rows += estimate_rows({"n_fallback": float(fitted.n_fallback_)}, "all")
             metric_rows += [{"model": label, "fold": fold, "cutoff": cutoff, **r} for r in rows]
             timing_rows.append({"model": label, "fold": fold, "fit_s": fit_s, "predict_s": predict_s,
                                 "n_series": int(train["unique_id"].nunique())})

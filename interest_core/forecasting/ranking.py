@@ -43,11 +43,13 @@ def _discounts(k: int) -> np.ndarray:
 
 
 def matrix_ranking(scores: np.ndarray, labels: np.ndarray, valid: np.ndarray | None = None,
-                   relevant: np.ndarray | None = None, ks: Sequence[int] = KS) -> pd.DataFrame:
+                   relevant: np.ndarray | None = None, ks: Sequence[int] = KS,
+                   new: np.ndarray | None = None) -> pd.DataFrame:
     """Per-user metrics (one row per matrix row) from (users x items) scores, labels and a validity mask.
 
     Columns: n (candidates), n_pos (positives among them), n_relevant, auc, then for each K
-    hit_rate@K, precision@K, recall@K, ndcg@K and random_<same>. NaN where a metric is undefined.
+    hits@K, hit_rate@K, precision@K, recall@K, ndcg@K and random_<same>; with ``new`` (items new to
+    the user) also new_hits@K. NaN where a metric is undefined.
     """
     s = np.asarray(scores, dtype=float)
     y = np.asarray(labels, dtype=bool)
@@ -69,10 +71,14 @@ def matrix_ranking(scores: np.ndarray, labels: np.ndarray, valid: np.ndarray | N
         out["auc"] = np.where((n_pos > 0) & (n_neg > 0), u_stat / (n_pos * n_neg), np.nan)
     order = np.lexsort((y.astype(np.int8), -s), axis=1)  # score descending; ties: negatives first
     ranked_hits = np.take_along_axis(y, order, axis=1)
+    ranked_new = None if new is None else np.take_along_axis(np.asarray(new, dtype=bool) & y, order, axis=1)
     has_rel = n_rel > 0
     for k in ks:
         top = ranked_hits[:, :k].astype(float)
         hits = top.sum(axis=1)
+        out[f"hits@{k}"] = hits
+        if ranked_new is not None:
+            out[f"new_hits@{k}"] = ranked_new[:, :k].sum(axis=1).astype(float)
         gains = (top / np.log2(np.arange(top.shape[1]) + 2.0)).sum(axis=1)
         disc = _discounts(k)
         ideal = disc[np.minimum(n_rel, k).astype(int)]
