@@ -37,7 +37,8 @@ from interest_core.forecasting import metrics, ranking, series
 from interest_core.forecasting.forecasters.base import Forecaster, ProgressCallback, interval_columns, to_matrix
 from interest_core.periods import PERIOD_OFFSETS, future_periods, period_grid
 
-TARGETS: tuple[str, ...] = ("engagement", "user_total", "category_demand", "next_interest")
+TARGETS: tuple[str, ...] = ("engagement", "user_total", "category_demand")  # per-series forecasts (the pages')
+ALL_TARGETS: tuple[str, ...] = (*TARGETS, "next_interest")  # + ranking every category per user
 RANK_KS: tuple[int, ...] = ranking.KS
 RANDOM = "random"  # the model label of a random ranking's expected metrics, beside the models
 MIN_TRAIN_PERIODS = 3
@@ -233,8 +234,8 @@ def run(
     timestamp; a partial last period is dropped. ``category_map_fn(train_end)`` returns the (category,
     group) map learned from events before ``train_end`` (the fold's exclusive bound), or None.
     """
-    if target not in TARGETS:
-        raise ModelError(f"unknown target {target!r}", f"use one of {', '.join(TARGETS)}")
+    if target not in ALL_TARGETS:
+        raise ModelError(f"unknown target {target!r}", f"use one of {', '.join(ALL_TARGETS)}")
     if not models:
         raise ModelError("no models to backtest", "pass at least one forecaster")
     if panel.empty:
