@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -14,7 +13,7 @@ from interest_core.forecasting import backtest
 from interest_core.forecasting.next_interest import make_next_interest
 from interest_core.forecasting.next_interest.evaluate import fold_labels
 from interest_core.forecasting.next_interest.history import history_from_panel
-from tests.forecast_data import START, TMALL, synthetic_panel
+from tests.forecast_data import START, synthetic_panel
 
 if TYPE_CHECKING:
     from tests.conftest import AccuracyRecorder
@@ -126,23 +125,6 @@ def test_sequence_lstm_fits_scores_and_repeats_itself() -> None:
 
 # -- the real Tmall brand log ------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def tmall_panel(tmp_path_factory: pytest.TempPathFactory) -> tuple[pd.DataFrame, pd.Timestamp]:
-    if not TMALL.exists():
-        if os.environ.get("CI"):
-            pytest.fail(f"real sample {TMALL} missing (CI must have ../shared/data)")
-        pytest.skip(f"real sample {TMALL} not present")
-    from interest_core.config import PanelSpec
-    from interest_core.panel import build_panel, events_source
-    from interest_core.store import Store
-
-    with Store(tmp_path_factory.mktemp("tmall_ni") / "store.duckdb") as store:
-        store.ingest(TMALL, name="tmall")
-        panel = build_panel(events_source(store, "tmall"), PanelSpec(freq="W"))
-        end = pd.Timestamp(store.describe("tmall")["end"])
-    return panel, end
-
-
 def _fold_table(result: backtest.BacktestResult, metric: str) -> pd.DataFrame:
     part = result.fold_metrics[result.fold_metrics["metric"] == metric]
     return part.pivot(index="fold", columns="model", values="value")
@@ -150,9 +132,9 @@ def _fold_table(result: backtest.BacktestResult, metric: str) -> pd.DataFrame:
 
 @pytest.mark.slow
 def test_tmall_lstm_recall_beats_item_cf_and_popularity_in_every_fold(
-        tmall_panel: tuple[pd.DataFrame, pd.Timestamp], accuracy: AccuracyRecorder) -> None:
+        tmall_weekly: tuple[pd.DataFrame, pd.Timestamp], accuracy: AccuracyRecorder) -> None:
     pytest.importorskip("tensorflow")
-    panel, end = tmall_panel
+    panel, end = tmall_weekly
     models = [make_next_interest(n) for n in ("popularity", "item_cf", "recency_decay", "lstm")]
     result = backtest.run(panel, "next_interest", models, "W", horizon=4, folds=3, data_end=end)
     assert [str(c.date()) for c in result.cutoffs] == ["2013-05-13", "2013-06-10", "2013-07-08"]
