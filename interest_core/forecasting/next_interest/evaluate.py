@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from interest_core.errors import ModelError
 from interest_core.forecasting import backtest, ranking, series
 from interest_core.forecasting.next_interest.history import NextInterestModel, history_from_panel
 from interest_core.periods import future_periods, period_grid
@@ -47,8 +48,6 @@ def run_next_interest(panel: pd.DataFrame, models: Sequence[Any], freq: str, hor
     """Rolling-origin backtest of next-interest models (cloned per fold); see the module docstring."""
     for model in models:
         if not isinstance(model, NextInterestModel):
-            from interest_core.errors import ModelError
-
             raise ModelError(f"{model!r} is not a next-interest model",
                              "pick models for this target: popularity, item_cf, recency_decay, lstm")
     last = pd.Timestamp(panel["period"].max())
