@@ -11,7 +11,7 @@ import pytest
 from interest_core.errors import ModelError, NotFittedError
 from interest_core.forecasting import backtest
 from interest_core.forecasting.next_interest import make_next_interest
-from interest_core.forecasting.next_interest.evaluate import fold_labels
+from interest_core.forecasting.next_interest.evaluate import fold_labels, run_next_interest
 from interest_core.forecasting.next_interest.history import history_from_panel
 from tests.forecast_data import START, synthetic_panel
 
@@ -83,7 +83,7 @@ def test_registry_names_the_valid_models_and_parameters() -> None:
 def test_backtest_next_interest_on_synthetic_panel() -> None:
     panel = synthetic_panel(n_users=12, n_categories=6, n_periods=14)
     models = [make_next_interest(n) for n in ("popularity", "item_cf", "recency_decay")]
-    result = backtest.run(panel, "next_interest", models, "W", horizon=2, folds=2, lookback=2)
+    result = run_next_interest(panel, models, "W", horizon=2, folds=2, lookback=2)
     assert result.target == "next_interest" and result.step == 2 and result.lookback == 2
     assert list(result.leaderboard["model"].unique()) == ["popularity", "item_cf", "recency_decay", "random"]
     board = result.leaderboard.set_index(["model", "metric"])["value"]
@@ -100,7 +100,7 @@ def test_next_interest_rejects_per_series_forecasters() -> None:
     from interest_core.forecasting.forecasters import make_forecaster
 
     with pytest.raises(ModelError, match="not a next-interest model"):
-        backtest.run(synthetic_panel(n_periods=12), "next_interest", [make_forecaster("last_value")], "W", 2, 1)
+        run_next_interest(synthetic_panel(n_periods=12), [make_forecaster("last_value")], "W", 2, 1)
 
 
 def test_cli_model_list_for_next_interest() -> None:
@@ -136,7 +136,7 @@ def test_tmall_lstm_recall_beats_item_cf_and_popularity_in_every_fold(
     pytest.importorskip("tensorflow")
     panel, end = tmall_weekly
     models = [make_next_interest(n) for n in ("popularity", "item_cf", "recency_decay", "lstm")]
-    result = backtest.run(panel, "next_interest", models, "W", horizon=4, folds=3, data_end=end)
+    result = run_next_interest(panel, models, "W", horizon=4, folds=3, data_end=end)
     assert [str(c.date()) for c in result.cutoffs] == ["2013-05-13", "2013-06-10", "2013-07-08"]
     recall = _fold_table(result, "recall@10")
     fm = result.fold_metrics

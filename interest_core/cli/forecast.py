@@ -118,9 +118,15 @@ def cmd_backtest(args: argparse.Namespace) -> dict[str, Any]:
             def map_fn(train_end: Any) -> Any:  # learned from events before each fold's end only
                 return category_map(source, grouping, end=train_end)
 
-        result = backtest.run(panel, args.target, models, args.freq, args.horizon, args.folds, step=args.step,
-                              lookback=args.lookback,
-                              data_end=data_end, category_map_fn=map_fn, progress=progress_bar(args))
+        if args.target == "next_interest":
+            from interest_core.forecasting.next_interest.evaluate import run_next_interest
+
+            result = run_next_interest(panel, models, args.freq, args.horizon, args.folds, step=args.step,
+                                       lookback=args.lookback, data_end=data_end, progress=progress_bar(args))
+        else:
+            result = backtest.run(panel, args.target, models, args.freq, args.horizon, args.folds, step=args.step,
+                                  lookback=args.lookback, data_end=data_end, category_map_fn=map_fn,
+                                  progress=progress_bar(args))
     meta = {"dataset": args.name, "folds": args.folds, "step": result.step, "lookback": result.lookback,
             "top_k": top_k,
             "models": [m.name for m in models], "skipped": skipped}

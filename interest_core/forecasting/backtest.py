@@ -243,11 +243,9 @@ def run(
     if lookback is not None and lookback < 1:
         raise ModelError(f"lookback={lookback}", "pass lookback >= 1 periods, or None for every user")
     step = horizon if step is None else step
-    if target == "next_interest":
-        from interest_core.forecasting.next_interest.evaluate import run_next_interest
-
-        return run_next_interest(panel, models, freq, horizon, folds, step=step, lookback=lookback,
-                                 data_end=data_end, progress=progress)
+    if target == "next_interest":  # ranks every category: its own loop (it builds on this module)
+        raise ModelError("backtest.run does not rank every category",
+                         "use interest_core.forecasting.next_interest.evaluate.run_next_interest")
     level_tuple = tuple(int(v) for v in levels)
     last = pd.Timestamp(panel["period"].max())
     if data_end is not None:

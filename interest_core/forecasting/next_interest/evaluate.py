@@ -43,9 +43,15 @@ def fold_labels(panel: pd.DataFrame, users: np.ndarray, categories: np.ndarray,
 
 
 def run_next_interest(panel: pd.DataFrame, models: Sequence[Any], freq: str, horizon: int, folds: int, *,
-                      step: int, lookback: int | None, data_end: pd.Timestamp | None = None,
+                      step: int | None = None, lookback: int | None = 4, data_end: pd.Timestamp | None = None,
                       progress: Any = None, ks: Sequence[int] = KS) -> backtest.BacktestResult:
-    """Rolling-origin backtest of next-interest models (cloned per fold); see the module docstring."""
+    """Rolling-origin backtest of next-interest models (cloned per fold); see the module docstring.
+
+    ``step`` defaults to the horizon (test windows do not overlap); ``lookback`` as in ``backtest.run``.
+    """
+    if lookback is not None and lookback < 1:
+        raise ModelError(f"lookback={lookback}", "pass lookback >= 1 periods, or None for every user")
+    step = horizon if step is None else step
     for model in models:
         if not isinstance(model, NextInterestModel):
             raise ModelError(f"{model!r} is not a next-interest model",
