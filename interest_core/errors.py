@@ -70,3 +70,7 @@ class NotFittedError(ModelError):
 
 class ArtifactError(ModelError):
     """A saved model is missing, tampered with, truncated or foreign."""
+
+
+class EngineError(InterestCoreError):
+    """The chosen engine (Spark) cannot run: missing package or Java, or an unsupported option."""

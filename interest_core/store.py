@@ -52,6 +52,27 @@ class IngestResult:
     report: RejectReport
 
 
+@dataclass(frozen=True)
+class ParquetDataset:
+    """A dataset built outside the store (by Spark): where its Parquet lives and its catalog row."""
+
+    name: str
+    fingerprint: str
+    events_glob: str  # e.g. /warehouse/ev_0123/*/*.parquet (a path or URL DuckDB can read)
+    rejects_file: str  # Parquet of the kept rejected rows (may hold none)
+    source_sha256: str
+    source_name: str
+    format: str
+    mapping: ColumnMapping
+    options: dict[str, Any]  # the ingest options, with the engine and the Parquet location
+    report: RejectReport
+    summary: dict[str, Any]
+
+
+def _sql_str(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
 def check_name(name: str) -> str:
     if not NAME_RE.match(name or ""):
         raise StoreError(
@@ -176,11 +197,13 @@ class Store:
     def delete(self, name: str) -> None:
         rec = self._record(name)
         table = str(rec["table_name"])
+        view = self.query("SELECT count(*) AS n FROM duckdb_views() WHERE view_name = ?", [table])["n"].iloc[0]
         with self._lock:
             cur = self.cursor()
             try:
                 cur.execute("BEGIN TRANSACTION")
-                cur.execute(f'DROP TABLE IF EXISTS "{table}"')
+                # A Spark-built dataset is a view over its Parquet folder (the folder itself is left alone).
+                cur.execute(f'DROP {"VIEW" if view else "TABLE"} IF EXISTS "{table}"')
                 cur.execute(f'DROP TABLE IF EXISTS "{table.replace("ev_", "rj_", 1)}"')
                 cur.execute("DELETE FROM datasets WHERE name = ?", [name])
                 cur.execute("COMMIT")
@@ -189,6 +212,43 @@ class Store:
                 raise
             finally:
                 cur.close()
+
+    def register_parquet(self, record: ParquetDataset) -> IngestResult:
+        """Catalog a dataset whose events are Parquet files (written by Spark) as a view over them.
+
+        The app then opens it like any other dataset: every query goes through DuckDB's
+        read_parquet. Rejected rows (at most REJECTS_KEPT) are copied into the store.
+        """
+        check_name(record.name)
+        table, rejects = f"ev_{record.fingerprint[:16]}", f"rj_{record.fingerprint[:16]}"
+        with self._lock:
+            cur = self.cursor()
+            try:
+                cur.execute("BEGIN TRANSACTION")
+                if self.query("SELECT name FROM datasets WHERE name = ?", [record.name]).shape[0]:
+                    raise DatasetExistsError(f"dataset {record.name!r} already exists with other content",
+                                             f"delete it first (delete {record.name}) or choose another name")
+                cur.execute(f'CREATE OR REPLACE VIEW "{table}" AS SELECT user_id, item_id, category, behavior, ts, '
+                            f"value FROM read_parquet({_sql_str(record.events_glob)}, hive_partitioning = false)")
+                cur.execute(f'CREATE OR REPLACE TABLE "{rejects}" AS SELECT reason, user_id, item_id, category, '
+                            f"behavior, ts, value FROM read_parquet({_sql_str(record.rejects_file)})")
+                cur.execute(
+                    "INSERT INTO datasets VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [record.name, table, record.source_sha256, record.fingerprint, record.source_name, record.format,
+                     json.dumps(record.mapping.to_dict()), json.dumps(record.options),
+                     json.dumps(record.report.to_dict()), json.dumps(record.summary),
+                     datetime.now(UTC).replace(tzinfo=None)],
+                )
+                cur.execute("COMMIT")
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+            finally:
+                cur.close()
+        message = f"stored {record.name!r}: {record.report.summary_line()}"
+        return IngestResult(record.name, True, message, {"name": record.name, **record.summary,
+                                                          "rejected": record.report.rejected,
+                                                          "repaired": record.report.repaired}, record.report)
 
     # -- ingest -----------------------------------------------------------------------------
     def ingest(

@@ -91,9 +91,16 @@ def behavior_expr(b: str, mapping: ColumnMapping, d: Dialect = DUCKDB) -> str:
 
 
 def classified_sql(source_sql: str, mapping: ColumnMapping, options: IngestOptions, now: datetime | None = None,
-                   dialect: Dialect = DUCKDB) -> str:
-    """SELECT of canonical columns, raw texts and a reject reason (NULL = clean row)."""
+                   dialect: Dialect = DUCKDB, malformed_col: str | None = None) -> str:
+    """SELECT of canonical columns, raw texts and a reject reason (NULL = clean row).
+
+    ``malformed_col``: a source column holding the raw line of a row the reader could not split
+    (Spark's corrupt-record column); such rows get 'malformed_row' and keep the line in raw_ts.
+    DuckDB's reader sets those rows aside itself (its reject table), so it passes none.
+    """
     d = dialect
+    malformed = f"{d.ident(malformed_col)}" if malformed_col else "CAST(NULL AS STRING)"
+    malformed_when = "WHEN malformed_line IS NOT NULL THEN 'malformed_row'" if malformed_col else ""
     now = now or datetime.now(UTC)
     lo = d.timestamp(f"{options.min_year:04d}-01-01 00:00:00")
     hi_dt = (now + timedelta(days=options.max_future_days)).replace(tzinfo=None)
@@ -105,7 +112,7 @@ def classified_sql(source_sql: str, mapping: ColumnMapping, options: IngestOptio
 WITH raw AS (
   SELECT {_text(mapping.user_id, d)} AS raw_user, {_text(mapping.item_id, d)} AS raw_item,
          {category} AS raw_category, {_text(mapping.behavior, d)} AS raw_behavior,
-         {_text(mapping.ts, d)} AS raw_ts, {_text(mapping.value, d)} AS raw_value
+         {_text(mapping.ts, d)} AS raw_ts, {_text(mapping.value, d)} AS raw_value, {malformed} AS malformed_line
   FROM {source_sql}
 ), parsed AS (
   SELECT *, {time_expr('raw_ts', mapping, d)} AS ts, {behavior_expr('raw_behavior', mapping, d)} AS behavior,
@@ -113,7 +120,7 @@ WITH raw AS (
   FROM raw
 ), classified AS (
 SELECT raw_user AS user_id, raw_item AS item_id, raw_category AS category, behavior, ts, value,
-  CASE
+  CASE {malformed_when}
     WHEN raw_user IS NULL THEN 'missing_user'
     WHEN raw_ts IS NULL THEN 'missing_time'
     WHEN ts IS NULL THEN 'unparseable_time'
@@ -122,7 +129,7 @@ SELECT raw_user AS user_id, raw_item AS item_id, raw_category AS category, behav
     WHEN behavior IS NULL THEN 'unknown_behavior'
     WHEN behavior = '{IGNORE}' THEN 'ignored_behavior'
   END AS reason,
-  raw_behavior, raw_ts, raw_value
+  raw_behavior, coalesce(substr(malformed_line, 1, 200), raw_ts) AS raw_ts, raw_value
 FROM parsed
 )
 -- Raw texts are kept only where they explain a reject or a repair: clean rows store NULLs (free).
