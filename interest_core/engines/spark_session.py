@@ -26,10 +26,11 @@ def spark_session(master: str | None = None, *, conf: dict[str, str] | None = No
     ANSI SQL, and Parquet timestamps written as microseconds without a zone, which DuckDB reads as
     the same TIMESTAMP the embedded store holds.
     """
+    # pyspark 4.3 warns on pandas 3 at each pandas hand-over; frames cross as Arrow, and the few
+    # small pandas frames (category maps, a model's groups) are plain columns it handles.
+    warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas", category=FutureWarning)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)  # pyspark 4.3 on pandas 3: we hand over Arrow only
-            from pyspark.sql import SparkSession
+        from pyspark.sql import SparkSession
     except ImportError:
         raise EngineError("pyspark is not installed", "pip install -r requirements.txt (it pins pyspark)") from None
     if not os.environ.get("JAVA_HOME") and shutil.which("java") is None:
