@@ -2,18 +2,24 @@
 
 The file is ingested on Spark (``spark_ingest``), its panel built on Spark (``spark_panel``),
 and the saved model folder is loaded, hash-checked, by each Python worker and applied with
-``applyInPandas``: to buckets of whole users for global models and the naive baselines (each
-series is forecast from its own history, so a bucket gives what the whole file gives), and one
-group per series for ARIMA (one statsmodels fit per series, spread over the cluster). Only the
-forecasts (pairs x h rows) come back to the driver, through Arrow; the events and the panel stay
-in Spark, and the drift table is built from Spark aggregates.
+``applyInPandas``. How series are grouped follows what a forecast depends on, so the scores are
+the ones DuckDB gives:
+
+- a global model (the LSTM: weights learned in training, ``predict_frame``) forecasts each series
+  from its own history, so buckets of whole users go to the executors in parallel;
+- ARIMA fits one model per series, so each series is its own group (spread over the cluster);
+- the naive baselines calibrate p_engage over every series of the scored file, so they run as
+  one group (they are vector arithmetic: cheap even on a large file).
+
+Only the forecasts (pairs x h rows) come back to the driver, through Arrow; the events and the
+panel stay in Spark, and the drift table is built from Spark aggregates.
 """
 
 from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import pandas as pd
 
@@ -30,6 +36,7 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
 PER_SERIES_MODELS = ("arima",)  # fitted per series: one group per series
+Grouping = Literal["series", "users", "whole"]
 FORECAST_SCHEMA = "unique_id string, period timestamp_ntz, model string, yhat double, p_engage double"
 _LOADED: dict[str, Any] = {}  # model folder -> loaded model, once per Python worker
 
@@ -42,8 +49,14 @@ def _load(model_dir: str) -> Any:
     return _LOADED[model_dir]
 
 
+def grouping_for(saved: Any) -> Grouping:
+    if registry_name(saved.model) in PER_SERIES_MODELS:
+        return "series"
+    return "users" if hasattr(saved.model, "predict_frame") else "whole"
+
+
 def forecast_groups(panel: DataFrame, model_dir: str, freq: str, horizon: int, first: pd.Timestamp,
-                    cutoff: pd.Timestamp, *, per_series: bool, buckets: int) -> DataFrame:
+                    cutoff: pd.Timestamp, *, grouping: Grouping, buckets: int) -> DataFrame:
     """Forecasts of every series in ``panel`` (FORECAST_COLUMNS), computed in the executors."""
     from pyspark.sql import functions as F
 
@@ -57,9 +70,10 @@ def forecast_groups(panel: DataFrame, model_dir: str, freq: str, horizon: int, f
         return out[list(FORECAST_COLUMNS)].astype({"yhat": float, "p_engage": float})
 
     active = panel.where(F.col("period") <= F.lit(cutoff.to_pydatetime()).cast("timestamp_ntz"))
-    if per_series:
+    if grouping == "series":
         return active.groupBy("user_id", "category").applyInPandas(apply, FORECAST_SCHEMA)
-    bucketed = active.withColumn("_bucket", F.pmod(F.xxhash64("user_id"), F.lit(buckets)))
+    bucket = F.pmod(F.xxhash64("user_id"), F.lit(buckets)) if grouping == "users" else F.lit(0)
+    bucketed = active.withColumn("_bucket", bucket)
     return bucketed.groupBy("_bucket").applyInPandas(lambda g: apply(g.drop(columns="_bucket")), FORECAST_SCHEMA)
 
 
@@ -107,9 +121,8 @@ def score(model_dir: str | Path, path: str | Path, h: int | None = None, k: int 
         panel = panel_frame(spark, spec, grouped=True)
         panel.createOrReplaceTempView("ic_panel")
         buckets = int(spark.conf.get("spark.sql.shuffle.partitions") or 8)
-        per_series = registry_name(saved.model) in PER_SERIES_MODELS
-        forecasts = forecast_groups(panel, model_dir, spec.freq, horizon, first, cutoff, per_series=per_series,
-                                    buckets=buckets).toArrow().to_pandas()
+        forecasts = forecast_groups(panel, model_dir, spec.freq, horizon, first, cutoff,
+                                    grouping=grouping_for(saved), buckets=buckets).toArrow().to_pandas()
         unseen_events = float(unseen["events"].sum())
         drift = _drift(spark, profile, unseen_events) if profile else pd.DataFrame(columns=list(scoring.DRIFT_COLUMNS))
     forecasts = forecasts.sort_values(["unique_id", "period"], kind="stable").reset_index(drop=True)

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import warnings
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from interest_core.engines import DEFAULT_SPARK_MASTER
@@ -43,6 +45,7 @@ def spark_session(master: str | None = None, *, conf: dict[str, str] | None = No
             raise EngineError(f"a Spark session on {active.sparkContext.master!r} is already running here",
                               f"use that master, or run the command in a new process for {wanted!r}")
         return active
+    _python_workers_like_the_driver()
     builder: Any = SparkSession.builder.master(wanted).appName("interest_core")
     settings = {
         "spark.ui.enabled": "false",
@@ -64,3 +67,17 @@ def spark_session(master: str | None = None, *, conf: dict[str, str] | None = No
                           "check Java 17+ (java -version) and the --spark-master URL") from None
     session.sparkContext.setLogLevel("ERROR")
     return session
+
+
+def _python_workers_like_the_driver() -> None:
+    """Python workers run this interpreter and import this interest_core (scoring UDFs need both).
+
+    Local workers inherit the environment; on a cluster, install the same requirements and the
+    package on the executors (or pass a zip of it with spark-submit --py-files).
+    """
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    package_root = str(Path(__file__).resolve().parents[2])
+    paths = os.environ.get("PYTHONPATH", "").split(os.pathsep)
+    if package_root not in paths:
+        os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, *paths) if p)
