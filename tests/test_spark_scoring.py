@@ -76,7 +76,7 @@ def test_a_saved_model_scores_the_same_on_spark(spark: Any, tmall_parts: tuple[P
 
 def test_arima_scores_per_series_on_spark_and_the_cli_writes_parquet(
         spark: Any, tmall_parts: tuple[Path, Path, Path], tmp_path: Path) -> None:
-    train, _, tiny = tmall_parts
+    _, _, tiny = tmall_parts
     model_dir = saved("arima", tiny, tmp_path / "arima")
     assert spark_scoring.grouping_for(load_model(model_dir)) == "series"
     check_same(scoring.score(model_dir, tiny, h=2), spark_scoring.score(model_dir, tiny, h=2, master=MASTER))
