@@ -48,6 +48,10 @@ class NoUsableRowsError(IngestError):
     pass
 
 
+class DecompressedTooLargeError(IngestError):
+    """A compressed file inflates past the configured cap (a zip bomb, or a file for the CLI)."""
+
+
 class StoreError(InterestCoreError):
     """The embedded store refused an operation."""
 
@@ -58,6 +62,10 @@ class DatasetNotFoundError(StoreError):
 
 class DatasetExistsError(StoreError):
     pass
+
+
+class StoreBusyError(StoreError):
+    """Another program holds the store's file; its message is safe to show in a browser."""
 
 
 class ModelError(InterestCoreError):

@@ -35,7 +35,7 @@ PANEL_COLUMNS: tuple[str, ...] = (
 class EventsSource:
     """Where events are: a stored dataset's table, or an in-memory frame on a private connection."""
 
-    con: duckdb.DuckDBPyConnection
+    con: duckdb.DuckDBPyConnection | Store  # a Store leases a read cursor per query (store sharing)
     relation: str
     owned: bool = False
     # Frames registered on every cursor: DuckDB registrations are per connection, and each
@@ -79,7 +79,7 @@ def events_source(store_or_events: Store | pd.DataFrame, dataset: str | None = N
     if isinstance(store_or_events, Store):
         if dataset is None:
             raise ValueError("pass the dataset name along with the store")
-        return EventsSource(store_or_events._con, store_or_events.table(dataset))
+        return EventsSource(store_or_events, store_or_events.table(dataset))
     return EventsSource(duckdb.connect(), "ic_events", owned=True, frames={"ic_events": store_or_events})
 
 
@@ -215,17 +215,6 @@ def activity_over_time(source: EventsSource, freq: str = "W") -> pd.DataFrame:
     return frame
 
 
-def active_users_over_time(source: EventsSource, freq: str = "W") -> pd.DataFrame:
-    """period, active_users, events."""
-    part = FREQ_PART[check_freq(freq)]
-    frame = source.query(
-        f"""SELECT date_trunc('{part}', ts) AS period, count(DISTINCT user_id) AS active_users, count(*) AS events
-            FROM {{events}} GROUP BY ALL ORDER BY period"""
-    )
-    frame["period"] = pd.to_datetime(frame["period"])
-    return frame
-
-
 def funnel(source: EventsSource) -> pd.DataFrame:
     """behavior, events, users, in funnel order (view, fav, cart, buy, rate)."""
     frame = source.query("SELECT behavior, count(*) AS events, count(DISTINCT user_id) AS users FROM {events} "
@@ -268,11 +257,6 @@ def period_bounds(source: EventsSource, freq: str) -> tuple[pd.Timestamp, pd.Tim
     row = source.query(f"SELECT date_trunc('{part}', min(ts)) AS lo, date_trunc('{part}', max(ts)) AS hi "
                        "FROM {events}").iloc[0]
     return pd.Timestamp(row["lo"]), pd.Timestamp(row["hi"])
-
-
-def user_events(source: EventsSource, user_id: str, limit: int = 5000) -> pd.DataFrame:
-    """One user's raw events, newest first."""
-    return source.query(f"SELECT * FROM {{events}} WHERE user_id = ? ORDER BY ts DESC LIMIT {int(limit)}", [user_id])
 
 
 def search_users(source: EventsSource, text: str = "", limit: int = 50) -> pd.DataFrame:

@@ -1,46 +1,43 @@
 """The embedded store: a DuckDB file holding datasets by name, content-addressed by sha256.
 
 Each dataset is one table of canonical events plus a catalog row (mapping, options, report,
-summary). An ingest runs in one transaction: a refused file leaves the store as it was.
+summary). An ingest (interest_core.ingest.pipeline) runs in one transaction: a refused file
+leaves the store as it was. The file is shared with other processes (interest_core.store_sharing):
+reads open it read-only, writes take the write lock only while they write.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import hmac
 import json
+import os
 import re
 import threading
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import duckdb
 import pandas as pd
 
-from interest_core.config import IngestOptions
-from interest_core.errors import (
-    DatasetExistsError,
-    DatasetNotFoundError,
-    MissingColumnsError,
-    NoUsableRowsError,
-    StoreError,
-)
-from interest_core.ingest import staging
-from interest_core.ingest.cleaning import check_columns, classified_sql
-from interest_core.ingest.formats import ColumnMapping, Preset, detect_preset, get_preset, with_header_names
-from interest_core.ingest.privacy import pseudonymizer_key
+from interest_core import store_sharing
+from interest_core.errors import DatasetNotFoundError, StoreError
+from interest_core.ingest.formats import ColumnMapping
 from interest_core.ingest.report import RejectReport
-from interest_core.ingest.sources import SourceFile, open_source, sha256_file
+
+if TYPE_CHECKING:
+    from interest_core.config import IngestOptions
 
 DEFAULT_DB = Path(__file__).resolve().parent.parent / "data" / "interest.duckdb"
 DB_ENV = "INTEREST_DB"  # overrides the default store path (tests and deployments)
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-REJECTS_KEPT = 10_000
+NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 Progress = Callable[[float, str], None]
+CATALOG_DDL = """CREATE TABLE IF NOT EXISTS datasets (
+    name VARCHAR PRIMARY KEY, table_name VARCHAR NOT NULL, source_sha256 VARCHAR NOT NULL,
+    fingerprint VARCHAR NOT NULL, source_name VARCHAR, format VARCHAR, mapping JSON,
+    options JSON, report JSON, summary JSON, created_at TIMESTAMP)"""
 
 
 @dataclass(frozen=True)
@@ -53,28 +50,60 @@ class IngestResult:
 
 
 @dataclass(frozen=True)
-class ParquetDataset:
-    """A dataset built outside the store (by Spark): where its Parquet lives and its catalog row."""
+class DatasetInfo:
+    """One stored dataset as the catalog describes it (what `describe` and the listing show)."""
 
     name: str
-    fingerprint: str
-    events_glob: str  # e.g. /warehouse/ev_0123/*/*.parquet (a path or URL DuckDB can read)
-    rejects_file: str  # Parquet of the kept rejected rows (may hold none)
-    source_sha256: str
-    source_name: str
     format: str
-    mapping: ColumnMapping
-    options: dict[str, Any]  # the ingest options, with the engine and the Parquet location
-    report: RejectReport
-    summary: dict[str, Any]
+    source: str
+    sha256: str
+    created_at: str
+    rows: int
+    users: int
+    items: int
+    categories: int
+    start: str
+    end: str
+    behaviors: dict[str, int] = field(default_factory=dict)
+    rows_read: int = 0
+    rejected: dict[str, int] = field(default_factory=dict)
+    repaired: dict[str, int] = field(default_factory=dict)
+    duplicates_policy: str = ""
+
+    @classmethod
+    def from_record(cls, rec: dict[str, Any]) -> DatasetInfo:
+        """From a catalog row; a row that does not parse is a named error, not a KeyError later."""
+        try:
+            summary, report = json.loads(rec["summary"]), json.loads(rec["report"])
+            return cls(
+                name=str(rec["name"]), format=str(rec["format"]), source=str(rec["source_name"]),
+                sha256=str(rec["source_sha256"]), created_at=str(rec["created_at"]),
+                rows=int(summary["rows"]), users=int(summary["users"]), items=int(summary["items"]),
+                categories=int(summary["categories"]), start=str(summary["start"]), end=str(summary["end"]),
+                behaviors={str(k): int(v) for k, v in summary["behaviors"].items()},
+                rows_read=int(report["rows_read"]), rejected={str(k): int(v) for k, v in report["rejected"].items()},
+                repaired={str(k): int(v) for k, v in report["repaired"].items()},
+                duplicates_policy=str(report["duplicates_policy"]),
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise StoreError(f"the catalog entry of dataset {rec.get('name')!r} is damaged ({exc!r})",
+                             "delete the dataset and ingest its file again") from None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def __getitem__(self, key: str) -> Any:
+        """Read-by-key for code written against the old dict (prefer the attribute)."""
+        if key not in self.__dataclass_fields__:
+            raise KeyError(key)
+        return getattr(self, key)
 
 
-def _sql_str(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
+LISTING_COLUMNS = ["name", "format", "source", "rows", "users", "categories", "start", "end", "created_at"]
 
 
 def check_name(name: str) -> str:
-    if not NAME_RE.match(name or ""):
+    if not isinstance(name, str) or not NAME_RE.fullmatch(name):
         raise StoreError(
             f"dataset name {name!r} is not allowed",
             "use 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit",
@@ -82,55 +111,134 @@ def check_name(name: str) -> str:
     return name
 
 
-def _noop(_fraction: float, _message: str) -> None:
-    return None
-
-
 def default_db_path() -> Path:
-    import os
-
     return Path(os.environ.get(DB_ENV) or DEFAULT_DB)
 
 
-class Store:
-    """A DuckDB database file of datasets. Thread-safe: each call uses its own cursor."""
+@contextmanager
+def _vanished_dataset() -> Iterator[None]:
+    """A dataset's table that disappears under a query (deleted by another session): a plain named error."""
+    try:
+        yield
+    except duckdb.CatalogException as exc:
+        if not re.search(r"Table with name (ev|rj)_[0-9a-f]{16} does not exist", str(exc)):
+            raise
+        raise DatasetNotFoundError("this dataset was deleted (by another session or program) while it was open",
+                                   "pick another dataset, or ingest the file again") from None
 
-    def __init__(self, path: str | Path | None = None, *, read_only: bool = False) -> None:
-        self.path = Path(path) if path is not None else default_db_path()
-        if not read_only:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            self._con = duckdb.connect(str(self.path), read_only=read_only)
-        except duckdb.IOException as exc:
-            raise StoreError(
-                f"database {str(self.path)!r} could not be opened ({str(exc).splitlines()[0]})",
-                "close the other program using it (the app or another CLI command) or pass another --db",
-            ) from None
-        self._lock = threading.Lock()
-        self._con.execute("SET TimeZone='UTC'")
-        if not read_only:
-            self._con.execute(
-                """CREATE TABLE IF NOT EXISTS datasets (
-                    name VARCHAR PRIMARY KEY, table_name VARCHAR NOT NULL, source_sha256 VARCHAR NOT NULL,
-                    fingerprint VARCHAR NOT NULL, source_name VARCHAR, format VARCHAR, mapping JSON,
-                    options JSON, report JSON, summary JSON, created_at TIMESTAMP)"""
-            )
 
-    # -- connection -------------------------------------------------------------------------
-    def cursor(self) -> duckdb.DuckDBPyConnection:
-        cur = self._con.cursor()
-        cur.execute("SET TimeZone='UTC'")
-        return cur
+class _ReadCursor:
+    """A cursor on the shared read connection; ``close`` ends its lease on the file."""
 
-    def query(self, sql: str, params: Sequence[Any] | None = None) -> pd.DataFrame:
-        cur = self.cursor()
-        try:
-            return cur.execute(sql, params or []).df()
-        finally:
-            cur.close()
+    def __init__(self, store: Store) -> None:
+        self._lease = store.reading()
+        self._cur: duckdb.DuckDBPyConnection | None = self._lease.__enter__()
+
+    def __getattr__(self, name: str) -> Any:
+        cur = self.__dict__.get("_cur")  # not self._cur: that would recurse before __init__ set it
+        if cur is None:
+            raise duckdb.ConnectionException("the cursor is closed")
+        attr = getattr(cur, name)
+        if not callable(attr):
+            return attr
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            _ = self  # the lease lives until the call returns, even in `store.cursor().x().y()`
+            return attr(*args, **kwargs)
+
+        return call
+
+    def execute(self, sql: str, params: Any = None) -> duckdb.DuckDBPyConnection:
+        with _vanished_dataset():
+            self.__getattr__("execute")(sql, params or [])
+        # Itself, not DuckDB's cursor: `store.cursor().execute(...).fetchone()` keeps the lease alive.
+        return cast(duckdb.DuckDBPyConnection, self)
+
+    def sql(self, sql: str, params: Any = None) -> duckdb.DuckDBPyRelation:
+        with _vanished_dataset():
+            return self.__getattr__("sql")(sql, params=params)
 
     def close(self) -> None:
-        self._con.close()
+        if self.__dict__.pop("_cur", None) is not None:
+            self._lease.__exit__(None, None, None)
+
+    def __del__(self) -> None:  # a cursor dropped without close() must not hold the file
+        self.close()
+
+
+class Store:
+    """A DuckDB database file of datasets. Thread-safe, and shared with other processes.
+
+    Nothing is held open between calls: each read opens the file read-only (shared with the
+    process's other readers), each write opens it read-write for as long as it writes, waiting
+    up to ``wait_s`` seconds (``$INTEREST_STORE_WAIT_S``, default 10) for another program's lock,
+    then raising StoreBusyError. ``read_only=True`` refuses every write.
+    """
+
+    def __init__(self, path: str | Path | None = None, *, read_only: bool = False,
+                 wait_s: float | None = None) -> None:
+        self.path = Path(path) if path is not None else default_db_path()
+        self.read_only = read_only
+        self.wait_s = store_sharing.default_wait_s() if wait_s is None else wait_s
+        # ":memory:" (tests, scratch work): one private connection, nothing to share.
+        self._memory = duckdb.connect() if str(path) == ":memory:" else None
+        self._memory_lock = threading.Lock()
+        if self._memory is not None:
+            self._memory.execute(CATALOG_DDL)
+        elif not read_only:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            if not self._has_catalog():
+                with self.writing() as cur:
+                    cur.execute(CATALOG_DDL)
+
+    def _exists(self) -> bool:
+        return self._memory is not None or self.path.exists()
+
+    def _has_catalog(self) -> bool:
+        if not self._exists():
+            return False
+        row = self.query("SELECT count(*) AS n FROM duckdb_tables() WHERE table_name = 'datasets' "
+                         "AND database_name = current_database()")
+        return bool(row["n"].iloc[0])
+
+    # -- connection -------------------------------------------------------------------------
+    @contextmanager
+    def reading(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A cursor for reads (the file is open read-only while any reader of this process needs it)."""
+        if self._memory is not None:
+            with contextlib.closing(self._memory.cursor()) as cur:
+                yield cur
+            return
+        if not self._exists():
+            raise StoreError("the data store has not been created yet", "ingest a dataset first")
+        with store_sharing.reading(self.path, self.wait_s) as cur:
+            yield cur
+
+    @contextmanager
+    def writing(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A cursor on the only read-write connection, for one write (ingest, delete, derived tables)."""
+        self._check_writable()
+        if self._memory is not None:
+            with self._memory_lock, contextlib.closing(self._memory.cursor()) as cur:
+                yield cur
+            return
+        with store_sharing.writing(self.path, self.wait_s) as cur:
+            yield cur
+
+    def _check_writable(self) -> None:
+        if self.read_only:
+            raise StoreError("this store was opened read-only", "open it without read_only to change it")
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """A read cursor that must be closed (it holds the file open for reads until then)."""
+        return cast(duckdb.DuckDBPyConnection, _ReadCursor(self))
+
+    def query(self, sql: str, params: Sequence[Any] | None = None) -> pd.DataFrame:
+        with self.reading() as cur:
+            return cur.execute(sql, params or []).df()
+
+    def close(self) -> None:
+        """Nothing stays open between calls; kept so that ``with Store(...)`` reads naturally."""
 
     def __enter__(self) -> Store:
         return self
@@ -140,45 +248,41 @@ class Store:
 
     # -- catalog ----------------------------------------------------------------------------
     def names(self) -> list[str]:
+        if not self._exists():
+            return []
         return [str(n) for n in self.query("SELECT name FROM datasets ORDER BY name")["name"]]
 
-    def list(self) -> pd.DataFrame:
-        frame = self.query("SELECT name, format, source_name, summary, created_at FROM datasets ORDER BY name")
-        rows = []
-        for rec in frame.to_dict("records"):
-            summary = json.loads(rec["summary"])
-            rows.append({
-                "name": rec["name"], "format": rec["format"], "source": rec["source_name"],
-                "rows": summary["rows"], "users": summary["users"], "categories": summary["categories"],
-                "start": summary["start"], "end": summary["end"], "created_at": rec["created_at"],
-            })
-        return pd.DataFrame(rows, columns=["name", "format", "source", "rows", "users", "categories", "start",
-                                           "end", "created_at"])
+    def datasets(self) -> list[DatasetInfo]:
+        if not self._exists():
+            return []
+        frame = self.query("SELECT * FROM datasets ORDER BY name")
+        return [DatasetInfo.from_record(rec) for rec in frame.to_dict("records")]
 
-    def _record(self, name: str) -> dict[str, Any]:
-        frame = self.query("SELECT * FROM datasets WHERE name = ?", [name])
+    def list(self) -> pd.DataFrame:
+        rows = [{k: v for k, v in info.to_dict().items() if k in LISTING_COLUMNS} for info in self.datasets()]
+        frame = pd.DataFrame(rows, columns=LISTING_COLUMNS)
+        frame["created_at"] = pd.to_datetime(frame["created_at"])
+        return frame
+
+    def _record(self, name: str, cur: duckdb.DuckDBPyConnection | None = None) -> dict[str, Any]:
+        if cur is None:
+            with self.reading() as own:
+                return self._record(name, own)
+        frame = cur.execute("SELECT * FROM datasets WHERE name = ?", [name]).df()
         if frame.empty:
-            known = ", ".join(self.names()) or "none"
+            known = [str(n) for (n,) in cur.execute("SELECT name FROM datasets ORDER BY name").fetchall()]
             raise DatasetNotFoundError(
-                f"no dataset named {name!r} (stored: {known})", "ingest it first or pick one of those"
+                f"no dataset named {name!r} (stored: {', '.join(known) or 'none'})",
+                "ingest it first or pick one of those",
             )
-        return frame.iloc[0].to_dict()
+        return dict(frame.iloc[0].to_dict())
 
     def table(self, name: str) -> str:
         """The quoted table name holding a dataset's events (raises if unknown)."""
         return '"' + str(self._record(name)["table_name"]) + '"'
 
-    def describe(self, name: str) -> dict[str, Any]:
-        rec = self._record(name)
-        out = {"name": name, "format": rec["format"], "source": rec["source_name"],
-               "sha256": rec["source_sha256"], "created_at": str(rec["created_at"])}
-        out.update(json.loads(rec["summary"]))
-        report = json.loads(rec["report"])
-        out["rejected"] = report["rejected"]
-        out["repaired"] = report["repaired"]
-        out["rows_read"] = report["rows_read"]
-        out["duplicates_policy"] = report["duplicates_policy"]
-        return out
+    def describe(self, name: str) -> DatasetInfo:
+        return DatasetInfo.from_record(self._record(name))
 
     def report(self, name: str) -> RejectReport:
         return RejectReport.from_dict(json.loads(self._record(name)["report"]))
@@ -191,66 +295,28 @@ class Store:
 
     def rejected_rows(self, name: str) -> pd.DataFrame:
         """Up to 10,000 rejected rows with their reason (for the downloadable reject report)."""
-        table = str(self._record(name)["table_name"]).replace("ev_", "rj_", 1)
-        return self.query(f'SELECT * FROM "{table}" ORDER BY reason, ts, user_id, item_id, category, behavior, value')
+        with self.reading() as cur:
+            table = str(self._record(name, cur)["table_name"]).replace("ev_", "rj_", 1)
+            return cur.execute(
+                f'SELECT * FROM "{table}" ORDER BY reason, ts, user_id, item_id, category, behavior, value').df()
 
     def delete(self, name: str) -> None:
-        rec = self._record(name)
-        table = str(rec["table_name"])
-        view = self.query("SELECT count(*) AS n FROM duckdb_views() WHERE view_name = ?", [table])["n"].iloc[0]
-        with self._lock:
-            cur = self.cursor()
-            try:
-                cur.execute("BEGIN TRANSACTION")
-                # A Spark-built dataset is a view over its Parquet folder (the folder itself is left alone).
-                cur.execute(f'DROP {"VIEW" if view else "TABLE"} IF EXISTS "{table}"')
-                cur.execute(f'DROP TABLE IF EXISTS "{table.replace("ev_", "rj_", 1)}"')
-                cur.execute("DELETE FROM datasets WHERE name = ?", [name])
-                cur.execute("COMMIT")
-            except Exception:
-                cur.execute("ROLLBACK")
-                raise
-            finally:
-                cur.close()
+        """Drop a dataset and rewrite the file without it, so none of its values stay readable there."""
+        self._check_writable()
+        if self._memory is not None:
+            with self.writing() as cur:
+                _drop(cur, name, str(self._record(name, cur)["table_name"]))
+            return
+        with store_sharing.rewriting(self.path, self.wait_s) as (cur, new_path):
+            _drop(cur, name, str(self._record(name, cur)["table_name"]))
+            # Dropped tables leave their blocks in the file, readable, until reused: copy what
+            # remains into a fresh file that then replaces this one.
+            cur.execute(f"ATTACH {_sql_str(str(new_path))} AS ic_compact")
+            current = cur.execute("SELECT current_database()").fetchone()
+            cur.execute(f'COPY FROM DATABASE "{current[0] if current else "main"}" TO ic_compact')
+            cur.execute("DETACH ic_compact")
 
-    def register_parquet(self, record: ParquetDataset) -> IngestResult:
-        """Catalog a dataset whose events are Parquet files (written by Spark) as a view over them.
-
-        The app then opens it like any other dataset: every query goes through DuckDB's
-        read_parquet. Rejected rows (at most REJECTS_KEPT) are copied into the store.
-        """
-        check_name(record.name)
-        table, rejects = f"ev_{record.fingerprint[:16]}", f"rj_{record.fingerprint[:16]}"
-        with self._lock:
-            cur = self.cursor()
-            try:
-                cur.execute("BEGIN TRANSACTION")
-                if self.query("SELECT name FROM datasets WHERE name = ?", [record.name]).shape[0]:
-                    raise DatasetExistsError(f"dataset {record.name!r} already exists with other content",
-                                             f"delete it first (delete {record.name}) or choose another name")
-                cur.execute(f'CREATE OR REPLACE VIEW "{table}" AS SELECT user_id, item_id, category, behavior, ts, '
-                            f"value FROM read_parquet({_sql_str(record.events_glob)}, hive_partitioning = false)")
-                cur.execute(f'CREATE OR REPLACE TABLE "{rejects}" AS SELECT reason, user_id, item_id, category, '
-                            f"behavior, ts, value FROM read_parquet({_sql_str(record.rejects_file)})")
-                cur.execute(
-                    "INSERT INTO datasets VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [record.name, table, record.source_sha256, record.fingerprint, record.source_name, record.format,
-                     json.dumps(record.mapping.to_dict()), json.dumps(record.options),
-                     json.dumps(record.report.to_dict()), json.dumps(record.summary),
-                     datetime.now(UTC).replace(tzinfo=None)],
-                )
-                cur.execute("COMMIT")
-            except BaseException:
-                cur.execute("ROLLBACK")
-                raise
-            finally:
-                cur.close()
-        message = f"stored {record.name!r}: {record.report.summary_line()}"
-        return IngestResult(record.name, True, message, {"name": record.name, **record.summary,
-                                                          "rejected": record.report.rejected,
-                                                          "repaired": record.report.repaired}, record.report)
-
-    # -- ingest -----------------------------------------------------------------------------
+    # -- ingest (interest_core.ingest.pipeline) ----------------------------------------------
     def ingest(
         self,
         path: str | Path,
@@ -263,197 +329,40 @@ class Store:
         item_properties: Sequence[str | Path] = (),
         source_name: str | None = None,
         progress: Progress | None = None,
+        max_decompressed_bytes: int | None = None,
     ) -> IngestResult:
-        """Read, validate and store one events file as dataset ``name``."""
-        check_name(name)
-        options = options or IngestOptions()
-        report_progress = progress or _noop
-        key_id = None
-        if options.pseudonymize_key_env:  # a missing key fails before any reading
-            key = pseudonymizer_key(options.pseudonymize_key_env)
-            # Another key gives other pseudonyms, so another dataset (the key itself is not stored).
-            key_id = hmac.new(key, b"interest_core dataset key id", hashlib.sha256).hexdigest()[:16]
-        report_progress(0.02, "hashing and sniffing the file")
-        source = open_source(path, encoding=options.encoding)
-        try:
-            preset, chosen = _resolve_format(source, fmt, mapping, year)
-            policy = options.duplicates if options.duplicates != "auto" else preset.default_duplicates
-            prop_hashes = [sha256_file(Path(p)) for p in item_properties]
-            fingerprint = _fingerprint(source.sha256, prop_hashes, chosen, preset.mapping, options, policy, key_id)
-            existing = self.query("SELECT name FROM datasets WHERE fingerprint = ?", [fingerprint])
-            if not existing.empty:
-                other = str(existing["name"].iloc[0])
-                summary = self.describe(other)
-                return IngestResult(other, False, f"this file was already stored as {other!r} with the same options; "
-                                    "nothing stored", summary, self.report(other))
-            if name in self.names():
-                raise DatasetExistsError(
-                    f"dataset {name!r} already exists with other content",
-                    f"delete it first (delete {name}) or choose another name",
-                )
-            relation = source.relation_sql()
-            if preset.name == "retailrocket":
-                relation = staging.join_item_categories(relation, item_properties)
-            check_columns(preset.mapping, source.columns + (("categoryid",) if preset.name == "retailrocket" else ()))
-            with self._lock:
-                result = self._ingest_locked(
-                    source, relation, preset, chosen, policy, options, fingerprint, name,
-                    source_name or source.original.name, report_progress,
-                )
-            if fmt == "auto":  # say what auto-detection chose, so a wrong guess is visible at once
-                result = replace(result, message=f"{result.message} (format auto-detected: {chosen})")
-            report_progress(1.0, result.message)
-            return result
-        finally:
-            source.cleanup()
+        """Read, validate and store one events file as dataset ``name`` (see ingest.pipeline.ingest)."""
+        from interest_core.ingest import pipeline
 
-    def _ingest_locked(
-        self, source: SourceFile, relation: str, preset: Preset, chosen: str, policy: str,
-        options: IngestOptions, fingerprint: str, name: str, source_name: str, progress: Progress,
-    ) -> IngestResult:
-        table = f"ev_{fingerprint[:16]}"
-        rejects = f"rj_{fingerprint[:16]}"
-        cur = self.cursor()
-        order_key = str(self.path.resolve())
-        _relax_row_order(cur, order_key)
-        try:
-            cur.execute("BEGIN TRANSACTION")
-            progress(0.1, "reading and validating rows")
-            for tmp in ("ic_stage", "ic_reject_errors", "ic_reject_scans"):
-                cur.execute(f"DROP TABLE IF EXISTS {tmp}")
-            try:
-                # A real table (not TEMP): on success it is renamed into place instead of copied.
-                cur.execute(f"CREATE TABLE ic_stage AS {classified_sql(relation, preset.mapping, options)}")
-            except duckdb.Error as exc:
-                raise staging.read_error(exc, source) from None
-            progress(0.55, "repairing and counting rejects")
-            staging.check_encoding(cur, source)
-            malformed = staging.malformed_rows(cur)
-            repaired: dict[str, int] = {}
-            filled = staging.fill_categories(cur)
-            if filled:
-                repaired["category_filled_from_item"] = filled
-            cur.execute("UPDATE ic_stage SET reason = 'missing_category' WHERE reason IS NULL AND category IS NULL")
-            bad_values = staging.count(cur, "SELECT count(*) FROM ic_stage WHERE reason IS NULL "
-                                            "AND raw_value IS NOT NULL AND value IS NULL")
-            if bad_values:
-                repaired["value_unparseable_set_null"] = bad_values
-            counts = dict(cur.execute("SELECT coalesce(reason, '') , count(*) FROM ic_stage GROUP BY 1").fetchall())
-            clean = int(counts.pop("", 0))
-            rejected = {r: int(n) for r, n in sorted(counts.items(), key=lambda kv: -kv[1])}
-            if malformed:
-                rejected = {"malformed_row": malformed, **rejected}
-            if options.pseudonymize_key_env:
-                progress(0.6, "pseudonymising user ids")
-                staging.pseudonymize_stage(cur, pseudonymizer_key(options.pseudonymize_key_env))
-            progress(0.65, "writing events")
-            duplicates = staging.drop_duplicates(cur) if policy == "drop" else 0
-            if duplicates:
-                rejected["duplicate"] = duplicates
-            kept = clean - duplicates
-            rows_read = clean + sum(n for r, n in rejected.items() if r != "duplicate")
-            examples = staging.examples(cur, raw_lines=not options.pseudonymize_key_env)
-            report = RejectReport(rows_read=rows_read, rows_kept=kept, rejected=rejected, repaired=repaired,
-                                  duplicates_policy=policy, format=chosen, examples=examples)
-            if kept == 0:
-                raise NoUsableRowsError(
-                    f"no usable rows in {source_name!r} ({report.summary_line()})",
-                    "check the format and the column/behaviour mapping; nothing was stored",
-                )
-            cur.execute(
-                f'CREATE TABLE "{rejects}" AS SELECT reason, user_id, item_id, category, raw_behavior AS behavior, '
-                f"raw_ts AS ts, raw_value AS value FROM ic_stage WHERE reason IS NOT NULL "
-                f"ORDER BY reason, {staging.EXAMPLE_ORDER} LIMIT {REJECTS_KEPT}"
-            )
-            if sum(counts.values()):
-                cur.execute("DELETE FROM ic_stage WHERE reason IS NOT NULL")
-            for column in ("reason", "raw_behavior", "raw_ts", "raw_value"):
-                cur.execute(f"ALTER TABLE ic_stage DROP COLUMN {column}")
-            cur.execute(f'ALTER TABLE ic_stage RENAME TO "{table}"')
-            progress(0.85, "summarising")
-            summary = staging.summary(cur, table)
-            cur.execute(
-                "INSERT INTO datasets VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [name, table, source.sha256, fingerprint, source_name, chosen, json.dumps(preset.mapping.to_dict()),
-                 json.dumps({**options.to_dict(), "duplicates": policy}), json.dumps(report.to_dict()),
-                 json.dumps(summary), datetime.now(UTC).replace(tzinfo=None)],
-            )
-            cur.execute("COMMIT")
-        except BaseException:
-            cur.execute("ROLLBACK")
-            raise
-        finally:
-            _restore_row_order(cur, order_key)
-            cur.close()
-        message = f"stored {name!r}: {report.summary_line()}"
-        return IngestResult(name, True, message, {"name": name, **summary, "rejected": rejected,
-                                                   "repaired": repaired}, report)
+        self._check_writable()
+        return pipeline.ingest(self, path, name=name, fmt=fmt, mapping=mapping, options=options, year=year,
+                               item_properties=item_properties, source_name=source_name, progress=progress,
+                               max_decompressed_bytes=max_decompressed_bytes)
 
     def ingest_frame(self, events: pd.DataFrame, *, name: str, fmt: str = "generic",
                      mapping: ColumnMapping | None = None, options: IngestOptions | None = None,
                      workdir: Path | None = None, progress: Progress | None = None) -> IngestResult:
         """Ingest an in-memory frame (e.g. synthetic data) through the same validation path."""
-        import tempfile
+        from interest_core.ingest import pipeline
 
-        mapping = mapping or ColumnMapping(user_id="user_id", item_id="item_id", category="category",
-                                           behavior="behavior", ts="ts", value="value" if "value" in events else None)
-        with tempfile.TemporaryDirectory(dir=workdir) as tmp:
-            path = Path(tmp) / f"{name}.parquet"
-            events.astype({c: "string" for c in events.columns if c != "ts"}).to_parquet(path, index=False)
-            return self.ingest(path, name=name, fmt=fmt, mapping=mapping, options=options, progress=progress,
-                               source_name=f"{name} (in-memory frame)")
+        self._check_writable()
+        return pipeline.ingest_frame(self, events, name=name, fmt=fmt, mapping=mapping, options=options,
+                                     workdir=workdir, progress=progress)
 
 
-# Stored row order carries no meaning (every reader sorts or groups), and keeping it makes DuckDB
-# serialise the writes of text columns: about half the ingest time. The setting belongs to the
-# whole database (every cursor and connection on the file), so while any ingest on a file runs it
-# is off for all of them, and the last ingest to end turns it back on (DuckDB's default).
-_ORDER_LOCK = threading.Lock()
-_INGESTS_RUNNING: dict[str, int] = {}
+def _drop(cur: duckdb.DuckDBPyConnection, name: str, table: str) -> None:
+    cur.execute("BEGIN TRANSACTION")
+    try:
+        # A Spark-built dataset is a view over its Parquet folder (engines.parquet_catalog).
+        view = cur.execute("SELECT count(*) FROM duckdb_views() WHERE view_name = ?", [table]).fetchone()
+        cur.execute(f'DROP {"VIEW" if view and view[0] else "TABLE"} IF EXISTS "{table}"')
+        cur.execute(f'DROP TABLE IF EXISTS "{table.replace("ev_", "rj_", 1)}"')
+        cur.execute("DELETE FROM datasets WHERE name = ?", [name])
+        cur.execute("COMMIT")
+    except BaseException:
+        cur.execute("ROLLBACK")
+        raise
 
 
-def _relax_row_order(cur: duckdb.DuckDBPyConnection, key: str) -> None:
-    with _ORDER_LOCK:
-        if not _INGESTS_RUNNING.get(key):
-            cur.execute("SET preserve_insertion_order = false")
-        _INGESTS_RUNNING[key] = _INGESTS_RUNNING.get(key, 0) + 1
-
-
-def _restore_row_order(cur: duckdb.DuckDBPyConnection, key: str) -> None:
-    with _ORDER_LOCK:
-        _INGESTS_RUNNING[key] -= 1
-        if _INGESTS_RUNNING[key]:
-            return
-        del _INGESTS_RUNNING[key]
-        # A connection that the failure invalidated cannot be reset: let the original error through.
-        with contextlib.suppress(duckdb.Error):
-            cur.execute("SET preserve_insertion_order = true")
-
-
-def _resolve_format(source: SourceFile, fmt: str, mapping: ColumnMapping | None, year: int) -> tuple[Preset, str]:
-    if fmt == "generic" or (fmt == "auto" and mapping is not None):
-        if mapping is None:
-            raise MissingColumnsError(
-                "format 'generic' needs a column mapping",
-                "pass --map user_id=COL --map category=COL --map ts=COL (and behavior=COL or --behavior-all)",
-            )
-        return Preset("generic", "user mapping", source.columns, mapping), "generic"
-    if fmt == "auto":
-        preset = detect_preset(list(source.columns), list(source.first_row) if source.first_row else None, year=year)
-    else:
-        preset = get_preset(fmt, year=year)
-    if not source.has_header and len(source.columns) == len(preset.header):
-        # Header-less file of a known format: name its columns as the preset does.
-        source_cols = preset.header
-        object.__setattr__(source, "columns", source_cols)
-    return with_header_names(preset, list(source.columns)), preset.name
-
-
-def _fingerprint(sha: str, prop_hashes: list[str], fmt: str, mapping: ColumnMapping, options: IngestOptions,
-                 policy: str, key_id: str | None = None) -> str:
-    identity = {"sha": sha, "props": prop_hashes, "format": fmt, "mapping": mapping.to_dict(),
-                "options": {**options.to_dict(), "duplicates": policy, "encoding": None}}
-    if key_id:
-        identity["key_id"] = key_id
-    blob = json.dumps(identity, sort_keys=True)
-    return hashlib.sha256(blob.encode()).hexdigest()
+def _sql_str(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"

@@ -7,7 +7,7 @@ import streamlit as st
 from interest_core import charts
 from interest_core.config import IngestOptions
 from interest_core.ingest.formats import PRESET_NAMES
-from interest_core.ingest.uploads import dataset_name_for
+from interest_core.ingest.uploads import dataset_name_for, discard_upload, max_decompressed_bytes
 from ui import cache, state, widgets
 
 dataset, _ = widgets.sidebar(freq=False)
@@ -21,17 +21,17 @@ with stored_tab, widgets.guard():
     if dataset:
         info = cache.describe(dataset)
         st.subheader(f"Dataset `{dataset}`")
-        st.caption(f"Source: {info['source']} · format {info['format']} · events from "
-                   f"{widgets.span(info['start'], info['end'])[1]} · stored {info['created_at'][:19]} UTC")
+        st.caption(f"Source: {info.source} · format {info.format} · events from "
+                   f"{widgets.span(info.start, info.end)[1]} · stored {info.created_at[:19]} UTC")
         widgets.metrics([
-            ("Events", f"{info['rows']:,}", "rows kept after validation"),
-            ("Users", f"{info['users']:,}", None), ("Items", f"{info['items']:,}", None),
-            ("Categories", f"{info['categories']:,}", None),
-            widgets.span_metric(info["start"], info["end"]),
+            ("Events", f"{info.rows:,}", "rows kept after validation"),
+            ("Users", f"{info.users:,}", None), ("Items", f"{info.items:,}", None),
+            ("Categories", f"{info.categories:,}", None),
+            widgets.span_metric(info.start, info.end),
         ])
-        st.plotly_chart(charts.behavior_mix_chart(info["behaviors"]), key="mix")
-        st.markdown(f"**Ingest report**: {info['rows_read']:,} rows read, {info['rows']:,} kept, "
-                    f"duplicates policy `{info['duplicates_policy']}`")
+        st.plotly_chart(charts.behavior_mix_chart(info.behaviors), key="mix")
+        st.markdown(f"**Ingest report**: {info.rows_read:,} rows read, {info.rows:,} kept, "
+                    f"duplicates policy `{info.duplicates_policy}`")
         report = cache.report(dataset)
         if report.empty:
             st.caption("Every row was kept as it was.")
@@ -81,7 +81,8 @@ with upload_tab, widgets.guard():
             result = cache.store().ingest(
                 path, name=name.strip(), fmt="generic" if mapping else "auto", mapping=mapping,
                 options=IngestOptions(duplicates=dup), source_name=upload.name,  # type: ignore[arg-type]
-                progress=show)
+                progress=show, max_decompressed_bytes=max_decompressed_bytes())
+            discard_upload(path)
             state.put("dataset", result.name)
             st.session_state["data_flash"] = result.message
             st.rerun()

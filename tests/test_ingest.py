@@ -143,8 +143,8 @@ def test_corpus_case(case_id: str, corpus: dict[str, CorpusCase], store: Store) 
     assert report.rows_read == report.rows_kept + report.rows_rejected
     assert set(report.rejected) <= set(REJECT_REASONS) and set(report.repaired) <= set(REPAIR_REASONS)
     described = store.describe(name)
-    assert described["rows"] == case.rows_kept
-    assert described["rejected"] == case.rejected and described["repaired"] == case.repaired
+    assert described.rows == case.rows_kept
+    assert described.rejected == case.rejected and described.repaired == case.repaired
     assert store.query(f"SELECT count(*) AS n FROM {store.table(name)}")["n"].iloc[0] == case.rows_kept
     rejects = store.rejected_rows(name)
     assert len(rejects) == sum(n for r, n in case.rejected.items() if r not in ("malformed_row", "duplicate"))
@@ -183,7 +183,8 @@ def test_ingest_restores_insertion_order_setting(store: Store, corpus: dict[str,
                                                  tmp_path: Path) -> None:
     """Ingest relaxes row order (a database-wide setting) only while it runs, whether it fails or not."""
     def setting() -> bool:
-        row = store.cursor().execute("SELECT current_setting('preserve_insertion_order')").fetchone()
+        with store.reading() as cur:
+            row = cur.execute("SELECT current_setting('preserve_insertion_order')").fetchone()
         return bool(row and row[0])
 
     assert setting() is True
@@ -245,9 +246,9 @@ def test_tmall_real_counts(real_store: Store) -> None:
     assert report.duplicates_policy == "keep"
     assert (report.rows_read, report.rows_kept, report.rejected, report.repaired) == (182_880, 182_880, {}, {})
     d = real_store.describe("tmall")
-    assert (d["rows"], d["users"], d["categories"]) == (182_880, 884, 9_531)
-    assert d["behaviors"] == {"view": 174_539, "buy": 6_984, "fav": 1_204, "cart": 153}
-    assert (d["start"], d["end"]) == ("2013-04-15 00:00:00", "2013-08-15 00:00:00")
+    assert (d.rows, d.users, d.categories) == (182_880, 884, 9_531)
+    assert d.behaviors == {"view": 174_539, "buy": 6_984, "fav": 1_204, "cart": 153}
+    assert (d.start, d.end) == ("2013-04-15 00:00:00", "2013-08-15 00:00:00")
     months = real_store.query(
         f"SELECT month(ts) AS m, count(*) AS n FROM {real_store.table('tmall')} GROUP BY 1 ORDER BY 1"
     )
@@ -270,10 +271,10 @@ def test_taobao_real_counts(real_store: Store) -> None:
     assert result.created and report.format == "taobao"
     assert (report.rows_kept, report.rejected, report.repaired) == (84_287, {}, {})
     d = real_store.describe("taobao")
-    assert (d["rows"], d["users"], d["categories"], d["items"]) == (84_287, 814, 2_911, 55_233)
-    assert d["behaviors"] == {"view": 75_693, "cart": 4_494, "fav": 2_351, "buy": 1_749}
-    assert (d["start"], d["end"]) == ("2017-09-11 08:16:39", "2017-12-03 15:59:23")
-    assert d["format"] == "taobao" and d["source"] == TAOBAO.name and len(d["sha256"]) == 64
+    assert (d.rows, d.users, d.categories, d.items) == (84_287, 814, 2_911, 55_233)
+    assert d.behaviors == {"view": 75_693, "cart": 4_494, "fav": 2_351, "buy": 1_749}
+    assert (d.start, d.end) == ("2017-09-11 08:16:39", "2017-12-03 15:59:23")
+    assert d.format == "taobao" and d.source == TAOBAO.name and len(d.sha256) == 64
     first = real_store.query(f"SELECT * FROM {real_store.table('taobao')} WHERE user_id = '1' AND item_id = '2268318'")
     assert first["category"].tolist() == ["2520377"] and first["behavior"].tolist() == ["view"]
     assert str(first["ts"].iloc[0]) == "2017-11-24 17:21:10"

@@ -31,7 +31,7 @@ def test_ensure_demo_ingests_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     with Store(tmp_path / "s.duckdb") as store:
         first = ensure_demo(store)
         assert first is not None and first.created
-        assert store.describe(DEMO_NAME)["rows"] == 2
+        assert store.describe(DEMO_NAME).rows == 2
         assert ensure_demo(store) is None
     with Store(tmp_path / "t.duckdb") as empty:
         assert ensure_demo(empty, path=tmp_path / "missing.parquet") is None

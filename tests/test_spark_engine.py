@@ -100,8 +100,8 @@ def test_every_reject_reason_and_repair_is_the_same_on_both_engines(spark: Any, 
         stored = events(sp, "edge")
         assert stored["ts"].astype(str).tolist().count("2017-07-13 18:40:00") == 1  # +08:00 converted to UTC
         pd.testing.assert_frame_equal(duck.rejected_rows("edge"), sp.rejected_rows("edge"))
-        assert {k: v for k, v in duck.describe("edge").items() if k != "created_at"} == \
-               {k: v for k, v in sp.describe("edge").items() if k != "created_at"}
+        assert {k: v for k, v in duck.describe("edge").to_dict().items() if k != "created_at"} == \
+               {k: v for k, v in sp.describe("edge").to_dict().items() if k != "created_at"}
 
 
 def test_local_time_zone_and_format_match(spark: Any, tmp_path: Path) -> None:

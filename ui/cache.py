@@ -15,7 +15,6 @@ Cached functions return small aggregates (``cache_data`` hands each caller a cop
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +24,8 @@ import streamlit as st
 from interest_core import panel
 from interest_core.charts import category_colors as _palette
 from interest_core.ingest.uploads import Inspection, code_counts, ensure_demo, inspect_file, save_upload, sha256_bytes
-from interest_core.store import Store, default_db_path
+from interest_core.store import DatasetInfo, Store, default_db_path
 
-UPLOAD_ROOT = Path(tempfile.gettempdir()) / "interest-uploads"
 TOP_K = 8
 
 
@@ -68,7 +66,7 @@ def _source(path: str, name: str) -> panel.EventsSource:
 # -- dataset queries (keyed on path, name, fingerprint) -----------------------------------------
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def _describe(path: str, name: str, fp: str) -> dict[str, Any]:
+def _describe(path: str, name: str, fp: str) -> DatasetInfo:
     return _store_at(path).describe(name)
 
 
@@ -113,7 +111,7 @@ def _rejected_rows(path: str, name: str, fp: str) -> pd.DataFrame:
     return _store_at(path).rejected_rows(name)
 
 
-def describe(name: str) -> dict[str, Any]:
+def describe(name: str) -> DatasetInfo:
     return _describe(db_path(), name, fingerprint(name))
 
 
@@ -161,7 +159,7 @@ def datasets() -> pd.DataFrame:
 def upload(data: bytes, filename: str) -> tuple[str, Path]:
     """sha256 of an upload and the content-addressed file holding it (written once)."""
     sha = sha256_bytes(data)
-    return sha, save_upload(data, filename, UPLOAD_ROOT)
+    return sha, save_upload(data, filename)
 
 
 @st.cache_data(show_spinner="Reading the file...", max_entries=16)
@@ -755,7 +753,7 @@ def launch_training(name: str, target: str, model: str, freq: str, horizon: int,
     from interest_core.views.forecasts import train_payload
 
     info = describe(name)
-    payload = train_payload(dataset=name, dataset_sha256=str(info["sha256"]), target=target, freq=freq,
+    payload = train_payload(dataset=name, dataset_sha256=info.sha256, target=target, freq=freq,
                             horizon=horizon, folds=folds, model=model, models_dir=models_dir(),
                             data_end=pd.Timestamp(kpis(name)["end"]))
     frame = _analytics_panel(db_path(), name, fingerprint(name), freq, None)  # raw categories: the task groups

@@ -200,7 +200,7 @@ def cmd_fit(args: argparse.Namespace) -> dict[str, Any]:
         source = events_source(store, args.name)
         panel = build_panel(source, spec)
         data_end = source.query("SELECT max(ts) AS last_ts FROM {events}")["last_ts"].iloc[0]
-        sha = str(store.describe(args.name)["sha256"])
+        sha = store.describe(args.name).sha256
     payload = {
         "dataset": args.name, "dataset_sha256": sha, "target": args.target, "freq": args.freq,
         "horizon": args.horizon, "folds": args.folds, "step": args.step, "models": [args.model, *compare],

@@ -77,7 +77,7 @@ def cmd_datasets(args: argparse.Namespace) -> dict[str, Any]:
 
 def cmd_describe(args: argparse.Namespace) -> dict[str, Any]:
     with open_store(args) as store:
-        return store.describe(args.name)
+        return store.describe(args.name).to_dict()
 
 
 def cmd_delete(args: argparse.Namespace) -> dict[str, Any]:
@@ -88,6 +88,7 @@ def cmd_delete(args: argparse.Namespace) -> dict[str, Any]:
 
 def cmd_panel(args: argparse.Namespace) -> dict[str, Any]:
     from interest_core.config import GroupingSpec, PanelSpec
+    from interest_core.export import safe_csv
     from interest_core.grouping import category_map
     from interest_core.panel import build_panel, events_source
 
@@ -105,8 +106,8 @@ def cmd_panel(args: argparse.Namespace) -> dict[str, Any]:
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix == ".parquet":
         panel.to_parquet(out, index=False)
-    else:
-        panel.to_csv(out, index=False)
+    else:  # ids and category names come from the file: escaped against spreadsheet formulas
+        out.write_bytes(safe_csv(panel))
     return {"out": str(out), "rows": len(panel), "users": int(panel["user_id"].nunique()),
             "categories": int(panel["category"].nunique()), "periods": int(panel["period"].nunique()),
             "freq": args.freq}

@@ -17,13 +17,15 @@ from typing import TYPE_CHECKING, Any
 
 from interest_core.config import IngestOptions
 from interest_core.engines.dialect import SPARK
-from interest_core.errors import DatasetExistsError, EngineError, NoUsableRowsError
+from interest_core.engines.parquet_catalog import ParquetDataset, register_parquet
+from interest_core.errors import EngineError, NoUsableRowsError
 from interest_core.ingest import staging
 from interest_core.ingest.cleaning import check_columns, classified_sql
 from interest_core.ingest.formats import ColumnMapping
+from interest_core.ingest.pipeline import REJECTS_KEPT, _fingerprint, _resolve_format, _stored_as
 from interest_core.ingest.report import RejectReport
 from interest_core.ingest.sources import SourceFile, open_source
-from interest_core.store import REJECTS_KEPT, IngestResult, ParquetDataset, Store, check_name
+from interest_core.store import IngestResult, Store, check_name
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -69,8 +71,6 @@ def ingest(
 ) -> IngestResult:
     """``Store.ingest`` on Spark: same validation, reject reasons and report; events as Parquet."""
     from interest_core.engines.spark_session import spark_session
-    from interest_core.store import _fingerprint, _resolve_format
-
     check_name(name)
     options = options or IngestOptions()
     if options.pseudonymize_key_env:
@@ -88,20 +88,15 @@ def ingest(
         check_columns(preset.mapping, source.columns)
         policy = options.duplicates if options.duplicates != "auto" else preset.default_duplicates
         fingerprint = _fingerprint(source.sha256, [], chosen, preset.mapping, options, policy)
-        existing = store.query("SELECT name FROM datasets WHERE fingerprint = ?", [fingerprint])
-        if not existing.empty:
-            other = str(existing["name"].iloc[0])
-            return IngestResult(other, False, f"this file was already stored as {other!r} with the same options; "
-                                "nothing stored", store.describe(other), store.report(other))
-        if name in store.names():
-            raise DatasetExistsError(f"dataset {name!r} already exists with other content",
-                                     f"delete it first (delete {name}) or choose another name")
+        existing = _stored_as(store, name, fingerprint)  # same content stored, or the name taken
+        if existing is not None:
+            return existing
         spark = spark_session(master)
         root = Path(warehouse) if warehouse is not None else default_warehouse(store)
         target = root / f"ev_{fingerprint[:16]}"
         with tempfile.TemporaryDirectory(prefix="ic-spark-") as tmp:
             report, summary = _run(spark, source, preset.mapping, options, policy, chosen, Path(tmp), target)
-            result = store.register_parquet(ParquetDataset(
+            result = register_parquet(store, ParquetDataset(
                 name=name, fingerprint=fingerprint, events_glob=str(target / "*" / "*.parquet"),
                 rejects_file=str(Path(tmp) / "rejects.parquet"), source_sha256=source.sha256,
                 source_name=source.original.name, format=chosen, mapping=preset.mapping,

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from interest_core.config import PanelSpec
 from interest_core.engines.dialect import SPARK
+from interest_core.export import FORMULA_PREFIXES
 from interest_core.ingest.formats import BEHAVIORS
 from interest_core.ingest.sources import sql_str
 from interest_core.panel import _weight_sql, panel_sql
@@ -62,6 +63,15 @@ def panel_frame(spark: SparkSession, spec: PanelSpec, *, grouped: bool = False, 
                          FROM ({panel_sql(spec, view, grouped=grouped, dialect=SPARK)}) p""")
 
 
+def _formula_safe(column: str) -> str:
+    """export.escape_cell in SQL: ids and names from the file never open as spreadsheet formulas."""
+    if column not in ("user_id", "category"):
+        return column
+    prefixes = ", ".join(sql_str(p) for p in FORMULA_PREFIXES)
+    quote = sql_str("'")
+    return f"CASE WHEN left({column}, 1) IN ({prefixes}) THEN {quote} || {column} ELSE {column} END AS {column}"
+
+
 def write_panel(store: Store, name: str, spec: PanelSpec, out: str | Path, *, top_k: int = 0,
                 master: str | None = None) -> dict[str, Any]:
     """Build the panel of a dataset on Spark and write it: a .csv/.parquet file, or else a Parquet folder."""
@@ -82,8 +92,10 @@ def write_panel(store: Store, name: str, spec: PanelSpec, out: str | Path, *, to
         if single_file:
             path = Path(out_text)
             path.parent.mkdir(parents=True, exist_ok=True)
-            fmt = "csv, header true" if path.suffix == ".csv" else "parquet"
-            store.query(f"COPY (SELECT * FROM read_parquet({sql_str(parts + '/*.parquet')}) ORDER BY {PANEL_ORDER}) "
-                        f"TO {sql_str(str(path))} (FORMAT {fmt})")
+            csv = path.suffix == ".csv"
+            columns = ", ".join(_formula_safe(c) if csv else c for c in panel.columns)
+            fmt = "csv, header true" if csv else "parquet"
+            store.query(f"COPY (SELECT {columns} FROM read_parquet({sql_str(parts + '/*.parquet')}) "
+                        f"ORDER BY {PANEL_ORDER}) TO {sql_str(str(path))} (FORMAT {fmt})")
     return {"out": out_text, "rows": int(stats[0]), "users": int(stats[1]), "categories": int(stats[2]),
             "periods": int(stats[3]), "freq": spec.freq, "engine": "spark"}

@@ -31,6 +31,23 @@ def pseudonymize(ids: Iterable[str], key: bytes) -> list[str]:
     return ["u_" + hmac.new(key, str(i).encode(), hashlib.sha256).hexdigest()[:32] for i in ids]
 
 
+def pseudonym_sql(column: str) -> str:
+    """``pseudonymize`` as a DuckDB expression over ``column``, with ``pseudonym_params`` bound as $1, $2.
+
+    HMAC written out (RFC 2104: H(K^opad || H(K^ipad || m))), so ingest hashes ids inside the
+    staging query: the raw ids are never written to the database file, and no list of users is
+    built in Python.
+    """
+    inner = f"unhex(sha256($1 || encode({column})))"
+    return f"CASE WHEN {column} IS NULL THEN NULL ELSE 'u_' || left(sha256($2 || {inner}), 32) END"
+
+
+def pseudonym_params(key: bytes) -> list[object]:
+    """The inner and outer padded keys of HMAC-SHA256 (block size 64 bytes)."""
+    block = (hashlib.sha256(key).digest() if len(key) > 64 else key).ljust(64, b"\0")
+    return [bytes(b ^ 0x36 for b in block), bytes(b ^ 0x5C for b in block)]
+
+
 def suppress_small_groups(
     frame: pd.DataFrame, count_col: str, min_group: int = DEFAULT_MIN_GROUP
 ) -> tuple[pd.DataFrame, int]:

@@ -14,7 +14,6 @@ import io
 import itertools
 import shutil
 import tempfile
-import zipfile
 import zlib
 from collections import Counter
 from dataclasses import dataclass, field
@@ -26,6 +25,13 @@ from interest_core.errors import (
     FileEncodingError,
     MissingColumnsError,
     UnreadableFileError,
+)
+from interest_core.ingest.archives import (
+    check_gzip_size,
+    literal_path,
+    remove_temps,
+    unzip_single,
+    write_head,
 )
 
 SAMPLE_BYTES = 256 * 1024
@@ -53,8 +59,7 @@ class SourceFile:
     temp_files: tuple[Path, ...] = field(default=())
 
     def cleanup(self) -> None:
-        for path in self.temp_files:
-            path.unlink(missing_ok=True)
+        remove_temps(list(self.temp_files))
 
     def relation_sql(self) -> str:
         """A DuckDB table expression yielding every column as VARCHAR under its header name."""
@@ -87,8 +92,14 @@ def sha256_file(path: Path, chunk: int = 4 * 1024 * 1024) -> str:
     return digest.hexdigest()
 
 
-def open_source(path: str | Path, *, encoding: str | None = None, workdir: Path | None = None) -> SourceFile:
-    """Inspect a file and prepare it for DuckDB (unzip or transcode to a temp file if needed)."""
+def open_source(path: str | Path, *, encoding: str | None = None, workdir: Path | None = None,
+                max_decompressed_bytes: int | None = None, head_bytes: int | None = None) -> SourceFile:
+    """Inspect a file and prepare it for DuckDB (unzip or transcode to a temp file if needed).
+
+    ``max_decompressed_bytes``: a .gz/.zip that inflates past it is refused (DecompressedTooLargeError)
+    before anything is stored. ``head_bytes``: only the first that many decompressed bytes (whole
+    lines) are read, never the rest of the member: for previews, so a zip bomb costs nothing.
+    """
     original = Path(path)
     if not original.exists():
         raise UnreadableFileError(f"file {str(original)!r} does not exist", "check the path")
@@ -100,25 +111,32 @@ def open_source(path: str | Path, *, encoding: str | None = None, workdir: Path 
     sha = sha256_file(original)
     with original.open("rb") as fh:
         magic = fh.read(4)
-    if magic == b"PAR1":
-        return _parquet_source(original, sha, size)
-
     temps: list[Path] = []
-    read_path, compression = original, "none"
+    if magic == b"PAR1":
+        return _parquet_source(original, literal_path(original, temps), sha, size, temps)
+
+    read_path, compression = literal_path(original, temps), "none"
     if magic[:2] == b"\x1f\x8b":
         compression = "gzip"
+        if head_bytes is not None:
+            with gzip.open(original, "rb") as member:
+                read_path = write_head(member, head_bytes, workdir, original.name)
+            temps.append(read_path)
+            compression = "none"
+        elif max_decompressed_bytes is not None:
+            check_gzip_size(original, max_decompressed_bytes)
     elif magic == b"PK\x03\x04":
-        read_path = _unzip_single(original, workdir)
+        read_path = unzip_single(original, workdir, max_decompressed_bytes, head_bytes)
         temps.append(read_path)
     sample = _read_sample(read_path, compression)
     if not sample.strip():
-        _remove(temps)
+        remove_temps(temps)
         raise EmptyFileError(f"file {original.name!r} has no content", "export the log again with its rows")
     enc = (encoding or "utf-8").lower().replace("_", "-")
     utf8 = enc in ("utf-8", "utf8", "utf-8-sig")
     # With an explicit other encoding (utf-16 has NUL bytes) the transcoder judges the bytes.
     if utf8 and b"\x00" in sample and not _looks_utf16(sample):
-        _remove(temps)
+        remove_temps(temps)
         raise UnreadableFileError(
             f"file {original.name!r} looks binary, not CSV or Parquet",
             "upload a CSV (optionally .gz/.zip) or a Parquet file",
@@ -132,7 +150,7 @@ def open_source(path: str | Path, *, encoding: str | None = None, workdir: Path 
     try:
         dialect = _sniff(text, original.name, complete=len(sample) < SAMPLE_BYTES)
     except Exception:
-        _remove(temps)
+        remove_temps(temps)
         raise
     return SourceFile(
         original=original, read_path=read_path, kind="csv", sha256=sha, size_bytes=size,
@@ -142,39 +160,19 @@ def open_source(path: str | Path, *, encoding: str | None = None, workdir: Path 
     )
 
 
-def _remove(paths: list[Path]) -> None:
-    for p in paths:
-        p.unlink(missing_ok=True)
-
-
-def _parquet_source(path: Path, sha: str, size: int) -> SourceFile:
+def _parquet_source(path: Path, read_path: Path, sha: str, size: int, temps: list[Path]) -> SourceFile:
     import duckdb
 
     try:
         con = duckdb.connect()
-        names = [d[0] for d in con.execute(f"SELECT * FROM read_parquet({sql_str(str(path))}) LIMIT 0").description]
+        names = [d[0] for d in
+                 con.execute(f"SELECT * FROM read_parquet({sql_str(str(read_path))}) LIMIT 0").description]
         con.close()
     except duckdb.Error as exc:
+        remove_temps(temps)
         raise UnreadableFileError(f"Parquet file {path.name!r} could not be read ({exc})", "check the file") from None
-    return SourceFile(original=path, read_path=path, kind="parquet", sha256=sha, size_bytes=size, columns=tuple(names))
-
-
-def _unzip_single(path: Path, workdir: Path | None) -> Path:
-    try:
-        archive = zipfile.ZipFile(path)
-    except zipfile.BadZipFile:
-        raise UnreadableFileError(f"{path.name!r} is not a valid zip archive", "re-create the zip") from None
-    with archive:
-        members = [m for m in archive.infolist() if not m.is_dir() and not m.filename.startswith("__MACOSX")]
-        if len(members) != 1:
-            raise UnreadableFileError(
-                f"zip {path.name!r} holds {len(members)} files",
-                "put exactly one CSV in the zip, or unzip it and pass the CSV",
-            )
-        fd, tmp = tempfile.mkstemp(suffix=".csv", dir=workdir)
-        with archive.open(members[0]) as src, open(fd, "wb") as dst:
-            shutil.copyfileobj(src, dst, 4 * 1024 * 1024)
-    return Path(tmp)
+    return SourceFile(original=path, read_path=read_path, kind="parquet", sha256=sha, size_bytes=size,
+                      columns=tuple(names), temp_files=tuple(temps))
 
 
 def _read_sample(path: Path, compression: str) -> bytes:

@@ -17,7 +17,6 @@ import duckdb
 import pandas as pd
 
 from interest_core.errors import FileEncodingError, IngestError, MappingError, MissingColumnsError, UnreadableFileError
-from interest_core.ingest.privacy import pseudonymize
 from interest_core.ingest.sources import SourceFile, sql_str
 
 EXAMPLES_PER_REASON = 5
@@ -160,15 +159,6 @@ def drop_duplicates(cur: duckdb.DuckDBPyConnection) -> int:
     cur.execute("DROP TABLE ic_stage")
     cur.execute("ALTER TABLE ic_dedup RENAME TO ic_stage")
     return before - count(cur, "SELECT count(*) FROM ic_stage WHERE reason IS NULL")
-
-
-def pseudonymize_stage(cur: duckdb.DuckDBPyConnection, key: bytes) -> None:
-    found = cur.execute("SELECT DISTINCT user_id FROM ic_stage WHERE user_id IS NOT NULL").fetchall()
-    users = [str(u) for (u,) in found]
-    mapping = pd.DataFrame({"raw": users, "pseudo": pseudonymize(users, key)})
-    cur.register("ic_pseudo", mapping)
-    cur.execute("UPDATE ic_stage SET user_id = p.pseudo FROM ic_pseudo p WHERE ic_stage.user_id = p.raw")
-    cur.unregister("ic_pseudo")
 
 
 def examples(cur: duckdb.DuckDBPyConnection, *, raw_lines: bool = True) -> dict[str, list[dict[str, Any]]]:

@@ -3,7 +3,8 @@
 Nothing here imports streamlit: the upload page calls these, and so can a notebook or the CLI.
 
 - ``ensure_demo`` stores ``data/demo/events.parquet`` as dataset ``demo`` when it is missing;
-- ``save_upload`` writes uploaded bytes to a content-addressed file (folder = sha256);
+- ``save_upload`` writes uploaded bytes to a content-addressed file (folder = sha256) in a private
+  folder (0700), through a unique temp file; ``discard_upload`` / ``prune_uploads`` remove them;
 - ``inspect_file`` sniffs a file: its columns, the detected format (or why none was), a preview;
 - ``code_counts`` lists a column's values (behaviour codes) for the code-to-behaviour map;
 - ``guess_mapping`` / ``guess_behavior`` prefill the mapping form;
@@ -12,19 +13,22 @@ Nothing here imports streamlit: the upload page calls these, and so can a notebo
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
+import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
 import pandas as pd
 
-from interest_core.errors import InterestCoreError
+from interest_core.errors import InterestCoreError, StoreError
 from interest_core.ingest.formats import IGNORE, ColumnMapping, detect_preset, with_header_names
-from interest_core.ingest.sources import open_source
-from interest_core.store import IngestResult, Progress, Store
+from interest_core.ingest.sources import open_source, sha256_file
+from interest_core.store import IngestResult, Progress, Store, default_db_path
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_NAME = "demo"
@@ -32,8 +36,22 @@ DEMO_ENV = "INTEREST_DEMO"  # overrides the demo file's path (tests, deployments
 DEMO_MAPPING = ColumnMapping(user_id="user_id", item_id="item_id", category="category", behavior="behavior",
                              ts="ts", value="value")
 PREVIEW_ROWS = 20
+PREVIEW_HEAD_BYTES = 1024 * 1024  # a preview decompresses at most this much of a .gz/.zip
 CODE_SAMPLE_ROWS = 200_000
+CODE_HEAD_BYTES = 32 * 1024 * 1024
 MAX_CODES = 40
+UPLOAD_DIR_ENV = "INTEREST_UPLOAD_DIR"  # default: an 'uploads' folder beside the store
+UPLOAD_MAX_AGE_S = 24 * 3600
+MAX_DECOMPRESSED_ENV = "INTEREST_MAX_DECOMPRESSED_MB"
+DEFAULT_MAX_DECOMPRESSED_MB = 2048
+
+
+def max_decompressed_bytes() -> int:
+    """The cap on what an uploaded .gz/.zip may inflate to when the app ingests it."""
+    try:
+        return int(float(os.environ.get(MAX_DECOMPRESSED_ENV) or DEFAULT_MAX_DECOMPRESSED_MB) * 2**20)
+    except ValueError:
+        return DEFAULT_MAX_DECOMPRESSED_MB * 2**20
 
 
 def demo_path() -> Path:
@@ -61,17 +79,78 @@ def safe_filename(name: str) -> str:
     return cleaned[:120]
 
 
-def save_upload(data: bytes, filename: str, root: Path) -> Path:
-    """Write bytes once to ``root/<sha256>/<filename>`` (same bytes, same file) and return its path."""
-    folder = root / sha256_bytes(data)
+def upload_root() -> Path:
+    """Where uploads wait for ingest: $INTEREST_UPLOAD_DIR, else 'uploads' beside the store."""
+    return Path(os.environ.get(UPLOAD_DIR_ENV) or default_db_path().parent / "uploads")
+
+
+def _private_folder(root: Path) -> Path:
+    """``root`` as a folder only this user can enter (0700), refused when someone else owns it."""
+    root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    info = root.stat()
+    if info.st_uid != os.getuid():
+        raise StoreError("the upload folder belongs to another user", "set INTEREST_UPLOAD_DIR to a private folder")
+    if info.st_mode & 0o077:
+        root.chmod(0o700)
+    return root
+
+
+def save_upload(data: bytes, filename: str, root: Path | None = None) -> Path:
+    """Write bytes to ``root/<sha256>/<filename>`` (same bytes, same file) and return its path.
+
+    Each call writes through its own temp file, so two sessions uploading the same bytes never
+    share a partial file; an existing file is reused only when its own sha256 matches.
+    """
+    root = _private_folder(root or upload_root())
+    prune_uploads(root)
+    sha = sha256_bytes(data)
+    folder = root / sha
     path = folder / safe_filename(filename)
-    if path.exists() and path.stat().st_size == len(data):
+    if path.is_file() and path.stat().st_size == len(data) and sha256_file(path) == sha:
+        os.utime(path)  # in use: not pruned for another day
         return path
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".part")
-    tmp.write_bytes(data)
-    tmp.replace(path)
+    for attempt in range(3):  # another session's prune may remove the empty folder in between
+        folder.mkdir(mode=0o700, exist_ok=True)
+        try:
+            fd, tmp = tempfile.mkstemp(dir=folder, prefix=".part-")
+            break
+        except FileNotFoundError:
+            if attempt == 2:
+                raise
+    try:
+        with open(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
     return path
+
+
+def discard_upload(path: Path) -> None:
+    """Remove an upload once it is ingested (its folder too, when empty)."""
+    path.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):  # not empty: another file of the same bytes is there
+        path.parent.rmdir()
+
+
+def prune_uploads(root: Path, max_age_s: float = UPLOAD_MAX_AGE_S) -> int:
+    """Remove uploads (and stale partial files) older than ``max_age_s``; returns how many."""
+    cutoff = time.time() - max_age_s
+    removed = 0
+    for folder in root.iterdir() if root.is_dir() else ():
+        if not folder.is_dir() or folder.is_symlink():
+            continue
+        for file in folder.iterdir():
+            try:
+                if file.lstat().st_mtime < cutoff:
+                    file.unlink()
+                    removed += 1
+            except FileNotFoundError:
+                continue  # another session pruned it first
+        with contextlib.suppress(OSError):  # not empty
+            folder.rmdir()
+    return removed
 
 
 def dataset_name_for(filename: str) -> str:
@@ -102,7 +181,7 @@ class Inspection:
 
 def inspect_file(path: Path, rows: int = PREVIEW_ROWS) -> Inspection:
     """Columns, detected format and the first rows of a file (raises the named read errors)."""
-    source = open_source(path)
+    source = open_source(path, head_bytes=PREVIEW_HEAD_BYTES)  # never inflates a whole .gz/.zip
     try:
         detected = problem = fix = None
         mapping = None
@@ -123,7 +202,7 @@ def inspect_file(path: Path, rows: int = PREVIEW_ROWS) -> Inspection:
 
 def code_counts(path: Path, column: str, sample_rows: int = CODE_SAMPLE_ROWS) -> pd.DataFrame:
     """value, rows: the most frequent values of one column among the first ``sample_rows`` rows."""
-    source = open_source(path)
+    source = open_source(path, head_bytes=CODE_HEAD_BYTES)
     try:
         if column not in source.columns:
             return pd.DataFrame({"value": pd.Series(dtype="string"), "rows": pd.Series(dtype="int64")})
