@@ -9,7 +9,6 @@ written partitioned by month under the warehouse folder. The catalog then regist
 
 from __future__ import annotations
 
-import shutil
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -32,6 +31,11 @@ if TYPE_CHECKING:
 
 CORRUPT = "_ic_corrupt_record"
 MALFORMED_ERROR = "wrong number of fields or broken quoting"
+
+
+def duckdb_url(location: str) -> str:
+    """The same location as DuckDB names it (Hadoop's s3a:// is DuckDB's s3://)."""
+    return "s3://" + location[len("s3a://"):] if location.startswith("s3a://") else location
 
 
 def default_warehouse(store: Store) -> Path:
@@ -92,15 +96,16 @@ def ingest(
         if existing is not None:
             return existing
         spark = spark_session(master)
-        root = Path(warehouse) if warehouse is not None else default_warehouse(store)
-        target = root / f"ev_{fingerprint[:16]}"
+        # A local folder or a URL Spark writes to (s3a://, hdfs://): kept as text, not a Path.
+        root = str(warehouse if warehouse is not None else default_warehouse(store)).rstrip("/")
+        target = f"{root}/ev_{fingerprint[:16]}"
         with tempfile.TemporaryDirectory(prefix="ic-spark-") as tmp:
             report, summary = _run(spark, source, preset.mapping, options, policy, chosen, Path(tmp), target)
             result = register_parquet(store, ParquetDataset(
-                name=name, fingerprint=fingerprint, events_glob=str(target / "*" / "*.parquet"),
+                name=name, fingerprint=fingerprint, events_glob=duckdb_url(f"{target}/*/*.parquet"),
                 rejects_file=str(Path(tmp) / "rejects.parquet"), source_sha256=source.sha256,
                 source_name=source.original.name, format=chosen, mapping=preset.mapping,
-                options={**options.to_dict(), "duplicates": policy, "engine": "spark", "location": str(target)},
+                options={**options.to_dict(), "duplicates": policy, "engine": "spark", "location": target},
                 report=report, summary=summary))
     finally:
         source.cleanup()
@@ -111,7 +116,7 @@ def ingest(
 
 
 def _run(spark: SparkSession, source: SourceFile, mapping: ColumnMapping, options: IngestOptions, policy: str,
-         chosen: str, tmp: Path, target: Path) -> tuple[RejectReport, dict[str, Any]]:
+         chosen: str, tmp: Path, target: str) -> tuple[RejectReport, dict[str, Any]]:
     """Stage, repair, count and write; returns the reject report and the summary."""
     _read_source(spark, source, tmp).createOrReplaceTempView("ic_raw")
     stage_dir = tmp / "stage"
@@ -176,11 +181,10 @@ def _run(spark: SparkSession, source: SourceFile, mapping: ColumnMapping, option
         f"SELECT reason, user_id, item_id, category, raw_behavior AS behavior, raw_ts AS ts, raw_value AS value "
         f"FROM ic_stage_rows WHERE reason IS NOT NULL ORDER BY reason, {staging.EXAMPLE_ORDER} LIMIT {REJECTS_KEPT}")
     pq.write_table(kept_rejects.toArrow(), tmp / "rejects.parquet")
-    if target.exists():  # a folder left by an earlier run that was never registered
-        shutil.rmtree(target)
-    events.withColumn("month", events["ts"].cast("date").cast("string").substr(1, 7)).write.partitionBy(
-        "month").parquet(str(target))
-    spark.read.parquet(str(target)).createOrReplaceTempView("ic_events_written")
+    # overwrite: a folder left by an earlier run that was never registered
+    events.withColumn("month", events["ts"].cast("date").cast("string").substr(1, 7)).write.mode(
+        "overwrite").partitionBy("month").parquet(target)
+    spark.read.parquet(target).createOrReplaceTempView("ic_events_written")
     row = spark.sql(staging.summary_sql("ic_events_written")).collect()[0]
     behaviors = spark.sql(staging.behavior_counts_sql("ic_events_written")).collect()
     return report, staging.summary_dict(list(row), [list(b) for b in behaviors])
