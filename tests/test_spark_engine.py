@@ -18,7 +18,7 @@ from interest_core.cli.main import main as cli
 from interest_core.config import IngestOptions
 from interest_core.engines import spark_ingest
 from interest_core.engines.dialect import java_pattern
-from interest_core.errors import EngineError, MappingError
+from interest_core.errors import EngineError, FileEncodingError, MappingError
 from interest_core.ingest.formats import ColumnMapping
 from interest_core.store import Store
 from tests.spark_support import MASTER, TAOBAO, TMALL, real_log, start_spark
@@ -115,6 +115,19 @@ def test_local_time_zone_and_format_match(spark: Any, tmp_path: Path) -> None:
         assert d.report.rejected == s.report.rejected == {"unparseable_time": 1}
         same_events(duck, "tz", sp, "tz")
         assert events(sp, "tz")["ts"].astype(str).tolist() == ["2021-03-05 15:30:00", "2020-12-30 16:15:00"]
+
+
+def test_bytes_that_are_not_utf8_are_refused_on_both_engines(spark: Any, tmp_path: Path) -> None:
+    path = tmp_path / "latin1.csv"
+    # The bad byte lies past the 256 KiB sniffed sample, so the readers themselves must see it.
+    path.write_bytes(b"user_id,category,behavior,ts\n" + b"u1,c1,view,1500000000\n" * 15_000
+                     + "u2,caf\u00e9,view,1500000000\n".encode("latin-1"))
+    with Store(tmp_path / "d.duckdb") as duck, pytest.raises(FileEncodingError, match="not valid UTF-8"):
+        duck.ingest(path, name="l1")
+    with Store(tmp_path / "s.duckdb") as sp, pytest.raises(FileEncodingError, match="not valid UTF-8"):
+        spark_ingest.ingest(sp, path, name="l1", master=MASTER)
+    with Store(tmp_path / "s.duckdb") as sp:
+        assert sp.names() == []
 
 
 def test_spark_refuses_what_only_duckdb_does_by_name(spark: Any, tmp_path: Path) -> None:

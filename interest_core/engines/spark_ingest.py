@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from interest_core.config import IngestOptions
 from interest_core.engines.dialect import SPARK
 from interest_core.engines.parquet_catalog import ParquetDataset, register_parquet
-from interest_core.errors import EngineError, NoUsableRowsError
+from interest_core.errors import EngineError, FileEncodingError, NoUsableRowsError
 from interest_core.ingest import staging
 from interest_core.ingest.cleaning import check_columns, classified_sql
 from interest_core.ingest.formats import ColumnMapping
@@ -135,9 +135,17 @@ def _run(spark: SparkSession, source: SourceFile, mapping: ColumnMapping, option
                    CASE WHEN reason IS NULL AND category IS NULL THEN 'missing_category' ELSE reason END AS reason,
                    raw_behavior, raw_ts, raw_value, filled FROM ic_stage1""").createOrReplaceTempView("ic_stage")
     # One pass counts every reason and both repairs.
-    rows = spark.sql("""SELECT coalesce(reason, '') AS reason, count(*) AS n, count_if(filled) AS filled,
-                          count_if(reason IS NULL AND raw_value IS NOT NULL AND value IS NULL) AS bad_values
+    # Spark's reader turns bytes that are not UTF-8 into U+FFFD where DuckDB's refuses the file.
+    texts = "concat_ws('', user_id, item_id, category, raw_behavior, raw_ts, raw_value)"
+    rows = spark.sql(f"""SELECT coalesce(reason, '') AS reason, count(*) AS n, count_if(filled) AS filled,
+                          count_if(reason IS NULL AND raw_value IS NOT NULL AND value IS NULL) AS bad_values,
+                          count_if(contains({texts}, {SPARK.string(chr(0xFFFD))})) AS not_utf8
                         FROM ic_stage GROUP BY 1""").collect()
+    not_utf8 = sum(int(r[4]) for r in rows)
+    if not_utf8:
+        raise FileEncodingError(f"{source.original.name!r} is not valid UTF-8 ({not_utf8:,} row(s))",
+                                "pass --encoding with the file's encoding (e.g. gbk, latin-1, cp1252) "
+                                "or save it as UTF-8")
     counts = {str(r[0]): int(r[1]) for r in rows}
     clean = counts.pop("", 0)
     malformed = counts.pop("malformed_row", 0)
