@@ -27,7 +27,7 @@ from interest_core.engines.spark_panel import panel_frame, register_events
 from interest_core.errors import ModelError
 from interest_core.forecasting import scoring, series
 from interest_core.forecasting.forecasters.base import FORECAST_COLUMNS
-from interest_core.forecasting.persist import registry_name
+from interest_core.forecasting.forecasters.registry import entry, registry_name
 from interest_core.ingest.formats import BEHAVIORS, ColumnMapping
 from interest_core.panel import events_source, period_bounds
 from interest_core.store import Store
@@ -50,9 +50,10 @@ def _load(model_dir: str) -> Any:
 
 
 def grouping_for(saved: Any) -> Grouping:
-    if registry_name(saved.model) in PER_SERIES_MODELS:
+    name = registry_name(saved.model)
+    if name in PER_SERIES_MODELS:
         return "series"
-    return "users" if hasattr(saved.model, "predict_frame") else "whole"
+    return "users" if entry(name).scores_unseen else "whole"
 
 
 def forecast_groups(panel: DataFrame, model_dir: str, freq: str, horizon: int, first: pd.Timestamp,
