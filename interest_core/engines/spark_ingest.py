@@ -158,16 +158,6 @@ def _run(spark: SparkSession, source: SourceFile, mapping: ColumnMapping, option
     rejected = {r: n for r, n in sorted(counts.items(), key=lambda kv: -kv[1])}
     if malformed:
         rejected = {"malformed_row": malformed, **rejected}
-    clean_sql = f"SELECT {staging.EVENT_COLUMNS} FROM ic_stage WHERE reason IS NULL"
-    events = spark.sql(clean_sql)
-    duplicates = 0
-    if policy == "drop":
-        events = events.dropDuplicates()
-        duplicates = clean - events.count()
-        if duplicates:
-            rejected["duplicate"] = duplicates
-    kept = clean - duplicates
-    rows_read = clean + sum(n for r, n in rejected.items() if r != "duplicate")
     spark.sql("SELECT * FROM ic_stage WHERE reason IS DISTINCT FROM 'malformed_row'").createOrReplaceTempView(
         "ic_stage_rows")
     examples = staging.example_records(spark.sql(staging.examples_sql("ic_stage_rows")).toArrow().to_pandas())
@@ -175,11 +165,15 @@ def _run(spark: SparkSession, source: SourceFile, mapping: ColumnMapping, option
                       f"LIMIT {staging.EXAMPLES_PER_REASON}").collect()
     if lines:
         examples["malformed_row"] = [{"line": str(r[0])[:200], "error": MALFORMED_ERROR} for r in lines]
-    report = RejectReport(rows_read=rows_read, rows_kept=kept, rejected=rejected, repaired=repaired,
-                          duplicates_policy=policy, format=chosen, examples=examples)
-    if kept == 0:
+    rows_read = clean + sum(rejected.values())
+
+    def report_of(kept: int) -> RejectReport:
+        return RejectReport(rows_read=rows_read, rows_kept=kept, rejected=rejected, repaired=repaired,
+                            duplicates_policy=policy, format=chosen, examples=examples)
+
+    if clean == 0:  # nothing is written (de-duplication never empties a non-empty set)
         raise NoUsableRowsError(
-            f"no usable rows in {source.original.name!r} ({report.summary_line()})",
+            f"no usable rows in {source.original.name!r} ({report_of(0).summary_line()})",
             "check the format and the column/behaviour mapping; nothing was stored",
         )
     # At most REJECTS_KEPT rows: one small file for the store's reject table, through Arrow.
@@ -189,10 +183,17 @@ def _run(spark: SparkSession, source: SourceFile, mapping: ColumnMapping, option
         f"SELECT reason, user_id, item_id, category, raw_behavior AS behavior, raw_ts AS ts, raw_value AS value "
         f"FROM ic_stage_rows WHERE reason IS NOT NULL ORDER BY reason, {staging.EXAMPLE_ORDER} LIMIT {REJECTS_KEPT}")
     pq.write_table(kept_rejects.toArrow(), tmp / "rejects.parquet")
+    events = spark.sql(f"SELECT {staging.EVENT_COLUMNS} FROM ic_stage WHERE reason IS NULL")
+    if policy == "drop":
+        events = events.dropDuplicates()  # one shuffle, in the write; the summary counts what remained
     # overwrite: a folder left by an earlier run that was never registered
     events.withColumn("month", events["ts"].cast("date").cast("string").substr(1, 7)).write.mode(
         "overwrite").partitionBy("month").parquet(target)
     spark.read.parquet(target).createOrReplaceTempView("ic_events_written")
     row = spark.sql(staging.summary_sql("ic_events_written")).collect()[0]
     behaviors = spark.sql(staging.behavior_counts_sql("ic_events_written")).collect()
+    duplicates = clean - int(row[0])
+    if duplicates:
+        rejected["duplicate"] = duplicates
+    report = report_of(int(row[0]))
     return report, staging.summary_dict(list(row), [list(b) for b in behaviors])
