@@ -54,10 +54,10 @@ def saved(model_name: str, train: Path, directory: Path, **params: Any) -> Path:
                       extra={"profile": scoring.training_profile(panel, SPEC), "horizon": 3})
 
 
-def check_same(duck: scoring.ScoringResult, spark: scoring.ScoringResult) -> None:
+def check_same(duck: scoring.ScoringResult, spark: scoring.ScoringResult, rtol: float = 1e-12) -> None:
     assert len(duck.scores) == len(spark.scores) > 0
-    pd.testing.assert_frame_equal(duck.scores, spark.scores, check_dtype=False, check_exact=False, rtol=1e-12)
-    pd.testing.assert_frame_equal(duck.top_k, spark.top_k, check_dtype=False, check_exact=False, rtol=1e-12)
+    pd.testing.assert_frame_equal(duck.scores, spark.scores, check_dtype=False, check_exact=False, rtol=rtol)
+    pd.testing.assert_frame_equal(duck.top_k, spark.top_k, check_dtype=False, check_exact=False, rtol=rtol)
     assert duck.counts == spark.counts
     pd.testing.assert_frame_equal(duck.drift, spark.drift, check_dtype=False, rtol=1e-9)
 
@@ -97,11 +97,14 @@ def test_a_tampered_model_folder_is_refused_before_spark_runs(tmall_parts: tuple
 
 
 @pytest.mark.slow
-def test_an_lstm_scores_per_user_bucket_the_same_on_spark(spark: Any, tmall_parts: tuple[Path, Path, Path],
+def test_an_lstm_scores_the_same_on_spark(spark: Any, tmall_parts: tuple[Path, Path, Path],
                                                           tmp_path: Path) -> None:
     pytest.importorskip("tensorflow")
     train, to_score, _ = tmall_parts
     model_dir = saved("lstm", train, tmp_path / "lstm", window=4, units=8, epochs=1, batch_size=1024,
                       horizon_train=2)
-    assert spark_scoring.grouping_for(load_model(model_dir)) == "users"
-    check_same(scoring.score(model_dir, to_score), spark_scoring.score(model_dir, to_score, master=MASTER))
+    # Its context channels (user totals, category popularity) span the whole file: one group.
+    assert spark_scoring.grouping_for(load_model(model_dir)) == "whole"
+    # float32 network: TensorFlow in a Spark worker sums in another thread layout (last-bit differences).
+    check_same(scoring.score(model_dir, to_score), spark_scoring.score(model_dir, to_score, master=MASTER),
+               rtol=1e-5)

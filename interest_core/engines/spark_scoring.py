@@ -5,11 +5,12 @@ and the saved model folder is loaded, hash-checked, by each Python worker and ap
 ``applyInPandas``. How series are grouped follows what a forecast depends on, so the scores are
 the ones DuckDB gives:
 
-- a global model (the LSTM: weights learned in training, ``predict_frame``) forecasts each series
-  from its own history, so buckets of whole users go to the executors in parallel;
-- ARIMA fits one model per series, so each series is its own group (spread over the cluster);
-- the naive baselines calibrate p_engage over every series of the scored file, so they run as
-  one group (they are vector arithmetic: cheap even on a large file).
+- ARIMA fits one model per series from that series alone, so each series is its own group,
+  spread over the executors;
+- the naive baselines calibrate p_engage over every series of the scored file, and the LSTM
+  reads context channels computed over the whole file (a user's total and breadth, a category's
+  users and total), so their series cannot be split: they run as one group. Splitting them
+  would need those file-wide aggregates computed in Spark first and handed to each group.
 
 Only the forecasts (pairs x h rows) come back to the driver, through Arrow; the events and the
 panel stay in Spark, and the drift table is built from Spark aggregates.
@@ -27,7 +28,7 @@ from interest_core.engines.spark_panel import panel_frame, register_events
 from interest_core.errors import ModelError
 from interest_core.forecasting import scoring, series
 from interest_core.forecasting.forecasters.base import FORECAST_COLUMNS
-from interest_core.forecasting.forecasters.registry import entry, registry_name
+from interest_core.forecasting.forecasters.registry import registry_name
 from interest_core.ingest.formats import BEHAVIORS, ColumnMapping
 from interest_core.panel import events_source, period_bounds
 from interest_core.store import Store
@@ -35,8 +36,8 @@ from interest_core.store import Store
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
-PER_SERIES_MODELS = ("arima",)  # fitted per series: one group per series
-Grouping = Literal["series", "users", "whole"]
+PER_SERIES_MODELS = ("arima",)  # fitted per series from that series alone: one group per series
+Grouping = Literal["series", "whole"]
 FORECAST_SCHEMA = "unique_id string, period timestamp_ntz, model string, yhat double, p_engage double"
 _LOADED: dict[str, Any] = {}  # model folder -> loaded model, once per Python worker
 
@@ -50,14 +51,11 @@ def _load(model_dir: str) -> Any:
 
 
 def grouping_for(saved: Any) -> Grouping:
-    name = registry_name(saved.model)
-    if name in PER_SERIES_MODELS:
-        return "series"
-    return "users" if entry(name).scores_unseen else "whole"
+    return "series" if registry_name(saved.model) in PER_SERIES_MODELS else "whole"
 
 
 def forecast_groups(panel: DataFrame, model_dir: str, freq: str, horizon: int, first: pd.Timestamp,
-                    cutoff: pd.Timestamp, *, grouping: Grouping, buckets: int) -> DataFrame:
+                    cutoff: pd.Timestamp, *, grouping: Grouping) -> DataFrame:
     """Forecasts of every series in ``panel`` (FORECAST_COLUMNS), computed in the executors."""
     from pyspark.sql import functions as F
 
@@ -73,9 +71,8 @@ def forecast_groups(panel: DataFrame, model_dir: str, freq: str, horizon: int, f
     active = panel.where(F.col("period") <= F.lit(cutoff.to_pydatetime()).cast("timestamp_ntz"))
     if grouping == "series":
         return active.groupBy("user_id", "category").applyInPandas(apply, FORECAST_SCHEMA)
-    bucket = F.pmod(F.xxhash64("user_id"), F.lit(buckets)) if grouping == "users" else F.lit(0)
-    bucketed = active.withColumn("_bucket", bucket)
-    return bucketed.groupBy("_bucket").applyInPandas(lambda g: apply(g.drop(columns="_bucket")), FORECAST_SCHEMA)
+    whole = active.withColumn("_whole", F.lit(0))
+    return whole.groupBy("_whole").applyInPandas(lambda g: apply(g.drop(columns="_whole")), FORECAST_SCHEMA)
 
 
 def _drift(spark: SparkSession, profile: dict[str, Any], unseen_events: float) -> pd.DataFrame:
@@ -121,9 +118,8 @@ def score(model_dir: str | Path, path: str | Path, h: int | None = None, k: int 
         spark.createDataFrame(cmap).createOrReplaceTempView("ic_groups")
         panel = panel_frame(spark, spec, grouped=True)
         panel.createOrReplaceTempView("ic_panel")
-        buckets = int(spark.conf.get("spark.sql.shuffle.partitions") or 8)
         forecasts = forecast_groups(panel, model_dir, spec.freq, horizon, first, cutoff,
-                                    grouping=grouping_for(saved), buckets=buckets).toArrow().to_pandas()
+                                    grouping=grouping_for(saved)).toArrow().to_pandas()
         unseen_events = float(unseen["events"].sum())
         drift = _drift(spark, profile, unseen_events) if profile else pd.DataFrame(columns=list(scoring.DRIFT_COLUMNS))
     forecasts = forecasts.sort_values(["unique_id", "period"], kind="stable").reset_index(drop=True)
