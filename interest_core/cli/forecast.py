@@ -53,7 +53,8 @@ def _register_backtest(add: AddCommand) -> None:
     p.add_argument("--step", type=int, default=None,
                    help="periods between cutoffs (default: the horizon, so test windows do not overlap)")
     p.add_argument("--lookback", type=int, default=4,
-                   help="ranking targets: candidates are users active in this many periods before the cutoff")
+                   help="ranking targets: candidates are users active in this many periods before the cutoff "
+                        "(0: every user since the log began)")
     p.add_argument("--models", default="baseline", help=f"comma-separated: {', '.join(MODEL_GROUPS)}")
     p.add_argument("--top-k", type=int, default=None,
                    help="group categories into the top K plus other (default 20 for category_demand, else none)")
@@ -122,10 +123,10 @@ def cmd_backtest(args: argparse.Namespace) -> dict[str, Any]:
             from interest_core.forecasting.next_interest.evaluate import run_next_interest
 
             result = run_next_interest(panel, models, args.freq, args.horizon, args.folds, step=args.step,
-                                       lookback=args.lookback, data_end=data_end, progress=progress_bar(args))
+                                       lookback=args.lookback or None, data_end=data_end, progress=progress_bar(args))
         else:
             result = backtest.run(panel, args.target, models, args.freq, args.horizon, args.folds, step=args.step,
-                                  lookback=args.lookback, data_end=data_end, category_map_fn=map_fn,
+                                  lookback=args.lookback or None, data_end=data_end, category_map_fn=map_fn,
                                   progress=progress_bar(args))
     meta = {"dataset": args.name, "folds": args.folds, "step": result.step, "lookback": result.lookback,
             "top_k": top_k,
