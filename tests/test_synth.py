@@ -13,6 +13,7 @@ from sklearn.metrics import adjusted_rand_score
 from sklearn.preprocessing import StandardScaler
 
 from interest_core import synth
+from interest_core.ingest import pipeline
 from interest_core.ingest.formats import BEHAVIORS, ColumnMapping
 from interest_core.store import Store
 
@@ -134,7 +135,7 @@ def test_ingest_keeps_every_row(small: synth.SynthResult, tmp_path: Path) -> Non
     mapping = ColumnMapping(user_id="user_id", item_id="item_id", category="category", behavior="behavior",
                             ts="ts", value="value")
     with Store(tmp_path / "check.duckdb") as store:
-        result = store.ingest(paths["events"], name="synth", fmt="generic", mapping=mapping)
+        result = pipeline.ingest(store, paths["events"], name="synth", fmt="generic", mapping=mapping)
         assert result.report.rejected == {} and result.report.rows_kept == len(small.events)
         back = store.query(f"SELECT min(ts) AS lo, max(ts) AS hi, sum(value) AS v FROM {store.table('synth')}")
     assert back["lo"].iloc[0] == small.events["ts"].min() and back["hi"].iloc[0] == small.events["ts"].max()

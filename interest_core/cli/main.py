@@ -15,6 +15,7 @@ from typing import Any
 
 from interest_core.cli.common import add_engine_options, open_store, parse_pairs, progress_bar
 from interest_core.errors import InterestCoreError
+from interest_core.ingest import pipeline
 from interest_core.periods import FREQS
 
 Handler = Callable[[argparse.Namespace], dict[str, Any]]
@@ -58,7 +59,7 @@ def cmd_ingest(args: argparse.Namespace) -> dict[str, Any]:
                                          options=options, year=args.year, item_properties=args.item_properties,
                                          master=args.spark_master, warehouse=args.warehouse)
         else:
-            result = store.ingest(args.path, name=args.name, fmt=args.format, mapping=_mapping(args),
+            result = pipeline.ingest(store, args.path, name=args.name, fmt=args.format, mapping=_mapping(args),
                                   options=options, year=args.year, item_properties=args.item_properties,
                                   progress=progress_bar(args))
     out = {"created": result.created, "message": result.message, "format": result.report.format,
