@@ -115,10 +115,10 @@ def cmd_panel(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_synth(args: argparse.Namespace) -> dict[str, Any]:
-    from interest_core import synth
+    from interest_core import synth, synth_files
 
     result = synth.generate(synth.SynthSpec(n_users=args.users, seed=args.seed, days=args.days))
-    paths = synth.write(result, args.out)
+    paths = synth_files.write(result, args.out)
     return {"out": str(args.out), "events": len(result.events), "users": int(result.events["user_id"].nunique()),
             "files": {k: str(v) for k, v in paths.items()}}
 
