@@ -6,6 +6,7 @@ import streamlit as st
 
 from interest_core import charts
 from interest_core.config import IngestOptions
+from interest_core.ingest import pipeline
 from interest_core.ingest.formats import PRESET_NAMES
 from interest_core.ingest.uploads import dataset_name_for, discard_upload, max_decompressed_bytes
 from ui import frame, queries, state, store, widgets
@@ -78,7 +79,7 @@ with upload_tab, widgets.guard():
             def show(fraction: float, message: str) -> None:
                 bar.progress(min(max(fraction, 0.0), 1.0), text=message)
 
-            result = store.store().ingest(
+            result = pipeline.ingest(store.store(),
                 path, name=name.strip(), fmt="generic" if mapping else "auto", mapping=mapping,
                 options=IngestOptions(duplicates=dup), source_name=upload.name,  # type: ignore[arg-type]
                 progress=show, max_decompressed_bytes=max_decompressed_bytes())

@@ -44,6 +44,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.fresh_process import in_fresh_process  # after the path above
+from interest_core.ingest import pipeline
 
 TARGET_LSTM_RATIO = 0.8  # ours windows/s over bare Keras windows/s, training and inference
 INFER_REPEAT = 5  # inference calls per process after the warm-up; the fastest counts
@@ -68,7 +69,7 @@ def prepare(workdir: Path, n_series: int, pair_share: int) -> dict[str, Any]:
     source = TMALL if TMALL.exists() else DEMO
     t0 = time.perf_counter()
     with Store(workdir / "data.duckdb") as store:
-        store.ingest(source, name="bench")
+        pipeline.ingest(store, source, name="bench")
         panel = build_panel(events_source(store, "bench"), PanelSpec(freq="W"))
         data_end = pd.Timestamp(store.describe("bench").end)
     end = series.last_complete_period(panel["period"].max(), data_end, "W")

@@ -22,6 +22,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.fresh_process import in_fresh_process  # after the path above
+from interest_core.ingest import pipeline
 
 TARGET_RATIO = 1.5
 TARGET_PEAK_GB = 3.0
@@ -72,7 +73,7 @@ def _ours(csv: str, db: str) -> dict[str, Any]:
 
     t0 = time.perf_counter()
     store = Store(db)
-    result = store.ingest(csv, name="bench", fmt="auto")
+    result = pipeline.ingest(store, csv, name="bench", fmt="auto")
     t1 = time.perf_counter()
     panel = build_panel(events_source(store, "bench"), PanelSpec(freq="W"))
     t2 = time.perf_counter()

@@ -28,7 +28,7 @@ from interest_core.ingest.formats import ColumnMapping
 from interest_core.ingest.report import RejectReport
 
 if TYPE_CHECKING:
-    from interest_core.config import IngestOptions
+    pass
 
 DEFAULT_DB = Path(__file__).resolve().parent.parent / "data" / "interest.duckdb"
 DB_ENV = "INTEREST_DB"  # overrides the default store path (tests and deployments)
@@ -217,7 +217,7 @@ class Store:
     @contextmanager
     def writing(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """A cursor on the only read-write connection, for one write (ingest, delete, derived tables)."""
-        self._check_writable()
+        self.check_writable()
         if self._memory is not None:
             with self._memory_lock, contextlib.closing(self._memory.cursor()) as cur:
                 yield cur
@@ -225,7 +225,7 @@ class Store:
         with store_sharing.writing(self.path, self.wait_s) as cur:
             yield cur
 
-    def _check_writable(self) -> None:
+    def check_writable(self) -> None:
         if self.read_only:
             raise StoreError("this store was opened read-only", "open it without read_only to change it")
 
@@ -302,7 +302,7 @@ class Store:
 
     def delete(self, name: str) -> None:
         """Drop a dataset and rewrite the file without it, so none of its values stay readable there."""
-        self._check_writable()
+        self.check_writable()
         if self._memory is not None:
             with self.writing() as cur:
                 _drop(cur, name, str(self._record(name, cur)["table_name"]))
@@ -315,39 +315,6 @@ class Store:
             current = cur.execute("SELECT current_database()").fetchone()
             cur.execute(f'COPY FROM DATABASE "{current[0] if current else "main"}" TO ic_compact')
             cur.execute("DETACH ic_compact")
-
-    # -- ingest (interest_core.ingest.pipeline) ----------------------------------------------
-    def ingest(
-        self,
-        path: str | Path,
-        *,
-        name: str,
-        fmt: str = "auto",
-        mapping: ColumnMapping | None = None,
-        options: IngestOptions | None = None,
-        year: int = 2013,
-        item_properties: Sequence[str | Path] = (),
-        source_name: str | None = None,
-        progress: Progress | None = None,
-        max_decompressed_bytes: int | None = None,
-    ) -> IngestResult:
-        """Read, validate and store one events file as dataset ``name`` (see ingest.pipeline.ingest)."""
-        from interest_core.ingest import pipeline
-
-        self._check_writable()
-        return pipeline.ingest(self, path, name=name, fmt=fmt, mapping=mapping, options=options, year=year,
-                               item_properties=item_properties, source_name=source_name, progress=progress,
-                               max_decompressed_bytes=max_decompressed_bytes)
-
-    def ingest_frame(self, events: pd.DataFrame, *, name: str, fmt: str = "generic",
-                     mapping: ColumnMapping | None = None, options: IngestOptions | None = None,
-                     workdir: Path | None = None, progress: Progress | None = None) -> IngestResult:
-        """Ingest an in-memory frame (e.g. synthetic data) through the same validation path."""
-        from interest_core.ingest import pipeline
-
-        self._check_writable()
-        return pipeline.ingest_frame(self, events, name=name, fmt=fmt, mapping=mapping, options=options,
-                                     workdir=workdir, progress=progress)
 
 
 def _drop(cur: duckdb.DuckDBPyConnection, name: str, table: str) -> None:

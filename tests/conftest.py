@@ -23,6 +23,7 @@ import pandas as pd
 import pytest
 
 from interest_core.config import PanelSpec
+from interest_core.ingest import pipeline
 from interest_core.panel import build_panel, events_source
 from interest_core.store import IngestResult, Store
 from tests.accuracy_log import ACCURACY_JSON, AccuracyRecorder
@@ -134,7 +135,7 @@ def tmall_store(tmall_log: Path, tmp_path_factory: pytest.TempPathFactory) -> In
     """The Tmall log ingested once for the whole session (with the default options)."""
     db = tmp_path_factory.mktemp("tmall_shared") / "tmall.duckdb"
     with Store(db) as store:
-        result = store.ingest(tmall_log, name="tmall")
+        result = pipeline.ingest(store, tmall_log, name="tmall")
         end = pd.Timestamp(store.describe("tmall").end)
     return IngestedStore(db=db, name="tmall", result=result, end=end)
 

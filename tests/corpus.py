@@ -8,7 +8,7 @@ stored values of some columns. Files are generated, not committed, so binary jun
 UTF-16 and a 9 MB field stay out of git.
 
     cases = build_corpus(tmp_path)          # writes the files, returns the cases
-    store.ingest(case.built_path, name="x", **case.ingest_kwargs())
+    pipeline.ingest(store, case.built_path, name="x", **case.ingest_kwargs())
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from interest_core import panel
+from interest_core.ingest import pipeline
 from tests import apptest
 from tests.apptest import app_store, check_figures, figures, n_points, run_app, store_fixture
 
@@ -172,7 +173,7 @@ def test_delete_needs_a_confirmation(db: Path, tmp_path: Path) -> None:
     store = app_store()
     small = tmp_path / "small.csv"
     small.write_text("user_id,item_id,category_id,behavior_type,timestamp\n1,2,3,pv,1511544070\n1,2,3,buy,1511544080\n")
-    store.ingest(small, name="to_delete")
+    pipeline.ingest(store, small, name="to_delete")
     at = app(dataset="to_delete")
     assert at.button(key="del_go").disabled
     at.checkbox(key="del_sure").check().run()
@@ -193,14 +194,14 @@ def test_a_dataset_ingested_again_under_its_name_gets_a_new_key(db: Path, tmp_pa
     header = "user_id,item_id,category_id,behavior_type,timestamp\n"
     first = tmp_path / "first.csv"
     first.write_text(header + "1,2,3,pv,1511544070\n1,2,3,buy,1511544080\n")
-    store.ingest(first, name="rekey")
+    pipeline.ingest(store, first, name="rekey")
     before = dataset_key("rekey")
     assert dataset_key("rekey") == before  # the same data: the same key, so the caches hit
     assert queries.kpis(before)["events"] == 2
     store.delete("rekey")
     second = tmp_path / "second.csv"
     second.write_text(header + "1,2,3,pv,1511544070\n1,2,3,buy,1511544080\n4,5,6,pv,1511544090\n")
-    store.ingest(second, name="rekey")
+    pipeline.ingest(store, second, name="rekey")
     after = dataset_key("rekey")
     assert (after.db, after.name) == (before.db, before.name) and after != before
     assert queries.kpis(after)["events"] == 3  # the cached query of the old key does not answer

@@ -103,3 +103,24 @@ def test_empty_input_gives_a_titled_figure_that_says_so(build) -> None:  # type:
     fig = build()
     assert fig.layout.title.text
     assert fig.layout.annotations[0].text == "no events to draw"
+
+
+def test_labels_from_data_cannot_become_live_links() -> None:
+    """Plotly renders <a href> in legends, ticks, hover data and titles: category names are escaped."""
+    import plotly.graph_objects as go
+
+    from interest_core.charts.style import styled
+
+    evil = '<a href="https://evil.example/login">Claim your refund</a>'
+    fig = go.Figure([
+        go.Bar(x=[evil, "Shoes"], y=[1, 2], name=evil, customdata=[[evil, 1], ["Shoes", 2]],
+               hovertemplate="%{customdata[0]}<extra></extra>"),
+        go.Sankey(node={"label": [evil, "Shoes"]}, link={"source": [0], "target": [1], "value": [1]}),
+    ])
+    out = styled(fig, f"Users who moved to {evil}", None, None)
+    bar, sankey = out.data
+    shown = [bar.name, *bar.x, *[row[0] for row in bar.customdata], *sankey.node.label, out.layout.title.text]
+    assert not [s for s in shown if "<a" in s], shown
+    assert bar.name == '&lt;a href="https://evil.example/login"&gt;Claim your refund&lt;/a&gt;'
+    assert "Shoes" in bar.x and bar.customdata[1][1] == 2  # plain labels and numbers untouched
+    assert bar.hovertemplate == "%{customdata[0]}<extra></extra>"  # our own hover markup is kept

@@ -21,6 +21,7 @@ import pytest
 from interest_core.cli.main import main as cli_main
 from interest_core.config import IngestOptions
 from interest_core.errors import DecompressedTooLargeError, StoreError
+from interest_core.ingest import pipeline
 from interest_core.ingest.privacy import pseudonymize
 from interest_core.ingest.sources import open_source
 from interest_core.ingest.uploads import discard_upload, inspect_file, prune_uploads, save_upload
@@ -123,13 +124,13 @@ def test_ingest_caps_the_decompressed_size(tmp_path: Path) -> None:
     bomb = _zip_bomb(tmp_path / "bomb.zip", 64)
     store = Store(tmp_path / "s.duckdb")
     with pytest.raises(DecompressedTooLargeError, match="decompresses to more than 16 MiB"):
-        store.ingest(bomb, name="bomb", max_decompressed_bytes=16 * 2**20)
+        pipeline.ingest(store, bomb, name="bomb", max_decompressed_bytes=16 * 2**20)
     gz = tmp_path / "big.csv.gz"
     gz.write_bytes(gzip.compress(_rows(1_000_000).encode(), compresslevel=1))
     with pytest.raises(DecompressedTooLargeError):
-        store.ingest(gz, name="big", max_decompressed_bytes=8 * 2**20)
+        pipeline.ingest(store, gz, name="big", max_decompressed_bytes=8 * 2**20)
     assert store.names() == []
-    assert store.ingest(gz, name="big", max_decompressed_bytes=256 * 2**20).created
+    assert pipeline.ingest(store, gz, name="big", max_decompressed_bytes=256 * 2**20).created
 
 
 # -- paths are literal ------------------------------------------------------------------------------
@@ -162,7 +163,7 @@ def test_names_must_match_whole(name: str, tmp_path: Path) -> None:
     path = tmp_path / "a.csv"
     path.write_text(_rows(3))
     with pytest.raises(StoreError, match="is not allowed"):
-        Store(tmp_path / "s.duckdb").ingest(path, name=name)
+        pipeline.ingest(Store(tmp_path / "s.duckdb"), path, name=name)
 
 
 def test_panel_csv_from_the_cli_is_escaped(tmp_path: Path) -> None:
@@ -195,7 +196,7 @@ def test_pseudonymised_ids_never_reach_the_database_file(users: int, tmp_path: P
     path.write_text("\n".join(lines) + "\n")
     db = tmp_path / "p.duckdb"
     store = Store(db)
-    result = store.ingest(path, name="p", options=IngestOptions(pseudonymize_key_env="IC_TEST_KEY"))
+    result = pipeline.ingest(store, path, name="p", options=IngestOptions(pseudonymize_key_env="IC_TEST_KEY"))
     assert result.report.rows_kept == users
     content = _file_bytes(db)
     assert b"RAWID" not in content
@@ -210,8 +211,8 @@ def test_delete_leaves_no_readable_values_in_the_file(tmp_path: Path) -> None:
     keep.write_text(_rows(1000, user="KEEP{i}"))
     gone = tmp_path / "gone.csv"
     gone.write_text(_rows(50_000, user="SECRET{i}"))
-    store.ingest(gone, name="gone")
-    store.ingest(keep, name="keep")  # stored after it: the dropped blocks are not at the file's end
+    pipeline.ingest(store, gone, name="gone")
+    pipeline.ingest(store, keep, name="keep")  # stored after it: the dropped blocks are not at the file's end
     assert b"SECRET" in _file_bytes(db)  # the scan can see stored ids (uncompressed strings)
     store.delete("gone")
     assert b"SECRET" not in _file_bytes(db)
@@ -222,7 +223,8 @@ def test_delete_leaves_no_readable_values_in_the_file(tmp_path: Path) -> None:
 KILLED_INGEST = """
 import sys
 from interest_core.store import Store
-Store(sys.argv[1]).ingest(sys.argv[2], name=sys.argv[3])
+from interest_core.ingest import pipeline
+pipeline.ingest(Store(sys.argv[1]), sys.argv[2], name=sys.argv[3])
 """
 
 
@@ -232,7 +234,7 @@ def test_sigkill_during_ingest_keeps_every_earlier_dataset(tmp_path: Path) -> No
     for i in range(2):
         path = tmp_path / f"early{i}.csv"
         path.write_text(_rows(100 + i))
-        store.ingest(path, name=f"early{i}")
+        pipeline.ingest(store, path, name=f"early{i}")
     big = tmp_path / "big.csv"
     big.write_text(_rows(250_000))
     rng = random.Random(13)

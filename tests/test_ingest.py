@@ -29,6 +29,7 @@ from interest_core.errors import (
     InterestCoreError,
     NoUsableRowsError,
 )
+from interest_core.ingest import pipeline
 from interest_core.ingest.formats import REJECT_REASONS, REPAIR_REASONS, ColumnMapping
 from interest_core.ingest.privacy import pseudonymize
 from interest_core.store import Store
@@ -92,7 +93,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
     baseline = folder / "baseline.csv"
     baseline.write_text("\n".join([TB_HEADER, *TB_ROWS, f"9,90,900,buy,{1511544070 + 99}"]) + "\n")
     st_ = Store(folder / "ingest.duckdb")
-    st_.ingest(baseline, name="baseline")
+    pipeline.ingest(st_, baseline, name="baseline")
     yield st_
     st_.close()
 
@@ -126,12 +127,12 @@ def test_corpus_case(case_id: str, corpus: dict[str, CorpusCase], store: Store) 
     name = f"c_{case_id}"[:64]
     if case.expects_error:
         with pytest.raises(InterestCoreError) as info:
-            store.ingest(case.built_path, name=name, **case.ingest_kwargs())
+            pipeline.ingest(store, case.built_path, name=name, **case.ingest_kwargs())
         assert_named_error(info.value, case)
         assert snapshot(store) == before, f"{case.id}: a refused ingest changed the store"
         return
 
-    result = store.ingest(case.built_path, name=name, **case.ingest_kwargs())
+    result = pipeline.ingest(store, case.built_path, name=name, **case.ingest_kwargs())
     report = result.report
     assert result.created
     assert (report.rows_kept, report.rejected, report.repaired) == (case.rows_kept, case.rejected, case.repaired)
@@ -169,7 +170,7 @@ def test_corpus_files_are_rebuilt_identically(tmp_path: Path) -> None:
 def test_no_usable_rows_leaves_store_and_report_in_message(store: Store, corpus: dict[str, CorpusCase]) -> None:
     before = snapshot(store)
     with pytest.raises(NoUsableRowsError) as info:
-        store.ingest(corpus["every_row_bad"].built_path, name="all_bad")
+        pipeline.ingest(store, corpus["every_row_bad"].built_path, name="all_bad")
     for reason in ("unknown_behavior", "unparseable_time", "missing_user", "missing_time"):
         assert reason in str(info.value)
     assert "all_bad" not in store.names()
@@ -186,11 +187,11 @@ def test_ingest_restores_insertion_order_setting(store: Store, corpus: dict[str,
 
     assert setting() is True
     with pytest.raises(NoUsableRowsError):
-        store.ingest(corpus["every_row_bad"].built_path, name="all_bad")
+        pipeline.ingest(store, corpus["every_row_bad"].built_path, name="all_bad")
     assert setting() is True
     seen: list[bool] = []
     (tmp_path / "ok.csv").write_text("user_id,item_id,category_id,behavior_type,timestamp\n1,2,3,pv,1511539200\n")
-    store.ingest(tmp_path / "ok.csv", name="order_ok", progress=lambda _f, _m: seen.append(setting()))
+    pipeline.ingest(store, tmp_path / "ok.csv", name="order_ok", progress=lambda _f, _m: seen.append(setting()))
     assert False in seen  # relaxed while the rows were written
     assert setting() is True
     store.delete("order_ok")
@@ -199,21 +200,21 @@ def test_ingest_restores_insertion_order_setting(store: Store, corpus: dict[str,
 def test_existing_name_with_other_content_is_refused(store: Store, corpus: dict[str, CorpusCase]) -> None:
     before = snapshot(store)
     with pytest.raises(DatasetExistsError, match="delete it first"):
-        store.ingest(corpus["semicolon"].built_path, name="baseline")
+        pipeline.ingest(store, corpus["semicolon"].built_path, name="baseline")
     assert snapshot(store) == before
 
 
 def test_bad_dataset_name_is_refused(store: Store, corpus: dict[str, CorpusCase]) -> None:
     with pytest.raises(errors.StoreError, match="; use 1-64 letters"):
-        store.ingest(corpus["taobao_comma"].built_path, name="../evil name")
+        pipeline.ingest(store, corpus["taobao_comma"].built_path, name="../evil name")
 
 
 def test_same_content_other_file_name_is_a_noop(store: Store, tmp_path: Path, corpus: dict[str, CorpusCase]) -> None:
-    first = store.ingest(corpus["taobao_comma"].built_path, name="tb_once")
+    first = pipeline.ingest(store, corpus["taobao_comma"].built_path, name="tb_once")
     before = snapshot(store)
     copy = tmp_path / "renamed.csv"
     copy.write_bytes(corpus["taobao_comma"].built_path.read_bytes())
-    again = store.ingest(copy, name="tb_twice")
+    again = pipeline.ingest(store, copy, name="tb_twice")
     assert first.created and not again.created
     assert again.name == "tb_once" and "already stored" in again.message
     assert again.report == first.report
@@ -251,7 +252,7 @@ def test_tmall_real_counts(tmall_store: IngestedStore) -> None:
 
 
 def test_tmall_real_duplicates_drop_counts_them(real_store: Store, tmall_log: Path) -> None:
-    result = real_store.ingest(tmall_log, name="tmall_dedup", options=IngestOptions(duplicates="drop"))
+    result = pipeline.ingest(real_store, tmall_log, name="tmall_dedup", options=IngestOptions(duplicates="drop"))
     assert result.created  # other options, other dataset
     assert result.report.rejected == {"duplicate": 97_850}
     assert result.report.rows_kept == 182_880 - 97_850
@@ -259,7 +260,7 @@ def test_tmall_real_duplicates_drop_counts_them(real_store: Store, tmall_log: Pa
 
 
 def test_taobao_real_counts(real_store: Store, taobao_log: Path) -> None:
-    result = real_store.ingest(taobao_log, name="taobao")
+    result = pipeline.ingest(real_store, taobao_log, name="taobao")
     report = result.report
     assert result.created and report.format == "taobao"
     assert (report.rows_kept, report.rejected, report.repaired) == (84_287, {}, {})
@@ -275,9 +276,9 @@ def test_taobao_real_counts(real_store: Store, taobao_log: Path) -> None:
 
 def test_real_second_ingest_is_a_noop_then_delete(real_store: Store, taobao_log: Path) -> None:
     if "taobao" not in real_store.names():
-        real_store.ingest(taobao_log, name="taobao")
+        pipeline.ingest(real_store, taobao_log, name="taobao")
     before = snapshot(real_store)
-    again = real_store.ingest(taobao_log, name="taobao_again")
+    again = pipeline.ingest(real_store, taobao_log, name="taobao_again")
     assert not again.created and again.name == "taobao"
     assert snapshot(real_store) == before
     table = real_store.table("taobao").strip('"')
@@ -287,7 +288,7 @@ def test_real_second_ingest_is_a_noop_then_delete(real_store: Store, taobao_log:
     assert table not in left and table.replace("ev_", "rj_", 1) not in left
     with pytest.raises(DatasetNotFoundError):
         real_store.describe("taobao")
-    assert real_store.ingest(taobao_log, name="taobao").created
+    assert pipeline.ingest(real_store, taobao_log, name="taobao").created
 
 
 def test_real_taobao_headerless_and_recompressed(real_store: Store, taobao_log: Path, tmp_path: Path) -> None:
@@ -300,7 +301,7 @@ def test_real_taobao_headerless_and_recompressed(real_store: Store, taobao_log: 
 
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         zf.writestr("UserBehavior.csv", body)
-    result = real_store.ingest(path, name="taobao_raw")
+    result = pipeline.ingest(real_store, path, name="taobao_raw")
     assert result.report.format == "taobao" and result.report.rows_kept == 84_287
     real_store.delete("taobao_raw")
 
@@ -335,12 +336,12 @@ def _all_stored_text(store: Store) -> str:
 
 def test_nineteen_digit_ids_survive_exactly(tmp_path: Path) -> None:
     with Store(tmp_path / "ids.duckdb") as st_:
-        st_.ingest(_pseudo_file(tmp_path), name="ids")
+        pipeline.ingest(st_, _pseudo_file(tmp_path), name="ids")
         assert sort_values(list(set(stored_values(st_, "ids", "user_id")))) == sorted(RAW_IDS)
         frame = pd.DataFrame({"user_id": RAW_IDS, "item_id": ["1", "2", "3"], "category": ["a", "b", "c"],
                               "behavior": ["view", "buy", "fav"],
                               "ts": pd.to_datetime(["2020-01-01", "2020-01-02", "2020-01-03"], utc=True)})
-        st_.ingest_frame(frame, name="ids_frame")
+        pipeline.ingest_frame(st_, frame, name="ids_frame")
         assert stored_values(st_, "ids_frame", "user_id") == sorted(RAW_IDS)
 
 
@@ -349,7 +350,7 @@ def test_pseudonymisation_hides_every_raw_user_id(tmp_path: Path, monkeypatch: p
     monkeypatch.setenv("IC_TEST_PSEUDO_KEY", key)
     options = IngestOptions(pseudonymize_key_env="IC_TEST_PSEUDO_KEY")
     with Store(tmp_path / "pseudo.duckdb") as st_:
-        result = st_.ingest(_pseudo_file(tmp_path), name="pseudo", options=options)
+        result = pipeline.ingest(st_, _pseudo_file(tmp_path), name="pseudo", options=options)
         assert result.report.rejected == {"malformed_row": 1, "unknown_behavior": 1}
         text = _all_stored_text(st_) + json.dumps(result.report.to_dict()) + json.dumps(result.summary)
         for raw in RAW_IDS:
@@ -363,11 +364,11 @@ def test_pseudonymisation_hides_every_raw_user_id(tmp_path: Path, monkeypatch: p
         assert rejects["user_id"].tolist() == [expected[RAW_IDS[1]]]
         other = tmp_path / "other.csv"
         other.write_text(f"{TB_HEADER}\n{RAW_IDS[0]},99,999,fav,1511544070\n")
-        st_.ingest(other, name="pseudo2", options=options)
+        pipeline.ingest(st_, other, name="pseudo2", options=options)
         assert st_.query(f"SELECT user_id FROM {st_.table('pseudo2')}")["user_id"].tolist() == [expected[RAW_IDS[0]]]
         # Another key gives other pseudonyms.
         monkeypatch.setenv("IC_TEST_PSEUDO_KEY", "z" * 40)
-        st_.ingest(other, name="pseudo3", options=options)
+        pipeline.ingest(st_, other, name="pseudo3", options=options)
         assert st_.query(f"SELECT user_id FROM {st_.table('pseudo3')}")["user_id"].tolist() != [expected[RAW_IDS[0]]]
 
 
@@ -382,7 +383,7 @@ def test_pseudonymisation_without_key_is_named_and_stores_nothing(
     with Store(tmp_path / "nokey.duckdb") as st_:
         before = snapshot(st_)
         with pytest.raises(IngestError, match="IC_TEST_PSEUDO_KEY is unset or shorter than 16 characters; set "):
-            st_.ingest(_pseudo_file(tmp_path), name="p",
+            pipeline.ingest(st_, _pseudo_file(tmp_path), name="p",
                        options=IngestOptions(pseudonymize_key_env="IC_TEST_PSEUDO_KEY"))
         assert snapshot(st_) == before
 
@@ -451,7 +452,8 @@ def test_reader_keeps_every_valid_row(
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / ("events.csv.gz" if gz else "events.csv")
         path.write_bytes(gzip.compress(data, mtime=0) if gz else data)
-        result = prop_store.ingest(path, name="prop", mapping=mapping, options=IngestOptions(duplicates="keep"))
+        result = pipeline.ingest(prop_store, path, name="prop", mapping=mapping,
+                                 options=IngestOptions(duplicates="keep"))
     try:
         assert result.created
         assert result.report.rows_kept == len(frame), result.report

@@ -15,6 +15,7 @@ from interest_core.forecasting import scoring, series
 from interest_core.forecasting.forecasters import make_forecaster
 from interest_core.forecasting.forecasters.base import Forecaster
 from interest_core.forecasting.persist import load_model, save_model
+from interest_core.ingest import pipeline
 
 SPEC = PanelSpec(freq="D")
 H = 2
@@ -26,7 +27,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory, taobao_log: Path) -> tuple
     from interest_core.store import Store
 
     with Store(tmp_path_factory.mktemp("tb") / "tb.duckdb") as store:
-        store.ingest(taobao_log, name="tb")
+        pipeline.ingest(store, taobao_log, name="tb")
         info = store.describe("tb")
         panel = build_panel(events_source(store, "tb"), SPEC)
     cutoff = series.last_complete_period(panel["period"].max(), pd.Timestamp(info.end), "D")

@@ -19,6 +19,7 @@ from interest_core.config import IngestOptions
 from interest_core.engines import spark_ingest
 from interest_core.engines.dialect import java_pattern
 from interest_core.errors import EngineError, FileEncodingError, MappingError
+from interest_core.ingest import pipeline
 from interest_core.ingest.formats import ColumnMapping
 from interest_core.store import Store
 from tests.spark_support import MASTER, TAOBAO, TMALL, real_log, start_spark
@@ -81,7 +82,7 @@ def test_every_reject_reason_and_repair_is_the_same_on_both_engines(spark: Any, 
     path.write_text(EDGE_CSV)
     options = IngestOptions(duplicates="drop")
     with Store(tmp_path / "d.duckdb") as duck, Store(tmp_path / "s.duckdb") as sp:
-        d = duck.ingest(path, name="edge", fmt="generic", mapping=EDGE_MAPPING, options=options)
+        d = pipeline.ingest(duck, path, name="edge", fmt="generic", mapping=EDGE_MAPPING, options=options)
         s = spark_ingest.ingest(sp, path, name="edge", fmt="generic", mapping=EDGE_MAPPING, options=options,
                                 master=MASTER)
         assert d.report.rejected == s.report.rejected
@@ -110,7 +111,7 @@ def test_local_time_zone_and_format_match(spark: Any, tmp_path: Path) -> None:
     mapping = ColumnMapping(user_id="user_id", category="category", ts="date", constant_behavior="buy",
                             ts_unit="text", ts_format="%d/%m/%Y %H:%M", timezone="Asia/Shanghai")
     with Store(tmp_path / "d.duckdb") as duck, Store(tmp_path / "s.duckdb") as sp:
-        d = duck.ingest(path, name="tz", fmt="generic", mapping=mapping)
+        d = pipeline.ingest(duck, path, name="tz", fmt="generic", mapping=mapping)
         s = spark_ingest.ingest(sp, path, name="tz", fmt="generic", mapping=mapping, master=MASTER)
         assert d.report.rejected == s.report.rejected == {"unparseable_time": 1}
         same_events(duck, "tz", sp, "tz")
@@ -123,7 +124,7 @@ def test_bytes_that_are_not_utf8_are_refused_on_both_engines(spark: Any, tmp_pat
     path.write_bytes(b"user_id,category,behavior,ts\n" + b"u1,c1,view,1500000000\n" * 15_000
                      + "u2,caf\u00e9,view,1500000000\n".encode("latin-1"))
     with Store(tmp_path / "d.duckdb") as duck, pytest.raises(FileEncodingError, match="not valid UTF-8"):
-        duck.ingest(path, name="l1")
+        pipeline.ingest(duck, path, name="l1")
     with Store(tmp_path / "s.duckdb") as sp, pytest.raises(FileEncodingError, match="not valid UTF-8"):
         spark_ingest.ingest(sp, path, name="l1", master=MASTER)
     with Store(tmp_path / "s.duckdb") as sp:
@@ -192,7 +193,7 @@ def test_spark_panel_of_a_duckdb_dataset_with_top_k(tmall_stores: tuple[Path, Pa
 def test_taobao_sample_is_identical_on_both_engines(spark: Any, tmp_path: Path) -> None:
     taobao = real_log(TAOBAO)
     with Store(tmp_path / "d.duckdb") as duck, Store(tmp_path / "s.duckdb") as sp:
-        d = duck.ingest(taobao, name="tb")
+        d = pipeline.ingest(duck, taobao, name="tb")
         s = spark_ingest.ingest(sp, taobao, name="tb", master=MASTER)
         assert d.report.to_dict() == s.report.to_dict()
         assert s.summary["rows"] == d.summary["rows"]

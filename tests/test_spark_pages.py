@@ -13,7 +13,7 @@ from tests.apptest import check_figures, figures, open_page, temp_store
 from tests.spark_support import MASTER, TMALL, real_log, start_spark
 
 TIMEOUT = 240
-PAGES = ("pages/data.py", "pages/overview.py", "pages/user.py", "pages/migration.py", "pages/demand.py")
+PAGES = ("app_pages/data.py", "app_pages/overview.py", "app_pages/user.py", "app_pages/migration.py", "app_pages/demand.py")
 pytestmark = pytest.mark.slow  # the pages learn segments and fit baselines on first open
 
 
@@ -41,7 +41,7 @@ def test_page_opens_on_a_spark_built_dataset(db: Path, file: str) -> None:
 
 
 def test_overview_counts_are_the_source_counts(db: Path) -> None:
-    at = open_page("pages/overview.py", TIMEOUT, errors=False, dataset="tm_spark", freq="W")
+    at = open_page("app_pages/overview.py", TIMEOUT, errors=False, dataset="tm_spark", freq="W")
     values = {m.label: m.value for m in at.metric}
     assert values, "the overview shows its KPIs"
     assert any(v.replace(",", "") == "182880" for v in values.values()), values

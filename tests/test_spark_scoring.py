@@ -16,6 +16,7 @@ from interest_core.errors import ArtifactError
 from interest_core.forecasting import scoring, series
 from interest_core.forecasting.forecasters import make_forecaster
 from interest_core.forecasting.persist import load_model, save_model
+from interest_core.ingest import pipeline
 from interest_core.panel import build_panel, events_source
 from interest_core.store import Store
 from tests.spark_support import MASTER, TMALL, real_log, start_spark
@@ -45,7 +46,7 @@ def tmall_parts(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, P
 
 def saved(model_name: str, train: Path, directory: Path, **params: Any) -> Path:
     with Store(directory.parent / f"{model_name}.duckdb") as store:
-        store.ingest(train, name="train")
+        pipeline.ingest(store, train, name="train")
         panel = build_panel(events_source(store, "train"), SPEC)
         end = pd.Timestamp(store.describe("train")["end"])
     cutoff = series.last_complete_period(panel["period"].max(), end, "W")

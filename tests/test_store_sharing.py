@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from interest_core.errors import DatasetExistsError, DatasetNotFoundError, StoreBusyError
+from interest_core.ingest import pipeline
 from interest_core.panel import events_source, kpis
 from interest_core.store import DatasetInfo, Store
 from tests.corpus import TB_HEADER, TB_ROWS
@@ -58,7 +59,7 @@ def _csv(path: Path, extra_user: int = 0) -> Path:
 def db(tmp_path: Path) -> Path:
     path = tmp_path / "shared.duckdb"
     with Store(path) as store:
-        store.ingest(_csv(tmp_path / "first.csv"), name="first")
+        pipeline.ingest(store, _csv(tmp_path / "first.csv"), name="first")
     return path
 
 
@@ -134,7 +135,7 @@ def test_app_side_reads_and_writes_wait_for_the_cli_and_name_the_busy_error(db: 
     store = Store(db, wait_s=0.3)  # the app's store, opened before the CLI writes
     holder = _hold(db, "write")
     try:
-        for attempt in (store.names, lambda: store.ingest(_csv(tmp_path / "s.csv", 2), name="s")):
+        for attempt in (store.names, lambda: pipeline.ingest(store, _csv(tmp_path / "s.csv", 2), name="s")):
             with pytest.raises(StoreBusyError) as info:
                 attempt()
             text = str(info.value)
@@ -169,7 +170,7 @@ def test_same_name_or_bytes_at_once_give_named_results(tmp_path: Path) -> None:
 
     def run(path: Path, name: str) -> None:
         try:
-            outcomes.append(store.ingest(path, name=name))
+            outcomes.append(pipeline.ingest(store, path, name=name))
         except Exception as exc:  # the test records which error each thread got
             outcomes.append(exc)
 

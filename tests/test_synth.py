@@ -12,7 +12,8 @@ from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score
 from sklearn.preprocessing import StandardScaler
 
-from interest_core import synth
+from interest_core import synth, synth_files
+from interest_core.ingest import pipeline
 from interest_core.ingest.formats import BEHAVIORS, ColumnMapping
 from interest_core.store import Store
 
@@ -69,12 +70,12 @@ def test_same_seed_gives_identical_events_and_another_seed_differs(small: synth.
 
 
 def test_written_files_are_byte_identical_and_read_back(small: synth.SynthResult, tmp_path: Path) -> None:
-    a = synth.write(small, tmp_path / "a")
-    b = synth.write(synth.generate(SMALL), tmp_path / "b")
+    a = synth_files.write(small, tmp_path / "a")
+    b = synth_files.write(synth.generate(SMALL), tmp_path / "b")
     assert set(a) == {"events", "users", "migrations", "migrating_users", "categories", "promotions", "readme"}
     for name in a:
         assert hashlib.sha256(a[name].read_bytes()).hexdigest() == hashlib.sha256(b[name].read_bytes()).hexdigest()
-    back = synth.read_truth(tmp_path / "a")
+    back = synth_files.read_truth(tmp_path / "a")
     pd.testing.assert_frame_equal(back.events, small.events)
     for name in ("users", "migrations", "migrating_users", "categories", "promotions"):
         pd.testing.assert_frame_equal(getattr(back, name), getattr(small, name), check_dtype=False)
@@ -130,11 +131,11 @@ def test_bad_spec_is_refused() -> None:
 
 
 def test_ingest_keeps_every_row(small: synth.SynthResult, tmp_path: Path) -> None:
-    paths = synth.write(small, tmp_path / "demo")
+    paths = synth_files.write(small, tmp_path / "demo")
     mapping = ColumnMapping(user_id="user_id", item_id="item_id", category="category", behavior="behavior",
                             ts="ts", value="value")
     with Store(tmp_path / "check.duckdb") as store:
-        result = store.ingest(paths["events"], name="synth", fmt="generic", mapping=mapping)
+        result = pipeline.ingest(store, paths["events"], name="synth", fmt="generic", mapping=mapping)
         assert result.report.rejected == {} and result.report.rows_kept == len(small.events)
         back = store.query(f"SELECT min(ts) AS lo, max(ts) AS hi, sum(value) AS v FROM {store.table('synth')}")
     assert back["lo"].iloc[0] == small.events["ts"].min() and back["hi"].iloc[0] == small.events["ts"].max()
@@ -251,7 +252,7 @@ def test_churn_is_predictable_from_recency_and_frequency_trend(full: synth.Synth
 
 @pytest.mark.skipif(not (DEMO_DIR / "events.parquet").exists(), reason="demo dataset not generated")
 def test_committed_demo_matches_the_generator(full: synth.SynthResult) -> None:
-    demo = synth.read_truth(DEMO_DIR)
+    demo = synth_files.read_truth(DEMO_DIR)
     pd.testing.assert_frame_equal(demo.events, full.events)
     pd.testing.assert_frame_equal(demo.migrations, full.migrations, check_dtype=False)
     pd.testing.assert_frame_equal(demo.users, full.users, check_dtype=False)

@@ -15,6 +15,7 @@ import hashlib
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
@@ -114,9 +115,45 @@ def time_range(window: tuple[Any, Any] | None, freq: str) -> list[pd.Timestamp] 
     return [period_start(window[0], freq) - pad, period_start(window[1], freq) + pad]
 
 
+def plain_label(value: object) -> object:
+    """A label that plotly shows as text: its pseudo-HTML (``<a href>``, ``<b>``, ...) is escaped.
+
+    Plotly renders a subset of HTML in trace names, tick labels, hover text and titles, so a
+    category named ``<a href="https://evil.example">refund</a>`` would be a live link in a legend.
+    """
+    if isinstance(value, str) and "<" in value:
+        return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return value
+
+
+_LABEL_ATTRS: tuple[str, ...] = ("name", "text", "hovertext", "labels", "x", "y", "ids", "legendgrouptitle")
+
+
+def _plain_labels(fig: go.Figure) -> None:
+    """Escape every text label drawn from data (names, categories, node labels) in place."""
+    for trace in fig.data:
+        for attr in _LABEL_ATTRS:
+            value = getattr(trace, attr, None) if attr in trace else None
+            if isinstance(value, str):
+                trace[attr] = plain_label(value)
+            elif isinstance(value, (tuple, list, np.ndarray)) and any(
+                    isinstance(v, str) and "<" in v for v in value):
+                trace[attr] = [plain_label(v) for v in value]
+        custom = getattr(trace, "customdata", None)
+        if custom is not None:  # shown through hovertemplates (%{customdata[0]}): category names, user ids
+            array = np.asarray(custom, dtype=object)
+            if array.dtype == object and any(isinstance(v, str) and "<" in v for v in array.ravel()):
+                trace.customdata = np.vectorize(plain_label, otypes=[object])(array)
+        if trace.type == "sankey" and trace.node.label is not None:
+            trace.node.label = [plain_label(v) for v in trace.node.label]
+
+
 def styled(fig: go.Figure, title: str, x_title: str | None, y_title: str | None, *, height: int = 380,
            legend: bool = True) -> go.Figure:
-    """Title, axis titles (with units), template and margins shared by every chart."""
+    """Title, axis titles (with units), template and margins shared by every chart; labels from data
+    are escaped (``plain_label``)."""
+    _plain_labels(fig)
+    title = str(plain_label(title))
     fig.update_layout(
         title={"text": title, "x": 0.0, "xanchor": "left"}, template=TEMPLATE, height=height,
         margin={"l": 60, "r": 20, "t": 60, "b": 50}, showlegend=legend,

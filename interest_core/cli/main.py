@@ -15,6 +15,7 @@ from typing import Any
 
 from interest_core.cli.common import add_engine_options, open_store, parse_pairs, progress_bar
 from interest_core.errors import InterestCoreError
+from interest_core.ingest import pipeline
 from interest_core.periods import FREQS
 
 Handler = Callable[[argparse.Namespace], dict[str, Any]]
@@ -58,7 +59,7 @@ def cmd_ingest(args: argparse.Namespace) -> dict[str, Any]:
                                          options=options, year=args.year, item_properties=args.item_properties,
                                          master=args.spark_master, warehouse=args.warehouse)
         else:
-            result = store.ingest(args.path, name=args.name, fmt=args.format, mapping=_mapping(args),
+            result = pipeline.ingest(store, args.path, name=args.name, fmt=args.format, mapping=_mapping(args),
                                   options=options, year=args.year, item_properties=args.item_properties,
                                   progress=progress_bar(args))
     out = {"created": result.created, "message": result.message, "format": result.report.format,
@@ -114,10 +115,10 @@ def cmd_panel(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_synth(args: argparse.Namespace) -> dict[str, Any]:
-    from interest_core import synth
+    from interest_core import synth, synth_files
 
     result = synth.generate(synth.SynthSpec(n_users=args.users, seed=args.seed, days=args.days))
-    paths = synth.write(result, args.out)
+    paths = synth_files.write(result, args.out)
     return {"out": str(args.out), "events": len(result.events), "users": int(result.events["user_id"].nunique()),
             "files": {k: str(v) for k, v in paths.items()}}
 

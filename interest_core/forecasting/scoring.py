@@ -24,6 +24,7 @@ from interest_core.forecasting.forecasters.base import Forecaster
 from interest_core.forecasting.forecasters.registry import entry, registry_name
 from interest_core.forecasting.persist import SavedModel, load_model
 from interest_core.grouping import OTHER
+from interest_core.ingest import pipeline
 from interest_core.ingest.formats import BEHAVIORS, ColumnMapping
 from interest_core.panel import EventsSource, build_panel, events_source, period_bounds
 from interest_core.store import Store
@@ -208,7 +209,7 @@ def score(model: SavedModel | str | Path, path: str | Path, h: int | None = None
     """
     saved, profile, spec, horizon = resolve(model, h)
     with tempfile.TemporaryDirectory(prefix="ic-score-") as tmp, Store(Path(tmp) / "score.duckdb") as store:
-        result = store.ingest(path, name="scoring", fmt=fmt, mapping=mapping, year=year)
+        result = pipeline.ingest(store, path, name="scoring", fmt=fmt, mapping=mapping, year=year)
         source = events_source(store, result.name)
         cmap, unseen = _known_category_map(source, profile)
         panel = build_panel(source, spec, category_map=cmap)

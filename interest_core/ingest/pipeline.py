@@ -64,6 +64,7 @@ def ingest(
     ``max_decompressed_bytes`` caps what a .gz/.zip may inflate to (DecompressedTooLargeError):
     the app sets it, so a small upload cannot fill the disk. Paths are read literally.
     """
+    store.check_writable()
     check_name(name)
     options = options or IngestOptions()
     report_progress = progress or _noop
@@ -226,6 +227,7 @@ def ingest_frame(store: Store, events: pd.DataFrame, *, name: str, fmt: str = "g
                  mapping: ColumnMapping | None = None, options: IngestOptions | None = None,
                  workdir: Path | None = None, progress: Progress | None = None) -> IngestResult:
     """Ingest an in-memory frame (e.g. synthetic data) through the same validation path."""
+    store.check_writable()
     mapping = mapping or ColumnMapping(user_id="user_id", item_id="item_id", category="category",
                                        behavior="behavior", ts="ts", value="value" if "value" in events else None)
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:

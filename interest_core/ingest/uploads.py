@@ -26,6 +26,7 @@ import duckdb
 import pandas as pd
 
 from interest_core.errors import InterestCoreError, StoreError
+from interest_core.ingest import pipeline
 from interest_core.ingest.formats import IGNORE, ColumnMapping, detect_preset, with_header_names
 from interest_core.ingest.sources import open_source, sha256_file
 from interest_core.store import IngestResult, Progress, Store, default_db_path
@@ -63,7 +64,7 @@ def ensure_demo(store: Store, path: Path | None = None, progress: Progress | Non
     path = path or demo_path()
     if DEMO_NAME in store.names() or not path.exists():
         return None
-    return store.ingest(path, name=DEMO_NAME, fmt="generic", mapping=DEMO_MAPPING, progress=progress,
+    return pipeline.ingest(store, path, name=DEMO_NAME, fmt="generic", mapping=DEMO_MAPPING, progress=progress,
                         source_name="demo (synthetic, data/demo/events.parquet)")
 
 
