@@ -86,5 +86,5 @@ with upload_tab, widgets.guard():
                 progress=show, max_decompressed_bytes=max_decompressed_bytes())
             discard_upload(path)
             state.put("dataset", result.name)
-            st.session_state["data_flash"] = md_escape(result.message)
+            st.session_state["data_flash"] = result.message  # library text; the name matches NAME_RE
             st.rerun()
