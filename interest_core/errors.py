@@ -78,3 +78,23 @@ class NotFittedError(ModelError):
 
 class ArtifactError(ModelError):
     """A saved model is missing, tampered with, truncated or foreign."""
+
+
+class SignatureError(ArtifactError):
+    """A saved model's manifest is unsigned or its HMAC does not verify under INTEREST_MODEL_KEY."""
+
+
+class ModelBusyError(ArtifactError):
+    """Another process holds the lock of a model folder (a save is writing it)."""
+
+
+class JobError(ModelError):
+    """A training job cannot be started, or its folder is malformed."""
+
+
+class JobLimitError(JobError):
+    """As many training workers run as the cap allows."""
+
+
+class MalformedFileError(ModelError):
+    """A saved backtest, manifest, request or job file does not have the shape this code reads."""

@@ -9,7 +9,7 @@ import streamlit as st
 
 from interest_core import charts
 from interest_core.forecasting.backtest import TARGETS
-from interest_core.forecasting.forecasters import BASELINE_NAMES, available
+from interest_core.forecasting.forecasters import BASELINE_NAMES, offered_models
 from interest_core.views import forecasts as fv
 from ui import cache, widgets
 
@@ -33,10 +33,10 @@ else:
                     "model below (every training run backtests it against the baselines first).",
                     icon=":material/info:")
         else:
-            meta = payload["meta"]
-            st.caption(f"Backtest of {meta['created_at'][:16].replace('T', ' ')} UTC: {len(meta['cutoffs'])} "
-                       f"rolling origins (cutoffs {', '.join(c[:10] for c in meta['cutoffs'])}), forecasting "
-                       f"{meta['horizon']} {unit}s ahead from data up to each cutoff only.")
+            meta = payload.meta
+            st.caption(f"Backtest of {meta.created_at[:16].replace('T', ' ')} UTC: {len(meta.cutoffs)} "
+                       f"rolling origins (cutoffs {', '.join(c[:10] for c in meta.cutoffs)}), forecasting "
+                       f"{meta.horizon} {unit}s ahead from data up to each cutoff only.")
             tiers = fv.segments(payload)
             segment = st.radio("Users' activity tier", tiers, horizontal=True, key="fc_segment",
                                help="Terciles of each user's training interest: light, medium, heavy users.")
@@ -116,7 +116,7 @@ else:
             f1, f2, f3, f4, f5 = st.columns(5)
             t_target = f1.selectbox("Target", TARGETS, format_func=fv.TARGET_TEXT.__getitem__, key="train_target",
                                     index=list(TARGETS).index(target))
-            t_model = f2.selectbox("Model", list(available()), key="train_model",
+            t_model = f2.selectbox("Model", offered_models(), key="train_model",
                                    help="ARIMA: one model per series, so user totals or category demand only.")
             t_freq = f3.selectbox("Period", widgets.FREQS, index=widgets.FREQS.index(freq),
                                   format_func=widgets.FREQ_TEXT.__getitem__, key="train_freq")

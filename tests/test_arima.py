@@ -55,7 +55,10 @@ def test_short_and_flat_series_fall_back_and_are_counted() -> None:
     model.fit(frame, "W")
     assert model.n_fallback_ == 1 and model.fallback_reasons_ == {"flat": 1}
     out = model.predict(2, level=[95])
-    assert out.attrs["n_fallback"] == 1 and out.attrs["fallback_ids"] == ["flat"]
+    fallbacks = model.fallbacks()  # a typed result, not frame.attrs (lost on concat / merge)
+    assert (fallbacks.count, fallbacks.ids, fallbacks.reasons, fallbacks.model) == (1, ("flat",), {"flat": 1},
+                                                                                   "window_mean")
+    assert not out.attrs
     assert out.loc[out["unique_id"] == "flat", "yhat"].tolist() == [4.0, 4.0]  # window mean of a constant
     assert out["unique_id"].tolist() == ["flat", "flat", "ok", "ok"]
     short = ArimaForecaster(min_length=21)

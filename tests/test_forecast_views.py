@@ -7,13 +7,14 @@ import pytest
 
 from interest_core import charts
 from interest_core.errors import ModelError
+from interest_core.forecasting.saved_backtest import BacktestMeta, SavedBacktest
 from interest_core.views import forecasts as fv
 from tests.forecast_data import synthetic_panel
 
 
-def saved_backtest(target: str, rows: list[tuple[str, str, str, float]]) -> dict[str, object]:
+def saved_backtest(target: str, rows: list[tuple[str, str, str, float]]) -> SavedBacktest:
     board = pd.DataFrame(rows, columns=["model", "metric", "segment", "value"])
-    return {"meta": {"target": target}, "leaderboard": board}
+    return SavedBacktest(BacktestMeta(target), board)
 
 
 def test_leaderboard_orders_the_targets_metrics_and_finds_the_best_by_direction() -> None:

@@ -71,7 +71,7 @@ def test_unfitted_model_refuses_to_predict(name: str) -> None:
     with pytest.raises(NotFittedError):
         model.predict(H)
     with pytest.raises(NotFittedError):
-        model.get_state()
+        model.to_state()
     assert not any(k.endswith("_") and not k.startswith("_") for k in vars(model))  # __init__ stores params only
 
 
@@ -111,15 +111,30 @@ def test_refit_is_deterministic(name: str, frame: pd.DataFrame, fitted_cache: di
 def test_state_round_trip_predicts_identically(name: str, frame: pd.DataFrame, fitted_cache: dict,
                                                tmp_path: Path) -> None:
     model, out = fitted(name, frame, fitted_cache)
-    state = json.loads(json.dumps(model.get_state()))  # JSON-able, no pickle
-    paths = {}
-    for file_name, writer in model.binary_files().items():
-        paths[file_name] = str(tmp_path / file_name)
-        writer(paths[file_name])
-    loaded = type(model)(**model.get_params())
-    loaded.set_state(state)
-    loaded.load_binary_files(paths)
+    state = json.loads(json.dumps(model.to_state(), allow_nan=True))  # JSON-able, no pickle
+    assert set(state) == set(type(model).learned_attributes())  # declared once, serialised by the base
+    written = model.write_files(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(written) == sorted(type(model).files)
+    loaded = type(model).from_state(model.get_params(), state, {f: tmp_path / f for f in written})
+    assert loaded.fitted_ and loaded.get_params() == model.get_params()  # fitted on return: nothing half-done
     pd.testing.assert_frame_equal(loaded.predict(H, level=LEVELS), out)
+    with pytest.raises(ValueError, match="state lacks"):
+        type(model).from_state(model.get_params(), {k: v for k, v in state.items() if k != "freq_"})
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_scikit_learn_parameters_clone_and_repr(name: str, frame: pd.DataFrame, fitted_cache: dict) -> None:
+    from sklearn.base import BaseEstimator, clone
+
+    model, _ = fitted(name, frame, fitted_cache)
+    assert isinstance(model, BaseEstimator)
+    copy = clone(model)
+    assert type(copy) is type(model) and copy.get_params() == model.get_params() and not hasattr(copy, "fitted_")
+    first = sorted(model.get_params())[0]
+    copy.set_params(**{first: model.get_params()[first]})
+    assert repr(copy).startswith(f"{type(model).__name__}(")
+    with pytest.raises(ValueError, match="Invalid parameter"):
+        copy.set_params(no_such_parameter=1)
 
 
 def test_baseline_forecasts_by_hand() -> None:

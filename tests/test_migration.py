@@ -142,9 +142,9 @@ def test_forecast_transitions_and_comparison(panel: pd.DataFrame) -> None:
     a, _ = mig.flow_matrix(actual[actual["user_id"] == "u1"], min_users=1)
     f, _ = mig.flow_matrix(implied, min_users=1)
     cmp = mig.compare_matrices(a, f)
-    assert np.allclose(cmp["error"], 0.0) and cmp.attrs["l1"] == pytest.approx(0.0)
+    assert np.allclose(cmp["error"], 0.0) and mig.relative_l1(cmp) == pytest.approx(0.0)
     wrong = mig.compare_matrices(a, f.assign(mass=0.0))
-    assert wrong.attrs["l1"] == pytest.approx(1.0)
+    assert mig.relative_l1(wrong) == pytest.approx(1.0)
 
 
 def test_backtest_keeps_users_active_on_both_sides(panel: pd.DataFrame) -> None:
@@ -157,7 +157,7 @@ def test_backtest_keeps_users_active_on_both_sides(panel: pd.DataFrame) -> None:
     u1_only = cmp[cmp["forecast"] > 0]
     assert u1_only["forecast"].sum() == pytest.approx(1.0)  # u1's one unit; u3 dropped
     assert cmp["actual"].sum() == pytest.approx(2.0)         # u1 and u2 actually moved
-    assert cmp.attrs["l1"] == pytest.approx(0.5)             # u2's unit is missing from the forecast
+    assert mig.relative_l1(cmp) == pytest.approx(0.5)             # u2's unit is missing from the forecast
 
 
 def test_empty_inputs() -> None:

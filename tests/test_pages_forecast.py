@@ -135,8 +135,8 @@ def test_training_job_from_the_form_saves_a_model_that_then_appears(models: Path
     at.button[0].click().run()  # the form's submit button
     clean(at)
     entries = cache.jobs("demo")
-    assert len(entries) == 1 and entries[0]["job"].process is not None  # a worker process, not this one
-    status = entries[0]["job"].wait(timeout=JOB_TIMEOUT)
+    assert len(entries) == 1 and entries[0].job.process is not None  # a worker process, not this one
+    status = entries[0].job.wait(timeout=JOB_TIMEOUT)
     assert status.state == "done", status.error
 
     at.run()  # the next run (the fragment's poll, or any rerun) shows the result

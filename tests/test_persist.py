@@ -52,6 +52,14 @@ def saved_baseline(baseline: Forecaster, tmp_path: Path) -> Path:
     return _save(baseline, tmp_path / "models" / "rd")
 
 
+def _visible(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if not p.name.startswith("."))
+
+
+def _temps(folder: Path) -> list[str]:
+    return [p.name for p in folder.iterdir() if ".tmp-" in p.name]
+
+
 def _rehash(folder: Path, fname: str) -> None:
     """Make the manifest agree with a replaced file (what a careful attacker would do)."""
     manifest = json.loads((folder / "manifest.json").read_text())
@@ -66,13 +74,16 @@ def test_baseline_round_trip_and_manifest(baseline: Forecaster, saved_baseline: 
     loaded = persist.load_model(saved_baseline)
     pd.testing.assert_frame_equal(loaded.model.predict(H, level=LEVELS), baseline.predict(H, level=LEVELS))
     m = loaded.manifest
-    assert m["format"] == persist.FORMAT and m["format_version"] == persist.FORMAT_VERSION
-    assert m["model"] == {"name": "recency_decay", "class": "RecencyDecay", "params": baseline.get_params()}
-    assert set(m["files"]) == {"state.json"} and m["dataset_sha256"] == SHA
-    assert PanelSpec.from_dict(m["panel_spec"]) == PanelSpec(freq="W")
-    assert m["metrics"] == {"auc": 0.78} and {"python", "numpy", "pandas"} <= set(m["versions"])
-    assert loaded.extra == {"note": "x"} and loaded.panel_spec == m["panel_spec"]
-    assert sorted(p.name for p in saved_baseline.parent.iterdir()) == ["rd"]  # no temp dirs left
+    raw = json.loads((saved_baseline / "manifest.json").read_text())
+    assert raw["format"] == persist.FORMAT and m.format_version == raw["format_version"] == persist.FORMAT_VERSION
+    assert raw["model"] == {"name": "recency_decay", "class": "RecencyDecay", "params": baseline.get_params()}
+    assert (m.model.name, m.model.class_name, m.model.params) == ("recency_decay", "RecencyDecay",
+                                                                  baseline.get_params())
+    assert set(m.files) == {"state.json"} and m.dataset_sha256 == SHA
+    assert PanelSpec.from_dict(m.panel_spec) == PanelSpec(freq="W")
+    assert m.metrics == {"auc": 0.78} and {"python", "numpy", "pandas"} <= set(m.versions)
+    assert loaded.extra == {"note": "x"} and loaded.panel_spec == m.panel_spec
+    assert _visible(saved_baseline.parent) == ["rd"] and not _temps(saved_baseline.parent)  # no temp dirs left
 
 
 @pytest.mark.slow
@@ -81,7 +92,7 @@ def test_lstm_round_trip_predicts_identically(lstm: Forecaster, tmp_path: Path) 
     assert {p.name for p in folder.iterdir()} == {"manifest.json", "state.json", "model.keras", "windows.npz"}
     loaded = persist.load_model(folder)
     pd.testing.assert_frame_equal(loaded.model.predict(H, level=LEVELS), lstm.predict(H, level=LEVELS))
-    assert "keras" in loaded.manifest["versions"] and "tensorflow" in loaded.manifest["versions"]
+    assert "keras" in loaded.manifest.versions and "tensorflow" in loaded.manifest.versions
     with zipfile.ZipFile(folder / "model.keras") as zf:
         assert "Lambda" not in zf.read("config.json").decode()  # safe_mode loading needs no Lambda layers
 
@@ -89,9 +100,9 @@ def test_lstm_round_trip_predicts_identically(lstm: Forecaster, tmp_path: Path) 
 def test_replacing_a_saved_model_and_refusing_other_folders(baseline: Forecaster, saved_baseline: Path) -> None:
     before = (saved_baseline / "manifest.json").read_text()
     _save(baseline, saved_baseline, metrics={"auc": 0.5})
-    assert persist.load_model(saved_baseline).manifest["metrics"] == {"auc": 0.5}
+    assert persist.load_model(saved_baseline).manifest.metrics == {"auc": 0.5}
     assert before != (saved_baseline / "manifest.json").read_text()
-    assert sorted(p.name for p in saved_baseline.parent.iterdir()) == ["rd"]
+    assert _visible(saved_baseline.parent) == ["rd"] and not _temps(saved_baseline.parent)
     home = saved_baseline.parent / "notes"
     home.mkdir()
     (home / "keep.txt").write_text("mine")
@@ -102,18 +113,18 @@ def test_replacing_a_saved_model_and_refusing_other_folders(baseline: Forecaster
 
 def test_failed_save_leaves_nothing_and_keeps_the_old_model(baseline: Forecaster, saved_baseline: Path,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    def broken_writer(path: str) -> None:
-        Path(path).write_bytes(b"half")
+    def broken_writer(self: Forecaster, folder: Path) -> None:
+        (folder / "weights.bin").write_bytes(b"half")
         raise OSError("disk full")
 
-    monkeypatch.setattr(type(baseline), "binary_files", lambda self: {"weights.bin": broken_writer})
+    monkeypatch.setattr(type(baseline), "_write_files", broken_writer)
     with pytest.raises(OSError, match="disk full"):
         _save(baseline, saved_baseline.parent / "fresh")
     with pytest.raises(OSError, match="disk full"):
         _save(baseline, saved_baseline, metrics={"auc": 0.1})
-    assert sorted(p.name for p in saved_baseline.parent.iterdir()) == ["rd"]  # no fresh/, no temp dirs
+    assert _visible(saved_baseline.parent) == ["rd"] and not _temps(saved_baseline.parent)  # no fresh/, no temps
     monkeypatch.undo()
-    assert persist.load_model(saved_baseline).manifest["metrics"] == {"auc": 0.78}
+    assert persist.load_model(saved_baseline).manifest.metrics == {"auc": 0.78}
 
 
 def test_unregistered_class_cannot_be_saved(frame: pd.DataFrame, tmp_path: Path) -> None:
@@ -152,10 +163,11 @@ def test_truncated_and_missing_files_refused(saved_baseline: Path) -> None:
         persist.load_model(saved_baseline)
     with pytest.raises(ArtifactError, match="no saved model at"):
         persist.load_model(saved_baseline.parent / "nowhere")
-    # A save killed between moving the old model aside and renaming the new one in: say where it is.
-    saved_baseline.rename(saved_baseline.parent / ".rd.old-1-2")
-    with pytest.raises(ArtifactError, match=r"interrupted: rename .*\.rd\.old-1-2"):
-        persist.load_model(saved_baseline)
+    # A folder of the old layout moved aside by a save that was killed: its newest version loads.
+    state.write_bytes(data)
+    shutil.move(persist.model_dir(saved_baseline), saved_baseline.parent / ".rd.old-1-2")
+    saved_baseline.unlink()
+    assert persist.load_model(saved_baseline).manifest.metrics == {"auc": 0.78}
 
 
 def test_foreign_manifest_and_unknown_class_refused(baseline: Forecaster, saved_baseline: Path) -> None:

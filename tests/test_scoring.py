@@ -141,7 +141,7 @@ def test_cli_fit_then_score(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert fitted["device"] == "CPU" or fitted["device"].startswith("GPU")
     assert {"auc", "hit_rate@5"} <= set(fitted["metrics"]) and Path(fitted["backtest"]).is_file()
     manifest = load_model(out).manifest
-    assert manifest["metrics"]["auc"] == pytest.approx(fitted["metrics"]["auc"])
+    assert manifest.metrics["auc"] == pytest.approx(fitted["metrics"]["auc"])
     scores_csv = tmp_path / "scores.csv"
     assert main(["score", str(out), str(TAOBAO), "--out", str(scores_csv), "--k", "3", "--json"]) == 0
     scored = json.loads(capsys.readouterr().out)

@@ -412,7 +412,7 @@ def _migration_forecast(path: str, name: str, fp: str, freq: str, top_k: int, t:
     forecasts = make_forecaster(model).fit(train, freq).predict(1)
     compared = mig.backtest_transitions(frame, forecasts, freq, min_users=min_users)
     implied, hidden = mig.flow_matrix(mig.forecast_transitions(frame, forecasts, freq), min_users=min_users)
-    return {"compared": compared, "l1": compared.attrs.get("l1"), "implied": implied, "hidden": hidden}
+    return {"compared": compared, "l1": mig.relative_l1(compared), "implied": implied, "hidden": hidden}
 
 
 def migration_forecast(name: str, freq: str, top_k: int, t: str, model: str = "recency_decay",
@@ -642,14 +642,14 @@ def saved_future(folder: str, h: int, unique_id: str) -> pd.DataFrame:
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def _backtest_file(path: str, stamp: tuple[int, int]) -> dict[str, Any]:
-    from interest_core.forecasting.backtest import read_json
+def _backtest_file(path: str, stamp: tuple[int, int]) -> Any:
+    from interest_core.forecasting.saved_backtest import read_saved_backtest
 
-    return read_json(path)
+    return read_saved_backtest(path)
 
 
-def latest_backtest(name: str, target: str, freq: str) -> dict[str, Any] | None:
-    """The latest saved backtest of a dataset, target and frequency (backtest.read_json), or None."""
+def latest_backtest(name: str, target: str, freq: str) -> Any:
+    """The latest saved backtest (saved_backtest.SavedBacktest) of a dataset, target and frequency, or None."""
     from interest_core.forecasting.backtest import backtest_path
 
     path = backtest_path(models_dir(), name, target, freq)
@@ -660,7 +660,7 @@ def latest_backtest(name: str, target: str, freq: str) -> dict[str, Any] | None:
 
 
 def _series_top_k(kind: str) -> int | None:
-    from interest_core.views.forecasts import DEFAULT_TOP_K
+    from interest_core.forecasting.request import DEFAULT_TOP_K
 
     return DEFAULT_TOP_K["category_demand"] if kind == "category" else None
 
@@ -691,7 +691,7 @@ def _series_view(path: str, name: str, fp: str, freq: str, kind: str, key: str |
     saved = latest_backtest(name, fv.KIND_TARGET[kind], freq) if saved_stamp else None
     rows = fv.backtest_forecasts(saved, fv.series_id(kind, key)) if saved else None  # type: ignore[arg-type]
     if rows is not None and saved is not None:
-        source = f"the saved backtest of {saved['meta'].get('created_at', '')[:16]} UTC"
+        source = f"the saved backtest of {saved.meta.created_at[:16]} UTC"
     else:
         result = fv.series_backtest(frame, kind, key, models, freq, horizon, folds,  # type: ignore[arg-type]
                                     data_end=data_end, params=json.loads(params_json))
@@ -723,15 +723,16 @@ class JobRegistry:
         import threading
 
         self._lock = threading.Lock()
-        self._entries: list[dict[str, Any]] = []
+        self._entries: list[Any] = []
 
-    def add(self, entry: dict[str, Any]) -> None:
+    def add(self, entry: Any) -> None:
         with self._lock:
-            self._entries.insert(0, entry)
+            if all(e.job.id != entry.job.id for e in self._entries):  # a second start returns the running job
+                self._entries.insert(0, entry)
 
-    def entries(self, dataset: str | None = None) -> list[dict[str, Any]]:
+    def entries(self, dataset: str | None = None) -> list[Any]:
         with self._lock:
-            return [e for e in self._entries if dataset is None or e["dataset"] == dataset]
+            return [e for e in self._entries if dataset is None or e.dataset == dataset]
 
 
 @st.cache_resource(show_spinner=False)
@@ -739,28 +740,27 @@ def _job_registry(models_root: str) -> JobRegistry:
     return JobRegistry()
 
 
-def jobs(name: str | None = None) -> list[dict[str, Any]]:
-    """Training jobs (dicts: job, dataset, target, model, freq, started) of a dataset, newest first."""
+def jobs(name: str | None = None) -> list[Any]:
+    """Training jobs (jobs.JobEntry: job, dataset, target, model, freq, ...) of a dataset, newest first."""
     return _job_registry(str(models_dir())).entries(name)
 
 
-def launch_training(name: str, target: str, model: str, freq: str, horizon: int, folds: int) -> dict[str, Any]:
-    """Start tasks.train in a spawned worker: backtest the baselines and ``model``, then fit and save ``model``."""
+def launch_training(name: str, target: str, model: str, freq: str, horizon: int, folds: int) -> Any:
+    """Start tasks.train in a spawned worker (one per model folder, capped): backtest, then fit and save ``model``."""
     import time
 
     from interest_core.forecasting import jobs as job_runner
-    from interest_core.forecasting.catalog import jobs_dir, prune_jobs
+    from interest_core.forecasting.catalog import jobs_dir
     from interest_core.views.forecasts import train_payload
 
     info = describe(name)
-    payload = train_payload(dataset=name, dataset_sha256=info.sha256, target=target, freq=freq,
+    request = train_payload(dataset=name, dataset_sha256=info.sha256, target=target, freq=freq,
                             horizon=horizon, folds=folds, model=model, models_dir=models_dir(),
                             data_end=pd.Timestamp(kpis(name)["end"]))
     frame = _analytics_panel(db_path(), name, fingerprint(name), freq, None)  # raw categories: the task groups
-    prune_jobs(models_dir())
-    job = job_runner.launch(jobs_dir(models_dir()), "train", payload, frames={"panel": frame})
-    entry = {"job": job, "dataset": name, "target": target, "model": model, "freq": freq, "horizon": horizon,
-             "folds": folds, "started": time.time(), "model_dir": payload["model_dir"]}
+    job = job_runner.runner(jobs_dir(models_dir())).start("train", request.to_dict(), frames={"panel": frame},
+                                                          key=request.model_dir)
+    entry = job_runner.JobEntry(job, name, target, model, freq, horizon, folds, time.time(), request.model_dir)
     _job_registry(str(models_dir())).add(entry)
     return entry
 

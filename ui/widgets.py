@@ -243,36 +243,38 @@ def file_guard(file_name: str) -> Iterator[None]:
                  icon=":material/error:")
 
 
-def _job_line(entry: dict[str, Any]) -> str:
+def _job_line(entry: Any) -> str:
     from interest_core.views.forecasts import TARGET_TEXT
 
-    return (f"**{entry['model']}** on {TARGET_TEXT.get(entry['target'], entry['target'])} "
-            f"({FREQ_TEXT.get(entry['freq'], entry['freq'])}, {entry['horizon']} ahead, {entry['folds']} folds)")
+    return (f"**{entry.model}** on {TARGET_TEXT.get(entry.target, entry.target)} "
+            f"({FREQ_TEXT.get(entry.freq, entry.freq)}, {entry.horizon} ahead, {entry.folds} folds)")
 
 
-def job_monitor(entries: Callable[[], list[dict[str, Any]]], key: str = "jobs") -> None:
+def job_monitor(entries: Callable[[], list[Any]], key: str = "jobs") -> None:
     """Progress of the latest training jobs: polled every ``cache.JOB_POLL_S`` seconds in a fragment while
     one runs (the rest of the page stays usable); when one ends, the whole page reruns once so its
     leaderboard and model list show the result."""
     acked: set[str] = st.session_state.setdefault(f"{key}_seen_done", set())
     running = False
     for entry in entries():
-        if entry["job"].status().finished:
-            acked.add(entry["job"].id)  # this full run already reads what that job wrote
+        if entry.job.status().finished:
+            acked.add(entry.job.id)  # this full run already reads what that job wrote
         else:
             running = True
 
     @st.fragment(run_every=cache.JOB_POLL_S if running else None)
     def _progress() -> None:
         for entry in entries()[:JOBS_SHOWN]:
-            job, line = entry["job"], _job_line(entry)
+            job, line = entry.job, _job_line(entry)
             status = job.status()
             if not status.finished:
                 st.progress(status.fraction, text=f"{line}: {md_escape(status.message)} ({status.fraction:.0%})")
                 if st.button("Cancel", key=f"{key}_cancel_{job.id}", icon=":material/cancel:"):
                     job.cancel()
             elif status.state == "done":
-                st.success(f"{line}: done, saved to {md_code(entry['model_dir'])}", icon=":material/check_circle:")
+                st.success(f"{line}: done, saved to {md_code(entry.model_dir)}", icon=":material/check_circle:")
+            elif status.state == "cancelled":
+                st.info(f"{line}: cancelled", icon=":material/cancel:")
             else:
                 st.error(f"{line}: failed. {md_escape(status.error)}", icon=":material/error:")
             if status.finished and job.id not in acked:

@@ -352,18 +352,20 @@ def forecast_transitions(panel: pd.DataFrame, forecasts: pd.DataFrame, freq: str
 def compare_matrices(actual: pd.DataFrame, forecast: pd.DataFrame, value: str = "mass") -> pd.DataFrame:
     """from_category, to_category, actual, forecast, error (forecast - actual), cells of either.
 
-    The frame's attrs hold ``l1`` = sum |error| / sum actual (0 = the same matrix; 2 = disjoint),
-    one number for a backtest table.
+    ``relative_l1`` of it is the one number for a backtest table.
     """
     keys = ["from_category", "to_category"]
     out = actual[[*keys, value]].rename(columns={value: "actual"}).merge(
         forecast[[*keys, value]].rename(columns={value: "forecast"}), on=keys, how="outer")
     out[["actual", "forecast"]] = out[["actual", "forecast"]].fillna(0.0)
     out["error"] = out["forecast"] - out["actual"]
-    total = float(out["actual"].sum())
-    out = out.sort_values("actual", ascending=False).reset_index(drop=True)
-    out.attrs["l1"] = float(out["error"].abs().sum() / total) if total else float("nan")
-    return out
+    return out.sort_values("actual", ascending=False).reset_index(drop=True)
+
+
+def relative_l1(compared: pd.DataFrame) -> float:
+    """sum |error| / sum actual of a compare_matrices frame (0 = the same matrix; 2 = disjoint; NaN: no actual)."""
+    total = float(compared["actual"].sum())
+    return float(compared["error"].abs().sum() / total) if total else float("nan")
 
 
 def backtest_transitions(panel: pd.DataFrame, forecasts: pd.DataFrame, freq: str, *, model: str | None = None,

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from interest_core.analytics.migration import relative_l1
 from interest_core.charts.style import color_for, empty_figure, styled
 
 MASS_UNIT = "users' worth of interest"
@@ -132,7 +133,7 @@ def forecast_vs_actual_chart(compared: pd.DataFrame, *, title_suffix: str = "") 
     top = float(max(compared["actual"].max(), compared["forecast"].max(), 1.0))
     fig.add_trace(go.Scatter(x=[0, top], y=[0, top], mode="lines", name="forecast = actual",
                              line={"dash": "dash", "color": "#888"}, hoverinfo="skip"))
-    l1 = compared.attrs.get("l1")
-    if l1 is not None:
+    l1 = relative_l1(compared)
+    if l1 == l1:  # not NaN
         title += f" (relative L1 error {l1:.2f})"
     return styled(fig, title, f"actual ({MASS_UNIT})", f"forecast ({MASS_UNIT})", height=420)

@@ -25,12 +25,13 @@ from typing import Any
 
 from interest_core.cli.common import open_store, parse_pairs, progress_bar
 from interest_core.errors import ModelError
+from interest_core.forecasting.forecasters import BASELINE_NAMES, REGISTRY, make_forecaster, names
+from interest_core.forecasting.request import DEFAULT_TOP_K, TrainRequest
 from interest_core.periods import FREQS
 
 AddCommand = Callable[..., argparse.ArgumentParser]
 DEFAULT_MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
-DEFAULT_TOP_K = {"category_demand": 20}
-MODEL_GROUPS = ("baseline", "arima", "lstm", "last_value", "seasonal_naive", "window_mean", "recency_decay")
+MODEL_GROUPS: tuple[str, ...] = ("baseline", *names())  # "baseline" expands to every model of that kind
 
 
 def register(add: AddCommand) -> None:
@@ -59,8 +60,6 @@ def _register_backtest(add: AddCommand) -> None:
 
 def build_models(spec: str, target: str, jobs: int) -> tuple[list[Any], dict[str, str]]:
     """Forecasters for a --models list, and the names skipped with the reason."""
-    from interest_core.forecasting.forecasters import BASELINE_NAMES, make_forecaster
-
     models: list[Any] = []
     skipped: dict[str, str] = {}
     names = [n.strip() for n in spec.split(",") if n.strip()]
@@ -71,17 +70,17 @@ def build_models(spec: str, target: str, jobs: int) -> tuple[list[Any], dict[str
             raise ModelError(f"unknown model {name!r} in --models", f"use {', '.join(MODEL_GROUPS)}")
         if name == "baseline":
             models += [make_forecaster(n) for n in BASELINE_NAMES]
-        elif name == "arima" and target == "engagement":
-            skipped["arima"] = ("ARIMA fits one model per series, and engagement has one per user x category pair; "
-                                "backtest it with --target user_total or --target category_demand")
+        elif REGISTRY[name].per_series and target == "engagement":
+            skipped[name] = (f"{name} fits one model per series, and engagement has one per user x category pair; "
+                             "backtest it with --target user_total or --target category_demand")
         elif name == "arima":
             models.append(make_forecaster("arima", n_jobs=jobs))
-        elif name == "lstm":
+        elif REGISTRY[name].needs_tensorflow:
             try:
-                models.append(make_forecaster("lstm"))
+                models.append(make_forecaster(name))
             except ModelError:
-                raise ModelError("the LSTM forecaster is not available (TensorFlow is missing)",
-                                 "run the backtest without lstm, e.g. --models baseline,arima") from None
+                raise ModelError(f"the {name} forecaster is not available (TensorFlow is missing)",
+                                 "run the backtest without it, e.g. --models baseline,arima") from None
         else:
             models.append(make_forecaster(name))
     if not models:
@@ -181,33 +180,24 @@ def cmd_fit(args: argparse.Namespace) -> dict[str, Any]:
     """Through tasks.train, like the Forecasts page: backtest, fit on all complete periods, save."""
     import json
 
-    import pandas as pd
-
     from interest_core.config import PanelSpec
-    from interest_core.forecasting import backtest, tasks
-    from interest_core.forecasting.forecasters import forecaster_class
+    from interest_core.forecasting import tasks
     from interest_core.panel import build_panel, events_source
 
     params = _model_params(args.param)
-    if "horizon_train" in forecaster_class(args.model)._param_names():
-        params.setdefault("horizon_train", args.horizon)
     compare = [n.strip() for n in args.compare.split(",") if n.strip() and n.strip() != args.model]
-    spec = PanelSpec(freq=args.freq)
     out = Path(args.out)
     started = time.perf_counter()
     with open_store(args) as store:
         source = events_source(store, args.name)
-        panel = build_panel(source, spec)
         data_end = source.query("SELECT max(ts) AS last_ts FROM {events}")["last_ts"].iloc[0]
         sha = store.describe(args.name).sha256
-    payload = {
-        "dataset": args.name, "dataset_sha256": sha, "target": args.target, "freq": args.freq,
-        "horizon": args.horizon, "folds": args.folds, "step": args.step, "models": [args.model, *compare],
-        "model": args.model, "params": params, "model_dir": str(out), "panel_spec": spec.to_dict(),
-        "backtest_path": str(backtest.backtest_path(out.resolve().parent, args.name, args.target, args.freq)),
-        "data_end": str(pd.Timestamp(data_end)),
-    }
-    result = tasks.train(payload, {"panel": panel}, progress_bar(args) or (lambda _f, _m: None))
+        request = TrainRequest.build(dataset=args.name, dataset_sha256=sha, target=args.target, freq=args.freq,
+                                     horizon=args.horizon, folds=args.folds, step=args.step, model=args.model,
+                                     model_dir=out, data_end=data_end, compare=compare, params=params)
+        panel = build_panel(source, PanelSpec(freq=args.freq))  # raw categories: the task groups them
+    params = dict(request.params)
+    result = tasks.train(request, {"panel": panel}, progress_bar(args) or (lambda _f, _m: None))
     state = json.loads((out / "state.json").read_text(encoding="utf-8"))["state"]
     summary = {
         "model_dir": str(out), "model": args.model, "params": params, "target": args.target, "freq": args.freq,

@@ -17,8 +17,6 @@ Metrics come overall (segment ``all``) and, where series belong to users, by act
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -290,17 +288,9 @@ def result_to_json(result: BacktestResult, meta: dict[str, Any] | None = None,
 
 def write_json(payload: dict[str, Any], path: str | Path) -> Path:
     """Write atomically (temp file in the same folder, then rename): readers never see half a file."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(payload, fh, allow_nan=True, default=str)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
+    from interest_core import atomic
+
+    return atomic.write_json(path, payload)
 
 
 def read_json(path: str | Path) -> dict[str, Any]:

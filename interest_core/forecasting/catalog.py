@@ -78,9 +78,9 @@ def model_info(folder: str | Path) -> dict[str, Any]:
         extra = {}
     return {
         "name": path.name, "dataset": str(extra.get("dataset", "")), "target": str(extra.get("target", "")),
-        "model": str(manifest["model"]["name"]), "freq": str(manifest["panel_spec"].get("freq", "")),
+        "model": manifest.model.name, "freq": str(manifest.panel_spec.get("freq", "")),
         "horizon": int(extra.get("horizon") or 0), "last_period": str(extra.get("last_period", "")),
-        "created": str(manifest["created"]), "metrics": dict(manifest["metrics"]), "path": str(path.resolve()),
+        "created": manifest.created, "metrics": dict(manifest.metrics), "path": str(path.parent.resolve() / path.name),
         "manifest_sha256": manifest_sha(path),
     }
 
@@ -90,12 +90,20 @@ def models_table(infos: list[dict[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(infos, columns=list(MODEL_COLUMNS))
 
 
-def prune_jobs(models_dir: str | Path, keep: int = KEPT_JOBS) -> int:
-    """Delete all but the ``keep`` newest job folders (their inputs are panel copies); returns how many went."""
-    root = jobs_dir(models_dir)
+def prune_jobs(models_dir: str | Path, keep: int = KEPT_JOBS, spare: set[str] | frozenset[str] = frozenset()) -> int:
+    """Delete all but the ``keep`` newest job folders of a models dir; returns how many went."""
+    return prune_job_folders(jobs_dir(models_dir), keep, spare)
+
+
+def prune_job_folders(root: str | Path, keep: int = KEPT_JOBS,
+                      spare: set[str] | frozenset[str] = frozenset()) -> int:
+    """Delete all but the ``keep`` newest job folders under ``root`` (never those in ``spare``: running)."""
+    root = Path(root)
     if not root.is_dir():
         return 0
-    folders = sorted((p for p in root.iterdir() if p.is_dir()), key=lambda p: p.name, reverse=True)
-    for old in folders[keep:]:
+    folders = sorted((p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")),
+                     key=lambda p: p.name, reverse=True)
+    gone = [old for old in folders[keep:] if old.name not in spare]
+    for old in gone:
         shutil.rmtree(old, ignore_errors=True)
-    return max(0, len(folders) - keep)
+    return len(gone)

@@ -1,46 +1,67 @@
-"""Saved models: ``models/NAME/`` = manifest.json + state.json (+ model.keras, windows.npz for the LSTM).
+"""Saved models: ``models/NAME`` points at a version folder holding manifest.json + state.json (+ binaries).
 
-- ``state.json``: the forecaster's JSON-able learned state (``get_state``) and ``extra`` (e.g. the
-  training profile that scoring compares new files with).
-- binary files: whatever the forecaster's ``binary_files`` hook writes (Keras ``.keras`` files,
-  numpy ``.npz`` arrays read with ``allow_pickle=False``). No pickle anywhere.
-- ``manifest.json``: format version, registry name, class and params, sha256 and size of every
-  file, the training dataset's sha256, the panel spec, backtest metrics, creation time and
-  library versions.
+Layout (all in the models folder)::
 
-Writes are atomic: everything goes into a temporary sibling directory, is fsynced, then renamed
-into place (an existing model is moved aside first and removed only after the swap). Loading
-checks the manifest schema, that the class is in the forecaster registry (the only classes
-ever instantiated), and every file's size and hash before anything is parsed.
+    NAME -> .NAME.v-<time>-<id>/   a symlink, switched atomically to the newest complete version
+    .NAME.v-<time>-<id>/           manifest.json, state.json, model.keras, windows.npz (LSTM)
+    .NAME.lock                     held (flock) by the one save writing NAME
+
+A save writes the new version into ``.NAME.tmp-*``, fsyncs it, renames it to ``.NAME.v-*`` and
+then replaces the link with ``os.replace`` (atomic), so a process killed at any instant leaves
+``NAME`` pointing at the old or the new version, never at nothing. Stale temp folders and old
+versions (all but the current and the one before, which a reader may still be reading) are
+removed by the next save, under the folder's lock. A folder saved by an earlier version of this
+code (a real directory) is converted on its next save.
+
+Loading checks the manifest schema (``manifest.Manifest``), its HMAC signature when
+``INTEREST_MODEL_KEY`` is set, that the class is in the forecaster registry (the only classes
+ever instantiated), and every file's size and hash before anything is parsed. No pickle.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
 import platform
-import re
 import shutil
 import sys
 import tempfile
+import time
+import uuid
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from interest_core.errors import ArtifactError
+from interest_core import atomic
+from interest_core.errors import ArtifactError, ModelBusyError, ModelError
 from interest_core.forecasting.forecasters.base import Forecaster
+from interest_core.forecasting.manifest import (
+    FILE_NAME_RE,
+    FORMAT,
+    FORMAT_VERSION,
+    MANIFEST,
+    RESAVE,
+    STATE,
+    FileEntry,
+    Manifest,
+    ModelRef,
+    check_signature,
+    signed,
+    signing_key,
+)
+from interest_core.forecasting.manifest import fail as _fail
 
-FORMAT = "interest-core-model"
-FORMAT_VERSION = 1
-MANIFEST = "manifest.json"
-STATE = "state.json"
+__all__ = ["FORMAT", "FORMAT_VERSION", "MANIFEST", "STATE", "Manifest", "SavedModel", "load_model", "model_dir",
+           "read_manifest", "save_model", "verify"]
 MAX_MANIFEST_BYTES = 1 << 20  # a manifest is a few KB; refuse to parse anything huge
-FILE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 PICKLE_MAGIC = (b"\x80", b"(dp", b"(lp", b"c__builtin__", b"ccopy_reg")
-RESAVE = "save the model again (python -m interest_core fit ...) or restore the folder from a backup"
+LOCK_TIMEOUT_S = 120.0
 
 
 @dataclass(frozen=True)
@@ -48,25 +69,22 @@ class SavedModel:
     """A loaded model with what its manifest and state recorded beside it."""
 
     model: Forecaster
-    manifest: dict[str, Any]
+    manifest: Manifest
     extra: dict[str, Any]
     path: Path
 
     @property
     def panel_spec(self) -> dict[str, Any]:
-        return dict(self.manifest["panel_spec"])
+        return dict(self.manifest.panel_spec)
 
 
 def registry_name(model: Forecaster) -> str:
-    """The name under which the model's class is registered (only those can be saved or loaded)."""
-    from interest_core.forecasting.forecasters import REGISTRY
+    from interest_core.forecasting.forecasters.registry import registry_name as name_of
 
-    key = (type(model).__module__, type(model).__name__)
-    for name, entry in REGISTRY.items():
-        if tuple(entry) == key:
-            return name
-    raise ArtifactError(f"{type(model).__name__} is not a registered forecaster",
-                        "register it in interest_core.forecasting.forecasters.REGISTRY before saving it")
+    try:
+        return name_of(model)
+    except ModelError as exc:
+        raise ArtifactError(exc.problem, exc.fix) from None
 
 
 def _sha256(path: Path) -> str:
@@ -75,18 +93,6 @@ def _sha256(path: Path) -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _write_json(path: Path, obj: Any) -> None:
-    path.write_text(json.dumps(obj, indent=1, sort_keys=True, default=str), encoding="utf-8")
 
 
 def _versions() -> dict[str, str]:
@@ -102,148 +108,201 @@ def _versions() -> dict[str, str]:
     return out
 
 
-def save_model(model: Forecaster, directory: str | Path, *, dataset_sha256: str, panel_spec: dict[str, Any],
-               metrics: dict[str, Any] | None = None, extra: dict[str, Any] | None = None) -> Path:
-    """Write the fitted model to ``directory`` atomically (replacing a model saved there before)."""
-    model.check_fitted()
-    name = registry_name(model)
-    target = Path(directory).resolve()
-    if target.exists() and (not target.is_dir() or (any(target.iterdir()) and not (target / MANIFEST).is_file())):
-        raise ArtifactError(f"{str(target)!r} exists and is not a saved model",
-                            "pick a new or empty folder (a saved model is only ever replaced by another)")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
-    os.chmod(tmp, 0o755)  # mkdtemp's 0700 would hide the model from the app run by another account
-    try:
-        _write_json(tmp / STATE, {"format_version": FORMAT_VERSION, "model": name, "state": model.get_state(),
-                                  "extra": extra or {}})
-        for fname, writer in model.binary_files().items():
-            if not FILE_NAME_RE.match(fname) or fname in (MANIFEST, STATE):
-                raise ArtifactError(f"{type(model).__name__} asked to write a file named {fname!r}",
-                                    "name binary files with letters, digits, '.', '_' or '-' only")
-            writer(str(tmp / fname))
-        files = {}
-        for path in sorted(tmp.iterdir()):
-            if not path.is_file():
-                raise ArtifactError(f"saving wrote {path.name!r}, which is not a plain file",
-                                    "binary_files writers must each write one file")
-            _fsync(path)
-            files[path.name] = {"sha256": _sha256(path), "bytes": path.stat().st_size}
-        manifest = {
-            "format": FORMAT, "format_version": FORMAT_VERSION,
-            "model": {"name": name, "class": type(model).__name__, "params": model.get_params()},
-            "files": files, "dataset_sha256": dataset_sha256, "panel_spec": panel_spec,
-            "metrics": metrics or {}, "created": datetime.now(UTC).isoformat(timespec="seconds"),
-            "versions": _versions(),
-        }
-        _write_json(tmp / MANIFEST, manifest)
-        _fsync(tmp / MANIFEST)
-        _fsync(tmp)
-        _swap_into_place(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+# -- the folder: link, versions, lock ------------------------------------------------------------
+
+def _link_path(directory: str | Path, check_name: bool = False) -> Path:
+    """``directory`` with its parent resolved but not the link itself."""
+    path = Path(directory)
+    if check_name and not FILE_NAME_RE.fullmatch(path.name):
+        raise ArtifactError(f"{path.name!r} is not a usable model folder name",
+                            "use letters, digits, '.', '_' or '-' (starting with a letter or digit)")
+    return path.parent.resolve() / path.name
+
+
+def _versions_of(link: Path) -> list[Path]:
+    """Complete versions of a model (``.NAME.v-*``, and ``.NAME.old-*`` from earlier code), oldest first."""
+    if not link.parent.is_dir():
+        return []
+    found = [p for p in link.parent.glob(f".{link.name}.*") if p.is_dir() and not p.is_symlink()
+             and p.name.startswith((f".{link.name}.v-", f".{link.name}.old-")) and (p / MANIFEST).is_file()]
+    return sorted(found, key=lambda p: (p / MANIFEST).stat().st_mtime_ns)
+
+
+def _own_target(link: Path) -> str:
+    """Where ``link`` points, refused unless it is one of its own version folders (a sibling)."""
+    target = os.readlink(link)
+    if "/" in target or not target.startswith(f".{link.name}.v-"):
+        raise _fail(str(link), f"is a link to {target!r}, not to one of its own versions",
+                    "remove the link and save the model again")
     return target
 
 
-def _swap_into_place(tmp: Path, target: Path) -> None:
-    """Rename tmp to target; an existing target is moved aside first and deleted after the swap."""
-    old = None
-    if target.exists():
-        old = target.parent / f".{target.name}.old-{os.getpid()}-{datetime.now().timestamp():.0f}"
-        os.replace(target, old)
+def model_dir(directory: str | Path) -> Path:
+    """The folder that holds the current version of the model at ``directory``."""
+    link = _link_path(directory)
+    if link.is_symlink():
+        target = _own_target(link)
+        if (link.parent / target).is_dir():
+            return link.parent / target
+    elif link.is_dir():
+        return link  # a real folder: written by an earlier version of this code, or by hand
+    versions = _versions_of(link)
+    if versions:  # a conversion from the old layout was cut short: its newest complete version
+        return versions[-1]
+    raise ArtifactError(f"no saved model at {str(directory)!r}",
+                        "train one with `python -m interest_core fit NAME --out DIR` or check the path")
+
+
+@contextmanager
+def folder_lock(link: Path, timeout: float = LOCK_TIMEOUT_S) -> Iterator[None]:
+    """Exclusive lock of one model folder (``.NAME.lock`` beside it): one save at a time."""
+    link.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(link.parent / f".{link.name}.lock", os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        os.replace(tmp, target)
-    except BaseException:
-        if old is not None:
-            os.replace(old, target)  # put the previous model back
-        raise
-    _fsync(target.parent)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise ModelBusyError(f"another save has been writing {str(link)!r} for over {timeout:.0f} s",
+                                         "wait for it to finish, or stop the process that holds it") from None
+                time.sleep(0.05)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock (also when the process dies)
+
+
+def _clean(link: Path, keep: set[str]) -> None:
+    """Remove temp folders/links and versions of ``link`` not in ``keep`` (call under the lock)."""
+    for path in link.parent.glob(f".{link.name}.*"):
+        if path.name in keep or path.name == f".{link.name}.lock":
+            continue
+        if path.name.startswith((f".{link.name}.tmp-", f".{link.name}.v-", f".{link.name}.old-")):
+            if path.is_symlink() or path.is_file():
+                path.unlink(missing_ok=True)
+            else:
+                shutil.rmtree(path, ignore_errors=True)
+
+
+def _point(link: Path, version: Path) -> None:
+    """Switch ``link`` to ``version`` atomically (a real folder of the old layout becomes a version first)."""
+    if link.exists() and not link.is_symlink():
+        # Old layout: between these two renames the folder is the newest version, which model_dir finds.
+        os.rename(link, link.parent / f".{link.name}.old-{time.time_ns()}")
+    tmp = link.parent / f".{link.name}.tmp-link-{uuid.uuid4().hex[:8]}"
+    os.symlink(version.name, tmp)
+    os.replace(tmp, link)
+    atomic.fsync_path(link.parent)
+
+
+def _check_target(link: Path) -> None:
+    if link.is_symlink():
+        _own_target(link)  # refuses a link that is not to one of its own versions
+    elif link.exists() and (not link.is_dir() or (any(link.iterdir()) and not (link / MANIFEST).is_file())):
+        raise ArtifactError(f"{str(link)!r} exists and is not a saved model",
+                            "pick a new or empty folder (a saved model is only ever replaced by another)")
+
+
+def save_model(model: Forecaster, directory: str | Path, *, dataset_sha256: str, panel_spec: dict[str, Any],
+               metrics: dict[str, Any] | None = None, extra: dict[str, Any] | None = None) -> Path:
+    """Write the fitted model as a new version of ``directory`` and switch to it atomically."""
+    model.check_fitted()
+    name = registry_name(model)
+    link = _link_path(directory, check_name=True)
+    with folder_lock(link):
+        _check_target(link)
+        current = os.readlink(link) if link.is_symlink() else None
+        _clean(link, {current} if current else set())  # stale temp folders and superseded versions
+        tmp = Path(tempfile.mkdtemp(prefix=f".{link.name}.tmp-", dir=link.parent))
+        try:
+            os.chmod(tmp, 0o755)  # mkdtemp's 0700 would hide the model from the app run by another account
+            _write_version(model, name, tmp, dataset_sha256, panel_spec, metrics, extra)
+            version = link.parent / f".{link.name}.v-{time.time_ns()}-{uuid.uuid4().hex[:6]}"
+            os.rename(tmp, version)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        _point(link, version)
+        _clean(link, {version.name, *([current] if current else [])})
+    return link
+
+
+def _write_version(model: Forecaster, name: str, folder: Path, dataset_sha256: str, panel_spec: dict[str, Any],
+                   metrics: dict[str, Any] | None, extra: dict[str, Any] | None) -> Manifest:
+    atomic.write_json(folder / STATE, {"format_version": FORMAT_VERSION, "model": name, "state": model.to_state(),
+                                       "extra": extra or {}}, indent=1, sort_keys=True, durable=False)
+    allowed = {STATE, *model.write_files(folder)}
+    files = {}
+    for path in sorted(folder.iterdir()):
+        if path.name not in allowed or not FILE_NAME_RE.fullmatch(path.name) or path.name == MANIFEST:
+            raise ArtifactError(f"saving {type(model).__name__} wrote {path.name!r}, which it does not declare",
+                                "list every binary file in the class's `files` and name it with letters, "
+                                "digits, '.', '_' or '-'")
+        if path.is_symlink() or not path.is_file():
+            raise ArtifactError(f"saving wrote {path.name!r}, which is not a plain file",
+                                "_write_files must write one plain file per declared name")
+        atomic.fsync_path(path)
+        files[path.name] = FileEntry(_sha256(path), path.stat().st_size)
+    manifest = signed(Manifest(
+        ModelRef(name, type(model).__name__, model.get_params()), files, dataset_sha256, dict(panel_spec),
+        dict(metrics or {}), datetime.now(UTC).isoformat(timespec="seconds"), _versions()), signing_key())
+    atomic.write_json(folder / MANIFEST, manifest.to_dict(), indent=1, sort_keys=True)
+    atomic.fsync_path(folder)
+    return manifest
 
 
 # -- loading ------------------------------------------------------------------------------------
 
-def _fail(fname: str, problem: str, fix: str = RESAVE) -> ArtifactError:
-    return ArtifactError(f"{fname}: {problem}", fix)
-
-
-def read_manifest(directory: str | Path) -> dict[str, Any]:
+def read_manifest(directory: str | Path) -> Manifest:
     """The manifest of a saved model, schema-checked (files are not verified here: see verify)."""
-    folder = Path(directory)
-    if not folder.is_dir():
-        # A save killed between its two renames leaves the previous model aside as .NAME.old-*.
-        aside = sorted(folder.parent.glob(f".{folder.name}.old-*")) if folder.parent.is_dir() else []
-        fix = (f"a save was interrupted: rename {str(aside[-1])!r} back to {str(folder)!r}" if aside else
-               "train one with `python -m interest_core fit NAME --out DIR` or check the path")
-        raise ArtifactError(f"no saved model at {str(folder)!r}", fix)
-    path = folder / MANIFEST
+    return _read_manifest(model_dir(directory), Path(directory))
+
+
+def _read_manifest(folder: Path, where: Path) -> Manifest:
+    path, shown = folder / MANIFEST, where / MANIFEST
     if not path.is_file() or path.is_symlink():
-        raise _fail(str(path), "missing (not a saved model folder)", "point at a folder written by save_model / fit")
+        raise _fail(str(shown), "missing (not a saved model folder)", "point at a folder written by save_model / fit")
     if path.stat().st_size > MAX_MANIFEST_BYTES:
-        raise _fail(str(path), f"is {path.stat().st_size:,} bytes, too large for a manifest")
+        raise _fail(str(shown), f"is {path.stat().st_size:,} bytes, too large for a manifest")
     try:
-        manifest = json.loads(path.read_bytes().decode("utf-8"))
+        data = json.loads(path.read_bytes().decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise _fail(str(path), f"is not valid JSON ({exc})") from None
-    _check_schema(manifest, str(path))
-    return manifest
+        raise _fail(str(shown), f"is not valid JSON ({exc})") from None
+    return Manifest.from_dict(data, str(shown))
 
 
-def _check_schema(manifest: Any, where: str) -> None:
-    from interest_core.forecasting.forecasters import REGISTRY
+def verify(directory: str | Path) -> Manifest:
+    """Schema, signature (with a key), file set, sizes and sha256 of every file; returns the manifest.
 
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise _fail(where, f"is not an {FORMAT} manifest")
-    version = manifest.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION or version < 1:
-        raise _fail(where, f"has format_version {version!r}; this code reads {FORMAT_VERSION}",
-                    "upgrade interest_core to read it, or save the model again with this version")
-    required = {"model": dict, "files": dict, "dataset_sha256": str, "panel_spec": dict, "metrics": dict,
-                "created": str, "versions": dict}
-    for key, kind in required.items():
-        if not isinstance(manifest.get(key), kind):
-            raise _fail(where, f"field {key!r} is missing or not a {kind.__name__}")
-    model = manifest["model"]
-    name, cls = model.get("name"), model.get("class")
-    if name not in REGISTRY or REGISTRY[name][1] != cls:
-        raise _fail(where, f"names model {name!r} / class {cls!r}, which is not a registered forecaster",
-                    f"only {', '.join(REGISTRY)} can be loaded; save the model with this version of interest_core")
-    if not isinstance(model.get("params"), dict):
-        raise _fail(where, "field 'model.params' is missing or not an object")
-    for fname, entry in manifest["files"].items():
-        if not FILE_NAME_RE.match(fname) or fname == MANIFEST:
-            raise _fail(where, f"lists a file named {fname!r}, which a saved model never has")
-        if not isinstance(entry, dict) or not isinstance(entry.get("sha256"), str) \
-                or not isinstance(entry.get("bytes"), int):
-            raise _fail(where, f"entry for {fname!r} lacks sha256/bytes")
-    if STATE not in manifest["files"]:
-        raise _fail(where, f"does not list {STATE}")
+    Messages name files under ``directory`` as given (the link), not the version folder behind it.
+    """
+    return _verify(model_dir(directory), Path(directory))
 
 
-def verify(directory: str | Path) -> dict[str, Any]:
-    """Schema, file set, sizes and sha256 of every file; returns the manifest."""
-    folder = Path(directory)
-    manifest = read_manifest(folder)
-    listed = manifest["files"]
+def _verify(folder: Path, shown: Path) -> Manifest:
+    manifest = _read_manifest(folder, shown)
+    check_signature(manifest, str(shown / MANIFEST), signing_key())
+    listed = manifest.files
     present = {p.name for p in folder.iterdir()} - {MANIFEST}
     foreign = sorted(present - set(listed))
     if foreign:
-        raise _fail(str(folder / foreign[0]), "is not listed in the manifest (a foreign file)",
+        raise _fail(str(shown / foreign[0]), "is not listed in the manifest (a foreign file)",
                     "remove it from the model folder, or save the model again")
     for fname, entry in listed.items():
         path = folder / fname
         if not path.exists():
-            raise _fail(str(path), "is missing")
+            raise _fail(str(shown / fname), "is missing")
         if path.is_symlink() or not path.is_file():
-            raise _fail(str(path), "is not a plain file")
+            raise _fail(str(shown / fname), "is not a plain file")
         size = path.stat().st_size
-        if size != entry["bytes"]:
-            what = "truncated" if size < entry["bytes"] else "longer than saved"
-            raise _fail(str(path), f"is {what}: {size:,} bytes, the manifest says {entry['bytes']:,}")
-        if _sha256(path) != entry["sha256"]:
-            raise _fail(str(path), "does not match its sha256 in the manifest (modified, or from another model)")
+        if size != entry.bytes:
+            what = "truncated" if size < entry.bytes else "longer than saved"
+            raise _fail(str(shown / fname), f"is {what}: {size:,} bytes, the manifest says {entry.bytes:,}")
+        if _sha256(path) != entry.sha256:
+            raise _fail(str(shown / fname), "does not match its sha256 in the manifest (modified, or from another "
+                        "model)")
     return manifest
 
 
@@ -263,30 +322,29 @@ def _check_binary(path: Path) -> None:
 
 def load_model(directory: str | Path) -> SavedModel:
     """Verify and load a saved model; any doubt about a file raises ArtifactError naming it."""
-    from interest_core.errors import ModelError
-    from interest_core.forecasting.forecasters import make_forecaster
+    from interest_core.forecasting.forecasters import forecaster_class
 
-    folder = Path(directory)
-    manifest = verify(folder)
+    folder = model_dir(directory)  # resolved once: a save switching the link meanwhile does not mix versions
+    manifest = _verify(folder, Path(directory))
     state_path = folder / STATE
     try:
         stored = json.loads(state_path.read_bytes().decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise _fail(str(state_path), f"is not valid JSON ({exc})") from None
-    name = manifest["model"]["name"]
+        raise _fail(str(Path(directory) / STATE), f"is not valid JSON ({exc})") from None
+    name = manifest.model.name
     if not isinstance(stored, dict) or stored.get("model") != name or not isinstance(stored.get("state"), dict):
-        raise _fail(str(state_path), f"does not hold the state of a {name!r} model")
-    try:
-        model = make_forecaster(name, **manifest["model"]["params"])
-    except ModelError as exc:
-        raise _fail(str(folder / MANIFEST), f"has parameters this code rejects ({exc.problem})") from None
-    binaries = {f: str(folder / f) for f in manifest["files"] if f != STATE}
+        raise _fail(str(Path(directory) / STATE), f"does not hold the state of a {name!r} model")
+    cls = forecaster_class(name)
+    unknown = sorted(set(manifest.model.params) - set(cls._param_names()))
+    if unknown:
+        raise _fail(str(Path(directory) / MANIFEST), f"has parameters this code rejects ({name} has no {unknown})")
+    binaries = {f: folder / f for f in manifest.files if f != STATE}
     for path in binaries.values():
-        _check_binary(Path(path))
+        _check_binary(path)
     try:
-        model.set_state(stored["state"])
+        model = cls.from_state(manifest.model.params, stored["state"], binaries)
     except (KeyError, ValueError, TypeError) as exc:
-        raise _fail(str(state_path), f"has an incomplete or invalid state ({type(exc).__name__}: {exc})") from None
-    model.load_binary_files(binaries)
+        raise _fail(str(Path(directory) / STATE),
+                    f"has an incomplete or invalid state ({type(exc).__name__}: {exc})") from None
     model.check_fitted()
-    return SavedModel(model, manifest, dict(stored.get("extra") or {}), folder.resolve())
+    return SavedModel(model, manifest, dict(stored.get("extra") or {}), _link_path(directory))

@@ -21,6 +21,7 @@ from interest_core.config import PanelSpec
 from interest_core.errors import ModelError
 from interest_core.forecasting import series
 from interest_core.forecasting.forecasters.base import Forecaster
+from interest_core.forecasting.forecasters.registry import entry, registry_name
 from interest_core.forecasting.persist import SavedModel, load_model
 from interest_core.grouping import OTHER
 from interest_core.ingest.formats import BEHAVIORS, ColumnMapping
@@ -161,13 +162,16 @@ def _as_saved(model: SavedModel | str | Path) -> SavedModel:
 
 def in_memory(model: Forecaster, panel_spec: PanelSpec, profile: dict[str, Any]) -> SavedModel:
     """Wrap a fitted, unsaved model so it can be scored exactly as a saved one is."""
-    return SavedModel(model, {"panel_spec": panel_spec.to_dict()}, {"profile": profile}, Path("<in-memory>"))
+    from interest_core.forecasting.manifest import Manifest, ModelRef
+
+    manifest = Manifest(ModelRef(registry_name(model), type(model).__name__, model.get_params()), {}, "",
+                        panel_spec.to_dict(), {}, "", {})
+    return SavedModel(model, manifest, {"profile": profile}, Path("<in-memory>"))
 
 
 def _forecast(model: Forecaster, frame: pd.DataFrame, freq: str, h: int) -> pd.DataFrame:
-    predict_frame = getattr(model, "predict_frame", None)
-    if predict_frame is not None:  # a global model: apply the learned weights to the new history
-        return predict_frame(frame, h)
+    if entry(registry_name(model)).scores_unseen:  # a global model: apply the learned weights to the new history
+        return model.predict_frame(frame, h)  # type: ignore[attr-defined, no-any-return]
     # Local models (baselines, ARIMA) learn nothing but the history itself: fit them on the new one.
     return model.clone().fit(frame, freq).predict(h)
 

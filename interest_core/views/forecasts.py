@@ -16,8 +16,11 @@ import pandas as pd
 
 from interest_core.errors import ModelError
 from interest_core.forecasting import backtest, series
-from interest_core.forecasting.forecasters import BASELINE_NAMES, available, make_forecaster
+from interest_core.forecasting.forecasters import make_forecaster, offered_models
 from interest_core.forecasting.metrics import TIERS
+from interest_core.forecasting.request import DEFAULT_TOP_K as DEFAULT_TOP_K  # re-exported: pages and ui read it here
+from interest_core.forecasting.request import TrainRequest
+from interest_core.forecasting.saved_backtest import SavedBacktest
 
 SeriesKind = Literal["aggregate", "category", "user"]
 TARGET_TEXT: dict[str, str] = {
@@ -32,7 +35,6 @@ HIGHER_BETTER = frozenset({"auc", "hit_rate@5", "ndcg@5", "hit_rate@10", "ndcg@1
 # Series kind -> the target whose series it is (the aggregate is one 'category' holding everything).
 KIND_TARGET: dict[str, str] = {"aggregate": "category_demand", "category": "category_demand", "user": "user_total"}
 AGGREGATE_ID = "all users"
-DEFAULT_TOP_K = {"category_demand": 20}  # as the CLI: demand of the top 20 categories + other
 
 
 def metric_direction(metric: str) -> str | None:
@@ -46,10 +48,10 @@ def metric_direction(metric: str) -> str | None:
     return None
 
 
-def leaderboard(payload: dict[str, Any], segment: str = "all") -> pd.DataFrame:
-    """model x metric (the target's ranking metrics, in order) of a saved backtest (backtest.read_json)."""
-    board = payload["leaderboard"]
-    target = payload["meta"]["target"]
+def leaderboard(payload: SavedBacktest, segment: str = "all") -> pd.DataFrame:
+    """model x metric (the target's ranking metrics, in order) of a saved backtest (read_saved_backtest)."""
+    board = payload.leaderboard
+    target = payload.meta.target
     part = board[board["segment"] == segment]
     table = part.pivot_table(index="model", columns="metric", values="value", aggfunc="first", sort=False)
     wanted = [m for m in METRICS.get(target, ()) if m in table.columns]
@@ -58,9 +60,9 @@ def leaderboard(payload: dict[str, Any], segment: str = "all") -> pd.DataFrame:
     return table
 
 
-def segments(payload: dict[str, Any]) -> list[str]:
+def segments(payload: SavedBacktest) -> list[str]:
     """'all' and the activity tiers the backtest scored (tiers exist where series belong to users)."""
-    found = set(payload["leaderboard"]["segment"].astype(str))
+    found = set(payload.leaderboard["segment"].astype(str))
     return [s for s in ("all", *TIERS) if s in found]
 
 
@@ -87,17 +89,17 @@ def best_models(table: pd.DataFrame) -> dict[str, str]:
     return {str(m): str(good[m].idxmax()) for m in good.columns if good[m].notna().any()}
 
 
-def by_tier(payload: dict[str, Any], metric: str) -> pd.DataFrame:
+def by_tier(payload: SavedBacktest, metric: str) -> pd.DataFrame:
     """model, segment, value of one metric over 'all' and each activity tier."""
-    board = payload["leaderboard"]
+    board = payload.leaderboard
     part = board[(board["metric"] == metric) & board["segment"].isin(("all", *TIERS))]
     return part[["model", "segment", "value"]].reset_index(drop=True)
 
 
-def backtest_forecasts(payload: dict[str, Any], unique_id: str) -> pd.DataFrame | None:
+def backtest_forecasts(payload: SavedBacktest, unique_id: str) -> pd.DataFrame | None:
     """A saved backtest's forecasts of one series (periods and cutoffs as timestamps); None if not saved."""
-    frame = payload.get("forecasts")
-    if not isinstance(frame, pd.DataFrame) or frame.empty:
+    frame = payload.forecasts
+    if frame is None or frame.empty:
         return None
     rows = frame[frame["unique_id"].astype(str) == unique_id]
     if rows.empty:
@@ -164,38 +166,17 @@ def residuals(forecasts: pd.DataFrame, model: str) -> pd.DataFrame:
 # -- training jobs ---------------------------------------------------------------------------------
 
 def trainable_models(target: str) -> list[str]:
-    """Models that can be trained on a target here (ARIMA is per series: never on user x category pairs)."""
-    names = list(available())
-    return [n for n in names if not (n == "arima" and target == "engagement")]
+    """Models that can be trained on a target here (the registry's offered_models)."""
+    return offered_models(target)
 
 
 def train_payload(*, dataset: str, dataset_sha256: str, target: str, freq: str, horizon: int, folds: int,
                   model: str, models_dir: str | Path, data_end: pd.Timestamp | None,
-                  top_k: int | None = None) -> dict[str, Any]:
+                  top_k: int | None = None) -> TrainRequest:
     """The request of a ``tasks.train`` job: backtest the baselines and ``model``, save ``model``."""
-    from interest_core.config import GroupingSpec, PanelSpec
-    from interest_core.forecasting.catalog import model_folder
-    from interest_core.periods import check_freq
-
-    if model not in trainable_models(target):
-        raise ModelError(f"{model!r} cannot be trained on {target} here",
-                         "ARIMA fits one model per series: train it on user totals or category demand"
-                         if model == "arima" else f"pick one of {', '.join(trainable_models(target))}")
-    if horizon < 1 or folds < 1:
-        raise ModelError(f"horizon {horizon} and folds {folds} must each be at least 1", "raise them to 1 or more")
-    k = DEFAULT_TOP_K.get(target) if top_k is None else top_k
-    grouping = GroupingSpec(method="topk", k=k) if k else GroupingSpec()
-    return {
-        "dataset": dataset, "dataset_sha256": dataset_sha256, "target": target, "freq": freq,
-        "horizon": int(horizon), "folds": int(folds), "step": 1,
-        "models": list(dict.fromkeys([*BASELINE_NAMES, model])), "model": model,
-        # The LSTM learns a fixed number of steps ahead: the horizon asked for.
-        "params": {"horizon_train": int(horizon)} if model == "lstm" else {},
-        "model_dir": str(model_folder(models_dir, dataset, target, model)),
-        "backtest_path": str(backtest.backtest_path(models_dir, dataset, target, freq)),
-        "panel_spec": PanelSpec(freq=check_freq(freq), grouping=grouping).to_dict(), "top_k": k or None,
-        "data_end": None if data_end is None else pd.Timestamp(data_end).isoformat(),
-    }
+    return TrainRequest.build(dataset=dataset, dataset_sha256=dataset_sha256, target=target, freq=freq,
+                              horizon=horizon, folds=folds, model=model, models_dir=models_dir, data_end=data_end,
+                              top_k=top_k)
 
 
 def future_of(predictions: pd.DataFrame, unique_id: str) -> pd.DataFrame:

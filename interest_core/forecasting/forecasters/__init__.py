@@ -1,39 +1,32 @@
-"""Forecaster registry: ``make_forecaster(name, **params)`` and ``available()``.
-
-The LSTM is imported only when asked for (its module pulls TensorFlow in lazily itself, but it
-may not be installed or present everywhere); the others are cheap to import.
-"""
+"""Forecasters. ``registry`` is the one list of them (names, kinds, capabilities); the typed
+constructors below build a registered class by name (and only those)."""
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 from typing import Any
 
 from interest_core.errors import ModelError
 from interest_core.forecasting.forecasters.base import Forecaster
+from interest_core.forecasting.forecasters.registry import (
+    BASELINE_NAMES,
+    REGISTRY,
+    ModelEntry,
+    check_available,
+    is_available,
+    names,
+    offered_models,
+    registry_name,
+)
 
-# name -> (module, class); every built-in forecaster, in the order they are listed to people.
-REGISTRY: dict[str, tuple[str, str]] = {
-    "last_value": ("interest_core.forecasting.forecasters.baselines", "LastValue"),
-    "seasonal_naive": ("interest_core.forecasting.forecasters.baselines", "SeasonalNaive"),
-    "window_mean": ("interest_core.forecasting.forecasters.baselines", "WindowMean"),
-    "recency_decay": ("interest_core.forecasting.forecasters.baselines", "RecencyDecay"),
-    "arima": ("interest_core.forecasting.forecasters.arima", "ArimaForecaster"),
-    "lstm": ("interest_core.forecasting.forecasters.lstm", "LSTMForecaster"),
-}
-BASELINE_NAMES: tuple[str, ...] = ("last_value", "seasonal_naive", "window_mean", "recency_decay")
+__all__ = ["BASELINE_NAMES", "REGISTRY", "Forecaster", "ModelEntry", "available", "forecaster_class",
+           "make_forecaster", "names", "offered_models", "registry_name"]
 
 
 def forecaster_class(name: str) -> type[Forecaster]:
     """The class registered under ``name`` (imports its module on first use)."""
-    if name not in REGISTRY:
-        raise ModelError(f"unknown forecaster {name!r}", f"use one of {', '.join(REGISTRY)}")
-    module_name, class_name = REGISTRY[name]
-    if importlib.util.find_spec(module_name) is None:
-        raise ModelError(f"forecaster {name!r} is not installed here ({module_name} is missing)",
-                         "pick another model, or install the version of interest_core that has it")
-    cls: type[Forecaster] = getattr(importlib.import_module(module_name), class_name)
+    cls = check_available(name).load()
+    if not (isinstance(cls, type) and issubclass(cls, Forecaster)):
+        raise ModelError(f"registry entry {name!r} is not a Forecaster", "fix forecasters/registry.py")
     return cls
 
 
@@ -48,9 +41,5 @@ def make_forecaster(name: str, **params: Any) -> Forecaster:
 
 
 def available() -> dict[str, type[Forecaster]]:
-    """name -> class for every forecaster whose module is present (the LSTM's only if it is)."""
-    out: dict[str, type[Forecaster]] = {}
-    for name, (module_name, _) in REGISTRY.items():
-        if importlib.util.find_spec(module_name) is not None:
-            out[name] = forecaster_class(name)
-    return out
+    """name -> class for every forecaster that can run here (the LSTM only with TensorFlow)."""
+    return {name: forecaster_class(name) for name in names() if is_available(name)}

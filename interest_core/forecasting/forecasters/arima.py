@@ -5,7 +5,7 @@ then every (p, d, q) with p and q in 0..2 whose lags the PACF / ACF of the diffe
 mark significant (|r| > 1.96/sqrt(n)), plus (0,1,1), (1,1,0) and (1,0,0); lowest AIC wins among
 fits that converge. (AIC across d is only roughly comparable; the small grid keeps it sane.)
 A constant is fitted when d = 0. Series that are too short, flat, or whose every candidate
-fails fall back to a baseline; they are counted in ``n_fallback_`` and ``frame.attrs``.
+fails fall back to a baseline; ``fallbacks()`` returns which and why (an ``ArimaFallbacks``).
 
 Fits run in spawned worker processes (``n_jobs``), each pinned to one BLAS thread. The state is
 the orders, fitted parameters and histories: ``SARIMAX(...).filter(params)`` rebuilds each model
@@ -21,12 +21,14 @@ import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 
 from interest_core.errors import ModelError
+from interest_core.forecasting.forecasters import registry
 from interest_core.forecasting.forecasters.base import (
     Forecaster,
     ProgressCallback,
@@ -34,15 +36,27 @@ from interest_core.forecasting.forecasters.base import (
     future_periods,
     to_matrix,
 )
-from interest_core.forecasting.forecasters.baselines import LastValue, RecencyDecay, SeasonalNaive, WindowMean
 
 Order = tuple[int, int, int]
 EXTRA_ORDERS: tuple[Order, ...] = ((0, 1, 1), (1, 1, 0), (1, 0, 0))
-FALLBACKS = {cls.name: cls for cls in (LastValue, SeasonalNaive, WindowMean, RecencyDecay)}
+FALLBACKS: tuple[str, ...] = registry.names("baseline")
 # A spawned worker spends ~2-3 s importing statsmodels: give each enough series to repay that
 # (a fit is ~35 ms per series and order grid, a forecast from stored parameters ~3 ms).
 FIT_SERIES_PER_WORKER = 64
 FORECAST_SERIES_PER_WORKER = 1000
+
+
+@dataclass(frozen=True)
+class ArimaFallbacks:
+    """Series an ArimaForecaster forecast with its fallback baseline: their ids and reason -> count."""
+
+    model: str
+    ids: tuple[str, ...]
+    reasons: dict[str, int]
+
+    @property
+    def count(self) -> int:
+        return len(self.ids)
 
 
 # -- one series (top-level functions: they run in worker processes) -------------------------
@@ -188,6 +202,8 @@ class ArimaForecaster(Forecaster):
     """Per-series ARIMA with AIC order selection, model-based intervals and a baseline fallback."""
 
     name: ClassVar[str] = "arima"
+    learned: ClassVar[tuple[str, ...]] = ("ids_", "history_", "orders_", "params_", "n_fallback_",
+                                          "fallback_reasons_", "fallback_model_")
 
     def __init__(self, order: tuple[int, int, int] | None = None, max_series: int = 2000, n_jobs: int = 1,
                  min_length: int = 8, maxiter: int = 200, fallback: str = "window_mean") -> None:
@@ -222,7 +238,9 @@ class ArimaForecaster(Forecaster):
         self.fallback_model_: Forecaster | None = None
         if self.n_fallback_:
             # Fitted on every series so its conformal widths rest on more than the few failures.
-            self.fallback_model_ = FALLBACKS[self.fallback]().fit(df, freq)
+            from interest_core.forecasting.forecasters import make_forecaster
+
+            self.fallback_model_ = make_forecaster(self.fallback).fit(df, freq)
 
     def _predict(self, h: int, levels: tuple[int, ...]) -> pd.DataFrame:
         from scipy.stats import norm
@@ -252,33 +270,10 @@ class ArimaForecaster(Forecaster):
             back = back[back["unique_id"].astype(str).isin(failed_ids)]
             out = pd.concat([out, back], ignore_index=True)
             out = out.sort_values(["unique_id", "period"], kind="stable").reset_index(drop=True)
-        out.attrs["n_fallback"] = self.n_fallback_
-        out.attrs["fallback_ids"] = [str(self.ids_[i]) for i, o in enumerate(self.orders_) if o is None]
         return out
 
-    # -- persistence -----------------------------------------------------------------------
-    def get_state(self) -> dict[str, Any]:
-        state = super().get_state()
-        state.update({
-            "ids_": [str(i) for i in self.ids_],
-            "history_": self.history_.tolist(),
-            "orders_": self.orders_,
-            "params_": self.params_,
-            "n_fallback_": self.n_fallback_,
-            "fallback_reasons_": self.fallback_reasons_,
-            "fallback_model_": None if self.fallback_model_ is None else self.fallback_model_.get_state(),
-        })
-        return state
-
-    def set_state(self, state: dict[str, Any]) -> None:
-        super().set_state(state)
-        self.ids_ = np.asarray(state["ids_"], dtype=object)
-        self.history_ = np.asarray(state["history_"], dtype=float).reshape(len(self.ids_), -1)
-        self.orders_ = [None if o is None else [int(v) for v in o] for o in state["orders_"]]
-        self.params_ = [None if p is None else [float(v) for v in p] for p in state["params_"]]
-        self.n_fallback_ = int(state["n_fallback_"])
-        self.fallback_reasons_ = {str(k): int(v) for k, v in state["fallback_reasons_"].items()}
-        self.fallback_model_ = None
-        if state.get("fallback_model_") is not None:
-            self.fallback_model_ = FALLBACKS[self.fallback]()
-            self.fallback_model_.set_state(state["fallback_model_"])
+    def fallbacks(self) -> ArimaFallbacks:
+        """Which series were forecast by the fallback baseline instead of an ARIMA, and why."""
+        self.check_fitted()
+        ids = tuple(str(self.ids_[i]) for i, o in enumerate(self.orders_) if o is None)
+        return ArimaFallbacks(self.fallback, ids, dict(self.fallback_reasons_))

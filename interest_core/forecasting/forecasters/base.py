@@ -10,21 +10,25 @@ Output of ``predict(h, level=...)``: the long Forecasts frame ``FORECAST_COLUMNS
 ``p_engage`` = probability that the series is > 0 in at least one of the next h periods
 (the same value on every row of a series; NaN where a model has no notion of it).
 
-Rules: ``__init__`` only stores parameters; ``fit`` returns self; learned state ends in ``_``;
-using an unfitted model raises NotFittedError; results are deterministic given ``seed``.
-Models save to / load from JSON-able state (+ named binary files for Keras), never pickle.
+Rules: ``__init__`` only stores parameters (scikit-learn's ``BaseEstimator`` gives get_params,
+set_params, clone and repr); ``fit`` returns self; learned state ends in ``_`` and each class
+lists it once in ``learned``, which the base class turns into JSON (``to_state``) and back
+(``from_state``, the one loader, which returns a fitted model); binary files (Keras) are named
+in ``files``. Using an unfitted model raises NotFittedError; results are deterministic given
+``seed``. Never pickle.
 """
 
 from __future__ import annotations
 
-import copy
-import inspect
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
-from typing import Any, ClassVar
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, ClassVar, Self
 
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator
+from sklearn.base import clone as sk_clone
 
 from interest_core.errors import ModelError, NotFittedError
 
@@ -88,29 +92,81 @@ def forecast_frame(ids: np.ndarray, periods: pd.DatetimeIndex, model: str, yhat:
     return out
 
 
-class Forecaster(ABC):
-    """Base of every forecaster. Subclasses set ``name`` and implement ``_fit`` and ``_predict``."""
+# -- learned state <-> JSON (arrays, timestamps, tuples and nested forecasters keep their type) ----
+
+def encode_state(value: Any) -> Any:
+    if isinstance(value, Forecaster):
+        from interest_core.forecasting.forecasters.registry import registry_name
+
+        return {"__forecaster__": registry_name(value), "params": encode_state(value.get_params()),
+                "state": value.to_state()}
+    if isinstance(value, np.ndarray):
+        if value.dtype == object:
+            return {"__ndarray__": [str(v) for v in value.ravel()], "dtype": "str", "shape": list(value.shape)}
+        return {"__ndarray__": value.ravel().tolist(), "dtype": value.dtype.str, "shape": list(value.shape)}
+    if isinstance(value, pd.Timestamp):
+        return {"__timestamp__": value.isoformat()}
+    if isinstance(value, tuple):
+        return {"__tuple__": [encode_state(v) for v in value]}
+    if isinstance(value, list):
+        return [encode_state(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): encode_state(v) for k, v in value.items()}
+    if isinstance(value, np.generic):
+        return value.item()
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    raise TypeError(f"learned state of type {type(value).__name__} has no JSON form")
+
+
+def decode_state(value: Any) -> Any:
+    if isinstance(value, list):
+        return [decode_state(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    if "__ndarray__" in value:
+        dtype = object if value["dtype"] == "str" else np.dtype(value["dtype"])
+        return np.asarray(value["__ndarray__"], dtype=dtype).reshape(value["shape"])
+    if "__timestamp__" in value:
+        return pd.Timestamp(value["__timestamp__"])
+    if "__tuple__" in value:
+        return tuple(decode_state(v) for v in value["__tuple__"])
+    if "__forecaster__" in value:  # only registered classes are ever built
+        from interest_core.forecasting.forecasters.registry import check_available
+
+        cls = check_available(str(value["__forecaster__"])).load()
+        if not issubclass(cls, Forecaster):
+            raise TypeError(f"{value['__forecaster__']!r} is not a forecaster")
+        return cls.from_state(decode_state(value["params"]), value["state"])
+    return {k: decode_state(v) for k, v in value.items()}
+
+
+class Forecaster(BaseEstimator, ABC):  # type: ignore[misc]
+    """Base of every forecaster. Subclasses set ``name`` and ``learned``, and implement ``_fit`` and ``_predict``."""
 
     name: ClassVar[str] = "forecaster"
+    learned: ClassVar[tuple[str, ...]] = ("freq_", "last_period_")  # extended (not repeated) by subclasses
+    files: ClassVar[tuple[str, ...]] = ()  # binary files saved beside state.json (written by _write_files)
 
-    # -- scikit-learn style parameters ----------------------------------------------------------
     @classmethod
     def _param_names(cls) -> list[str]:
-        sig = inspect.signature(cls.__init__)
-        return [p for p in sig.parameters if p != "self"]
+        return list(cls._get_param_names())
 
-    def get_params(self) -> dict[str, Any]:
-        return {p: getattr(self, p) for p in self._param_names()}
+    @classmethod
+    def learned_attributes(cls) -> tuple[str, ...]:
+        """Every ``learned`` name along the class hierarchy, base class first."""
+        out: list[str] = []
+        for klass in reversed(cls.__mro__):
+            out += [a for a in vars(klass).get("learned", ()) if a not in out]
+        return tuple(out)
 
-    def clone(self) -> Forecaster:
-        return type(self)(**copy.deepcopy(self.get_params()))
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-        return f"{type(self).__name__}({args})"
+    def clone(self) -> Self:
+        """Same parameters, not fitted (scikit-learn's clone)."""
+        cloned: Self = sk_clone(self)
+        return cloned
 
     # -- the contract ---------------------------------------------------------------------------
-    def fit(self, df: pd.DataFrame, freq: str, progress: ProgressCallback | None = None) -> Forecaster:
+    def fit(self, df: pd.DataFrame, freq: str, progress: ProgressCallback | None = None) -> Self:
         frame = validate_training_frame(df)
         self.freq_ = freq
         self.last_period_ = pd.Timestamp(frame["period"].max())
@@ -122,9 +178,7 @@ class Forecaster(ABC):
         self.check_fitted()
         if h < 1:
             raise ModelError(f"horizon h={h} must be at least 1", "ask for h >= 1 periods")
-        levels = check_levels(level)
-        out = self._predict(h, levels)
-        return out
+        return self._predict(h, check_levels(level))
 
     def check_fitted(self) -> None:
         if not getattr(self, "fitted_", False):
@@ -137,19 +191,36 @@ class Forecaster(ABC):
     def _predict(self, h: int, levels: tuple[int, ...]) -> pd.DataFrame: ...
 
     # -- persistence (no pickle) -----------------------------------------------------------------
-    def get_state(self) -> dict[str, Any]:
-        """JSON-able learned state (subclasses extend); arrays as lists."""
+    def to_state(self) -> dict[str, Any]:
+        """The learned state as JSON-able data (every name in ``learned_attributes``)."""
         self.check_fitted()
-        return {"freq_": self.freq_, "last_period_": str(self.last_period_)}
+        return {a: encode_state(getattr(self, a)) for a in self.learned_attributes()}
 
-    def set_state(self, state: dict[str, Any]) -> None:
-        self.freq_ = state["freq_"]
-        self.last_period_ = pd.Timestamp(state["last_period_"])
-        self.fitted_ = True
+    @classmethod
+    def from_state(cls, params: Mapping[str, Any], state: Mapping[str, Any],
+                   files: Mapping[str, Path] | None = None) -> Self:
+        """A fitted model from its parameters, ``to_state`` output and binary files (the one loader)."""
+        missing = [a for a in cls.learned_attributes() if a not in state]
+        if missing:
+            raise ValueError(f"state lacks {', '.join(missing)}")
+        model = cls(**params)
+        for attribute in cls.learned_attributes():
+            setattr(model, attribute, decode_state(state[attribute]))
+        absent = [f for f in cls.files if files is None or f not in files]
+        if absent:
+            raise ValueError(f"binary file(s) {', '.join(absent)} not given")
+        model._read_files({f: Path(files[f]) for f in cls.files} if files else {})
+        model.fitted_ = True
+        return model
 
-    def binary_files(self) -> dict[str, Callable[[str], None]]:
-        """Extra files to save beside the JSON state: name -> writer(path). Keras models use this."""
-        return {}
+    def write_files(self, folder: Path) -> tuple[str, ...]:
+        """Write the binary files named in ``files`` into ``folder``; returns their names."""
+        self.check_fitted()
+        self._write_files(Path(folder))
+        return self.files
 
-    def load_binary_files(self, paths: dict[str, str]) -> None:
+    def _write_files(self, folder: Path) -> None:
+        return None
+
+    def _read_files(self, paths: dict[str, Path]) -> None:
         return None

@@ -7,8 +7,7 @@ and p_engage is calibrated on a held-out tail (see ``conformal``); both are lear
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -40,6 +39,8 @@ class BaselineForecaster(Forecaster):
     """Shared fit/predict/state of the baselines; subclasses implement ``_basis``."""
 
     name: ClassVar[str] = "baseline"
+    learned: ClassVar[tuple[str, ...]] = ("ids_", "basis_", "scale_", "conformal_", "engage_calibration_",
+                                          "n_calibration_")
 
     def __init__(self, h_cal: int = 4) -> None:
         self.h_cal = h_cal
@@ -81,30 +82,6 @@ class BaselineForecaster(Forecaster):
         intervals = apply_quantiles(yhat, self.conformal_, levels, scale=self.scale_)
         p_engage = engage_probability(yhat, self.engage_calibration_, self.h_cal)
         return forecast_frame(self.ids_, periods, self.name, yhat, p_engage, intervals)
-
-    # -- persistence -----------------------------------------------------------------------
-    def get_state(self) -> dict[str, Any]:
-        state = super().get_state()
-        state.update({
-            "ids_": [str(i) for i in self.ids_],
-            "basis_": self.basis_.tolist(),
-            "scale_": self.scale_.tolist(),
-            "conformal_": None if self.conformal_ is None else self.conformal_.tolist(),
-            "engage_calibration_": None if self.engage_calibration_ is None else list(self.engage_calibration_),
-            "n_calibration_": self.n_calibration_,
-        })
-        return state
-
-    def set_state(self, state: dict[str, Any]) -> None:
-        super().set_state(state)
-        self.ids_ = np.asarray(state["ids_"], dtype=object)
-        self.basis_ = np.asarray(state["basis_"], dtype=float).reshape(len(self.ids_), -1)
-        self.scale_ = np.asarray(state["scale_"], dtype=float)
-        conformal = state.get("conformal_")
-        self.conformal_ = None if conformal is None else np.asarray(conformal, dtype=float)
-        calibration = state.get("engage_calibration_")
-        self.engage_calibration_ = None if calibration is None else (float(calibration[0]), float(calibration[1]))
-        self.n_calibration_ = int(state.get("n_calibration_", 0))
 
 
 class LastValue(BaselineForecaster):
@@ -165,15 +142,3 @@ class RecencyDecay(BaselineForecaster):
         age = np.arange(history.shape[1])[::-1]  # 0 for the last period
         weights = 0.5 ** (age / self.half_life)
         return (history @ weights / weights.sum())[:, None]
-
-
-BASELINES: tuple[type[BaselineForecaster], ...] = (LastValue, SeasonalNaive, WindowMean, RecencyDecay)
-
-
-def all_baselines(h_cal: int = 4) -> list[Forecaster]:
-    """One default instance of every baseline (what ``--models baseline`` expands to)."""
-    return [cls(h_cal=h_cal) for cls in BASELINES]
-
-
-def baseline_names() -> Sequence[str]:
-    return [cls.name for cls in BASELINES]

@@ -14,8 +14,9 @@ imported lazily inside methods only: importing this module stays cheap.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -83,6 +84,9 @@ class LSTMForecaster(Forecaster):
     """LSTM(units) over ``window``-period windows -> engagement probability + intensity per step."""
 
     name: ClassVar[str] = "lstm"
+    learned: ClassVar[tuple[str, ...]] = ("channels_", "calendar_", "mean_", "std_", "reg_mean_", "reg_std_",
+                                          "device_", "conformal_", "train_info_", "ids_")
+    files: ClassVar[tuple[str, ...]] = (MODEL_FILE, WINDOWS_FILE)
 
     def __init__(self, window: int = 8, units: int = 32, epochs: int = 20, batch_size: int = 512,
                  patience: int = 3, seed: int = 0, horizon_train: int = 4, learning_rate: float = 3e-3) -> None:
@@ -231,44 +235,16 @@ class LSTMForecaster(Forecaster):
         return self._forecast(mat.ids, np.ascontiguousarray(view[:, -1]), series_scale(mat.y[:, -int(self.window):]),
                               mat.periods[-1], h, check_levels(level))
 
-    # -- persistence ----------------------------------------------------------------------------
-    def get_state(self) -> dict[str, Any]:
-        state = super().get_state()
-        state.update({
-            "channels_": list(self.channels_), "calendar_": self.calendar_,
-            "mean_": self.mean_.tolist(), "std_": self.std_.tolist(),
-            "reg_mean_": self.reg_mean_, "reg_std_": self.reg_std_, "device_": self.device_,
-            "conformal_": self.conformal_.tolist(), "train_info_": self.train_info_,
-            "ids_": [str(i) for i in self.ids_],
-        })
-        return state
+    # -- persistence: the network and the last windows go to binary files beside state.json ---------
+    def _write_files(self, folder: Path) -> None:
+        self.model_.save(str(folder / MODEL_FILE))
+        with open(folder / WINDOWS_FILE, "wb") as fh:  # a file handle: np.savez must not append ".npz"
+            np.savez(fh, last_windows=self.last_windows_.astype(np.float32), last_scale=self.last_scale_)
 
-    def set_state(self, state: dict[str, Any]) -> None:
-        super().set_state(state)
-        self.channels_ = tuple(state["channels_"])
-        self.calendar_ = bool(state["calendar_"])
-        self.mean_ = np.asarray(state["mean_"], dtype=float)
-        self.std_ = np.asarray(state["std_"], dtype=float)
-        self.reg_mean_, self.reg_std_ = float(state["reg_mean_"]), float(state["reg_std_"])
-        self.device_ = str(state["device_"])
-        self.conformal_ = np.asarray(state["conformal_"], dtype=float)
-        self.train_info_ = dict(state["train_info_"])
-        self.ids_ = np.asarray(state["ids_"], dtype=object)
-        self.fitted_ = False  # usable only once load_binary_files has restored the network
-
-    def binary_files(self) -> dict[str, Callable[[str], None]]:
-        self.check_fitted()
-
-        def save_windows(path: str) -> None:
-            with open(path, "wb") as fh:  # a file handle: np.savez must not append ".npz"
-                np.savez(fh, last_windows=self.last_windows_.astype(np.float32), last_scale=self.last_scale_)
-
-        return {MODEL_FILE: lambda path: self.model_.save(path), WINDOWS_FILE: save_windows}
-
-    def load_binary_files(self, paths: dict[str, str]) -> None:
+    def _read_files(self, paths: dict[str, Path]) -> None:
         keras = _keras()
         try:
-            self.model_ = keras.saving.load_model(paths[MODEL_FILE], compile=False, safe_mode=True)
+            self.model_ = keras.saving.load_model(str(paths[MODEL_FILE]), compile=False, safe_mode=True)
             with np.load(paths[WINDOWS_FILE], allow_pickle=False) as npz:
                 self.last_windows_ = np.asarray(npz["last_windows"], dtype=np.float32)
                 self.last_scale_ = np.asarray(npz["last_scale"], dtype=float)
@@ -278,7 +254,6 @@ class LSTMForecaster(Forecaster):
         if self.last_windows_.shape[0] != len(self.ids_):
             raise ArtifactError(f"{WINDOWS_FILE} holds {self.last_windows_.shape[0]} series, state.json "
                                 f"{len(self.ids_)}", "save the model again with persist.save_model")
-        self.fitted_ = True
 
 
 def _progress_callback(keras: Any, progress: ProgressCallback, epochs: int) -> Any:
