@@ -70,7 +70,7 @@ def prepare(workdir: Path, n_series: int, pair_share: int) -> dict[str, Any]:
     with Store(workdir / "data.duckdb") as store:
         store.ingest(source, name="bench")
         panel = build_panel(events_source(store, "bench"), PanelSpec(freq="W"))
-        data_end = pd.Timestamp(store.describe("bench")["end"])
+        data_end = pd.Timestamp(store.describe("bench").end)
     end = series.last_complete_period(panel["period"].max(), data_end, "W")
     engagement = series.training_frame(panel, "engagement", "W", end=end)
     if pair_share > 1:  # --quick: every pair_share-th user, so user totals stay whole

@@ -1,35 +1,41 @@
-"""Shared fixtures. ``accuracy``: every accuracy figure a test measures goes to test-artifacts/accuracy.json.
+"""Shared fixtures: the accuracy record, the real-data folder and one ingested Tmall store per session.
 
-A test that asserts accuracy on real or ground-truth data records the values its assertions compare,
-before asserting (a failing run still shows what it measured)::
+``accuracy``: every accuracy figure a test measures goes to test-artifacts/accuracy.json; entries this
+run did not record are marked stale (tests/accuracy_log.py says how, and prints the fresh ones).
 
-    accuracy.record("churn.tmall.model_vs_recency", roc_auc=ev.roc_auc, recency_roc_auc=ev.recency_roc_auc)
-
-Figures may be numbers, Series (index -> value) or DataFrames (row, then column) and nest in dicts;
-they are flattened to dotted keys and floats rounded to 4 places. At the end of the session the
-entries are merged into the JSON file: an entry this run recorded replaces the stored one, the
-others are kept, so running one test file updates only its own entries. Each entry holds the test's
-node id, its outcome and the UTC time it was recorded.
+Real data: ``real_data`` is the folder of real logs, ``../shared/data`` beside the repository root or
+``$INTEREST_DATA_DIR``. A test that needs a file of it skips with the reason when the file is missing,
+and fails instead when ``CI`` is set, so a CI machine without the data cannot pass silently.
+``tmall_store`` ingests the Tmall log once per session into a temp store that every test shares
+read-only (``open()``); a test that writes takes a copy (``copy_to``). ``tmall_weekly`` gives each
+test its own copy of the weekly panel and the log's last event time.
 """
 
 from __future__ import annotations
 
-import json
-import math
 import os
-from collections.abc import Generator, Iterator, Mapping
-from datetime import UTC, datetime
+import shutil
+from collections.abc import Generator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import numpy as np
 import pandas as pd
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-ACCURACY_JSON = ROOT / "test-artifacts" / "accuracy.json"
+from interest_core.config import PanelSpec
+from interest_core.panel import build_panel, events_source
+from interest_core.store import IngestResult, Store
+from tests.accuracy_log import ACCURACY_JSON, AccuracyRecorder
 
-_outcomes: dict[str, str] = {}  # node id -> passed / failed / skipped / xfailed / error, for the entries it recorded
+__all__ = ["AccuracyRecorder", "IngestedStore", "RealData"]
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA_ENV = "INTEREST_DATA_DIR"  # overrides ../shared/data
+TMALL_LOG = "tmall-2014-brand-log/t_alibaba_data.csv.gz"
+TAOBAO_LOG = "taobao-userbehavior-head/taobao_userbehavior_head.csv.gz"
+
+_outcomes: dict[str, str] = {}  # node id -> passed / failed / skipped / xfailed / error
+_recorder = AccuracyRecorder()
 
 
 @pytest.hookimpl(wrapper=True)
@@ -41,76 +47,106 @@ def pytest_runtest_makereport(item: pytest.Item,
         _outcomes[item.nodeid] = "xfailed" if report.skipped and hasattr(report, "wasxfail") else report.outcome
     elif report.failed:
         _outcomes[item.nodeid] = "error"
+    elif report.skipped and report.when == "setup":
+        _outcomes[item.nodeid] = "skipped"
     return report
 
 
-def _figure(value: Any) -> float | int | bool | str | None:
-    if value is None or value is pd.NA or value is pd.NaT:  # a missing figure is null, so its assertion still runs
-        return None
-    if isinstance(value, bool | np.bool_):
-        return bool(value)
-    if isinstance(value, int | np.integer):
-        return int(value)
-    if isinstance(value, float | np.floating):
-        return round(float(value), 4) if math.isfinite(value) else None
-    if isinstance(value, str):
-        return value
-    raise TypeError(f"not a figure: {value!r}")
-
-
-def _as_mapping(value: Any) -> Any:
-    if hasattr(value, "iterrows"):  # DataFrame: row, then column (each column keeps its dtype)
-        return {str(i): {c: value.at[i, c] for c in value.columns} for i in value.index}
-    if hasattr(value, "to_dict"):  # Series
-        return {str(i): v for i, v in value.to_dict().items()}
-    return value
-
-
-def _flatten(figures: Any, prefix: str = "") -> dict[str, Any]:
-    flat: dict[str, Any] = {}
-    for key, value in _as_mapping(figures).items():
-        name = f"{prefix}{key}"
-        value = _as_mapping(value)
-        if isinstance(value, Mapping):
-            flat.update(_flatten(value, f"{name}."))
-        else:
-            flat[name] = _figure(value)
-    return flat
-
-
-class AccuracyRecorder:
-    """Named entries of measured figures; ``write`` merges them into a JSON file."""
-
-    def __init__(self) -> None:
-        self.entries: dict[str, dict[str, Any]] = {}
-
-    def record(self, name: str, figures: Any = None, /, **more: Any) -> None:
-        """Add figures (a dict, Series or DataFrame, and keywords) to entry ``name``; one test may call it again."""
-        test = os.environ.get("PYTEST_CURRENT_TEST", "").rsplit(" (", 1)[0]
-        entry = self.entries.setdefault(name, {"test": test, "figures": {}})
-        if entry["test"] != test:
-            raise ValueError(f"accuracy entry {name!r} already recorded by {entry['test']}")
-        entry["figures"].update(_flatten(figures if figures is not None else {}) | _flatten(more))
-        entry["recorded_at"] = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-    def write(self, path: Path, outcomes: Mapping[str, str]) -> None:
-        if not self.entries:
-            return
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            stored = json.loads(path.read_text())
-        except (FileNotFoundError, json.JSONDecodeError):
-            stored = {}
-        for name, entry in self.entries.items():
-            stored[name] = {**entry, "outcome": outcomes.get(entry["test"], "unknown")}
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(stored, indent=1, sort_keys=True) + "\n")
-        tmp.replace(path)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Write the accuracy record after every session that ran a test, even one that recorded nothing."""
+    if _outcomes:
+        _recorder.write(ACCURACY_JSON, _outcomes)
 
 
 @pytest.fixture(scope="session")
-def accuracy() -> Iterator[AccuracyRecorder]:
+def accuracy() -> AccuracyRecorder:
     """The session's recorder; written to test-artifacts/accuracy.json when the session ends."""
-    recorder = AccuracyRecorder()
-    yield recorder
-    recorder.write(ACCURACY_JSON, _outcomes)
+    return _recorder
+
+
+# -- real data ---------------------------------------------------------------------------------------
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+@dataclass(frozen=True)
+class RealData:
+    """The folder of real logs; ``file`` skips (or, under CI, fails) the test when one is missing."""
+
+    root: Path
+
+    @classmethod
+    def located(cls) -> RealData:
+        configured = os.environ.get(DATA_ENV)
+        return cls(Path(configured).expanduser().resolve() if configured else (ROOT.parent / "shared" / "data"))
+
+    def file(self, relative: str) -> Path:
+        path = self.root / relative
+        if not path.is_file():
+            reason = (f"real data file {path} not found: put the shared data at ../shared/data beside the "
+                      f"repository or set {DATA_ENV}")
+            if in_ci():
+                pytest.fail(f"{reason} (CI is set: a test that needs real data fails instead of skipping)",
+                            pytrace=False)
+            pytest.skip(reason)
+        return path
+
+
+@pytest.fixture(scope="session")
+def real_data() -> RealData:
+    return RealData.located()
+
+
+@pytest.fixture(scope="session")
+def tmall_log(real_data: RealData) -> Path:
+    """The Tmall 2014 brand log (182,880 events, weekly series over 4 months)."""
+    return real_data.file(TMALL_LOG)
+
+
+@pytest.fixture(scope="session")
+def taobao_log(real_data: RealData) -> Path:
+    """The head of Taobao UserBehavior (84,287 events over 9 days)."""
+    return real_data.file(TAOBAO_LOG)
+
+
+@dataclass(frozen=True)
+class IngestedStore:
+    """A store file holding one ingested dataset, shared by the session: open it read-only or copy it."""
+
+    db: Path
+    name: str
+    result: IngestResult
+    end: pd.Timestamp  # the last event's timestamp
+
+    def open(self) -> Store:
+        return Store(self.db, read_only=True)
+
+    def copy_to(self, folder: Path) -> Path:
+        """A private copy of the store file, for a test that writes (derived tables, a CLI run)."""
+        target = folder / self.db.name
+        shutil.copyfile(self.db, target)
+        return target
+
+
+@pytest.fixture(scope="session")
+def tmall_store(tmall_log: Path, tmp_path_factory: pytest.TempPathFactory) -> IngestedStore:
+    """The Tmall log ingested once for the whole session (with the default options)."""
+    db = tmp_path_factory.mktemp("tmall_shared") / "tmall.duckdb"
+    with Store(db) as store:
+        result = store.ingest(tmall_log, name="tmall")
+        end = pd.Timestamp(store.describe("tmall").end)
+    return IngestedStore(db=db, name="tmall", result=result, end=end)
+
+
+@pytest.fixture(scope="session")
+def _tmall_weekly_panel(tmall_store: IngestedStore) -> pd.DataFrame:
+    with tmall_store.open() as store:
+        return build_panel(events_source(store, tmall_store.name), PanelSpec(freq="W"))
+
+
+@pytest.fixture
+def tmall_weekly(_tmall_weekly_panel: pd.DataFrame, tmall_store: IngestedStore) -> tuple[pd.DataFrame, pd.Timestamp]:
+    """The weekly Tmall panel (the test's own copy) and the last event's timestamp."""
+    return _tmall_weekly_panel.copy(), tmall_store.end
+

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 
 from interest_core.forecasting import series
-
-START = pd.Timestamp("2024-01-01")  # a Monday: weekly periods start here
-TMALL = Path("/work/shared/data/tmall-2014-brand-log/t_alibaba_data.csv.gz")
+from tests.builders import START
 
 
 def synthetic_panel(n_users: int = 6, n_categories: int = 4, n_periods: int = 20, seed: int = 0) -> pd.DataFrame:

@@ -4,9 +4,11 @@ The demo (data/demo, interest_core.synth) plants three migrations (a segment's m
 interest from category A to B within two weeks) and five segments. Measured on the committed
 demo (weekly panel): comparing the 3 weeks before each migration with the 4 weeks from its end,
 each planted flow is the strongest off-diagonal cell of the share-mass matrix, by mass and by
-users; period-to-period (weekly) matrices are dominated by symmetric week-to-week noise, and
-there the planted flow is in the top 3 net flows. K-means with k by silhouette finds k = 5 and
-an adjusted Rand index of 0.998 against the planted segments (DBSCAN: 0.69, 21% noise).
+users; period-to-period (weekly) matrices are dominated by symmetric week-to-week noise, which net
+flows cancel: there the planted flow is the largest net flow out of its source category (among all
+net flows it ranks 1st to 3rd, beside other segments' drifts; recorded, not asserted). K-means with
+k by silhouette finds k = 5 and an adjusted Rand index of 0.998 against the planted segments (DBSCAN:
+0.69, 21% noise).
 Assertions leave a margin.
 """
 
@@ -68,13 +70,15 @@ def test_planted_migrations_are_the_strongest_flows(weekly: pd.DataFrame, plante
         weekly_tr = mig.share_transitions(weekly, "W", start=m.start_date - WEEK, end=m.end_date + WEEK)
         net = mig.net_flows(mig.flow_matrix(weekly_tr)[0])
         by_net = rank_of(net, m.from_category, m.to_category, "net")
+        out_of_source = rank_of(net[net["from_category"] == m.from_category], m.from_category, m.to_category, "net")
         flow = f"{m.from_category}->{m.to_category}"
-        ranks[flow] = (by_mass, by_users, by_net)
-        accuracy.record("migration.demo.planted_flows", {flow: {"rank_by_mass": by_mass, "rank_by_users": by_users,
-                                                                "rank_by_weekly_net": by_net}})
+        ranks[flow] = (by_mass, by_users, out_of_source)
+        accuracy.record("migration.demo.planted_flows", {flow: {
+            "rank_by_mass": by_mass, "rank_by_users": by_users, "rank_by_weekly_net": by_net,
+            "rank_by_weekly_net_out_of_source": out_of_source}})
         assert by_mass is not None and by_mass <= 3, ranks
         assert by_users is not None and by_users <= 3, ranks
-        assert by_net is not None and by_net <= 3, ranks
+        assert out_of_source == 1, ranks  # the movers leave the source category for the planted target first
         # The users behind the flow are mostly the planted movers (measured 0.86-0.98 of the top 50).
         behind = mig.flow_users(transitions, m.from_category, m.to_category, min_flow=0.1).head(50)
         truth = set(movers.loc[movers["from_category"] == m.from_category, "user_id"])

@@ -20,8 +20,6 @@ from tests import apptest
 from tests.apptest import check_figures, figures, n_points, run_app, temp_store
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = (ROOT / ".." / "shared" / "data").resolve()
-TAOBAO = SHARED_DATA / "taobao-userbehavior-head" / "taobao_userbehavior_head.csv.gz"
 TIMEOUT = 120
 
 
@@ -112,10 +110,9 @@ def test_a_shared_link_opens_the_same_view(db: Path) -> None:
     assert bad.selectbox(key="w_dataset").value == "demo"
 
 
-@pytest.mark.skipif(not TAOBAO.exists(), reason="shared Taobao sample not found beside the repository")
-def test_upload_taobao_sample_gives_the_source_counts(db: Path) -> None:
-    data = TAOBAO.read_bytes()
-    at = upload(app(), TAOBAO.name, data, "application/gzip")
+def test_upload_taobao_sample_gives_the_source_counts(db: Path, taobao_log: Path) -> None:
+    data = taobao_log.read_bytes()
+    at = upload(app(), taobao_log.name, data, "application/gzip")
     check_clean(at)
     assert at.radio(key=f"how_{hashlib.sha256(data).hexdigest()}").value == "detected: taobao"
     at = ingest(at, data)

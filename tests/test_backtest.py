@@ -10,7 +10,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from interest_core.config import PanelSpec
 from interest_core.errors import ModelError
 from interest_core.forecasting import backtest
 from interest_core.forecasting.forecasters import make_forecaster
@@ -21,12 +20,10 @@ from interest_core.forecasting.forecasters.base import (
     future_periods,
     to_matrix,
 )
-from interest_core.panel import build_panel, events_source
-from interest_core.store import Store
-from tests.forecast_data import START, TMALL, synthetic_panel
+from tests.forecast_data import START, synthetic_panel
 
 if TYPE_CHECKING:
-    from tests.conftest import AccuracyRecorder
+    from tests.conftest import AccuracyRecorder, IngestedStore
 
 WEEK = pd.DateOffset(weeks=1)
 
@@ -80,15 +77,6 @@ def test_each_fold_trains_only_on_data_up_to_its_cutoff(spy: type[SpyForecaster]
     for fold, cutoff in enumerate(result.cutoffs):
         part = result.forecasts[result.forecasts["fold"] == fold]
         assert part["period"].min() == cutoff + WEEK and part["period"].max() == cutoff + WEEK * 3
-
-
-def test_a_leaking_model_would_be_caught(spy: type[SpyForecaster]) -> None:
-    """The spy's check above is meaningful: a frame that held test periods fails it."""
-    panel = synthetic_panel(n_periods=12)
-    backtest.run(panel, "user_total", [spy()], "W", horizon=2, folds=1)
-    cutoff = panel["period"].max() - WEEK * 2
-    assert spy.seen[0]["period"].max() == cutoff
-    assert not (spy.seen[0]["period"] > cutoff).any()
 
 
 def test_fold_count_leaderboard_shape_and_table() -> None:
@@ -145,17 +133,10 @@ def test_saved_result_round_trips_atomically(tmp_path: Path) -> None:
 
 # -- the real Tmall brand log ------------------------------------------------------------------
 
-needs_tmall = pytest.mark.skipif(not TMALL.exists(), reason=f"real sample {TMALL} not present")
-
-
-@pytest.fixture(scope="module")
-def tmall(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    path = tmp_path_factory.mktemp("tmall") / "store.duckdb"
-    with Store(path) as store:
-        store.ingest(TMALL, name="tmall")
-        panel = build_panel(events_source(store, "tmall"), PanelSpec(freq="W"))
-        end = pd.Timestamp(store.describe("tmall")["end"])
-    return {"db": path, "panel": panel, "end": end}
+@pytest.fixture
+def tmall(tmall_weekly: tuple[pd.DataFrame, pd.Timestamp]) -> dict[str, Any]:
+    panel, end = tmall_weekly
+    return {"panel": panel, "end": end}
 
 
 def values(result: backtest.BacktestResult, segment: str = "all") -> dict[tuple[str, str], float]:
@@ -178,7 +159,6 @@ def compared(result: backtest.BacktestResult, metrics: list[str], segment: str =
     return out
 
 
-@needs_tmall
 @pytest.mark.slow
 def test_tmall_recency_decay_ranks_engagement_best(tmall: dict[str, Any], accuracy: AccuracyRecorder) -> None:
     models = [make_forecaster(n) for n in ("last_value", "window_mean", "recency_decay")]
@@ -201,7 +181,6 @@ def test_tmall_recency_decay_ranks_engagement_best(tmall: dict[str, Any], accura
         assert t[("recency_decay", "auc")] > t[("last_value", "auc")] + 0.05
 
 
-@needs_tmall
 @pytest.mark.slow
 def test_tmall_arima_on_top_categories_keeps_up_with_naive(tmall: dict[str, Any], accuracy: AccuracyRecorder) -> None:
     panel = tmall["panel"]
@@ -213,21 +192,21 @@ def test_tmall_arima_on_top_categories_keeps_up_with_naive(tmall: dict[str, Any]
                     compared(result, ["mase", "mae", "n_fallback", "coverage_80", "coverage_95"]))
     # Measured on the top 20 brands + other: MASE arima 1.28, seasonal naive (= last value, < 52 weeks) 1.46,
     # recency decay 1.09; MAE 141 / 158 / 109. ARIMA beats the naive forecast but not the decayed mean.
-    assert v[("arima", "mase")] < v[("seasonal_naive", "mase")] * 1.0
-    assert v[("arima", "mae")] < v[("seasonal_naive", "mae")] * 1.0
+    assert v[("arima", "mase")] < v[("seasonal_naive", "mase")]
+    assert v[("arima", "mae")] < v[("seasonal_naive", "mae")]
     assert v[("arima", "n_fallback")] == 0
     assert v[("recency_decay", "mase")] < v[("arima", "mase")]
     # Conformal baselines cover near nominal; ARIMA's own Gaussian intervals on 11-13 weeks run narrow.
-    assert 0.7 <= v[("recency_decay", "coverage_80")] <= 0.95
+    assert abs(v[("recency_decay", "coverage_80")] - 0.80) <= 0.08  # 21 series x 4 weeks x 3 folds = 252 points
     assert v[("arima", "coverage_95")] < v[("recency_decay", "coverage_95")]
 
 
-@needs_tmall
-def test_cli_backtest_writes_the_latest_result(tmall: dict[str, Any], tmp_path: Path,
+def test_cli_backtest_writes_the_latest_result(tmall_store: IngestedStore, tmp_path: Path,
                                                capsys: pytest.CaptureFixture[str]) -> None:
     from interest_core.cli.main import main
 
-    code = main(["backtest", "tmall", "--db", str(tmall["db"]), "--target", "category_demand", "--models",
+    db = tmall_store.copy_to(tmp_path)  # the CLI opens the store for writing: a private copy
+    code = main(["backtest", "tmall", "--db", str(db), "--target", "category_demand", "--models",
                  "baseline", "--horizon", "2", "--folds", "2", "--models-dir", str(tmp_path), "--json"])
     assert code == 0
     out = json.loads(capsys.readouterr().out)

@@ -12,17 +12,12 @@ from interest_core.analytics import migration as mig
 from interest_core.analytics import segments as seg
 from interest_core.analytics import trajectories as traj
 from interest_core.config import PanelSpec
-
-W = pd.Timestamp("2024-01-01")
+from tests import builders
+from tests.builders import week
 
 
 def panel_of(rows: list[tuple[str, str, int, float]]) -> pd.DataFrame:
-    frame = pd.DataFrame(rows, columns=["user_id", "category", "w", "interest"]).astype({"interest": float})
-    frame["period"] = W + pd.to_timedelta(frame["w"] * 7, unit="D")
-    frame["share"] = frame["interest"] / frame.groupby(["user_id", "period"])["interest"].transform("sum")
-    frame["n_view"] = frame["interest"].astype(int)
-    frame["n_buy"] = 1
-    return frame.drop(columns="w").astype({"user_id": "string", "category": "string"})
+    return builders.panel_of(rows, n_view=lambda f: f["interest"].astype(int), n_buy=1)
 
 
 @pytest.fixture
@@ -58,7 +53,7 @@ def test_user_forecast_chart_draws_bands(panel: pd.DataFrame) -> None:
     from interest_core.forecasting.series import pair_id
 
     fc = pd.DataFrame({"unique_id": pair_id(pd.Series(["u1", "u1"]), pd.Series(["A", "B"])),
-                       "period": W + pd.Timedelta(weeks=6), "model": "m", "yhat": [3.0, 1.0],
+                       "period": week(6), "model": "m", "yhat": [3.0, 1.0],
                        "lo_80": [1.0, 0.0], "hi_80": [5.0, 2.0]})
     merged = traj.merge_forecast(panel, fc, "u1", categories=["A", "B"])
     fig = charts.user_forecast_chart(merged, "W", level=80)

@@ -23,17 +23,12 @@ from sklearn.metrics import roc_auc_score
 from interest_core.analytics import churn_features as cf
 from interest_core.analytics.churn import ChurnModel, evaluate_churn, reliability_table
 from interest_core.errors import ModelError, NotFittedError
+from tests.builders import churny_panel, counts_panel, week
 
 if TYPE_CHECKING:
     from tests.conftest import AccuracyRecorder
 
-START = pd.Timestamp("2024-01-01")
-TMALL = Path("/work/shared/data/tmall-2014-brand-log/t_alibaba_data.csv.gz")
 DEMO = Path(__file__).resolve().parents[1] / "data" / "demo"
-
-
-def week(i: int) -> pd.Timestamp:
-    return START + pd.Timedelta(weeks=i)
 
 
 def literal_panel() -> pd.DataFrame:
@@ -41,11 +36,7 @@ def literal_panel() -> pd.DataFrame:
     rows = [("a", "A", week(i), 3, 0) for i in range(8)]
     rows += [("b", "A", week(i), 4, 0) for i in range(4)] + [("b", "B", week(1), 2, 0), ("b", "B", week(3), 1, 0)]
     rows += [("c", "C", week(i), 1, 1) for i in range(3, 8)]
-    frame = pd.DataFrame(rows, columns=["user_id", "category", "period", "n_view", "n_buy"])
-    frame["interest"] = frame["n_view"] + 5.0 * frame["n_buy"]
-    for b in ("fav", "cart", "rate"):
-        frame[f"n_{b}"] = 0
-    return frame.astype({"user_id": "string", "category": "string"})
+    return counts_panel(rows)
 
 
 def test_features_on_a_literal_panel() -> None:
@@ -87,25 +78,6 @@ def test_words_for_reasons() -> None:
     assert cf.describe_feature("buys_long", 0.0, freq="D", short=4, long=12) == "no purchase in 12 days"
 
 
-def churny_panel(n_users: int = 120, n_weeks: int = 20, seed: int = 0) -> pd.DataFrame:
-    """Users with a steady weekly rate; a third fade and stop at a random week (the planted churners)."""
-    rng = np.random.default_rng(seed)
-    rows = []
-    for u in range(n_users):
-        rate = rng.gamma(2.0, 2.0)
-        stop = rng.integers(min(6, n_weeks - 1), n_weeks) if u % 3 == 0 else n_weeks + 10
-        for t in range(n_weeks):
-            fade = 1.0 if t < stop - 3 else max(0.0, (stop - t) / 4)
-            n = rng.poisson(rate * fade) if t < stop else 0
-            if n:
-                rows.append((f"u{u:03d}", f"c{rng.integers(0, 4)}", week(t), n, int(rng.random() < 0.2)))
-    frame = pd.DataFrame(rows, columns=["user_id", "category", "period", "n_view", "n_buy"])
-    frame["interest"] = frame["n_view"] + 5.0 * frame["n_buy"]
-    for b in ("fav", "cart", "rate"):
-        frame[f"n_{b}"] = 0
-    return frame.astype({"user_id": "string", "category": "string"})
-
-
 def test_estimator_contract_and_scores() -> None:
     panel = churny_panel()
     model = ChurnModel(horizon=2, short_window=3, long_window=6)
@@ -142,17 +114,11 @@ def test_evaluation_and_reliability_on_planted_churn(accuracy: AccuracyRecorder)
     assert small["n"].sum() == 4
 
 
-@pytest.mark.skipif(not TMALL.exists(), reason=f"real sample {TMALL} not present")
-def test_tmall_churn_model_beats_recency(tmp_path: Path, accuracy: AccuracyRecorder) -> None:
-    from interest_core.config import PanelSpec
+def test_tmall_churn_model_beats_recency(tmall_weekly: tuple[pd.DataFrame, pd.Timestamp],
+                                         accuracy: AccuracyRecorder) -> None:
     from interest_core.forecasting.series import last_complete_period
-    from interest_core.panel import build_panel, events_source
-    from interest_core.store import Store
 
-    with Store(tmp_path / "t.duckdb") as store:
-        store.ingest(TMALL, name="tmall")
-        panel = build_panel(events_source(store, "tmall"), PanelSpec(freq="W"))
-        end = pd.Timestamp(store.describe("tmall")["end"])
+    panel, end = tmall_weekly
     last = last_complete_period(panel["period"].max(), end, "W")
     ev = evaluate_churn(panel, freq="W", horizon=2, last_period=last)
     per_cutoff = ev.per_cutoff.set_index(ev.per_cutoff["cutoff"].dt.strftime("%Y-%m-%d"))

@@ -152,15 +152,45 @@ def test_baseline_forecasts_by_hand() -> None:
     assert short["yhat"].tolist() == [6.0]
 
 
-def test_conformal_intervals_cover_on_held_out_data() -> None:
-    train = engagement_frame(n_users=30, n_categories=5, n_periods=24, seed=1)
+# Coverage within these distances of nominal, on 500 exchangeable synthetic series x 4 held-out periods
+# (about 1,900 points): an interval half or twice as wide as it should be lands far outside.
+COVERAGE_TOLERANCE = {80: 0.05, 95: 0.03}
+
+
+def check_coverage(out: pd.DataFrame, level: int) -> float:
+    inside = float(((out["y"] >= out[f"lo_{level}"]) & (out["y"] <= out[f"hi_{level}"])).mean())
+    assert abs(inside - level / 100) <= COVERAGE_TOLERANCE[level], f"{level}% interval covers {inside:.3f}"
+    return inside
+
+
+@pytest.fixture(scope="module")
+def held_out() -> tuple[WindowMean, pd.DataFrame]:
+    """WindowMean fitted before the last 4 periods; its 80 and 95 % intervals beside the actuals."""
+    train = engagement_frame(n_users=100, n_categories=5, n_periods=24, seed=1)
     cut = train["period"].unique()[-4]
     model = WindowMean()
     model.fit(train[train["period"] < cut], "W")
-    out = model.predict(4, level=[80]).merge(train, on=["unique_id", "period"])
-    inside = ((out["y"] >= out["lo_80"]) & (out["y"] <= out["hi_80"])).mean()
-    assert 0.65 <= inside <= 0.97  # near the nominal 80 % on exchangeable synthetic series
+    return model, model.predict(4, level=[80, 95]).merge(train, on=["unique_id", "period"])
+
+
+def test_conformal_intervals_cover_on_held_out_data(held_out: tuple[WindowMean, pd.DataFrame]) -> None:
+    model, out = held_out
+    assert len(out) > 1500
+    check_coverage(out, 80)  # near nominal on exchangeable synthetic series
+    check_coverage(out, 95)
     assert model.n_calibration_ > 0 and model.engage_calibration_ is not None
+
+
+@pytest.mark.parametrize("scale", [0.5, 2.0])
+def test_a_miscalibrated_interval_fails_the_coverage_check(held_out: tuple[WindowMean, pd.DataFrame],
+                                                           scale: float) -> None:
+    _, out = held_out
+    yhat = out["yhat"]
+    wrong = out.assign(lo_80=yhat - scale * (yhat - out["lo_80"]), hi_80=yhat + scale * (out["hi_80"] - yhat))
+    with pytest.raises(AssertionError, match="80% interval covers"):
+        check_coverage(wrong, 80)
+    with pytest.raises(AssertionError, match="80% interval covers"):  # the 95 % interval labelled 80 %
+        check_coverage(out.assign(lo_80=out["lo_95"], hi_80=out["hi_95"]), 80)
 
 
 def test_too_short_history_skips_calibration() -> None:

@@ -13,7 +13,7 @@ import json
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import pytest
@@ -34,11 +34,8 @@ from interest_core.ingest.privacy import pseudonymize
 from interest_core.store import Store
 from tests.corpus import TB_HEADER, TB_ROWS, CorpusCase, build_corpus, corpus_cases
 
-DATA = Path("/work/shared/data")
-TMALL = DATA / "tmall-2014-brand-log" / "t_alibaba_data.csv.gz"
-TAOBAO = DATA / "taobao-userbehavior-head" / "taobao_userbehavior_head.csv.gz"
-needs_tmall = pytest.mark.skipif(not TMALL.exists(), reason=f"real sample {TMALL} not present")
-needs_taobao = pytest.mark.skipif(not TAOBAO.exists(), reason=f"real sample {TAOBAO} not present")
+if TYPE_CHECKING:
+    from tests.conftest import IngestedStore
 
 CASES = corpus_cases()
 
@@ -237,36 +234,32 @@ def real_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
     st_.close()
 
 
-@needs_tmall
-def test_tmall_real_counts(real_store: Store) -> None:
-    result = real_store.ingest(TMALL, name="tmall")
+def test_tmall_real_counts(tmall_store: IngestedStore) -> None:
+    result = tmall_store.result  # the session's one ingest of the Tmall log (tests/conftest.py)
     assert result.created
     report = result.report
     assert report.format == "tmall2014"
     assert report.duplicates_policy == "keep"
     assert (report.rows_read, report.rows_kept, report.rejected, report.repaired) == (182_880, 182_880, {}, {})
-    d = real_store.describe("tmall")
+    with tmall_store.open() as store:
+        d = store.describe("tmall")
+        months = store.query(f"SELECT month(ts) AS m, count(*) AS n FROM {store.table('tmall')} GROUP BY 1 ORDER BY 1")
     assert (d.rows, d.users, d.categories) == (182_880, 884, 9_531)
     assert d.behaviors == {"view": 174_539, "buy": 6_984, "fav": 1_204, "cart": 153}
     assert (d.start, d.end) == ("2013-04-15 00:00:00", "2013-08-15 00:00:00")
-    months = real_store.query(
-        f"SELECT month(ts) AS m, count(*) AS n FROM {real_store.table('tmall')} GROUP BY 1 ORDER BY 1"
-    )
     assert months["n"].tolist() == [19_580, 40_325, 44_192, 53_625, 25_158]
 
 
-@needs_tmall
-def test_tmall_real_duplicates_drop_counts_them(real_store: Store) -> None:
-    result = real_store.ingest(TMALL, name="tmall_dedup", options=IngestOptions(duplicates="drop"))
+def test_tmall_real_duplicates_drop_counts_them(real_store: Store, tmall_log: Path) -> None:
+    result = real_store.ingest(tmall_log, name="tmall_dedup", options=IngestOptions(duplicates="drop"))
     assert result.created  # other options, other dataset
     assert result.report.rejected == {"duplicate": 97_850}
     assert result.report.rows_kept == 182_880 - 97_850
     real_store.delete("tmall_dedup")
 
 
-@needs_taobao
-def test_taobao_real_counts(real_store: Store) -> None:
-    result = real_store.ingest(TAOBAO, name="taobao")
+def test_taobao_real_counts(real_store: Store, taobao_log: Path) -> None:
+    result = real_store.ingest(taobao_log, name="taobao")
     report = result.report
     assert result.created and report.format == "taobao"
     assert (report.rows_kept, report.rejected, report.repaired) == (84_287, {}, {})
@@ -274,18 +267,17 @@ def test_taobao_real_counts(real_store: Store) -> None:
     assert (d.rows, d.users, d.categories, d.items) == (84_287, 814, 2_911, 55_233)
     assert d.behaviors == {"view": 75_693, "cart": 4_494, "fav": 2_351, "buy": 1_749}
     assert (d.start, d.end) == ("2017-09-11 08:16:39", "2017-12-03 15:59:23")
-    assert d.format == "taobao" and d.source == TAOBAO.name and len(d.sha256) == 64
+    assert d.format == "taobao" and d.source == taobao_log.name and len(d.sha256) == 64
     first = real_store.query(f"SELECT * FROM {real_store.table('taobao')} WHERE user_id = '1' AND item_id = '2268318'")
     assert first["category"].tolist() == ["2520377"] and first["behavior"].tolist() == ["view"]
     assert str(first["ts"].iloc[0]) == "2017-11-24 17:21:10"
 
 
-@needs_taobao
-def test_real_second_ingest_is_a_noop_then_delete(real_store: Store) -> None:
+def test_real_second_ingest_is_a_noop_then_delete(real_store: Store, taobao_log: Path) -> None:
     if "taobao" not in real_store.names():
-        real_store.ingest(TAOBAO, name="taobao")
+        real_store.ingest(taobao_log, name="taobao")
     before = snapshot(real_store)
-    again = real_store.ingest(TAOBAO, name="taobao_again")
+    again = real_store.ingest(taobao_log, name="taobao_again")
     assert not again.created and again.name == "taobao"
     assert snapshot(real_store) == before
     table = real_store.table("taobao").strip('"')
@@ -295,13 +287,12 @@ def test_real_second_ingest_is_a_noop_then_delete(real_store: Store) -> None:
     assert table not in left and table.replace("ev_", "rj_", 1) not in left
     with pytest.raises(DatasetNotFoundError):
         real_store.describe("taobao")
-    assert real_store.ingest(TAOBAO, name="taobao").created
+    assert real_store.ingest(taobao_log, name="taobao").created
 
 
-@needs_taobao
-def test_real_taobao_headerless_and_recompressed(real_store: Store, tmp_path: Path) -> None:
+def test_real_taobao_headerless_and_recompressed(real_store: Store, taobao_log: Path, tmp_path: Path) -> None:
     """The file as Alibaba released it (no header), zipped: same rows, format still detected."""
-    with gzip.open(TAOBAO, "rb") as fh:
+    with gzip.open(taobao_log, "rb") as fh:
         fh.readline()
         body = fh.read()
     path = tmp_path / "UserBehavior.zip"

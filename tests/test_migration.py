@@ -7,19 +7,7 @@ import pandas as pd
 import pytest
 
 from interest_core.analytics import migration as mig
-
-W = pd.Timestamp("2024-01-01")
-
-
-def week(i: int) -> pd.Timestamp:
-    return W + pd.Timedelta(weeks=i)
-
-
-def panel_of(rows: list[tuple[str, str, int, float]]) -> pd.DataFrame:
-    frame = pd.DataFrame(rows, columns=["user_id", "category", "w", "interest"]).astype({"interest": float})
-    frame["period"] = frame["w"].map(week)
-    frame["share"] = frame["interest"] / frame.groupby(["user_id", "period"])["interest"].transform("sum")
-    return frame.drop(columns="w").astype({"user_id": "string", "category": "string"})
+from tests.builders import panel_of, week
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ then most frequent), weekly, next week, 3 backtest cutoffs, top 20 categories po
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
@@ -26,12 +25,11 @@ from interest_core.forecasting.forecasters.base import (
     future_periods,
     to_matrix,
 )
+from tests.builders import START
 
 if TYPE_CHECKING:
     from tests.conftest import AccuracyRecorder
 
-TMALL = Path("/work/shared/data/tmall-2014-brand-log/t_alibaba_data.csv.gz")
-START = pd.Timestamp("2024-01-01")
 
 
 def forecasts() -> pd.DataFrame:
@@ -127,18 +125,12 @@ def test_backtest_lift_counts_hits_without_leakage(accuracy: AccuracyRecorder) -
     pd.testing.assert_frame_equal(many.drop(columns="category"), table)
 
 
-@pytest.mark.skipif(not TMALL.exists(), reason=f"real sample {TMALL} not present")
-def test_tmall_lift_over_recency_is_measured(tmp_path: Path, accuracy: AccuracyRecorder) -> None:
-    from interest_core.config import PanelSpec
+def test_tmall_lift_over_recency_is_measured(tmall_weekly: tuple[pd.DataFrame, pd.Timestamp],
+                                             accuracy: AccuracyRecorder) -> None:
     from interest_core.forecasting.forecasters import make_forecaster
     from interest_core.forecasting.series import last_complete_period
-    from interest_core.panel import build_panel, events_source
-    from interest_core.store import Store
 
-    with Store(tmp_path / "t.duckdb") as store:
-        store.ingest(TMALL, name="tmall")
-        panel = build_panel(events_source(store, "tmall"), PanelSpec(freq="W"))
-        end = pd.Timestamp(store.describe("tmall")["end"])
+    panel, end = tmall_weekly
     last = last_complete_period(panel["period"].max(), end, "W")
     top = panel.groupby("category")["user_id"].nunique().sort_values(ascending=False).head(20).index
     table = promo.lift_by_category(panel, lambda: make_forecaster("recency_decay"), list(top), freq="W",

@@ -11,7 +11,7 @@ popularity 0.369 / 0.071.
 from __future__ import annotations
 
 import math
-from pathlib import Path
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -25,10 +25,8 @@ from interest_core.analytics import recommendations as rec
 from interest_core.store import Store
 
 if TYPE_CHECKING:
-    from tests.conftest import AccuracyRecorder
+    from tests.conftest import AccuracyRecorder, IngestedStore
 
-SHARED_DATA = (Path(__file__).resolve().parents[1] / ".." / "shared" / "data").resolve()
-TMALL = SHARED_DATA / "tmall-2014-brand-log" / "t_alibaba_data.csv.gz"
 E1 = math.e - 1.0  # log1p(E1) = 1: every interaction weighs 1 after the log
 
 
@@ -106,12 +104,9 @@ def test_targets_new_only(train: pd.DataFrame) -> None:
 
 
 @pytest.fixture(scope="module")
-def tmall(tmp_path_factory: pytest.TempPathFactory) -> Store:
-    if not TMALL.exists():
-        pytest.skip(f"{TMALL} not found (shared data)")
-    store = Store(tmp_path_factory.mktemp("tmall") / "tmall.duckdb")
-    store.ingest(TMALL, name="tmall")
-    return store
+def tmall(tmall_store: IngestedStore) -> Iterator[Store]:
+    with tmall_store.open() as store:
+        yield store
 
 
 @pytest.mark.parametrize(("cutoff", "margin"), [("2013-07-15", 0.015), ("2013-07-31", 0.015)])

@@ -10,22 +10,14 @@ import pytest
 
 from interest_core.analytics import trajectories as tr
 from interest_core.config import PanelSpec
-
-W = pd.Timestamp("2024-01-01")  # a Monday
-
-
-def week(i: int) -> pd.Timestamp:
-    return W + pd.Timedelta(weeks=i)
+from tests import builders
+from tests.builders import week
 
 
 def panel_of(rows: list[tuple[str, str, int, float]]) -> pd.DataFrame:
-    """(user, category, week index, interest) -> a panel with shares and counts like build_panel's."""
-    frame = pd.DataFrame(rows, columns=["user_id", "category", "w", "interest"]).astype({"interest": float})
-    frame["period"] = frame["w"].map(week)
-    frame["share"] = frame["interest"] / frame.groupby(["user_id", "period"])["interest"].transform("sum")
-    frame["n_view"] = frame["interest"].astype(int)
-    frame["n_buy"] = (frame["category"] == "A").astype(int)
-    return frame.drop(columns="w").astype({"user_id": "string", "category": "string"})
+    """(user, category, week index, interest) -> a panel with counts: every interest a view, a buy in A."""
+    return builders.panel_of(rows, n_view=lambda f: f["interest"].astype(int),
+                             n_buy=lambda f: (f["category"] == "A").astype(int))
 
 
 @pytest.fixture

@@ -9,21 +9,18 @@ screenshots go to test-artifacts/screenshots/ (the folder is printed): look at t
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.e2e.browser import ROOT, Screenshots, check_charts, idle, open_page, pick_sidebar
+from tests.e2e.browser import Screenshots, check_charts, idle, open_page, pick_sidebar
 
 pytestmark = pytest.mark.slow
 
-SHARED_DATA = (ROOT / ".." / "shared" / "data").resolve()
-TAOBAO = SHARED_DATA / "taobao-userbehavior-head" / "taobao_userbehavior_head.csv.gz"
 
-
-def test_upload_ingest_and_overview_in_a_real_browser(server: str, browser_page: Any,
+def test_upload_ingest_and_overview_in_a_real_browser(server: str, browser_page: Any, taobao_log: Path,
                                                        capsys: pytest.CaptureFixture[str]) -> None:
-    assert TAOBAO.exists(), f"shared data not found at {TAOBAO}"
     shot = Screenshots.announced("data-overview-", capsys)
     page = browser_page
     page.goto(server)
@@ -35,7 +32,7 @@ def test_upload_ingest_and_overview_in_a_real_browser(server: str, browser_page:
     shot(page, "01-data-demo")
 
     page.get_by_role("tab", name="Upload a file").click()
-    page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(str(TAOBAO))
+    page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(str(taobao_log))
     page.get_by_text("detected: taobao").wait_for()
     idle(page)
     shot(page, "02-upload-preview")
