@@ -27,6 +27,8 @@ from interest_core.store import Store
 from interest_core.text import WORD_JOINER, md_code, md_escape
 from tests.apptest import check_clean, run_app, temp_store
 
+ROOT = Path(__file__).resolve().parents[1]
+
 LINK = "[Claim your refund](https://evil.example/login)"
 IMAGE = "![x](https://evil.example/pixel.png)"
 HOSTILE = [
@@ -178,16 +180,20 @@ def page_markdown(at: Any) -> list[str]:
     return found
 
 
+# The page files' folder: pages/, or app_pages/ once the page shell moved into app.py.
+PAGE_DIR = next(d for d in ("app_pages", "pages") if (ROOT / d / "user.py").exists())
+
+
 @pytest.mark.parametrize(("page", "literal"), [
-    ("pages/user.py", "Claim your refund"),
-    ("pages/data.py", "evil.example/source.png"),
-    ("pages/segments.py", None),
-    ("pages/migration.py", None),
-    ("pages/overview.py", None),
+    ("user.py", "Claim your refund"),
+    ("data.py", "evil.example/source.png"),
+    ("segments.py", None),
+    ("migration.py", None),
+    ("overview.py", None),
 ])
 def test_pages_show_hostile_names_literally(hostile_store: Path, page: str, literal: str | None) -> None:
     at = run_app(180, dataset="hostile", user=USER, freq="D")
-    at.switch_page(page).run()
+    at.switch_page(f"{PAGE_DIR}/{page}").run()
     check_clean(at, errors=False)
     texts = page_markdown(at)
     assert texts
