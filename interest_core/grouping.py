@@ -5,6 +5,7 @@ that ``panel.build_panel`` joins in the database.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -14,6 +15,7 @@ from interest_core.config import GroupingSpec, PanelSpec
 from interest_core.panel import EventsSource, category_totals, user_category_totals
 
 OTHER = "other"
+LEARNED_ABOVE = 50  # categories: past this many, top-K + other hides most interest, so learned groups are the default
 
 
 def topk_map(totals: pd.DataFrame, k: int) -> pd.DataFrame:
@@ -79,3 +81,64 @@ def category_map(source: EventsSource, spec: PanelSpec, *, end: Any = None) -> p
         cats = category_totals(source, spec.weights, end=end)["category"]
         return name_map(cats, dict(grouping.names), grouping.unmapped)
     return learned_map(user_category_totals(source, spec.weights, end=end), grouping.n_groups, grouping.seed)
+
+
+def suggested_grouping(n_categories: int, n_groups: int = 12) -> GroupingSpec:
+    """The default grouping for a log: learned groups above ``LEARNED_ABOVE`` categories, raw ones below."""
+    if n_categories > LEARNED_ABOVE:
+        return GroupingSpec(method="learned", n_groups=n_groups)
+    return GroupingSpec(method="none")
+
+
+@dataclass(frozen=True)
+class GroupQuality:
+    """How much more the categories of one group share users than random pairs of categories do.
+
+    ``within`` / ``random``: mean cosine similarity of two categories' user sets, for pairs drawn inside
+    a group and for pairs drawn at random among the grouped categories; ``lift`` = within / random
+    (1 = no better than chance). ``other_share``: share of interest in categories left in 'other'.
+    """
+
+    within: float
+    random: float
+    lift: float
+    n_pairs: int
+    n_groups: int
+    other_share: float
+
+
+def group_quality(user_category: pd.DataFrame, category_map: pd.DataFrame, n_pairs: int = 20_000,
+                  seed: int = 0) -> GroupQuality:
+    """Co-occurrence inside the groups of ``category_map`` against random pairs (see GroupQuality)."""
+    from scipy.sparse import csr_matrix
+    from sklearn.preprocessing import normalize
+
+    frame = user_category[user_category["interest"] > 0]
+    groups = category_map.set_index("category")["group"].astype(str)
+    group_of = frame["category"].astype(str).map(groups).fillna(frame["category"].astype(str))
+    total = float(frame["interest"].sum())
+    other_share = float(frame.loc[(group_of == OTHER).to_numpy(), "interest"].sum() / total) if total else float("nan")
+    grouped = frame[(group_of != OTHER).to_numpy()]
+    cats, cat_idx = np.unique(grouped["category"].to_numpy(dtype=str), return_inverse=True)
+    _, user_idx = np.unique(grouped["user_id"].to_numpy(dtype=str), return_inverse=True)
+    vectors = normalize(csr_matrix((np.ones(len(cat_idx)), (cat_idx, user_idx))).tocsr())
+    labels = pd.Series(cats).map(groups).fillna(pd.Series(cats)).to_numpy(dtype=str)
+    _, label_idx = np.unique(labels, return_inverse=True)
+    rng = np.random.default_rng(seed)
+    # Pairs inside groups: a random member, then a random other member of its group.
+    sizes = np.bincount(label_idx)
+    eligible = np.flatnonzero(sizes[label_idx] >= 2)
+    if not len(eligible) or len(cats) < 2:
+        return GroupQuality(float("nan"), float("nan"), float("nan"), 0, len(sizes), other_share)
+    members = {g: np.flatnonzero(label_idx == g) for g in np.unique(label_idx[eligible])}
+    first = rng.choice(eligible, n_pairs)
+    second = np.array([rng.choice(members[label_idx[i]][members[label_idx[i]] != i]) for i in first])
+    a, b = rng.integers(0, len(cats), n_pairs), rng.integers(0, len(cats), n_pairs)
+    keep = a != b
+
+    def cosine(i: np.ndarray, j: np.ndarray) -> float:
+        return float(np.asarray(vectors[i].multiply(vectors[j]).sum(axis=1)).mean())
+
+    within, random_ = cosine(first, second), cosine(a[keep], b[keep])
+    lift = within / random_ if random_ > 0 else float("inf")
+    return GroupQuality(within, random_, lift, n_pairs, len(sizes), other_share)

@@ -105,10 +105,22 @@ def test_engagement_metrics_and_partial_last_period() -> None:
     result = backtest.run(panel, "engagement", [make_forecaster("recency_decay")], "W", horizon=2, folds=2,
                           data_end=last + pd.Timedelta(days=3))
     assert result.cutoffs[-1] == last - WEEK * 3
-    board = result.leaderboard.set_index(["metric", "segment"])["value"]
+    own = result.leaderboard[result.leaderboard["model"] == "recency_decay"]
+    board = own.set_index(["metric", "segment"])["value"]
     for metric in ("auc", "hit_rate@5", "ndcg@5", "hit_rate@10", "ndcg@10", "brier", "mae_user_total"):
         assert 0.0 <= board[(metric, "all")] < np.inf
     assert {"light", "medium", "heavy"} <= set(result.leaderboard["segment"])
+    assert result.step == 2 and result.lookback == backtest.DEFAULT_LOOKBACK  # defaults: disjoint windows
+    assert result.cutoffs[-1] - result.cutoffs[0] == pd.Timedelta(weeks=2)
+    for metric in ("gauc", "precision@5", "recall@10", "coverage"):
+        assert 0.0 <= board[(metric, "all")] <= 1.0
+    # Per-user metrics carry an interval around the value and the users they average.
+    rows = result.fold_metrics[(result.fold_metrics["segment"] == "all") & (result.fold_metrics["model"] != "random")]
+    gauc = rows[rows["metric"] == "gauc"]
+    assert ((gauc["lo"] <= gauc["value"]) & (gauc["value"] <= gauc["hi"])).all() and (gauc["n_users"] > 0).all()
+    random = result.leaderboard[(result.leaderboard["model"] == "random") & (result.leaderboard["segment"] == "all")]
+    reference = random.set_index("metric")["value"]
+    assert reference["gauc"] == 0.5 and 0.0 < reference["hit_rate@5"] <= 1.0
 
 
 def test_too_many_folds_is_a_clear_error() -> None:
@@ -159,6 +171,13 @@ def compared(result: backtest.BacktestResult, metrics: list[str], segment: str =
     return out
 
 
+def intervals(result: backtest.BacktestResult, metrics: list[str]) -> dict[str, Any]:
+    """For the accuracy record: fold -> model -> metric -> value, lo, hi and users counted."""
+    rows = result.fold_metrics[(result.fold_metrics["segment"] == "all") & result.fold_metrics["metric"].isin(metrics)]
+    return {f"fold{r.fold}.{r.model}.{r.metric}": {"value": r.value, "lo": r.lo, "hi": r.hi, "n_users": r.n_users}
+            for r in rows.itertuples(index=False)}
+
+
 @pytest.mark.slow
 def test_tmall_recency_decay_ranks_engagement_best(tmall: dict[str, Any], accuracy: AccuracyRecorder) -> None:
     models = [make_forecaster(n) for n in ("last_value", "window_mean", "recency_decay")]
@@ -166,9 +185,17 @@ def test_tmall_recency_decay_ranks_engagement_best(tmall: dict[str, Any], accura
     assert result.cutoffs[-1] == pd.Timestamp("2013-07-08")  # Aug 12 week is partial: last test week Aug 5
     v = values(result)
     accuracy.record("backtest.tmall.engagement_baselines",
-                    compared(result, ["auc", "hit_rate@5", "hit_rate@10", "ndcg@10"]),
+                    compared(result, ["auc", "gauc", "hit_rate@5", "hit_rate@10", "ndcg@10", "precision@10",
+                                      "recall@10", "coverage"]),
                     tiers={t: compared(result, ["auc"], t, per_fold=False)["mean"]
-                           for t in ("light", "medium", "heavy")})
+                           for t in ("light", "medium", "heavy")},
+                    intervals=intervals(result, ["auc", "gauc", "recall@10", "ndcg@10"]),
+                    lookback=result.lookback, step=result.step)
+    # The random ranking of the same candidates is the floor every model must clear, within users too.
+    assert v[("recency_decay", "gauc")] > v[("random", "gauc")] + 0.1
+    assert v[("recency_decay", "ndcg@10")] > v[("random", "ndcg@10")] + 0.1
+    assert v[("random", "hit_rate@5")] < v[("recency_decay", "hit_rate@5")]
+    assert 0.0 < v[("recency_decay", "coverage")] < 0.5  # most positive pairs are brands new to the user
     # Measured (3 folds, step 1): AUC 0.709 / 0.661 / 0.599, HitRate@5 0.747 / 0.705 / 0.628, @10 0.860 / 0.817 / 0.761.
     assert v[("recency_decay", "auc")] > 0.68
     assert v[("recency_decay", "auc")] > v[("window_mean", "auc")] + 0.03
@@ -185,7 +212,8 @@ def test_tmall_recency_decay_ranks_engagement_best(tmall: dict[str, Any], accura
 def test_tmall_arima_on_top_categories_keeps_up_with_naive(tmall: dict[str, Any], accuracy: AccuracyRecorder) -> None:
     panel = tmall["panel"]
     models = [make_forecaster(n) for n in ("seasonal_naive", "recency_decay")] + [make_forecaster("arima")]
-    result = backtest.run(panel, "category_demand", models, "W", horizon=4, folds=3, data_end=tmall["end"],
+    # step 1, as measured: with non-overlapping windows the first fold holds 5 weeks, too short for ARIMA.
+    result = backtest.run(panel, "category_demand", models, "W", horizon=4, folds=3, step=1, data_end=tmall["end"],
                           category_map_fn=backtest.topk_map_fn(panel, 20))
     v = values(result)
     accuracy.record("backtest.tmall.category_demand_top20",
@@ -211,7 +239,8 @@ def test_cli_backtest_writes_the_latest_result(tmall_store: IngestedStore, tmp_p
     assert code == 0
     out = json.loads(capsys.readouterr().out)
     assert set(out["leaderboard"]) == {"last_value", "seasonal_naive", "window_mean", "recency_decay"}
-    assert out["top_k"] == 20 and out["cutoffs"] == ["2013-07-15", "2013-07-22"]  # tests end Aug 5
+    # Test windows do not overlap by default (step = horizon); the last one ends Aug 5.
+    assert out["top_k"] == 20 and out["cutoffs"] == ["2013-07-08", "2013-07-22"] and out["step"] == 2
     saved = backtest.read_json(tmp_path / "backtests" / "tmall-category_demand-W.json")
     assert saved["meta"]["dataset"] == "tmall" and not saved["leaderboard"].empty
 
@@ -228,3 +257,24 @@ def test_cli_model_lists() -> None:
         build_models("baseline,prophet", "user_total", jobs=1)
     with pytest.raises(ModelError, match="no model left"):
         build_models("arima", "engagement", jobs=1)
+
+
+@pytest.mark.slow
+def test_tmall_lstm_ranks_within_active_users_better_than_recency(tmall: dict[str, Any],
+                                                                  accuracy: AccuracyRecorder) -> None:
+    """Engagement among users active in the last 4 weeks, test windows not overlapping, per-user AUC.
+
+    Two folds: with step 4 a third cutoff (2013-05-13) leaves 5 training weeks, fewer than the LSTM
+    needs to learn 4 weeks ahead (horizon_train + 2).
+    """
+    pytest.importorskip("tensorflow")
+    models = [make_forecaster("lstm"), make_forecaster("recency_decay")]
+    result = backtest.run(tmall["panel"], "engagement", models, "W", horizon=4, folds=2, data_end=tmall["end"])
+    assert result.step == 4 and result.lookback == 4
+    rows = result.fold_metrics[result.fold_metrics["segment"] == "all"]
+    gauc = rows[rows["metric"] == "gauc"].pivot(index="fold", columns="model", values="value")
+    accuracy.record("backtest.tmall.engagement_lstm_active_users",
+                    compared(result, ["gauc", "auc", "recall@10", "ndcg@10", "hit_rate@5"]),
+                    intervals=intervals(result, ["gauc", "recall@10"]), lookback=result.lookback, step=result.step)
+    # Measured (529 / 562 users with both classes): gauc lstm 0.772 / 0.789, recency decay 0.695 / 0.723.
+    assert (gauc["lstm"] >= gauc["recency_decay"] + 0.02).all()

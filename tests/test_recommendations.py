@@ -132,3 +132,58 @@ def test_tmall_with_known_brands_down_weighted(tmall: Store, accuracy: AccuracyR
                     hit_rate_at_10=result["hit_rate"], ndcg_at_10=result["ndcg"])
     assert result.loc["cosine", "hit_rate"] > result.loc["popular", "hit_rate"] + 0.1
     assert np.isfinite(result.loc["cosine", "ndcg"])
+
+
+# -- learned category groups and their quality (interest_core.grouping) --------------------------
+
+def _blocks(seed: int = 0) -> pd.DataFrame:
+    """Two communities of 30 users; each touches 4-6 of its own 10 brands and, rarely, one of the others'."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for u in range(60):
+        own = range(0, 10) if u < 30 else range(10, 20)
+        for c in rng.choice(list(own), rng.integers(4, 7), replace=False):
+            rows.append((f"u{u}", f"b{c:02d}", float(rng.integers(1, 5))))
+        if rng.random() < 0.2:
+            rows.append((f"u{u}", f"b{rng.integers(0, 20):02d}", 1.0))
+    return pd.DataFrame(rows, columns=["user_id", "category", "interest"])
+
+
+def test_learned_groups_find_communities_and_show_their_quality() -> None:
+    from interest_core.grouping import group_quality, learned_map
+
+    frame = _blocks()
+    learned = learned_map(frame, n_groups=2)
+    by_group = learned.groupby("group")["category"].apply(lambda c: sorted(c.str[1:].astype(int) // 10))
+    assert sorted(len(set(v)) for v in by_group) == [1, 1]  # each group holds one community's brands
+    quality = group_quality(frame, learned)
+    assert quality.n_groups == 2 and quality.other_share == 0.0
+    assert quality.lift > 1.5 and quality.within > quality.random
+    # Groups drawn at random share users no more than random pairs do.
+    rng = np.random.default_rng(1)
+    shuffled = learned.assign(group=rng.permutation(learned["group"].to_numpy()))
+    assert group_quality(frame, shuffled).lift < 1.2
+
+
+def test_learned_groups_are_the_default_for_many_categories() -> None:
+    from interest_core.grouping import LEARNED_ABOVE, suggested_grouping
+
+    assert suggested_grouping(9531).method == "learned"
+    assert suggested_grouping(LEARNED_ABOVE).method == "none"
+
+
+def test_learned_groups_on_tmall_share_users_far_more_than_chance(tmall: Store, accuracy: AccuracyRecorder) -> None:
+    from interest_core.config import PanelSpec
+    from interest_core.grouping import group_quality, learned_map, topk_map
+
+    panel = panel_mod.build_panel(panel_mod.events_source(tmall, "tmall"), PanelSpec(freq="W"))
+    frame = panel.groupby(["user_id", "category"], as_index=False)["interest"].sum()
+    learned = learned_map(frame, n_groups=12)
+    quality = group_quality(frame, learned)
+    top8 = topk_map(frame.groupby("category", as_index=False)["interest"].sum(), 8)
+    accuracy.record("grouping.tmall.learned_12", within=quality.within, random=quality.random, lift=quality.lift,
+                    other_share=quality.other_share, top8_other_share=group_quality(frame, top8).other_share)
+    # Measured: lift 3.0 (cosine of two brands' user sets 0.059 inside a group, 0.020 at random); 'other'
+    # (brands with < 3 users) holds 9 % of interest, against 92 % for the top 8 brands + other.
+    assert quality.lift > 2.0
+    assert quality.other_share < 0.3

@@ -87,7 +87,7 @@ def demand_forecast(panel: pd.DataFrame, freq: str, *, categories: Sequence[str]
         raise ModelError(f"no category has {min_users} or more users", "pick other categories or lower the threshold")
     sub = panel[panel["category"].isin(chosen)]
     candidates = [make_forecaster(name) for name in models]
-    result = backtest.run(sub, "category_demand", candidates, freq, horizon, folds, levels=levels,
+    result = backtest.run(sub, "category_demand", candidates, freq, horizon, folds, step=1, levels=levels,
                           progress=(lambda f, m: progress(0.9 * f, m)) if progress else None)
     board = backtest.leaderboard_table(result)
     best, used = choose_model(board, metric)

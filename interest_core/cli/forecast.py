@@ -45,11 +45,15 @@ def register(add: AddCommand) -> None:
 def _register_backtest(add: AddCommand) -> None:
     p = add("backtest", cmd_backtest, "rolling-origin backtest of forecasters on a dataset; prints the leaderboard")
     p.add_argument("name", help="dataset name in the store")
-    p.add_argument("--target", default="engagement", choices=["engagement", "user_total", "category_demand"])
+    p.add_argument("--target", default="engagement",
+                   choices=["engagement", "user_total", "category_demand", "next_interest"])
     p.add_argument("--freq", default="W", choices=list(FREQS))
     p.add_argument("--horizon", type=int, default=4, help="periods ahead (default 4)")
     p.add_argument("--folds", type=int, default=3, help="rolling origins (default 3)")
-    p.add_argument("--step", type=int, default=1, help="periods between cutoffs (default 1)")
+    p.add_argument("--step", type=int, default=None,
+                   help="periods between cutoffs (default: the horizon, so test windows do not overlap)")
+    p.add_argument("--lookback", type=int, default=4,
+                   help="ranking targets: candidates are users active in this many periods before the cutoff")
     p.add_argument("--models", default="baseline", help=f"comma-separated: {', '.join(MODEL_GROUPS)}")
     p.add_argument("--top-k", type=int, default=None,
                    help="group categories into the top K plus other (default 20 for category_demand, else none)")
@@ -65,6 +69,11 @@ def build_models(spec: str, target: str, jobs: int) -> tuple[list[Any], dict[str
     names = [n.strip() for n in spec.split(",") if n.strip()]
     if not names:
         raise ModelError("--models is empty", f"pass e.g. --models baseline,arima (from {', '.join(MODEL_GROUPS)})")
+    if target == "next_interest":  # models that rank every category per user: their own registry
+        from interest_core.forecasting.next_interest import NEXT_INTEREST_BASELINES, make_next_interest
+
+        expanded = [m for n in names for m in (NEXT_INTEREST_BASELINES if n == "baseline" else (n,))]
+        return [make_next_interest(n) for n in expanded], skipped
     for name in names:
         if name not in MODEL_GROUPS:
             raise ModelError(f"unknown model {name!r} in --models", f"use {', '.join(MODEL_GROUPS)}")
@@ -109,9 +118,17 @@ def cmd_backtest(args: argparse.Namespace) -> dict[str, Any]:
             def map_fn(train_end: Any) -> Any:  # learned from events before each fold's end only
                 return category_map(source, grouping, end=train_end)
 
-        result = backtest.run(panel, args.target, models, args.freq, args.horizon, args.folds, step=args.step,
-                              data_end=data_end, category_map_fn=map_fn, progress=progress_bar(args))
-    meta = {"dataset": args.name, "folds": args.folds, "step": args.step, "top_k": top_k,
+        if args.target == "next_interest":
+            from interest_core.forecasting.next_interest.evaluate import run_next_interest
+
+            result = run_next_interest(panel, models, args.freq, args.horizon, args.folds, step=args.step,
+                                       lookback=args.lookback, data_end=data_end, progress=progress_bar(args))
+        else:
+            result = backtest.run(panel, args.target, models, args.freq, args.horizon, args.folds, step=args.step,
+                                  lookback=args.lookback, data_end=data_end, category_map_fn=map_fn,
+                                  progress=progress_bar(args))
+    meta = {"dataset": args.name, "folds": args.folds, "step": result.step, "lookback": result.lookback,
+            "top_k": top_k,
             "models": [m.name for m in models], "skipped": skipped}
     path = Path(args.out) if args.out else backtest.backtest_path(
         args.models_dir or DEFAULT_MODELS_DIR, args.name, args.target, args.freq)
@@ -124,8 +141,10 @@ def cmd_backtest(args: argparse.Namespace) -> dict[str, Any]:
         "saved": str(path), "seconds": round(time.perf_counter() - started, 1),
     }
     if not args.json:
-        out["message"] = (f"{args.target} backtest of {args.name} ({args.freq}, h={args.horizon}, cutoffs "
-                          f"{', '.join(out['cutoffs'])})\n{table.round(4).to_string()}\nsaved to {path}"
+        out["message"] = (f"{args.target} backtest of {args.name} ({args.freq}, h={args.horizon}, step {result.step}, "
+                          + (f"candidates: users active in the last {result.lookback} periods, "
+                             if result.lookback else "")
+                          + f"cutoffs {', '.join(out['cutoffs'])})\n{table.round(4).to_string()}\nsaved to {path}"
                           + "".join(f"\nskipped {name}: {why}" for name, why in skipped.items()))
     return out
 

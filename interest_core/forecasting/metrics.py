@@ -2,7 +2,7 @@
 
 Point metrics (MAE, RMSE, sMAPE, MASE) are for totals and aggregates only: on user x category
 series (~98% zeros) predicting zero everywhere wins them, so engagement is judged by ranking
-(AUC pooled over candidate pairs; HitRate@K and NDCG@K per user) instead.
+(AUC pooled over candidate pairs, gauc, HitRate@K and NDCG@K per user; see ``ranking``) instead.
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
+
+from interest_core.forecasting.ranking import frame_ranking
 
 TIERS: tuple[str, ...] = ("light", "medium", "heavy")
 
@@ -107,44 +109,29 @@ def auc(labels: np.ndarray | pd.Series, scores: np.ndarray | pd.Series) -> float
     return float(roc_auc_score(y, np.where(np.isnan(s), floor, s)))  # no score ranks last
 
 
-def _ranked(frame: pd.DataFrame, user_col: str, score_col: str) -> pd.DataFrame:
-    # Stable sort: ties keep the frame's order (by candidate id), a neutral deterministic choice.
-    ordered = frame.sort_values([user_col, score_col], ascending=[True, False], kind="stable")
-    return ordered.assign(_rank=ordered.groupby(user_col, sort=False).cumcount())
-
-
-def _per_user(frame: pd.DataFrame, user_col: str, label_col: str) -> pd.Index:
-    """Users with at least one positive: the only ones a ranking metric means something for."""
-    pos = frame.groupby(user_col, sort=False)[label_col].any()
-    return pos.index[pos.to_numpy()]
+def _per_user(frame: pd.DataFrame, k: int, user_col: str, score_col: str, label_col: str) -> pd.DataFrame:
+    return frame_ranking(frame, (k,), user_col=user_col, score_col=score_col, label_col=label_col)
 
 
 def hit_rate_at_k(frame: pd.DataFrame, k: int, *, user_col: str = "user_id", score_col: str = "p_engage",
                   label_col: str = "label") -> float:
-    """Share of users (with >= 1 positive) whose top-k candidates by score hold a positive."""
-    users = _per_user(frame, user_col, label_col)
-    if users.empty:
-        return float("nan")
-    ranked = _ranked(frame[frame[user_col].isin(users)], user_col, score_col)
-    top = ranked[ranked["_rank"] < k]
-    hits = top.groupby(user_col, sort=False)[label_col].any()
-    return float(hits.reindex(users, fill_value=False).mean())
+    """Share of users (with >= 1 positive) whose top-k candidates by score hold a positive (ties: negatives first)."""
+    values = _per_user(frame, k, user_col, score_col, label_col)[f"hit_rate@{k}"]
+    return float(values.mean()) if values.notna().any() else float("nan")
 
 
 def ndcg_at_k(frame: pd.DataFrame, k: int, *, user_col: str = "user_id", score_col: str = "p_engage",
               label_col: str = "label") -> float:
-    """Mean over users (with >= 1 positive) of binary-relevance DCG@k / ideal DCG@k."""
-    users = _per_user(frame, user_col, label_col)
-    if users.empty:
-        return float("nan")
-    ranked = _ranked(frame[frame[user_col].isin(users)], user_col, score_col)
-    top = ranked[ranked["_rank"] < k]
-    gains = top[label_col].astype(float) / np.log2(top["_rank"].to_numpy() + 2.0)
-    dcg = gains.groupby(top[user_col], sort=False).sum().reindex(users, fill_value=0.0)
-    n_pos = ranked.groupby(user_col, sort=False)[label_col].sum().reindex(users).to_numpy()
-    discounts = np.concatenate([[0.0], np.cumsum(1.0 / np.log2(np.arange(k) + 2.0))])
-    ideal = discounts[np.minimum(n_pos, k).astype(int)]
-    return float(np.mean(dcg.to_numpy() / ideal))
+    """Mean over users (with >= 1 positive) of binary-relevance DCG@k / ideal DCG@k (ties: negatives first)."""
+    values = _per_user(frame, k, user_col, score_col, label_col)[f"ndcg@{k}"]
+    return float(values.mean()) if values.notna().any() else float("nan")
+
+
+def gauc(frame: pd.DataFrame, *, user_col: str = "user_id", score_col: str = "p_engage",
+         label_col: str = "label") -> float:
+    """Per-user AUC averaged over the users that have both classes (unweighted group AUC)."""
+    values = _per_user(frame, 1, user_col, score_col, label_col)["auc"]
+    return float(values.mean()) if values.notna().any() else float("nan")
 
 
 # -- segments --------------------------------------------------------------------------------
@@ -161,3 +148,14 @@ def activity_tiers(activity: pd.Series) -> pd.Series:
     codes = np.ceil(ranks.to_numpy() * n_bins / len(activity)).astype(int) - 1
     labels = TIERS if n_bins == 3 else (TIERS[0], TIERS[2])[:n_bins]
     return pd.Series(np.asarray(labels, dtype=object)[codes], index=activity.index, dtype="string")
+
+
+def candidate_coverage(candidates: pd.DataFrame, positives: pd.DataFrame,
+                       keys: tuple[str, ...] = ("user_id", "category")) -> float:
+    """Share of the positive (user, category) pairs of the test window that the candidate set holds."""
+    if positives.empty:
+        return float("nan")
+    cols = list(keys)
+    held = positives[cols].drop_duplicates().merge(candidates[cols].drop_duplicates(), on=cols, how="left",
+                                                   indicator=True)
+    return float((held["_merge"] == "both").mean())

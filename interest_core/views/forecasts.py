@@ -141,7 +141,8 @@ def series_backtest(panel: pd.DataFrame, kind: SeriesKind, key: str | None, mode
     """Rolling-origin backtest of ``models`` (registry names, with optional params) on one series."""
     rows = series_panel(panel, kind, key)
     forecasters = [make_forecaster(name, **(params or {}).get(name, {})) for name in models]
-    return backtest.run(rows, KIND_TARGET[kind], forecasters, freq, horizon, folds, data_end=data_end)
+    # step 1: the chart shows a forecast from every recent cutoff (overlapping windows on purpose).
+    return backtest.run(rows, KIND_TARGET[kind], forecasters, freq, horizon, folds, step=1, data_end=data_end)
 
 
 def ranked_models(result: backtest.BacktestResult) -> list[str]:

@@ -79,29 +79,25 @@ def apply_quantiles(yhat: np.ndarray, quantiles: np.ndarray | None, levels: Sequ
     return out
 
 
-def fit_engage_calibration(scores: np.ndarray, engaged: np.ndarray, ridge: float = 1e-6,
-                           iterations: int = 50) -> tuple[float, float] | None:
+def fit_engage_calibration(scores: np.ndarray, engaged: np.ndarray, c: float = 1.0,
+                           ) -> tuple[float, float] | None:
     """Logistic fit of P(engaged in the window) on log1p(score); None if it cannot rank (one class, slope <= 0).
 
-    Two parameters, so plain Newton steps in numpy (deterministic, no sklearn import on the fit path).
+    scikit-learn's L2-regularised logistic regression (lbfgs): it converges even when the classes
+    separate or the scores are heavily skewed, where plain Newton steps ran off to slopes of 1e8.
+    The probability serves Brier scores and reliability; rankings use each model's own score.
     """
-    engaged = np.asarray(engaged, dtype=float)
-    if engaged.size == 0 or engaged.min() == engaged.max():
+    engaged = np.asarray(engaged, dtype=bool)
+    if engaged.size == 0 or engaged.all() or not engaged.any():
         return None
-    x = np.log1p(np.clip(np.asarray(scores, dtype=float), 0.0, None))
-    design = np.column_stack([x, np.ones_like(x)])
-    prior = engaged.mean()
-    beta = np.array([0.0, np.log(prior / (1.0 - prior))])  # start at the base rate
-    for _ in range(iterations):
-        p = 1.0 / (1.0 + np.exp(-np.clip(design @ beta, -500.0, 500.0)))  # no overflow when classes separate
-        gradient = design.T @ (engaged - p) - ridge * beta
-        hessian = (design * (p * (1.0 - p))[:, None]).T @ design + ridge * np.eye(2)
-        delta = np.linalg.solve(hessian, gradient)
-        beta = beta + delta
-        if np.abs(delta).max() < 1e-10:
-            break
-    slope, intercept = float(beta[0]), float(beta[1])
-    return (slope, intercept) if slope > 0 and np.isfinite(beta).all() else None
+    from sklearn.linear_model import LogisticRegression
+
+    x = np.log1p(np.clip(np.asarray(scores, dtype=float), 0.0, None))[:, None]
+    if not np.isfinite(x).all():
+        return None
+    model = LogisticRegression(C=c, max_iter=1000).fit(x, engaged)
+    slope, intercept = float(model.coef_[0, 0]), float(model.intercept_[0])
+    return (slope, intercept) if slope > 0 and np.isfinite([slope, intercept]).all() else None
 
 
 def engage_probability(yhat: np.ndarray, calibration: Sequence[float] | None, h_cal: int) -> np.ndarray:
@@ -109,12 +105,13 @@ def engage_probability(yhat: np.ndarray, calibration: Sequence[float] | None, h_
 
     With a calibration fitted on h_cal-period windows: p_cal on the score rescaled to h_cal
     periods, then 1 - (1 - p_cal)^(h/h_cal). Without one: 1 - exp(-sum yhat) (Poisson).
-    Both are increasing in the forecast, so ranking is the forecast's own.
+    Both are increasing in the forecast, so ranking is the forecast's own. ``-expm1`` keeps small
+    forecasts from rounding to a probability of 0.
     """
     h = yhat.shape[1]
     total = np.clip(yhat, 0.0, None).sum(axis=1)
     if calibration is None or h_cal < 1:
-        return 1.0 - np.exp(-total)
+        return np.asarray(-np.expm1(-total))
     slope, intercept = calibration
     p_window = 1.0 / (1.0 + np.exp(-np.clip(slope * np.log1p(total * h_cal / h) + intercept, -500.0, 500.0)))
-    return np.asarray(1.0 - (1.0 - p_window) ** (h / h_cal))
+    return np.asarray(-np.expm1(np.log1p(-np.minimum(p_window, 1.0 - 1e-16)) * (h / h_cal)))

@@ -84,6 +84,7 @@ class LSTMForecaster(Forecaster):
     """LSTM(units) over ``window``-period windows -> engagement probability + intensity per step."""
 
     name: ClassVar[str] = "lstm"
+    ranking_score: ClassVar[str] = "p_engage"  # its engage head is its own ranking score (backtest ranks by it)
     learned: ClassVar[tuple[str, ...]] = ("channels_", "calendar_", "mean_", "std_", "reg_mean_", "reg_std_",
                                           "device_", "conformal_", "train_info_", "ids_")
     files: ClassVar[tuple[str, ...]] = (MODEL_FILE, WINDOWS_FILE)
