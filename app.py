@@ -1,4 +1,10 @@
-"""Router: the page list and the page config; every page lives in pages/."""
+"""The frame of every page: the page table, the dataset and period pickers, the page's title, the
+"no dataset yet" notice and the error guard, drawn once here; each page in app_pages/ draws the rest.
+
+The page files are not in a folder named pages/: beside the entrypoint, that name switches Streamlit to
+its legacy multipage mode (a page opened by its URL on a fresh server, and every AppTest run of a page,
+would run without this frame), and Streamlit has no option to turn that off.
+"""
 
 from __future__ import annotations
 
@@ -6,26 +12,44 @@ from pathlib import Path
 
 import streamlit as st
 
+from ui import frame, widgets
+from ui.frame import PageSpec
+
 HERE = Path(__file__).resolve().parent
-# (section, file, title, icon). A page is listed once its file exists, so later pages slot in.
 # The first page listed is the one the app opens on.
-PAGES: tuple[tuple[str, str, str, str], ...] = (
-    ("Data", "pages/data.py", "Data", ":material/database:"),
-    ("Data", "pages/overview.py", "Overview", ":material/monitoring:"),
-    ("Forecasting", "pages/forecasts.py", "Forecasts", ":material/trending_up:"),
-    ("Forecasting", "pages/scoring.py", "Scoring", ":material/upload_file:"),
-    ("Analytics", "pages/user.py", "User", ":material/person:"),
-    ("Analytics", "pages/migration.py", "Migration", ":material/swap_horiz:"),
-    ("Analytics", "pages/segments.py", "Segments", ":material/groups:"),
-    ("Analytics", "pages/churn.py", "Churn", ":material/person_remove:"),
-    ("Analytics", "pages/promotions.py", "Promotions", ":material/campaign:"),
-    ("Analytics", "pages/demand.py", "Demand", ":material/inventory:"),
+PAGES: tuple[PageSpec, ...] = (
+    PageSpec("Data", "app_pages/data.py", "Data", ":material/database:", "Data", needs_dataset=False, period=False),
+    PageSpec("Data", "app_pages/overview.py", "Overview", ":material/monitoring:", "Overview"),
+    PageSpec("Forecasting", "app_pages/forecasts.py", "Forecasts", ":material/trending_up:", "Forecasts"),
+    PageSpec("Forecasting", "app_pages/scoring.py", "Scoring", ":material/upload_file:", "Scoring",
+             needs_dataset=False, period=False),
+    PageSpec("Analytics", "app_pages/user.py", "User", ":material/person:", "User"),
+    PageSpec("Analytics", "app_pages/migration.py", "Migration", ":material/swap_horiz:", "Migration"),
+    PageSpec("Analytics", "app_pages/segments.py", "Segments", ":material/groups:", "Segments"),
+    PageSpec("Analytics", "app_pages/churn.py", "Churn", ":material/person_remove:", "Churn risk"),
+    PageSpec("Analytics", "app_pages/promotions.py", "Promotions", ":material/campaign:", "Promotion targeting"),
+    PageSpec("Analytics", "app_pages/demand.py", "Demand", ":material/inventory:", "Category demand"),
 )
 
-st.set_page_config(page_title="Interest over time", page_icon=":material/insights:", layout="wide")
-sections: dict[str, list[st.Page]] = {}
-for section, file, title, icon in PAGES:
-    if (HERE / file).exists():
-        sections.setdefault(section, []).append(
-            st.Page(str(HERE / file), title=title, icon=icon))
-st.navigation(sections).run()
+
+def main() -> None:
+    st.set_page_config(page_title="Interest over time", page_icon=":material/insights:", layout="wide")
+    sections: dict[str, list[st.Page]] = {}
+    for spec in PAGES:
+        sections.setdefault(spec.section, []).append(st.Page(str(HERE / spec.file), title=spec.title, icon=spec.icon))
+    page = st.navigation(sections)
+    spec = next(s for s in PAGES if s.title == page.title)
+
+    here = frame.pickers(spec)
+    st.title(spec.heading)
+    if spec.needs_dataset and here.key is None:
+        st.info(frame.NO_DATASET)
+    else:
+        with widgets.guard(), frame.active(here):
+            page.run()
+
+
+# Streamlit runs this script as __main__; a training job's spawned worker imports it as __mp_main__ and
+# must draw nothing.
+if __name__ == "__main__":
+    main()

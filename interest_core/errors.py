@@ -98,3 +98,7 @@ class JobLimitError(JobError):
 
 class MalformedFileError(ModelError):
     """A saved backtest, manifest, request or job file does not have the shape this code reads."""
+
+
+class EngineError(InterestCoreError):
+    """The chosen engine (Spark) cannot run: missing package or Java, or an unsupported option."""

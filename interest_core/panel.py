@@ -1,7 +1,8 @@
 """Every aggregation of events, in DuckDB: the interest panel and the summaries pages draw.
 
-All SQL over events lives here, so the same logic can later be moved to another engine.
-Functions take either a Store and a dataset name, or an events DataFrame (``events_source``).
+All SQL over events lives here. The panel's SQL (``panel_sql``) is spelled through a dialect, so
+the Spark engine runs the same definition (``engines.spark_panel``). Functions take either a
+Store and a dataset name, or an events DataFrame (``events_source``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import pandas as pd
 import pyarrow as pa
 
 from interest_core.config import BehaviorWeights, PanelSpec
+from interest_core.engines.dialect import DUCKDB, Dialect
 from interest_core.ingest.formats import BEHAVIORS
 from interest_core.periods import FREQ_PART, check_freq
 from interest_core.store import Store
@@ -83,8 +85,33 @@ def events_source(store_or_events: Store | pd.DataFrame, dataset: str | None = N
 
 def _weight_sql(weights: BehaviorWeights) -> str:
     # DOUBLE, not the DECIMAL a literal 1.0 would be: a DECIMAL sum runs in 128-bit arithmetic.
-    whens = " ".join(f"WHEN '{b}' THEN {float(w)!r}::DOUBLE" for b, w in weights.as_dict().items())
-    return f"CASE behavior {whens} ELSE 0::DOUBLE END"
+    whens = " ".join(f"WHEN '{b}' THEN CAST({float(w)!r} AS DOUBLE)" for b, w in weights.as_dict().items())
+    return f"CASE behavior {whens} ELSE CAST(0 AS DOUBLE) END"
+
+
+def panel_sql(spec: PanelSpec, events: str, *, where: str = "TRUE", grouped: bool = False,
+              dialect: Dialect = DUCKDB) -> str:
+    """The panel rule: weighted interest, counts per behaviour and share per (user, category, period).
+
+    ``grouped``: categories are folded through a table ``ic_groups`` (category, group).
+    """
+    cat_expr, join = "category", ""
+    if grouped:
+        join = "LEFT JOIN ic_groups g ON e.category = g.category"
+        cat_expr = f"coalesce(g.{dialect.ident('group')}, e.category)"
+    counts = ", ".join(f"count(*) FILTER (WHERE behavior = '{b}') AS n_{b}" for b in BEHAVIORS)
+    period = dialect.trunc(FREQ_PART[spec.freq], "e.ts")
+    return f"""
+        WITH agg AS (
+          SELECT e.user_id, {cat_expr} AS category, {period} AS period,
+                 sum({_weight_sql(spec.weights)}) AS interest, {counts}
+          FROM (SELECT * FROM {events} WHERE {where}) e {join}
+          GROUP BY ALL
+        ), totals AS (
+          SELECT user_id, period, sum(interest) AS total FROM agg GROUP BY ALL
+        )
+        -- A join on per-user totals is cheaper than a window over millions of rows; callers sort if needed.
+        SELECT agg.*, interest / nullif(total, 0) AS share FROM agg JOIN totals USING (user_id, period)"""
 
 
 def _filters(start: Any, end: Any, users: Sequence[str] | None) -> tuple[str, list[Any]]:
@@ -116,26 +143,11 @@ def build_panel(
     """
     where, params = _filters(start, end, users)
     frames: dict[str, pd.DataFrame] = {}
-    cat_expr = "category"
-    join = ""
     if category_map is not None:
         frames["ic_groups"] = category_map[["category", "group"]].astype("string")
-        join = "LEFT JOIN ic_groups g ON e.category = g.category"
-        cat_expr = 'coalesce(g."group", e.category)'
     if users is not None:
         frames["ic_users"] = pd.DataFrame({"user_id": pd.Series(list(users), dtype="string")})
-    counts = ", ".join(f"count(*) FILTER (WHERE behavior = '{b}') AS n_{b}" for b in BEHAVIORS)
-    sql = f"""
-        WITH agg AS (
-          SELECT e.user_id, {cat_expr} AS category, date_trunc('{FREQ_PART[spec.freq]}', e.ts) AS period,
-                 sum({_weight_sql(spec.weights)}) AS interest, {counts}
-          FROM (SELECT * FROM {{events}} WHERE {where}) e {join}
-          GROUP BY ALL
-        ), totals AS (
-          SELECT user_id, period, sum(interest) AS total FROM agg GROUP BY ALL
-        )
-        -- A join on per-user totals is cheaper than a window over millions of rows; callers sort if needed.
-        SELECT agg.*, interest / nullif(total, 0) AS share FROM agg JOIN totals USING (user_id, period)"""
+    sql = panel_sql(spec, "{events}", where=where, grouped=category_map is not None)
     panel = source.query_arrow(sql, params, frames)
     panel = _typed(panel)
     if spec.decay_half_life is not None:

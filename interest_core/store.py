@@ -353,7 +353,9 @@ class Store:
 def _drop(cur: duckdb.DuckDBPyConnection, name: str, table: str) -> None:
     cur.execute("BEGIN TRANSACTION")
     try:
-        cur.execute(f'DROP TABLE IF EXISTS "{table}"')
+        # A Spark-built dataset is a view over its Parquet folder (engines.parquet_catalog).
+        view = cur.execute("SELECT count(*) FROM duckdb_views() WHERE view_name = ?", [table]).fetchone()
+        cur.execute(f'DROP {"VIEW" if view and view[0] else "TABLE"} IF EXISTS "{table}"')
         cur.execute(f'DROP TABLE IF EXISTS "{table.replace("ev_", "rj_", 1)}"')
         cur.execute("DELETE FROM datasets WHERE name = ?", [name])
         cur.execute("COMMIT")

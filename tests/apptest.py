@@ -1,14 +1,16 @@
-"""Shared helpers of the AppTest page tests: a temp store, opening a page, checking its charts.
+"""Everything the AppTest page tests share: the temp-store fixture, opening a page, checking its charts.
 
-Every page test runs the real app.py router on a temporary store ($INTEREST_DB), so tests never
-touch the app's own data/interest.duckdb, and clears Streamlit's caches around each module.
+Every page test runs the real app.py frame on a temporary store ($INTEREST_DB, and with
+``models=True`` a temporary models folder, $INTEREST_MODELS_DIR), so tests never touch the app's
+own data/interest.duckdb or models/, and clears Streamlit's caches around each module.
+A test module takes the fixture with ``db = store_fixture("prefix")``.
 """
 
 from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -18,21 +20,49 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
+from interest_core.store import Store
+
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")
 
 
 @contextmanager
-def temp_store(tmp_path_factory: pytest.TempPathFactory, prefix: str) -> Iterator[Path]:
-    """$INTEREST_DB on a fresh temp file, with Streamlit's caches cleared before and after."""
+def temp_store(tmp_path_factory: pytest.TempPathFactory, prefix: str, *, models: bool = False) -> Iterator[Path]:
+    """$INTEREST_DB on a fresh temp file (and $INTEREST_MODELS_DIR on ``models_dir(path)`` when ``models``),
+    with Streamlit's caches cleared before and after."""
     path = tmp_path_factory.mktemp(prefix) / "interest.duckdb"
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("INTEREST_DB", str(path))
+        if models:
+            mp.setenv("INTEREST_MODELS_DIR", str(models_dir(path)))
         st.cache_data.clear()
         st.cache_resource.clear()
         yield path
     st.cache_data.clear()
     st.cache_resource.clear()
+
+
+def models_dir(db: Path) -> Path:
+    """The temp models folder beside a ``temp_store(..., models=True)`` store."""
+    return db.parent / "models"
+
+
+def store_fixture(prefix: str, *, models: bool = False) -> Callable[..., Iterator[Path]]:
+    """A module-scoped fixture yielding a ``temp_store`` path: ``db = store_fixture("pages")`` in a test module."""
+
+    @pytest.fixture(scope="module")
+    def db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+        with temp_store(tmp_path_factory, prefix, models=models) as path:
+            yield path
+
+    return db
+
+
+def app_store() -> Store:
+    """The store the app holds (the same connection: DuckDB allows one writer per file)."""
+    from ui.store import store
+
+    return store()
 
 
 def check_clean(at: AppTest, *, errors: bool = True) -> None:
@@ -51,7 +81,7 @@ def run_app(timeout: float, **query: str) -> AppTest:
 
 
 def open_page(file: str, timeout: float, *, errors: bool = True, **query: str) -> AppTest:
-    """app.py, then the page ``file`` (e.g. pages/user.py), as a click in the sidebar does."""
+    """app.py, then the page ``file`` (e.g. app_pages/user.py), as a click in the sidebar does."""
     at = run_app(timeout, **query)
     at.switch_page(file).run()
     check_clean(at, errors=errors)

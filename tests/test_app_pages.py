@@ -7,7 +7,6 @@ first use, so the pages are tested on the demo dataset, then on uploads through 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,18 +14,14 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from interest_core import panel
-from interest_core.store import Store
 from tests import apptest
-from tests.apptest import check_figures, figures, n_points, run_app, temp_store
+from tests.apptest import app_store, check_figures, figures, n_points, run_app, store_fixture
 
 ROOT = Path(__file__).resolve().parents[1]
 TIMEOUT = 120
 
 
-@pytest.fixture(scope="module")
-def db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    with temp_store(tmp_path_factory, "app") as path:
-        yield path
+db = store_fixture("app")
 
 
 def app(**query: str) -> AppTest:
@@ -35,13 +30,6 @@ def app(**query: str) -> AppTest:
 
 def check_clean(at: AppTest) -> None:
     apptest.check_clean(at, errors=False)  # some tests expect a named st.error
-
-
-def app_store() -> Store:
-    """The store the app holds (the same connection: DuckDB allows one writer per file)."""
-    from ui import cache
-
-    return cache.store()
 
 
 def metrics(at: AppTest) -> dict[str, str]:
@@ -77,7 +65,7 @@ def test_data_page_opens_on_the_demo(db: Path) -> None:
 
 def test_overview_kpis_match_the_store_and_charts_have_data(db: Path) -> None:
     at = app()
-    at.switch_page("pages/overview.py").run()
+    at.switch_page("app_pages/overview.py").run()
     check_clean(at)
     k = panel.kpis(panel.events_source(app_store(), "demo"))
     shown = metrics(at)
@@ -101,7 +89,7 @@ def test_overview_kpis_match_the_store_and_charts_have_data(db: Path) -> None:
 
 def test_a_shared_link_opens_the_same_view(db: Path) -> None:
     at = app(dataset="demo", freq="M")
-    at.switch_page("pages/overview.py").run()
+    at.switch_page("app_pages/overview.py").run()
     check_clean(at)
     assert at.selectbox(key="w_freq").value == "M"
     assert at.query_params["freq"] == "M" and at.query_params["dataset"] == "demo"
@@ -128,7 +116,7 @@ def test_upload_taobao_sample_gives_the_source_counts(db: Path, taobao_log: Path
     shown = metrics(at)
     assert shown["Events"] == "84,287" and shown["Users"] == "814" and shown["Categories"] == "2,911"
 
-    at.switch_page("pages/overview.py").run()
+    at.switch_page("app_pages/overview.py").run()
     check_clean(at)
     assert metrics(at)["Events"] == "84,287"
     assert at.selectbox(key="w_freq").value == "D"
@@ -195,3 +183,25 @@ def test_delete_needs_a_confirmation(db: Path, tmp_path: Path) -> None:
     assert at.selectbox(key="w_dataset").value == "demo"
     assert any("Deleted" in s.value for s in at.success)
 
+
+
+def test_a_dataset_ingested_again_under_its_name_gets_a_new_key(db: Path, tmp_path: Path) -> None:
+    from ui import queries
+    from ui.store import dataset_key
+
+    store = app_store()
+    header = "user_id,item_id,category_id,behavior_type,timestamp\n"
+    first = tmp_path / "first.csv"
+    first.write_text(header + "1,2,3,pv,1511544070\n1,2,3,buy,1511544080\n")
+    store.ingest(first, name="rekey")
+    before = dataset_key("rekey")
+    assert dataset_key("rekey") == before  # the same data: the same key, so the caches hit
+    assert queries.kpis(before)["events"] == 2
+    store.delete("rekey")
+    second = tmp_path / "second.csv"
+    second.write_text(header + "1,2,3,pv,1511544070\n1,2,3,buy,1511544080\n4,5,6,pv,1511544090\n")
+    store.ingest(second, name="rekey")
+    after = dataset_key("rekey")
+    assert (after.db, after.name) == (before.db, before.name) and after != before
+    assert queries.kpis(after)["events"] == 3  # the cached query of the old key does not answer
+    store.delete("rekey")

@@ -7,7 +7,6 @@ touch the app's own data/interest.duckdb.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,16 +14,13 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.apptest import check_figures, open_page, temp_store
+from tests.apptest import check_figures, open_page, store_fixture
 
 TIMEOUT = 180
 pytestmark = pytest.mark.slow  # each page's first run ingests the demo and fits a segmentation
 
 
-@pytest.fixture(scope="module")
-def db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    with temp_store(tmp_path_factory, "pages") as path:
-        yield path
+db = store_fixture("pages")
 
 
 def page(file: str, **query: str) -> AppTest:
@@ -46,7 +42,7 @@ def frame(at: AppTest, key: str) -> pd.DataFrame:
 
 
 def test_user_page_by_link(db: Path) -> None:
-    at = page("pages/user.py", dataset="demo", user="u000004")
+    at = page("app_pages/user.py", dataset="demo", user="u000004")
     assert at.selectbox(key="user_pick").value == "u000004"
     assert at.query_params["user"] == "u000004"
     figs = figures(at, {"user_shares", "user_long_short", "user_diversity", "user_recs", "user_forecast"})
@@ -69,7 +65,7 @@ def test_user_page_by_link(db: Path) -> None:
 
 
 def test_user_page_item_recommendations(db: Path) -> None:
-    at = page("pages/user.py", dataset="demo", user="u000010")
+    at = page("app_pages/user.py", dataset="demo", user="u000010")
     at.radio(key="user_rec_level").set_value("item").run()
     assert not at.exception, [e.value for e in at.exception]
     figs = figures(at, {"user_recs"})
@@ -77,12 +73,12 @@ def test_user_page_item_recommendations(db: Path) -> None:
 
 
 def test_user_page_unknown_user_warns(db: Path) -> None:
-    at = page("pages/user.py", dataset="demo", user="nobody-here")
+    at = page("app_pages/user.py", dataset="demo", user="nobody-here")
     assert at.warning and "no events" in at.warning[0].value
 
 
 def test_migration_page(db: Path) -> None:
-    at = page("pages/migration.py", dataset="demo")
+    at = page("app_pages/migration.py", dataset="demo")
     figures(at, {"mig_heatmap", "mig_sankey", "mig_flows"})
     assert at.selectbox(key="mig_flow").options, "a flow to pick"
     who = at.dataframe[0].value
@@ -110,7 +106,7 @@ def test_migration_page(db: Path) -> None:
 
 
 def test_segments_page(db: Path) -> None:
-    at = page("pages/segments.py", dataset="demo")
+    at = page("app_pages/segments.py", dataset="demo")
     figures(at, {"seg_projection", "seg_traits", "seg_sizes"})
     table = at.dataframe[0].value
     assert len(table) == 5 and table["description"].str.len().min() > 10

@@ -7,13 +7,11 @@ folder). Backtests and models are made in the test the way the app makes them, s
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from interest_core.config import PanelSpec
@@ -21,32 +19,25 @@ from interest_core.forecasting import backtest, persist, scoring, series
 from interest_core.forecasting.catalog import model_folder
 from interest_core.forecasting.forecasters import BASELINE_NAMES, make_forecaster
 from interest_core.panel import build_panel, events_source
-from tests.apptest import APP, check_clean, check_figures, open_page
+from tests.apptest import APP, app_store, check_clean, check_figures, models_dir, open_page, store_fixture
 
 TIMEOUT = 180
 JOB_TIMEOUT = 120
 
 
+db = store_fixture("forecast_pages", models=True)
+
+
 @pytest.fixture(scope="module")
-def models(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    tmp = tmp_path_factory.mktemp("forecast_pages")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("INTEREST_DB", str(tmp / "interest.duckdb"))
-        mp.setenv("INTEREST_MODELS_DIR", str(tmp / "models"))
-        st.cache_data.clear()
-        st.cache_resource.clear()
-        yield tmp / "models"
-    st.cache_data.clear()
-    st.cache_resource.clear()
+def models(db: Path) -> Path:
+    return models_dir(db)
 
 
 @pytest.fixture(scope="module")
 def demo(models: Path) -> tuple[pd.DataFrame, pd.Timestamp]:
     """The demo's weekly panel and last event time, read through the app's own store (one writer per file)."""
     AppTest.from_file(APP, default_timeout=TIMEOUT).run()  # ingests the demo into the temp store
-    from ui import cache
-
-    source = events_source(cache.store(), "demo")
+    source = events_source(app_store(), "demo")
     data_end = pd.Timestamp(source.query("SELECT max(ts) AS t FROM {events}")["t"].iloc[0])
     return build_panel(source, PanelSpec(freq="W")), data_end
 
@@ -96,7 +87,7 @@ def test_forecasts_page_shows_the_latest_backtest(models: Path, demo: tuple[pd.D
     backtest.write_json(backtest.result_to_json(result, {"dataset": "demo"}),
                         backtest.backtest_path(models, "demo", "user_total", "W"))
 
-    at = page("pages/forecasts.py", dataset="demo", freq="W")
+    at = page("app_pages/forecasts.py", dataset="demo", freq="W")
     assert any("No backtest of engagement" in i.value for i in at.info)  # none saved for engagement yet
     at.radio(key="fc_target").set_value("user_total").run()
     clean(at)
@@ -125,16 +116,16 @@ def test_forecasts_page_shows_the_latest_backtest(models: Path, demo: tuple[pd.D
 
 def test_training_job_from_the_form_saves_a_model_that_then_appears(models: Path,
                                                                     demo: tuple[pd.DataFrame, pd.Timestamp]) -> None:
-    from ui import cache
+    from ui import models as app_models
 
-    at = page("pages/forecasts.py", dataset="demo", freq="W")
+    at = page("app_pages/forecasts.py", dataset="demo", freq="W")
     at.selectbox(key="train_target").set_value("category_demand")
     at.selectbox(key="train_model").set_value("last_value")
     at.number_input(key="train_h").set_value(2)
     at.number_input(key="train_folds").set_value(2)
     at.button[0].click().run()  # the form's submit button
     clean(at)
-    entries = cache.jobs("demo")
+    entries = app_models.jobs("demo")
     assert len(entries) == 1 and entries[0].job.process is not None  # a worker process, not this one
     status = entries[0].job.wait(timeout=JOB_TIMEOUT)
     assert status.state == "done", status.error
@@ -155,7 +146,7 @@ def test_training_job_from_the_form_saves_a_model_that_then_appears(models: Path
 
 
 def test_scoring_page_scores_the_sample_with_a_saved_model(engagement_model: Path) -> None:
-    at = page("pages/scoring.py", dataset="demo")
+    at = page("app_pages/scoring.py", dataset="demo")
     assert at.selectbox(key="sc_model").value == str(engagement_model)
     at.radio(key="sc_source").set_value("sample").run()
     at.button(key="sc_go").click().run()
@@ -173,9 +164,10 @@ def test_scoring_page_scores_the_sample_with_a_saved_model(engagement_model: Pat
     assert len(at.get("download_button")) == 3  # the sample, top-K and all pairs
 
     # A small upload of the same layout scores the same way.
-    from ui import cache
+    from ui import queries
+    from ui.store import dataset_key
 
-    small = b"\n".join(cache.scoring_sample("demo").splitlines()[:1500])
+    small = b"\n".join(queries.scoring_sample(dataset_key("demo")).splitlines()[:1500])
     at.radio(key="sc_source").set_value("upload").run()
     at.file_uploader(key="sc_upload").set_value(("small.csv", small, "text/csv")).run()
     at.button(key="sc_go").click().run()
@@ -184,7 +176,7 @@ def test_scoring_page_scores_the_sample_with_a_saved_model(engagement_model: Pat
 
 
 def test_scoring_page_bad_upload_shows_a_named_error(engagement_model: Path) -> None:
-    at = page("pages/scoring.py", dataset="demo")
+    at = page("app_pages/scoring.py", dataset="demo")
     at.radio(key="sc_source").set_value("upload").run()
     at.file_uploader(key="sc_upload").set_value(("events.csv", b"\x00\x01garbage\xff\xfe" * 100, "text/csv")).run()
     assert not at.exception

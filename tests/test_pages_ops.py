@@ -6,23 +6,19 @@ shows its table and offers formula-safe CSV downloads. $INTEREST_DB points at a 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.apptest import check_figures, open_page, temp_store
+from tests.apptest import check_figures, open_page, store_fixture
 
 TIMEOUT = 300
 pytestmark = pytest.mark.slow  # the first page run ingests the demo and fits the models
 
 
-@pytest.fixture(scope="module")
-def db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    with temp_store(tmp_path_factory, "ops_pages") as path:
-        yield path
+db = store_fixture("ops_pages")
 
 
 def page(file: str, **query: str) -> AppTest:
@@ -34,7 +30,7 @@ def figures(at: AppTest, keys: set[str]) -> dict[str, dict[str, Any]]:
 
 
 def test_churn_page(db: Path) -> None:
-    at = page("pages/churn.py", dataset="demo", freq="W")
+    at = page("app_pages/churn.py", dataset="demo", freq="W")
     figures(at, {"churn_hist", "churn_reliability"})
     table = at.dataframe[0].value
     assert len(table) > 0 and table["reasons"].str.len().min() > 0
@@ -52,7 +48,7 @@ def test_churn_page(db: Path) -> None:
 
 
 def test_promotions_page(db: Path) -> None:
-    at = page("pages/promotions.py", dataset="demo", freq="W")
+    at = page("app_pages/promotions.py", dataset="demo", freq="W")
     figures(at, {"promo_gains", "promo_lift"})
     listed = at.dataframe[0].value
     assert len(listed) == 100 and listed["p_engage"].is_monotonic_decreasing
@@ -68,7 +64,7 @@ def test_promotions_page(db: Path) -> None:
 
 
 def test_demand_page(db: Path) -> None:
-    at = page("pages/demand.py", dataset="demo", freq="W")
+    at = page("app_pages/demand.py", dataset="demo", freq="W")
     figs = figures(at, {"demand_chart", "demand_trends"})
     assert any(t.get("fill") == "toself" for t in figs["demand_chart"]["data"]), "an interval band"
     board = at.dataframe[0].value

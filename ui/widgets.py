@@ -1,5 +1,5 @@
-"""Widgets shared by pages: dataset and frequency pickers, error display, safe CSV downloads,
-the column-mapping form and KPI rows. Values a person picks go through ``ui.state``.
+"""Widgets shared by pages: error display, safe CSV downloads, the column-mapping form, KPI rows
+and the training-job monitor. (The dataset and period pickers are the frame's: ``ui.frame``.)
 """
 
 from __future__ import annotations
@@ -14,11 +14,14 @@ import streamlit as st
 
 from interest_core.errors import InterestCoreError
 from interest_core.export import safe_csv
+from interest_core.forecasting.jobs import JobEntry
 from interest_core.ingest.formats import BEHAVIORS, IGNORE, ColumnMapping, TsUnit
-from interest_core.ingest.uploads import DEMO_NAME, Inspection, guess_behavior, guess_mapping, suggest_freq
-from interest_core.periods import FREQS, PERIOD_ADJECTIVE, PERIOD_LABEL
+from interest_core.ingest.uploads import Inspection, guess_behavior, guess_mapping
+from interest_core.periods import PERIOD_ADJECTIVE, PERIOD_LABEL
 from interest_core.text import md_code, md_escape
-from ui import cache, state
+from ui.models import JOB_POLL_S
+from ui.queries import window
+from ui.store import DatasetKey
 
 FREQ_TEXT = PERIOD_ADJECTIVE
 NONE = "(none)"
@@ -47,75 +50,6 @@ def guard() -> Iterator[None]:
         show_error(exc)
 
 
-# -- selections -----------------------------------------------------------------------------------
-
-def _bound_selectbox(label: str, options: Sequence[str], name: str, current: str, wkey: str,
-                     fmt: Callable[[str], str] = str, where: Any = None, help: str | None = None) -> str:
-    """A selectbox showing ``current`` whose changes are written to the shared selection ``name``."""
-    # Always (re)seed the widget: another page drew a widget of the same key under another id.
-    st.session_state[wkey] = current
-
-    def _changed() -> None:
-        state.put(name, st.session_state[wkey])
-
-    (where or st).selectbox(label, list(options), key=wkey, format_func=fmt, on_change=_changed, help=help)
-    return str(st.session_state[wkey])
-
-
-def dataset_picker(where: Any = None) -> str | None:
-    """Stored datasets; the selection defaults to the demo (or the first one). None when the store is empty."""
-    names = cache.store().names()
-    if not names:
-        state.put("dataset", None)
-        (where or st).info("No dataset stored yet: upload one on the Data page.")
-        return None
-    chosen = state.get("dataset")
-    if chosen not in names:
-        chosen = DEMO_NAME if DEMO_NAME in names else names[0]
-    state.put("dataset", chosen)
-    return _bound_selectbox("Dataset", names, "dataset", chosen, "w_dataset", where=where,
-                            help="Every page shows this dataset. Add or delete datasets on the Data page.")
-
-
-def freq_picker(dataset: str, where: Any = None) -> str:
-    """Period of the charts; until a person picks one, the one that suits the dataset's span."""
-    chosen = state.get("freq")
-    if chosen not in FREQS:
-        span = cache.window(dataset)  # the main span: a few stray timestamps do not make it monthly
-        chosen = suggest_freq(span["start"], span["end"])
-    return _bound_selectbox("Period", FREQS, "freq", chosen, "w_freq", fmt=lambda f: FREQ_TEXT[f], where=where,
-                            help="Time bucket of every chart over time (UTC).")
-
-
-def _ensure_app_router() -> None:
-    """Run the page through app.py's st.navigation, also when it was opened by its own URL.
-
-    With a folder named pages/ beside app.py, Streamlit runs a page opened by its URL on a fresh
-    server as a bare script (multipage v1: raw file names in the sidebar, no sections, icons or
-    wide layout) until some run of app.py has called st.navigation. Clearing that flag and
-    rerunning sends this run through app.py, which resolves the same page from the URL. Only a
-    session's first run is rerouted: it carries no widget event that a rerun would drop.
-    """
-    from streamlit.runtime.pages_manager import PagesManager
-
-    if PagesManager.uses_pages_directory and not st.session_state.get("_ic_routed"):
-        st.session_state["_ic_routed"] = True
-        PagesManager.uses_pages_directory = False
-        st.rerun()
-    st.session_state["_ic_routed"] = True
-
-
-def sidebar(*, freq: bool = True) -> tuple[str | None, str]:
-    """Dataset (and period) pickers in the sidebar; keeps the link in step with the selections."""
-    _ensure_app_router()
-    with guard():
-        dataset = dataset_picker(st.sidebar)
-        period = freq_picker(dataset, st.sidebar) if (freq and dataset) else (state.get("freq") or "W")
-        state.sync()
-        return dataset, period
-    return None, "W"
-
-
 # -- display helpers ----------------------------------------------------------------------------
 
 def csv_download(label: str, frame: pd.DataFrame, file_name: str, key: str) -> None:
@@ -129,9 +63,9 @@ def span_metric(start: object, end: object) -> tuple[str, str, str]:
     return "Span", length, f"first and last event: {dates}"
 
 
-def time_axis(dataset: str) -> tuple[object, object] | None:
+def time_axis(ds: DatasetKey) -> tuple[object, object] | None:
     """The span time charts show; None when every event is in it. Says how many are left out."""
-    span = cache.window(dataset)
+    span = window(ds)
     if not span["outside"]:
         return None
     st.caption(f":material/info: {span['outside']:,} event(s) lie far from the rest "
@@ -243,15 +177,15 @@ def file_guard(file_name: str) -> Iterator[None]:
                  icon=":material/error:")
 
 
-def _job_line(entry: Any) -> str:
+def _job_line(entry: JobEntry) -> str:
     from interest_core.views.forecasts import TARGET_TEXT
 
     return (f"**{entry.model}** on {TARGET_TEXT.get(entry.target, entry.target)} "
             f"({FREQ_TEXT.get(entry.freq, entry.freq)}, {entry.horizon} ahead, {entry.folds} folds)")
 
 
-def job_monitor(entries: Callable[[], list[Any]], key: str = "jobs") -> None:
-    """Progress of the latest training jobs: polled every ``cache.JOB_POLL_S`` seconds in a fragment while
+def job_monitor(entries: Callable[[], list[JobEntry]], key: str = "jobs") -> None:
+    """Progress of the latest training jobs: polled every ``models.JOB_POLL_S`` seconds in a fragment while
     one runs (the rest of the page stays usable); when one ends, the whole page reruns once so its
     leaderboard and model list show the result."""
     acked: set[str] = st.session_state.setdefault(f"{key}_seen_done", set())
@@ -262,7 +196,7 @@ def job_monitor(entries: Callable[[], list[Any]], key: str = "jobs") -> None:
         else:
             running = True
 
-    @st.fragment(run_every=cache.JOB_POLL_S if running else None)
+    @st.fragment(run_every=JOB_POLL_S if running else None)
     def _progress() -> None:
         for entry in entries()[:JOBS_SHOWN]:
             job, line = entry.job, _job_line(entry)

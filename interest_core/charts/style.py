@@ -5,7 +5,7 @@ fixed qualitative palette is a stable hash (blake2b) of its name, within the pri
 the first names of the call and within the others for the rest. Two names whose hashes share a
 slot would look alike: among the names of one call, a later one moves to the next free slot.
 Pass the categories ranked by importance (most engaged first), and pass the same ranked list
-(the dataset's: ``ui.cache.colors``) to every chart so colours are identical across the app.
+(the dataset's: ``ui.queries.colors``) to every chart so colours are identical across the app.
 ``other`` is always grey.
 """
 

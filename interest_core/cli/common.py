@@ -39,3 +39,13 @@ def progress_bar(args: argparse.Namespace) -> Callable[[float, str], None] | Non
         sys.stderr.flush()
 
     return show
+
+
+def add_engine_options(parser: argparse.ArgumentParser) -> None:
+    """--engine and --spark-master, for the commands that run on DuckDB or Spark."""
+    from interest_core.engines import DEFAULT_SPARK_MASTER, ENGINES
+
+    parser.add_argument("--engine", default="duckdb", choices=list(ENGINES),
+                        help="duckdb (embedded, default) or spark (for logs past one machine)")
+    parser.add_argument("--spark-master", default=DEFAULT_SPARK_MASTER,
+                        help=f"spark: master URL (default {DEFAULT_SPARK_MASTER}; e.g. local[2], spark://host:7077)")

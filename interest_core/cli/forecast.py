@@ -23,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from interest_core.cli.common import open_store, parse_pairs, progress_bar
+from interest_core.cli.common import add_engine_options, open_store, parse_pairs, progress_bar
 from interest_core.errors import ModelError
 from interest_core.forecasting.forecasters import BASELINE_NAMES, REGISTRY, make_forecaster, names
 from interest_core.forecasting.request import DEFAULT_TOP_K, TrainRequest
@@ -174,12 +174,13 @@ def _register_fit_score(add: AddCommand) -> None:
             db=False)
     p.add_argument("model_dir", help="folder written by fit")
     p.add_argument("path", help="events file (any supported format)")
-    p.add_argument("--out", required=True, help="CSV of every (user, category) score")
+    p.add_argument("--out", required=True, help="CSV (or .parquet) of every (user, category) score")
     p.add_argument("--top-out", default=None, help="CSV of the top-K categories per user")
     p.add_argument("--h", type=int, default=None, help="periods ahead (default: the model's horizon)")
     p.add_argument("--k", type=int, default=5, help="categories per user in the top-K (default 5)")
     p.add_argument("--format", default="auto", help="auto, taobao, tmall2014, retailrocket, rees46")
     p.add_argument("--year", type=int, default=2013, help="tmall2014: year of the M-D dates")
+    add_engine_options(p)
 
 
 def _model_params(pairs: list[str]) -> dict[str, Any]:
@@ -239,10 +240,19 @@ def cmd_score(args: argparse.Namespace) -> dict[str, Any]:
     from interest_core.forecasting.scoring import score
 
     started = time.perf_counter()
-    result = score(args.model_dir, args.path, h=args.h, k=args.k, fmt=args.format, year=args.year)
+    if args.engine == "spark":
+        from interest_core.engines.spark_scoring import score as spark_score
+
+        result = spark_score(args.model_dir, args.path, h=args.h, k=args.k, fmt=args.format, year=args.year,
+                             master=args.spark_master)
+    else:
+        result = score(args.model_dir, args.path, h=args.h, k=args.k, fmt=args.format, year=args.year)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_bytes(safe_csv(result.scores))
+    if out.suffix == ".parquet":
+        result.scores.to_parquet(out, index=False)
+    else:
+        out.write_bytes(safe_csv(result.scores))
     if args.top_out:
         Path(args.top_out).write_bytes(safe_csv(result.top_k))
     drift = json.loads(result.drift.to_json(orient="records"))

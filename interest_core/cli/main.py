@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from interest_core.cli.common import open_store, parse_pairs, progress_bar
+from interest_core.cli.common import add_engine_options, open_store, parse_pairs, progress_bar
 from interest_core.errors import InterestCoreError
 from interest_core.periods import FREQS
 
@@ -51,8 +51,16 @@ def cmd_ingest(args: argparse.Namespace) -> dict[str, Any]:
         pseudonymize_key_env=(args.key_env or DEFAULT_KEY_ENV) if args.pseudonymize else None,
     )
     with open_store(args) as store:
-        result = store.ingest(args.path, name=args.name, fmt=args.format, mapping=_mapping(args), options=options,
-                              year=args.year, item_properties=args.item_properties, progress=progress_bar(args))
+        if args.engine == "spark":
+            from interest_core.engines import spark_ingest
+
+            result = spark_ingest.ingest(store, args.path, name=args.name, fmt=args.format, mapping=_mapping(args),
+                                         options=options, year=args.year, item_properties=args.item_properties,
+                                         master=args.spark_master, warehouse=args.warehouse)
+        else:
+            result = store.ingest(args.path, name=args.name, fmt=args.format, mapping=_mapping(args),
+                                  options=options, year=args.year, item_properties=args.item_properties,
+                                  progress=progress_bar(args))
     out = {"created": result.created, "message": result.message, "format": result.report.format,
            **{k: v for k, v in result.summary.items()}}
     out["rows_read"] = result.report.rows_read
@@ -86,6 +94,11 @@ def cmd_panel(args: argparse.Namespace) -> dict[str, Any]:
 
     grouping = GroupingSpec(method="topk", k=args.top_k) if args.top_k else GroupingSpec()
     spec = PanelSpec(freq=args.freq, grouping=grouping)
+    if args.engine == "spark":
+        from interest_core.engines.spark_panel import write_panel
+
+        with open_store(args) as store:
+            return write_panel(store, args.name, spec, args.out, top_k=args.top_k, master=args.spark_master)
     with open_store(args) as store:
         source = events_source(store, args.name)
         panel = build_panel(source, spec, category_map=category_map(source, spec))
@@ -138,6 +151,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--encoding", help="file encoding if not UTF-8 (e.g. gbk, latin-1)")
     p.add_argument("--pseudonymize", action="store_true", help="store HMAC pseudonyms instead of user ids")
     p.add_argument("--key-env", help="environment variable with the HMAC key (default INTEREST_PSEUDONYM_KEY)")
+    add_engine_options(p)
+    p.add_argument("--warehouse", help="spark: folder (or URL) for the events' Parquet (default: beside the store)")
 
     add("datasets", cmd_datasets, "list stored datasets")
     p = add("describe", cmd_describe, "rows, users, span, behaviour mix and rejects of a dataset")
@@ -148,7 +163,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name")
     p.add_argument("--freq", default="W", choices=list(FREQS))
     p.add_argument("--top-k", type=int, default=0, help="group categories into the top K plus other")
-    p.add_argument("--out", required=True, help=".csv or .parquet")
+    p.add_argument("--out", required=True, help=".csv or .parquet (spark: any other name is a Parquet folder)")
+    add_engine_options(p)
     p = add("synth", cmd_synth, "generate the synthetic demo dataset with ground truth", db=False)
     p.add_argument("--users", type=int, default=1500)
     p.add_argument("--seed", type=int, default=7)

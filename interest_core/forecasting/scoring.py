@@ -126,16 +126,21 @@ def _flag(psi: float) -> str:
 
 def drift_report(profile: dict[str, Any], panel: pd.DataFrame, unseen_events: float) -> pd.DataFrame:
     """Behaviour mix, category mix and activity per user: training profile vs the scored file's panel."""
+    per_cat = _event_counts(panel).groupby(panel["category"].astype(str)).sum()
+    return drift_table(profile, _behavior_mix(panel), per_cat, _activity(panel), unseen_events)
+
+
+def drift_table(profile: dict[str, Any], behavior_mix: pd.Series, per_cat: pd.Series, activity: dict[str, float],
+                unseen_events: float) -> pd.DataFrame:
+    """``drift_report`` from the scored panel's aggregates (what an engine such as Spark computes)."""
     rows: list[dict[str, Any]] = []
     train_b = pd.Series(profile["behavior_mix"], dtype=float)
-    new_b = _behavior_mix(panel).reindex(train_b.index, fill_value=0.0)
+    new_b = behavior_mix.reindex(train_b.index, fill_value=0.0)
     for b in train_b.index:
         rows.append({"aspect": "behavior_mix", "item": b, "training": train_b[b], "scored": new_b[b]})
     psi_b = _psi(train_b, new_b)
     rows.append({"aspect": "behavior_mix", "item": "PSI", "psi": psi_b, "flag": _flag(psi_b)})
 
-    events = _event_counts(panel)
-    per_cat = events.groupby(panel["category"].astype(str)).sum()
     total = max(float(per_cat.sum()), 1.0)
     train_c = pd.Series(profile["category_mix"], dtype=float)
     named = [c for c in train_c.index if c != "__rest__"]
@@ -148,7 +153,7 @@ def drift_report(profile: dict[str, Any], panel: pd.DataFrame, unseen_events: fl
     rows.append({"aspect": "category_mix", "item": "share of events in unseen categories", "training": 0.0,
                  "scored": share_unseen, "flag": flag})
 
-    new_a = _activity(panel)
+    new_a = activity
     for key, value in profile["activity"].items():
         rows.append({"aspect": "activity", "item": key, "training": value, "scored": new_a[key]})
     out = pd.DataFrame(rows, columns=list(DRIFT_COLUMNS))
@@ -176,14 +181,8 @@ def _forecast(model: Forecaster, frame: pd.DataFrame, freq: str, h: int) -> pd.D
     return model.clone().fit(frame, freq).predict(h)
 
 
-def score(model: SavedModel | str | Path, path: str | Path, h: int | None = None, k: int = 5, *,
-          fmt: str = "auto", mapping: ColumnMapping | None = None, year: int = 2013,
-          cold_start_weight: float = COLD_START_WEIGHT) -> ScoringResult:
-    """Engagement probability and intensity for every (user, category) pair of the file.
-
-    A model saved without a training profile still scores, but then nothing is flagged
-    cold-start, no category is folded into 'other' and the drift table is empty.
-    """
+def resolve(model: SavedModel | str | Path, h: int | None) -> tuple[SavedModel, dict[str, Any] | None, PanelSpec, int]:
+    """The loaded model, its training profile, panel spec and the horizon to score (checked)."""
     saved = _as_saved(model)
     profile: dict[str, Any] | None = saved.extra.get("profile")
     target = (profile or {}).get("target") or saved.extra.get("target", "engagement")
@@ -196,6 +195,18 @@ def score(model: SavedModel | str | Path, path: str | Path, h: int | None = None
     horizon = int(h if h is not None else default_h)
     if horizon < 1:
         raise ModelError(f"horizon h={horizon} must be at least 1", "ask for h >= 1 periods")
+    return saved, profile, spec, horizon
+
+
+def score(model: SavedModel | str | Path, path: str | Path, h: int | None = None, k: int = 5, *,
+          fmt: str = "auto", mapping: ColumnMapping | None = None, year: int = 2013,
+          cold_start_weight: float = COLD_START_WEIGHT) -> ScoringResult:
+    """Engagement probability and intensity for every (user, category) pair of the file.
+
+    A model saved without a training profile still scores, but then nothing is flagged
+    cold-start, no category is folded into 'other' and the drift table is empty.
+    """
+    saved, profile, spec, horizon = resolve(model, h)
     with tempfile.TemporaryDirectory(prefix="ic-score-") as tmp, Store(Path(tmp) / "score.duckdb") as store:
         result = store.ingest(path, name="scoring", fmt=fmt, mapping=mapping, year=year)
         source = events_source(store, result.name)
@@ -212,10 +223,7 @@ def score(model: SavedModel | str | Path, path: str | Path, h: int | None = None
     unseen_events = float(unseen["events"].sum())
     drift = drift_report(profile, panel, unseen_events) if profile else pd.DataFrame(columns=list(DRIFT_COLUMNS))
     scores = _pair_scores(forecasts, profile, cold_start_weight)
-    top = scores.sort_values(["user_id", "p_engage", "yhat", "category"], ascending=[True, False, False, True],
-                             kind="stable")
-    top = top.assign(rank=top.groupby("user_id").cumcount() + 1)
-    top = top[top["rank"] <= k][["user_id", "rank", "category", "p_engage", "yhat", "cold_start"]]
+    top = top_k_per_user(scores, k)
     counts = {
         "events": int(result.summary["rows"]), "rows_rejected": int(sum(result.report.rejected.values())),
         "users": int(scores["user_id"].nunique()), "pairs": len(scores),
@@ -223,7 +231,15 @@ def score(model: SavedModel | str | Path, path: str | Path, h: int | None = None
         "categories": len(cmap), "categories_unseen": len(unseen), "events_unseen_categories": int(unseen_events),
         "horizon": horizon,
     }
-    return ScoringResult(scores, top.reset_index(drop=True), forecasts, counts, drift)
+    return ScoringResult(scores, top, forecasts, counts, drift)
+
+
+def top_k_per_user(scores: pd.DataFrame, k: int) -> pd.DataFrame:
+    top = scores.sort_values(["user_id", "p_engage", "yhat", "category"], ascending=[True, False, False, True],
+                             kind="stable")
+    top = top.assign(rank=top.groupby("user_id").cumcount() + 1)
+    return top[top["rank"] <= k][["user_id", "rank", "category", "p_engage", "yhat", "cold_start"]].reset_index(
+        drop=True)
 
 
 def _pair_scores(forecasts: pd.DataFrame, profile: dict[str, Any] | None, cold_start_weight: float) -> pd.DataFrame:

@@ -1,8 +1,10 @@
-"""The steps of one ingest inside DuckDB, over the staging table ``ic_stage`` (see Store.ingest).
+"""The steps of one ingest over the staging table ``ic_stage`` (see Store.ingest).
 
 ``ic_stage`` holds every row of the file: canonical columns, a reject reason (NULL = clean) and
 the raw texts that explain a reject. These steps repair, count, de-duplicate and summarise it
-inside the ingest's transaction; none of them commits.
+inside the ingest's transaction; none of them commits. The rules they apply (which category
+fills a gap, which rows are examples, what the summary counts) are SQL shared with the Spark
+engine (``engines.spark_ingest``): the ``*_sql`` functions below.
 """
 
 from __future__ import annotations
@@ -20,6 +22,48 @@ from interest_core.ingest.sources import SourceFile, sql_str
 EXAMPLES_PER_REASON = 5
 # Examples are the first rows in this order, so the same file always shows the same examples.
 EXAMPLE_ORDER = "raw_ts, user_id, item_id, category, raw_behavior, raw_value"
+EVENT_COLUMNS = "user_id, item_id, category, behavior, ts, value"
+
+
+def item_category_sql(stage: str) -> str:
+    """item_id -> its most frequent category among clean and rejected rows (ties: the smallest)."""
+    return f"""SELECT item_id, category AS cat FROM (
+        SELECT item_id, category, row_number() OVER (PARTITION BY item_id ORDER BY count(*) DESC, category) AS rn
+        FROM {stage} WHERE category IS NOT NULL AND item_id IS NOT NULL GROUP BY item_id, category) m
+        WHERE rn = 1"""
+
+
+def examples_sql(stage: str) -> str:
+    """The first rejected rows of each reason, in EXAMPLE_ORDER (the same file shows the same examples)."""
+    return f"""SELECT reason, user_id, item_id, category, behavior, ts, value FROM (
+        SELECT reason, user_id, item_id, category, raw_behavior AS behavior, raw_ts AS ts, raw_value AS value,
+               {EXAMPLE_ORDER}, row_number() OVER (PARTITION BY reason ORDER BY {EXAMPLE_ORDER}) AS rn
+        FROM {stage} WHERE reason IS NOT NULL) x
+        WHERE rn <= {EXAMPLES_PER_REASON} ORDER BY reason, {EXAMPLE_ORDER}"""
+
+
+def summary_sql(table: str) -> str:
+    return f"""SELECT count(*), count(DISTINCT user_id), count(DISTINCT item_id), count(DISTINCT category),
+                      min(ts), max(ts) FROM {table}"""
+
+
+def behavior_counts_sql(table: str) -> str:
+    return f"SELECT behavior, count(*) AS n FROM {table} GROUP BY behavior ORDER BY n DESC, behavior"
+
+
+def summary_dict(row: Sequence[Any], behaviors: Sequence[Sequence[Any]]) -> dict[str, Any]:
+    return {
+        "rows": int(row[0]), "users": int(row[1]), "items": int(row[2]), "categories": int(row[3]),
+        "start": str(row[4]), "end": str(row[5]), "behaviors": {str(k): int(v) for k, v in behaviors},
+    }
+
+
+def example_records(frame: pd.DataFrame) -> dict[str, list[dict[str, Any]]]:
+    out: dict[str, list[dict[str, Any]]] = {}
+    for rec in frame.to_dict("records"):
+        reason = rec.pop("reason")
+        out.setdefault(reason, []).append({k: (None if pd.isna(v) else str(v)) for k, v in rec.items()})
+    return out
 
 
 def join_item_categories(relation: str, item_properties: Sequence[str | Path]) -> str:
@@ -90,9 +134,7 @@ def fill_categories(cur: duckdb.DuckDBPyConnection) -> int:
     if not missing:
         return 0
     cur.execute(
-        """UPDATE ic_stage SET category = m.cat FROM (
-             SELECT item_id, mode(category) AS cat FROM ic_stage
-             WHERE category IS NOT NULL AND item_id IS NOT NULL GROUP BY item_id) m
+        f"""UPDATE ic_stage SET category = m.cat FROM ({item_category_sql("ic_stage")}) m
            WHERE ic_stage.item_id = m.item_id AND ic_stage.category IS NULL AND ic_stage.reason IS NULL"""
     )
     return missing - count(cur, "SELECT count(*) FROM ic_stage WHERE reason IS NULL AND category IS NULL "
@@ -105,7 +147,7 @@ def drop_duplicates(cur: duckdb.DuckDBPyConnection) -> int:
     A GROUP BY on one 64-bit row hash finds candidates cheaply; equal rows always share a hash,
     so no candidates means no duplicates and the costly DISTINCT rewrite is skipped.
     """
-    cols = "user_id, item_id, category, behavior, ts, value"
+    cols = EVENT_COLUMNS
     candidates = count(cur, f"SELECT count(*) FROM (SELECT hash({cols}) AS h FROM ic_stage WHERE reason IS NULL "
                              "GROUP BY h HAVING count(*) > 1)")
     if not candidates:
@@ -120,16 +162,7 @@ def drop_duplicates(cur: duckdb.DuckDBPyConnection) -> int:
 
 
 def examples(cur: duckdb.DuckDBPyConnection, *, raw_lines: bool = True) -> dict[str, list[dict[str, Any]]]:
-    frame = cur.execute(
-        f"""SELECT reason, user_id, item_id, category, raw_behavior AS behavior, raw_ts AS ts, raw_value AS value
-            FROM ic_stage WHERE reason IS NOT NULL
-            QUALIFY row_number() OVER (PARTITION BY reason ORDER BY {EXAMPLE_ORDER}) <= {EXAMPLES_PER_REASON}
-            ORDER BY reason, {EXAMPLE_ORDER}"""
-    ).df()
-    out: dict[str, list[dict[str, Any]]] = {}
-    for rec in frame.to_dict("records"):
-        reason = rec.pop("reason")
-        out.setdefault(reason, []).append({k: (None if pd.isna(v) else str(v)) for k, v in rec.items()})
+    out = example_records(cur.execute(examples_sql("ic_stage")).df())
     if has_reject_table(cur):
         lines = cur.execute(
             f"SELECT line, csv_line, error_message FROM ic_reject_errors ORDER BY line LIMIT {EXAMPLES_PER_REASON}"
@@ -143,13 +176,6 @@ def examples(cur: duckdb.DuckDBPyConnection, *, raw_lines: bool = True) -> dict[
 
 
 def summary(cur: duckdb.DuckDBPyConnection, table: str) -> dict[str, Any]:
-    row = cur.execute(
-        f"""SELECT count(*), count(DISTINCT user_id), count(DISTINCT item_id), count(DISTINCT category),
-                   min(ts), max(ts) FROM "{table}" """
-    ).fetchone()
+    row = cur.execute(summary_sql(f'"{table}"')).fetchone()
     assert row is not None
-    behaviors = dict(cur.execute(f'SELECT behavior, count(*) FROM "{table}" GROUP BY 1 ORDER BY 2 DESC').fetchall())
-    return {
-        "rows": int(row[0]), "users": int(row[1]), "items": int(row[2]), "categories": int(row[3]),
-        "start": str(row[4]), "end": str(row[5]), "behaviors": {str(k): int(v) for k, v in behaviors.items()},
-    }
+    return summary_dict(row, cur.execute(behavior_counts_sql(f'"{table}"')).fetchall())

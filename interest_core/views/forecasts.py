@@ -9,6 +9,7 @@ demand by point and interval metrics (MAE, RMSE, sMAPE, MASE, coverage, width).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -16,7 +17,7 @@ import pandas as pd
 
 from interest_core.errors import ModelError
 from interest_core.forecasting import backtest, series
-from interest_core.forecasting.forecasters import make_forecaster, offered_models
+from interest_core.forecasting.forecasters import BASELINE_NAMES, make_forecaster, offered_models
 from interest_core.forecasting.metrics import TIERS
 from interest_core.forecasting.request import DEFAULT_TOP_K as DEFAULT_TOP_K  # re-exported: pages and ui read it here
 from interest_core.forecasting.request import TrainRequest
@@ -162,6 +163,47 @@ def residuals(forecasts: pd.DataFrame, model: str) -> pd.DataFrame:
     out["step"] = rows.groupby("fold").cumcount().to_numpy() + 1
     out["residual"] = out["y"] - out["yhat"]
     return out.reset_index(drop=True)
+
+
+@dataclass(frozen=True, eq=False)
+class SeriesView:
+    """One series' history and backtest forecasts for predicted vs actual, and where they came from."""
+
+    history: pd.DataFrame  # period, y up to the last complete period
+    forecasts: pd.DataFrame  # backtest forecasts (model, fold, cutoff, period, y, yhat, intervals)
+    ranked: list[str]  # models, lowest error on this series first
+    source: str  # 'the saved backtest of ...' or 'a backtest of this series (...)'
+    last: pd.Timestamp  # the last complete period
+
+
+def series_top_k(kind: SeriesKind) -> int | None:
+    """Categories kept by the panel behind a series: as the demand backtests group them (top 20 + other)."""
+    return DEFAULT_TOP_K["category_demand"] if kind == "category" else None
+
+
+def series_models(saved: pd.DataFrame) -> tuple[tuple[str, ...], dict[str, dict[str, Any]]]:
+    """Models (and their params) of one series' fresh backtest, given the saved models of its target and
+    frequency: the baselines, and ARIMA when one is saved (a local model refits per fold in a second; an
+    LSTM is global: its forecasts come from its training job's saved backtest)."""
+    if (saved["model"].astype(str) == "arima").any():
+        return (*BASELINE_NAMES, "arima"), {"arima": {"n_jobs": 1}}
+    return tuple(BASELINE_NAMES), {}
+
+
+def series_view(panel: pd.DataFrame, kind: SeriesKind, key: str | None, freq: str, *, models: Sequence[str],
+                horizon: int, folds: int, data_end: pd.Timestamp, saved: SavedBacktest | None = None,
+                params: dict[str, dict[str, Any]] | None = None) -> SeriesView:
+    """The saved backtest's forecasts of the series when ``saved`` holds it, else a fresh backtest of it."""
+    last = series.last_complete_period(panel["period"].max(), pd.Timestamp(data_end), freq)
+    history = series_history(panel, kind, key, freq, end=last)
+    rows = backtest_forecasts(saved, series_id(kind, key)) if saved is not None else None
+    if rows is not None and saved is not None:
+        source = f"the saved backtest of {saved.meta.created_at[:16]} UTC"
+    else:
+        result = series_backtest(panel, kind, key, models, freq, horizon, folds, data_end=pd.Timestamp(data_end),
+                                 params=params)
+        rows, source = result.forecasts, f"a backtest of this series ({folds} folds, {horizon} ahead)"
+    return SeriesView(history=history, forecasts=rows, ranked=rank_by_mae(rows), source=source, last=last)
 
 
 # -- training jobs ---------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from interest_core.export import safe_csv_bytes
 from interest_core.ingest.formats import PRESET_NAMES
 from interest_core.text import md_code, md_escape
 from interest_core.views import forecasts as fv
-from ui import cache, widgets
+from ui import frame, models, queries, store, widgets
 
 SOURCES = {"upload": "Upload a file", "sample": "Taobao-like sample of the selected dataset"}
 SHOWN_PAIRS = 5_000  # rows of the pair table sent to the browser; the CSV holds them all
@@ -19,15 +19,14 @@ YHAT = st.column_config.NumberColumn("interest (sum)", format="%.2f", help="fore
 FLAG_STYLE = {"shift": "background-color: #F4C7C3", "moderate": "background-color: #FFF2CC",
               "stable": "background-color: #D9EAD3"}
 
-dataset, _ = widgets.sidebar(freq=False)
-st.title("Scoring")
+here = frame.current()
 st.caption("Score a new events file against a saved engagement model: for every user in the file, the probability "
            "of engaging with each category in the model's next periods. Nothing is stored.")
 data: bytes | None = None
 file_name, folder, chosen = "", "", None
 with widgets.guard():
-    models = cache.saved_models()
-    scorable = models[models["target"] == "engagement"].reset_index(drop=True)
+    saved = models.saved_models()
+    scorable = saved[saved["target"] == "engagement"].reset_index(drop=True)
     st.subheader("1. Model")
     if scorable.empty:
         st.info("No engagement model saved yet: train one on the Forecasts page with the target 'engagement'.",
@@ -43,7 +42,7 @@ with widgets.guard():
                    f"up to the {widgets.period_name(chosen['freq'])} of "
                    f"{md_escape(chosen['last_period'])}; model {md_code(chosen['model'])}, "
                    f"forecasting {chosen['horizon']} periods "
-                   f"ahead. Other saved models ({len(models) - len(scorable)}) forecast totals, not pairs: they do "
+                   f"ahead. Other saved models ({len(saved) - len(scorable)}) forecast totals, not pairs: they do "
                    "not score files.")
 
         st.subheader("2. File")
@@ -56,8 +55,9 @@ with widgets.guard():
                                       key="sc_upload")
             if upload is not None:
                 data, file_name = upload.getvalue(), upload.name
-        elif dataset:
-            data, file_name = cache.scoring_sample(dataset), f"{dataset}_taobao_like_sample.csv"
+        elif here.key is not None:
+            dataset = here.key.name
+            data, file_name = queries.scoring_sample(here.key), f"{dataset}_taobao_like_sample.csv"
             st.caption(f"The last 5 weeks of 300 users of `{dataset}` in Taobao UserBehavior layout; a tenth of them "
                        "renamed (new users: cold start) and 3% of events in a category no model has seen.")
             st.download_button("Sample file (CSV)", safe_csv_bytes(data), file_name, "text/csv", key="sc_sample_dl",
@@ -65,15 +65,15 @@ with widgets.guard():
 
 if data is not None and chosen is not None:
     with widgets.file_guard(file_name):
-        sha, path = cache.upload(data, file_name)
-        insp = cache.inspect_upload(sha, path)
+        sha, path = store.upload(data, file_name)
+        insp = store.inspect_upload(sha, path)
         mapping = None
         if insp.detected:
             st.caption(f"{md_code(file_name)}: {insp.size_bytes:,} bytes, "
                        f"detected format **{md_escape(insp.detected)}**.")
         else:
             st.warning(f"{md_escape(insp.detect_problem)}. Map the columns below.", icon=":material/help:")
-            mapping = widgets.mapping_form(insp, lambda col: cache.upload_codes(sha, path, col), f"sc_map_{sha[:12]}")
+            mapping = widgets.mapping_form(insp, lambda col: store.upload_codes(sha, path, col), f"sc_map_{sha[:12]}")
         with st.expander("Preview (first rows)"):
             st.dataframe(insp.preview, hide_index=True, width="stretch")
         c1, c2 = st.columns(2)
@@ -84,7 +84,7 @@ if data is not None and chosen is not None:
         if st.button("Score", type="primary", key="sc_go", icon=":material/play_arrow:"):
             st.session_state["sc_request"] = request
         if st.session_state.get("sc_request") == request:  # scored before: results stay while widgets change
-            result = cache.score_upload(sha, path, folder, int(h), int(k), mapping)
+            result = models.score_upload(sha, path, folder, int(h), int(k), mapping)
             n = result.counts
             st.subheader("3. Scores")
             widgets.metrics([

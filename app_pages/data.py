@@ -9,18 +9,18 @@ from interest_core.config import IngestOptions
 from interest_core.ingest.formats import PRESET_NAMES
 from interest_core.ingest.uploads import dataset_name_for, discard_upload, max_decompressed_bytes
 from interest_core.text import md_code, md_escape
-from ui import cache, state, widgets
+from ui import frame, queries, state, store, widgets
 
-dataset, _ = widgets.sidebar(freq=False)
-st.title("Data")
+here = frame.current()
+dataset, ds = here.dataset, here.key
 if flash := st.session_state.pop("data_flash", None):
     st.success(flash, icon=":material/check_circle:")
 stored_tab, upload_tab = st.tabs(["Stored datasets", "Upload a file"])
 
 with stored_tab, widgets.guard():
-    st.dataframe(cache.datasets(), hide_index=True, width="stretch", column_config=widgets.COUNT_COLUMNS)
-    if dataset:
-        info = cache.describe(dataset)
+    st.dataframe(store.datasets(), hide_index=True, width="stretch", column_config=widgets.COUNT_COLUMNS)
+    if dataset and ds:
+        info = queries.describe(ds)
         st.subheader(f"Dataset `{dataset}`")
         st.caption(f"Source: {md_escape(info.source)} · format {md_escape(info.format)} · events from "
                    f"{widgets.span(info.start, info.end)[1]} · stored {info.created_at[:19]} UTC")
@@ -33,7 +33,7 @@ with stored_tab, widgets.guard():
         st.plotly_chart(charts.behavior_mix_chart(info.behaviors), key="mix")
         st.markdown(f"**Ingest report**: {info.rows_read:,} rows read, {info.rows:,} kept, "
                     f"duplicates policy {md_code(info.duplicates_policy)}")
-        report = cache.report(dataset)
+        report = queries.report(ds)
         if report.empty:
             st.caption("Every row was kept as it was.")
         else:
@@ -42,12 +42,12 @@ with stored_tab, widgets.guard():
         with d1:
             widgets.csv_download("Report (CSV)", report, f"{dataset}_report.csv", "dl_report")
         with d2:
-            widgets.csv_download("Rejected rows (CSV, up to 10,000)", cache.rejected_rows(dataset),
+            widgets.csv_download("Rejected rows (CSV, up to 10,000)", queries.rejected_rows(ds),
                                  f"{dataset}_rejected_rows.csv", "dl_rejected")
         with st.expander(f"Delete `{dataset}`"):
             sure = st.checkbox(f"Yes, delete `{dataset}` and its events for good", key="del_sure")
             if st.button("Delete dataset", type="primary", disabled=not sure, key="del_go"):
-                cache.store().delete(dataset)
+                store.store().delete(dataset)
                 state.clear("dataset")
                 st.session_state["data_flash"] = f"Deleted `{dataset}`."
                 st.rerun()
@@ -58,8 +58,8 @@ with upload_tab, widgets.guard():
                f"{', '.join(PRESET_NAMES)}; any other file can be mapped column by column.")
     upload = st.file_uploader("Events file", type=["csv", "gz", "zip", "parquet", "tsv", "txt"], key="upload")
     if upload is not None:
-        sha, path = cache.upload(upload.getvalue(), upload.name)
-        insp = cache.inspect_upload(sha, path)
+        sha, path = store.upload(upload.getvalue(), upload.name)
+        insp = store.inspect_upload(sha, path)
         st.markdown(f"**Preview** of {md_code(upload.name)} "
                     f"(first {len(insp.preview)} rows, {insp.size_bytes:,} bytes)")
         st.dataframe(insp.preview, hide_index=True, width="stretch")
@@ -70,7 +70,7 @@ with upload_tab, widgets.guard():
             how = "map columns"
         mapping = None
         if how == "map columns":
-            mapping = widgets.mapping_form(insp, lambda col: cache.upload_codes(sha, path, col), f"map_{sha[:12]}")
+            mapping = widgets.mapping_form(insp, lambda col: store.upload_codes(sha, path, col), f"map_{sha[:12]}")
         n1, n2 = st.columns([2, 1])
         name = n1.text_input("Dataset name", value=dataset_name_for(upload.name), key=f"name_{sha}")
         dup = n2.selectbox("Exact duplicate rows", ["auto", "drop", "keep"], key=f"dup_{sha}",
@@ -80,7 +80,7 @@ with upload_tab, widgets.guard():
             def show(fraction: float, message: str) -> None:
                 bar.progress(min(max(fraction, 0.0), 1.0), text=md_escape(message))
 
-            result = cache.store().ingest(
+            result = store.store().ingest(
                 path, name=name.strip(), fmt="generic" if mapping else "auto", mapping=mapping,
                 options=IngestOptions(duplicates=dup), source_name=upload.name,  # type: ignore[arg-type]
                 progress=show, max_decompressed_bytes=max_decompressed_bytes())

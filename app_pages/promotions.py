@@ -8,20 +8,21 @@ from interest_core.analytics.churn import DEFAULT_HORIZON
 from interest_core.charts import ops as ops_charts
 from interest_core.forecasting.forecasters import available
 from interest_core.text import md_escape
-from ui import cache, widgets
+from ui import frame, ops, widgets
+from ui.store import DatasetKey
 
 MODELS = {"recency_decay": "recency-weighted interest (fast)", "window_mean": "recent average (fast)",
           "lstm": "LSTM (slow: a minute or more to train)"}
 
 
-def draw(dataset: str, freq: str) -> None:
+def draw(ds: DatasetKey, freq: str) -> None:
     unit = widgets.period_name(freq)
     models = [m for m in MODELS if m in available()]
     c1, c2, c3 = st.columns(3)
     model = c1.selectbox("Forecast model", models, format_func=MODELS.__getitem__, key="promo_model")
     horizon = int(c2.selectbox(f"Coming {unit}s", [1, 2, 3, 4], key="promo_horizon",
                                help=f"Chance of engaging with the category at least once in this many {unit}s."))
-    cats = cache.promotion_categories(dataset, freq, model, horizon)
+    cats = ops.promotion_categories(ds, freq, model, horizon)
     category = c3.selectbox("Category", cats, key="promo_category",
                             help="Ordered by how many users are expected to engage with it.")
     c4, c5, c6 = st.columns(3)
@@ -29,8 +30,8 @@ def draw(dataset: str, freq: str) -> None:
     exclude = c5.toggle("Leave out users likely to churn", value=False, key="promo_exclude")
     threshold = c6.slider("Churn risk cut-off", 0.1, 0.9, 0.5, 0.05, key="promo_churn", disabled=not exclude)
     churn_h = DEFAULT_HORIZON.get(freq, 1)
-    view = cache.promotion(dataset, freq, model, horizon, category, threshold if exclude else None, churn_h)
-    ranked, curve = view["ranked"], view["curve"]
+    view = ops.promotion(ds, freq, model, horizon, category, threshold if exclude else None, churn_h)
+    ranked, curve = view.ranked, view.curve
     listed = ranked.head(size)
     reach = float(listed["p_engage"].sum())
     share = reach / float(ranked["p_engage"].sum() or 1)
@@ -44,7 +45,7 @@ def draw(dataset: str, freq: str) -> None:
         st.plotly_chart(ops_charts.gains_chart(curve, category), key="promo_gains")
     slow = model == "lstm"  # three more fits: only when asked
     run_backtest = right.toggle("Backtest this model (minutes)", False, key="promo_bt") if slow else True
-    lift = cache.promotion_lift(dataset, freq, model, horizon, category) if run_backtest else None
+    lift = ops.promotion_lift(ds, freq, model, horizon, category) if run_backtest else None
     if lift is not None:
         with right:
             st.plotly_chart(ops_charts.lift_chart(lift, category), key="promo_lift")
@@ -64,16 +65,11 @@ def draw(dataset: str, freq: str) -> None:
         "expected_reach": st.column_config.NumberColumn("expected engaged so far", format="%.1f"),
         "reach_share": st.column_config.NumberColumn("share of all expected", format="percent"),
     })
-    widgets.csv_download("This list (CSV)", listed, f"{dataset}_{category}_promotion.csv", key="promo_csv")
+    widgets.csv_download("This list (CSV)", listed, f"{ds.name}_{category}_promotion.csv", key="promo_csv")
     if lift is not None:
         with st.expander("Backtest table"):
             st.dataframe(lift, hide_index=True, key="promo_lift_table")
 
 
-dataset, freq = widgets.sidebar(freq=True)
-st.title("Promotion targeting")
-if not dataset:
-    st.info("No dataset yet: add one on the Data page.")
-else:
-    with widgets.guard():
-        draw(dataset, freq)
+here = frame.current()
+draw(here.ds, here.freq)

@@ -7,14 +7,17 @@ from urllib.parse import quote
 import pandas as pd
 import streamlit as st
 
-from interest_core.analytics.segments import segment_table
+from interest_core.analytics.segments import segment_table, segment_users
 from interest_core.charts import segments as seg_charts
-from ui import cache, widgets
+from interest_core.views.segments import SIZES_WINDOW
+from ui import frame, views, widgets
+from ui.store import DatasetKey
 
 METHODS = {"kmeans": "K-means (number of segments by silhouette, or fixed)", "dbscan": "DBSCAN (dense groups + noise)"}
 
 
-def draw(dataset: str, freq: str) -> None:
+def draw(ds: DatasetKey, freq: str) -> None:
+    dataset = ds.name
     unit = widgets.period_name(freq)
     c1, c2, c3 = st.columns(3)
     method = c1.radio("Method", list(METHODS), format_func=METHODS.__getitem__, key="seg_method")
@@ -26,13 +29,13 @@ def draw(dataset: str, freq: str) -> None:
     min_users = int(c3.number_input("Hide segments under k users", 1, 100, 5, key="seg_min_users"))
     k = None if k_text == "auto" or method != "kmeans" else int(k_text)
     last = None if last_text == "all the data" else int(last_text.split()[1])
-    seg = cache.segmentation(dataset, freq, method, k, last)
-    table, hidden = segment_table(seg["descriptions"], min_users)
+    seg = views.segmentation(ds, freq, method, k, last)
+    table, hidden = segment_table(seg.descriptions, min_users)
     names = dict(zip(table["segment"].astype(int), table["description"], strict=True))
-    sil = seg["silhouette"]
-    best = max(sil, key=sil.get) if sil else None
+    sil = seg.silhouette
+    best = max(sil, key=lambda k: sil[k]) if sil else None
     chosen = f" (silhouette {sil[best]:.2f} at k = {best})" if best is not None else ""
-    st.caption(f"{len(seg['features']):,} users in {len(table)} segment(s){chosen}; {hidden} segment(s) under "
+    st.caption(f"{len(seg.features):,} users in {len(table)} segment(s){chosen}; {hidden} segment(s) under "
                f"{min_users} users hidden. Features: recency, share of {unit}s active, events per active {unit}, "
                "buy share, fav/cart/buy share, number of categories, and category shares.")
     shown = table.drop(columns="traits")
@@ -41,14 +44,14 @@ def draw(dataset: str, freq: str) -> None:
         "description": st.column_config.TextColumn("in words", width="large"),
     })
     widgets.csv_download("Segments (CSV)", shown, f"{dataset}_segments.csv", key="seg_table_csv")
-    visible = seg["projection"][seg["projection"]["segment"].isin(list(names))]
+    visible = seg.projection[seg.projection["segment"].isin(list(names))]
     left, right = st.columns(2)
     with left:
         st.plotly_chart(seg_charts.projection_chart(visible, names), key="seg_projection")
     with right:
         st.plotly_chart(seg_charts.segment_traits_chart(table), key="seg_traits")
-    sizes = seg["sizes"][seg["sizes"]["segment"].isin(list(names))]
-    st.plotly_chart(seg_charts.segment_sizes_chart(sizes, freq, names, window=8), key="seg_sizes")
+    sizes = seg.sizes[seg.sizes["segment"].isin(list(names))]
+    st.plotly_chart(seg_charts.segment_sizes_chart(sizes, freq, names, window=SIZES_WINDOW), key="seg_sizes")
     widgets.csv_download("Segment sizes over time (CSV)", sizes, f"{dataset}_segment_sizes.csv", key="seg_sizes_csv")
 
     st.subheader("Users of a segment")
@@ -59,11 +62,7 @@ def draw(dataset: str, freq: str) -> None:
     # the old label (Streamlit keeps the formatted value), e.g. segment 0's old description after k changes.
     pick = st.selectbox("Segment", list(names), key=f"seg_pick_{dataset}_{freq}_{method}_{k}_{last}",
                         format_func=lambda s: f"{s}: {names[s]}")
-    labels = seg["labels"]
-    features = seg["features"]
-    members = features.loc[labels.index[labels == pick]]
-    users = members[[c for c in members.columns if not c.startswith("share:")]].reset_index()
-    users = users.sort_values(["frequency", "intensity"], ascending=False)
+    users = segment_users(seg.features, seg.labels, pick)
     users = users.assign(open=[f"user?user={quote(str(u))}&dataset={quote(dataset)}" for u in users["user_id"]])
     st.dataframe(users, hide_index=True, key="seg_users", column_config={
         "open": st.column_config.LinkColumn("User page", display_text="open"),
@@ -78,10 +77,5 @@ def draw(dataset: str, freq: str) -> None:
                          f"{dataset}_segment_{pick}_users.csv", key="seg_users_csv")
 
 
-dataset, freq = widgets.sidebar(freq=True)
-st.title("Segments")
-if not dataset:
-    st.info("No dataset yet: add one on the Data page.")
-else:
-    with widgets.guard():
-        draw(dataset, freq)
+here = frame.current()
+draw(here.ds, here.freq)

@@ -6,10 +6,11 @@ import streamlit as st
 
 from interest_core.analytics.churn import DEFAULT_HORIZON
 from interest_core.charts import ops as ops_charts
-from ui import cache, widgets
+from ui import frame, ops, queries, widgets
+from ui.store import DatasetKey
 
 
-def draw(dataset: str, freq: str) -> None:
+def draw(ds: DatasetKey, freq: str) -> None:
     unit = widgets.period_name(freq)
     c1, c2 = st.columns(2)
     options = sorted({1, 2, 3, 4, DEFAULT_HORIZON.get(freq, 1)})
@@ -20,8 +21,8 @@ def draw(dataset: str, freq: str) -> None:
     threshold = c2.slider("High risk from", 0.05, 0.95, 0.3, 0.05, key="churn_threshold", format="%.2f",
                           help="Users at or above this risk are counted and listed as high risk.")
     horizon_text = f"next {horizon} {unit}{'s' if horizon > 1 else ''}"
-    risk = cache.churn_risk(dataset, freq, horizon)
-    last = cache.ops_last_period(dataset, freq)
+    risk = ops.churn_risk(ds, freq, horizon)
+    last = queries.last_complete_period(ds, freq)
     high = int((risk["risk"] >= threshold).sum())
     widgets.metrics([
         ("Active users", f"{len(risk):,}", f"with an event in the 4 {unit}s up to {last:%Y-%m-%d} (last complete "
@@ -33,19 +34,19 @@ def draw(dataset: str, freq: str) -> None:
     with left:
         st.plotly_chart(ops_charts.risk_histogram(risk, threshold, horizon_text), key="churn_hist")
     with right:
-        bt = cache.churn_backtest(dataset, freq, horizon)
-        st.plotly_chart(ops_charts.reliability_chart(bt["reliability"]), key="churn_reliability")
-    s = bt["summary"]
+        bt = ops.churn_backtest(ds, freq, horizon)
+        st.plotly_chart(ops_charts.reliability_chart(bt.reliability), key="churn_reliability")
+    s = bt.summary
     st.caption(
         f"Backtest on the last 3 {unit}s with known outcomes ({int(s['n_test']):,} user snapshots, "
         f"{s['base_rate']:.0%} churned): ROC-AUC **{s['roc_auc']:.3f}** vs **{s['recency_roc_auc']:.3f}** for "
         f"ranking by {unit}s since last activity; PR-AUC {s['pr_auc']:.3f} vs {s['recency_pr_auc']:.3f}; "
-        f"Brier {s['brier']:.3f} (always guessing the base rate: {bt['brier_base_rate']:.3f}). "
+        f"Brier {s['brier']:.3f} (always guessing the base rate: {bt.brier_base_rate:.3f}). "
         "Each cutoff's model saw only the data before it.")
 
     st.subheader("Users at highest risk")
     n = int(st.number_input("Show", 10, 1000, 50, 10, key="churn_n"))
-    table = ops_charts.top_risk_table(risk, dataset, n)
+    table = ops_charts.top_risk_table(risk, ds.name, n)
     if not high:
         st.info(f"No user has a risk of {threshold:.0%} or more; the riskiest are listed anyway.")
     st.dataframe(table, hide_index=True, key="churn_table", column_config={
@@ -55,15 +56,10 @@ def draw(dataset: str, freq: str) -> None:
         "open": st.column_config.LinkColumn("User page", display_text="open"),
     })
     export = risk[risk["risk"] >= threshold].drop(columns=["cutoff"])
-    widgets.csv_download(f"The {high:,} high-risk users (CSV)", export, f"{dataset}_churn_risk.csv", key="churn_csv")
+    widgets.csv_download(f"The {high:,} high-risk users (CSV)", export, f"{ds.name}_churn_risk.csv", key="churn_csv")
     with st.expander("Backtest by cutoff"):
-        st.dataframe(bt["per_cutoff"], hide_index=True, key="churn_per_cutoff")
+        st.dataframe(bt.per_cutoff, hide_index=True, key="churn_per_cutoff")
 
 
-dataset, freq = widgets.sidebar(freq=True)
-st.title("Churn risk")
-if not dataset:
-    st.info("No dataset yet: add one on the Data page.")
-else:
-    with widgets.guard():
-        draw(dataset, freq)
+here = frame.current()
+draw(here.ds, here.freq)

@@ -8,7 +8,9 @@ import streamlit as st
 
 from interest_core.analytics.migration import matrix_wide, noisy_export, top_flows
 from interest_core.charts import migration as mig_charts
-from ui import cache, widgets
+from interest_core.views.migration import SANKEY_LAST_PAIRS, SANKEY_MAX_CATEGORIES
+from ui import frame, queries, views, widgets
+from ui.store import DatasetKey
 
 MODES = {
     "periods": "each period with the next (share of interest)",
@@ -17,7 +19,8 @@ MODES = {
 }
 VALUES = {"mass": "interest moved", "users": "users", "share_of_row": "% of the from-category"}
 
-def draw(dataset: str, freq: str, periods: list[str], unit: str) -> None:
+def draw(ds: DatasetKey, freq: str, periods: list[str], unit: str) -> None:
+    dataset = ds.name
     c1, c2, c3 = st.columns([2, 1, 1])
     mode = c1.radio("Compare", list(MODES), format_func=MODES.__getitem__, key="mig_mode")
     top_k = c2.slider("Categories shown", 3, 30, 12, key="mig_top_k",
@@ -32,7 +35,7 @@ def draw(dataset: str, freq: str, periods: list[str], unit: str) -> None:
     if mode == "windows" and inside:
         split = st.select_slider("The 'after' window starts at", inside, value=inside[len(inside) // 2],
                                  key="mig_split")
-    seg = cache.segmentation(dataset, freq)["descriptions"]
+    seg = views.segmentation(ds, freq).descriptions
     seg_options = [None, *seg["segment"].astype(int).tolist()]
     words = dict(zip(seg["segment"].astype(int), seg["description"], strict=True))
     # One widget per dataset and period: segments are learned per dataset and period, and a selectbox keeps showing an
@@ -43,12 +46,12 @@ def draw(dataset: str, freq: str, periods: list[str], unit: str) -> None:
         st.info(f"Pick a range of at least two {unit}s.")
         return
 
-    view = cache.migration_view(dataset, freq, top_k, mode, start, end, split, segment, min_users)
-    matrix = view["matrix"]
-    st.caption(f"{view['users']:,} users, {view['pairs']} {unit} pair(s). Share of interest: each user's "
+    view = views.migration_view(ds, freq, top_k, mode, start, end, split, segment, min_users)
+    matrix = view.matrix
+    st.caption(f"{view.users:,} users, {view.pairs} {unit} pair(s). Share of interest: each user's "
                f"share that left a category is split over the categories that gained, in proportion "
                f"to their gains; '(new)' and '(gone)' are users active on one side only. "
-               f"{view['hidden']} cell(s) with fewer than {min_users} users hidden.")
+               f"{view.hidden} cell(s) with fewer than {min_users} users hidden.")
     v1, v2, v3 = st.columns([2, 1, 1])
     value = v1.radio("Cells show", list(VALUES), format_func=VALUES.__getitem__, horizontal=True, key="mig_value")
     stay = v2.toggle("What stayed (A → A)", key="mig_diagonal")
@@ -56,26 +59,27 @@ def draw(dataset: str, freq: str, periods: list[str], unit: str) -> None:
                       "earlier period; (gone): users not active in the later one.")
     wide = matrix_wide(matrix, value, diagonal=stay, entry_exit=entry)
     st.plotly_chart(mig_charts.migration_heatmap(wide, value=value), key="mig_heatmap")
-    colors = cache.colors(dataset)
+    colors = queries.colors(ds)
     left, right = st.columns([3, 2])
     with left:
-        st.plotly_chart(mig_charts.sankey_chart(view["links"], colors), key="mig_sankey")
-        if mode == "periods" and view["pairs"] > 4:
-            st.caption(f"The Sankey follows the last 4 of the range's {view['pairs']} {unit} pairs and at most 8 "
-                       "categories, to stay legible; the matrix above covers the whole range.")
+        st.plotly_chart(mig_charts.sankey_chart(view.links, colors), key="mig_sankey")
+        if mode == "periods" and view.pairs > SANKEY_LAST_PAIRS:
+            st.caption(f"The Sankey follows the last {SANKEY_LAST_PAIRS} of the range's {view.pairs} {unit} pairs "
+                       f"and at most {SANKEY_MAX_CATEGORIES} categories, to stay legible; the matrix above covers "
+                       "the whole range.")
     with right:
-        flows = view["net"].head(12) if mode == "periods" else top_flows(matrix, 12)
+        flows = view.net.head(12) if mode == "periods" else top_flows(matrix, 12)
         st.plotly_chart(mig_charts.top_flows_chart(flows, value="net" if mode == "periods" else "mass",
                                                    colors=colors), key="mig_flows")
 
     st.subheader("Who moved")
-    strongest = view["net"].head(30) if mode == "periods" else top_flows(matrix, 30)  # as in the bar chart
+    strongest = view.net.head(30) if mode == "periods" else top_flows(matrix, 30)  # as in the bar chart
     choices = list(zip(strongest["from_category"].astype(str), strongest["to_category"].astype(str), strict=True))
     if not choices:
         st.info("No flow between different categories in this selection.")
     else:
         flow = st.selectbox("Flow", choices, key="mig_flow", format_func=lambda f: f"{f[0]} → {f[1]}")
-        who = cache.flow_users(dataset, freq, top_k, mode, start, end, split, segment, flow[0], flow[1])
+        who = views.flow_users(ds, freq, top_k, mode, start, end, split, segment, flow[0], flow[1])
         who = who.assign(open=[f"user?user={quote(u)}&dataset={quote(dataset)}" for u in who["user_id"]])
         st.dataframe(who, hide_index=True, key="mig_users", column_config={
             "open": st.column_config.LinkColumn("User page", display_text="open"),
@@ -91,18 +95,18 @@ def draw(dataset: str, freq: str, periods: list[str], unit: str) -> None:
     st.subheader("Forecast of the next move")
     if st.toggle("Forecast where interest moves next, and check it on the last pair of the range", key="mig_fc",
                  help="Fits a forecaster on every user's series: a few seconds on a large dataset."):
-        model = st.selectbox("Model", cache.FORECAST_MODELS, key="mig_fc_model",
+        model = st.selectbox("Model", views.FORECAST_MODELS, key="mig_fc_model",
                              help="Fitted on every user's series (all users, categories shown above) up to a period.")
         t = periods[periods.index(end) - 1]
-        check = cache.migration_forecast(dataset, freq, top_k, t, model, min_users)
-        still = cache.migration_forecast(dataset, freq, top_k, t, "last_value", min_users)
-        st.plotly_chart(mig_charts.forecast_vs_actual_chart(check["compared"], title_suffix=f", {t} → {end}"),
+        check = views.migration_forecast(ds, freq, top_k, t, model, min_users)
+        still = views.migration_forecast(ds, freq, top_k, t, "last_value", min_users)
+        st.plotly_chart(mig_charts.forecast_vs_actual_chart(check.compared, title_suffix=f", {t} → {end}"),
                         key="mig_fc_check")
         st.caption(f"Backtest of the last pair of the range: forecast from data up to {t}, compared with what happened "
-                   f"in {end} (users active in both). Relative L1 error {check['l1']:.2f}; 'nobody moves' "
-                   f"(last value) scores {still['l1']:.2f}.")
-        last = cache.last_complete_period(dataset, freq)
-        ahead = cache.migration_forecast(dataset, freq, top_k, last, model, min_users)["implied"]
+                   f"in {end} (users active in both). Relative L1 error {check.l1:.2f}; 'nobody moves' "
+                   f"(last value) scores {still.l1:.2f}.")
+        last = f"{queries.last_complete_period(ds, freq):%Y-%m-%d}"
+        ahead = views.migration_forecast(ds, freq, top_k, last, model, min_users).implied
         st.plotly_chart(mig_charts.migration_heatmap(matrix_wide(ahead, "mass", diagonal=False, entry_exit=False),
                                                      title_suffix=f", expected after {last} ({model})"),
                         key="mig_fc_next")
@@ -111,19 +115,14 @@ def draw(dataset: str, freq: str, periods: list[str], unit: str) -> None:
     eps = st.number_input("Laplace noise ε (0 = none; smaller = more noise)", 0.0, 10.0, 0.0, 0.1,
                           key="mig_eps", help="Noise on the exported users and interest counts "
                           "(differential privacy); hidden cells stay hidden.")
-    export = noisy_export(matrix, eps or None, seed=0, sensitivity=max(1, view["pairs"]))
+    export = noisy_export(matrix, eps or None, seed=0, sensitivity=max(1, view.pairs))
     widgets.csv_download("Matrix (CSV)", export, f"{dataset}_migration_{start}_{end}.csv", key="mig_csv")
 
 
-dataset, freq = widgets.sidebar(freq=True)
-st.title("Migration")
-if not dataset:
-    st.info("No dataset yet: add one on the Data page.")
+here = frame.current()
+periods = [f"{p:%Y-%m-%d}" for p in queries.period_list(here.ds, here.freq)]
+unit = widgets.period_name(here.freq)
+if len(periods) < 2:
+    st.info(f"Migration needs at least two {unit}s of data; pick a shorter period in the sidebar.")
 else:
-    with widgets.guard():
-        periods = [f"{p:%Y-%m-%d}" for p in cache.period_list(dataset, freq)]
-        unit = widgets.period_name(freq)
-        if len(periods) < 2:
-            st.info(f"Migration needs at least two {unit}s of data; pick a shorter period in the sidebar.")
-        else:
-            draw(dataset, freq, periods, unit)
+    draw(here.ds, here.freq, periods, unit)

@@ -1,0 +1,74 @@
+"""What the Churn, Promotions and Demand pages stand on: the last complete period, the window the
+engagement forecaster learns from, and the views assembled from the fitted models.
+
+Every model here learns from complete periods only: a partial last period would read as everyone
+slowing down.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import pandas as pd
+
+from interest_core.forecasting import series
+from interest_core.periods import PERIOD_OFFSETS
+
+OPS_HISTORY = 26  # periods of (user, category) history the engagement forecaster learns from
+
+
+def engagement_training(panel: pd.DataFrame, freq: str, last: pd.Timestamp,
+                        history: int = OPS_HISTORY) -> pd.DataFrame:
+    """The engagement frame of the ``history`` periods up to ``last``: what the Promotions forecaster fits on."""
+    start = last - PERIOD_OFFSETS[freq] * (history - 1)
+    return series.training_frame(panel[panel["period"] <= last], "engagement", freq, start=start, end=last)
+
+
+@dataclass(frozen=True, eq=False)
+class ChurnBacktest:
+    summary: Mapping[str, float]  # ROC/PR-AUC of the model and of recency, Brier, base rate, n_test
+    brier_base_rate: float  # Brier of always guessing the training base rate
+    reliability: pd.DataFrame
+    per_cutoff: pd.DataFrame
+
+
+def churn_backtest(panel: pd.DataFrame, freq: str, horizon: int, last: pd.Timestamp) -> ChurnBacktest:
+    """Time-ordered backtest of the churn model against ranking by recency (analytics.churn.evaluate_churn)."""
+    from interest_core.analytics.churn import evaluate_churn
+
+    ev = evaluate_churn(panel, freq=freq, horizon=horizon, last_period=last)
+    return ChurnBacktest(summary=ev.summary(), brier_base_rate=ev.brier_base_rate, reliability=ev.reliability,
+                         per_cutoff=ev.per_cutoff)
+
+
+def promotion_categories(scores: pd.DataFrame) -> list[str]:
+    """Categories with a forecast, by how many users are expected to engage with them (most first)."""
+    expected = scores.groupby("category")["p_engage"].sum().sort_values(ascending=False)
+    return expected.index.astype(str).tolist()
+
+
+@dataclass(frozen=True, eq=False)
+class Promotion:
+    ranked: pd.DataFrame  # the full list, best first
+    curve: pd.DataFrame  # expected reach by list size
+
+
+def promotion(scores: pd.DataFrame, category: str, churn: pd.DataFrame | None,
+              max_churn_risk: float | None) -> Promotion:
+    """The ranked list of one category's candidates (``scores``: promotions.engagement_scores) and its reach."""
+    from interest_core.analytics import promotions as promo
+
+    ranked = promo.promotion_list(scores.assign(yhat=0.0), category, churn=churn, max_churn_risk=max_churn_risk)
+    return Promotion(ranked=ranked, curve=promo.reach_curve(ranked))
+
+
+def promotion_lift(panel: pd.DataFrame, model: str, category: str, freq: str, horizon: int,
+                   last: pd.Timestamp) -> pd.DataFrame:
+    """list_size, model/recency/random hits and lifts, summed over the last 3 backtest cutoffs (+ cutoffs)."""
+    from interest_core.analytics.promotions import backtest_lift
+    from interest_core.forecasting.forecasters import make_forecaster
+
+    result = backtest_lift(panel, lambda: make_forecaster(model), category, freq=freq, horizon=horizon,
+                           last_period=last, history=OPS_HISTORY)
+    return result.table.assign(cutoffs=len(result.cutoffs))

@@ -1,0 +1,58 @@
+"""What the Segments page shows: one segmentation of a dataset's users, with the window its
+features are read over and the rolling windows its sizes over time are counted in."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+import pandas as pd
+
+from interest_core.analytics import segments as seg
+
+SIZES_WINDOW = 8  # periods in each rolling window of the sizes-over-time chart
+MAX_SIZE_WINDOWS = 24  # each window refits features: ~25 windows take seconds, one per period a minute
+
+
+@dataclass(frozen=True, eq=False)
+class Segmentation:
+    features: pd.DataFrame  # one row per user (index user_id)
+    labels: pd.Series  # segment per user, same index
+    descriptions: pd.DataFrame  # segment, users, share_of_users, description, traits
+    projection: pd.DataFrame  # 2-D points per user with their segment
+    silhouette: Mapping[int, float]  # k -> silhouette (k-means), empty otherwise
+    sizes: pd.DataFrame  # period, segment, users
+
+    def members(self, segment: int) -> list[str]:
+        """The user ids of one segment."""
+        return [str(u) for u in self.labels.index[self.labels == segment]]
+
+
+def feature_start(panel: pd.DataFrame, last: int | None) -> pd.Timestamp | None:
+    """First period of the last ``last`` periods (None: features over all the data)."""
+    if not last:
+        return None
+    periods = panel["period"].drop_duplicates().sort_values()
+    return pd.Timestamp(periods.iloc[max(0, len(periods) - last)])
+
+
+def sizes_step(n_periods: int, window: int = SIZES_WINDOW) -> int:
+    """Step between the rolling windows of the sizes chart: at most about MAX_SIZE_WINDOWS + 1 windows."""
+    return max(1, (n_periods - window) // MAX_SIZE_WINDOWS)
+
+
+def segmentation(panel: pd.DataFrame, freq: str, *, method: Literal["kmeans", "dbscan"] = "kmeans",
+                 k: int | None = None, last: int | None = None, sizes_window: int = SIZES_WINDOW) -> Segmentation:
+    """Segment the panel's users on features of the last ``last`` periods (all when None); k None: by silhouette."""
+    features = seg.user_features(panel, freq, start=feature_start(panel, last))
+    model = seg.UserSegmenter(method=method, n_clusters=k).fit(features)
+    step = sizes_step(int(panel["period"].nunique()), sizes_window)
+    return Segmentation(
+        features=features,
+        labels=pd.Series(model.labels_, index=features.index, name="segment"),
+        descriptions=seg.describe_segments(features, model.labels_, freq),
+        projection=seg.projection_2d(features, model.labels_, model),
+        silhouette=dict(model.silhouette_),
+        sizes=seg.segment_sizes_over_time(panel, model, freq, window=sizes_window, step=step),
+    )

@@ -1,0 +1,125 @@
+"""Cached queries of one dataset (``cache_data`` on its ``DatasetKey`` and the query's arguments).
+
+Each returns a small aggregate (``cache_data`` hands every caller a copy). The interest panel is
+the one frame the analytics pages share; it is built in DuckDB per dataset, frequency and grouping.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from interest_core import panel
+from interest_core.charts import category_colors
+from interest_core.store import DatasetInfo
+from ui.store import DatasetKey
+
+TOP_K = 8
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def describe(ds: DatasetKey) -> DatasetInfo:
+    return ds.store().describe(ds.name)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def kpis(ds: DatasetKey) -> dict[str, Any]:
+    return panel.kpis(ds.source())
+
+
+def data_end(ds: DatasetKey) -> pd.Timestamp:
+    """Time of the dataset's last event."""
+    return pd.Timestamp(kpis(ds)["end"])
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def window(ds: DatasetKey) -> dict[str, Any]:
+    """Where most events are in time (start, end, outside, first, last): time axes show this span."""
+    return panel.time_window(ds.source())
+
+
+@st.cache_data(show_spinner=False, max_entries=128)
+def activity(ds: DatasetKey, freq: str) -> pd.DataFrame:
+    return panel.activity_over_time(ds.source(), freq)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def funnel(ds: DatasetKey) -> pd.DataFrame:
+    return panel.funnel(ds.source())
+
+
+@st.cache_data(show_spinner=False, max_entries=128)
+def top_categories(ds: DatasetKey, freq: str, k: int = TOP_K) -> pd.DataFrame:
+    return panel.top_categories_over_time(ds.source(), freq, k=k)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def colors(ds: DatasetKey, n: int = 64) -> dict[str, str]:
+    """One colour per category for every chart of this dataset (its n most engaged categories ranked)."""
+    ranked = panel.category_totals(ds.source())["category"].astype(str).head(n).tolist()
+    return category_colors(ranked)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def report(ds: DatasetKey) -> pd.DataFrame:
+    return ds.store().report(ds.name).to_frame()
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def rejected_rows(ds: DatasetKey) -> pd.DataFrame:
+    return ds.store().rejected_rows(ds.name)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def search_users(ds: DatasetKey, text: str = "", limit: int = 50) -> pd.DataFrame:
+    """user_id, events, last_seen of users whose id contains ``text``, most active first."""
+    return panel.search_users(ds.source(), text.strip(), limit)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def period_list(ds: DatasetKey, freq: str) -> list[pd.Timestamp]:
+    """Every period start of the dataset at this frequency, oldest first."""
+    from interest_core.periods import period_grid
+
+    lo, hi = panel.period_bounds(ds.source(), freq)
+    return list(period_grid(lo, hi, freq))
+
+
+@st.cache_data(show_spinner="Building the interest panel...", max_entries=16)
+def analytics_panel(ds: DatasetKey, freq: str, top_k: int | None = None) -> pd.DataFrame:
+    """The interest panel at this frequency, categories past the top_k folded into 'other' when asked."""
+    from interest_core.config import GroupingSpec, PanelSpec
+    from interest_core.grouping import category_map
+    from interest_core.periods import check_freq
+
+    source = ds.source()
+    grouping = GroupingSpec(method="topk", k=top_k) if top_k else GroupingSpec()
+    spec = PanelSpec(freq=check_freq(freq), grouping=grouping)
+    return panel.build_panel(source, spec, category_map=category_map(source, spec))
+
+
+def user_rows(ds: DatasetKey, user: str, freq: str) -> pd.DataFrame:
+    """One user's panel rows (not cached here: the views built from them are)."""
+    from interest_core.config import PanelSpec
+    from interest_core.periods import check_freq
+
+    return panel.build_panel(ds.source(), PanelSpec(freq=check_freq(freq)), users=[user])
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def last_complete_period(ds: DatasetKey, freq: str) -> pd.Timestamp:
+    """The last period whose whole span has data: what churn, promotions, demand and forecasts stand on
+    (a partial last period would read as everyone slowing down)."""
+    from interest_core.forecasting.series import last_complete_period as last_complete
+
+    return last_complete(period_list(ds, freq)[-1], data_end(ds), freq)
+
+
+@st.cache_data(show_spinner="Writing a Taobao-like sample from the dataset...", max_entries=8)
+def scoring_sample(ds: DatasetKey) -> bytes:
+    """CSV bytes in Taobao layout: the dataset's latest weeks, some users new, one category unseen."""
+    from interest_core.forecasting.scoring_sample import taobao_like
+
+    return taobao_like(ds.source())
