@@ -9,6 +9,7 @@ from interest_core.config import IngestOptions
 from interest_core.ingest import pipeline
 from interest_core.ingest.formats import PRESET_NAMES
 from interest_core.ingest.uploads import dataset_name_for, discard_upload, max_decompressed_bytes
+from interest_core.text import md_code, md_escape
 from ui import frame, queries, state, store, widgets
 
 here = frame.current()
@@ -22,7 +23,7 @@ with stored_tab, widgets.guard():
     if dataset and ds:
         info = queries.describe(ds)
         st.subheader(f"Dataset `{dataset}`")
-        st.caption(f"Source: {info.source} · format {info.format} · events from "
+        st.caption(f"Source: {md_escape(info.source)} · format {md_escape(info.format)} · events from "
                    f"{widgets.span(info.start, info.end)[1]} · stored {info.created_at[:19]} UTC")
         widgets.metrics([
             ("Events", f"{info.rows:,}", "rows kept after validation"),
@@ -32,7 +33,7 @@ with stored_tab, widgets.guard():
         ])
         st.plotly_chart(charts.behavior_mix_chart(info.behaviors), key="mix")
         st.markdown(f"**Ingest report**: {info.rows_read:,} rows read, {info.rows:,} kept, "
-                    f"duplicates policy `{info.duplicates_policy}`")
+                    f"duplicates policy {md_code(info.duplicates_policy)}")
         report = queries.report(ds)
         if report.empty:
             st.caption("Every row was kept as it was.")
@@ -60,12 +61,13 @@ with upload_tab, widgets.guard():
     if upload is not None:
         sha, path = store.upload(upload.getvalue(), upload.name)
         insp = store.inspect_upload(sha, path)
-        st.markdown(f"**Preview** of `{upload.name}` (first {len(insp.preview)} rows, {insp.size_bytes:,} bytes)")
+        st.markdown(f"**Preview** of {md_code(upload.name)} "
+                    f"(first {len(insp.preview)} rows, {insp.size_bytes:,} bytes)")
         st.dataframe(insp.preview, hide_index=True, width="stretch")
         if insp.detected:
             how = st.radio("Format", [f"detected: {insp.detected}", "map columns"], horizontal=True, key=f"how_{sha}")
         else:
-            st.warning(f"{insp.detect_problem}. Map the columns below.", icon=":material/help:")
+            st.warning(f"{md_escape(insp.detect_problem)}. Map the columns below.", icon=":material/help:")
             how = "map columns"
         mapping = None
         if how == "map columns":
@@ -77,7 +79,7 @@ with upload_tab, widgets.guard():
         if st.button("Ingest", type="primary", key=f"ingest_{sha}"):
             bar = st.progress(0.0, text="starting")
             def show(fraction: float, message: str) -> None:
-                bar.progress(min(max(fraction, 0.0), 1.0), text=message)
+                bar.progress(min(max(fraction, 0.0), 1.0), text=md_escape(message))
 
             result = pipeline.ingest(store.store(),
                 path, name=name.strip(), fmt="generic" if mapping else "auto", mapping=mapping,
@@ -85,5 +87,5 @@ with upload_tab, widgets.guard():
                 progress=show, max_decompressed_bytes=max_decompressed_bytes())
             discard_upload(path)
             state.put("dataset", result.name)
-            st.session_state["data_flash"] = result.message
+            st.session_state["data_flash"] = result.message  # library text; the name matches NAME_RE
             st.rerun()

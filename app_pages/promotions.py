@@ -7,6 +7,7 @@ import streamlit as st
 from interest_core.analytics.churn import DEFAULT_HORIZON
 from interest_core.charts import ops as ops_charts
 from interest_core.forecasting.forecasters import available
+from interest_core.text import md_escape
 from ui import frame, ops, widgets
 from ui.store import DatasetKey
 
@@ -35,7 +36,7 @@ def draw(ds: DatasetKey, freq: str) -> None:
     reach = float(listed["p_engage"].sum())
     share = reach / float(ranked["p_engage"].sum() or 1)
     widgets.metrics([
-        ("Candidates", f"{len(ranked):,}", f"users who engaged with {category} in the last 26 {unit}s"),
+        ("Candidates", f"{len(ranked):,}", f"users who engaged with {md_escape(category)} in the last 26 {unit}s"),
         ("Expected to engage", f"{reach:,.1f}", f"sum of the listed users' chances over the next {horizon} {unit}(s)"),
         ("Share of all expected", f"{share:.0%}", "of the engaged users all candidates would give"),
     ])
@@ -53,10 +54,11 @@ def draw(ds: DatasetKey, freq: str) -> None:
         r = row.iloc[0]
         st.caption(f"Backtest over the last {int(r['cutoffs'])} {unit}s with known outcomes: of the top "
                    f"{int(r['list_size'])} users, the model's list held {int(r['model_hits'])} who engaged, the "
-                   f"recency list (most recent {category} users first) {int(r['recency_hits'])}, a random list "
+                   f"recency list (most recent {md_escape(category)} users first) "
+                   f"{int(r['recency_hits'])}, a random list "
                    f"about {r['random_hits']:.0f} (lift vs recency {r['lift_vs_recency']:.2f}).")
 
-    st.subheader(f"Top {len(listed):,} users for {category}")
+    st.subheader(f"Top {len(listed):,} users for {md_escape(category)}")
     st.dataframe(listed, hide_index=True, key="promo_table", column_config={
         "p_engage": st.column_config.ProgressColumn("chance to engage", format="percent", min_value=0, max_value=1),
         "churn_risk": st.column_config.NumberColumn("churn risk", format="percent"),

@@ -6,7 +6,9 @@ from __future__ import annotations
 import streamlit as st
 
 from interest_core import charts
+from interest_core.export import safe_csv_bytes
 from interest_core.ingest.formats import PRESET_NAMES
+from interest_core.text import md_code, md_escape
 from interest_core.views import forecasts as fv
 from ui import frame, models, queries, store, widgets
 
@@ -36,8 +38,10 @@ with widgets.guard():
             format_func=lambda p: f"{info[p]['name']} · {info[p]['freq']} · saved {info[p]['created'][:16]} UTC · "
                                   f"{fv.metrics_text(info[p]['metrics'], 'engagement')}")
         chosen = info[folder]
-        st.caption(f"Trained on dataset `{chosen['dataset']}` up to the {widgets.period_name(chosen['freq'])} of "
-                   f"{chosen['last_period']}; model `{chosen['model']}`, forecasting {chosen['horizon']} periods "
+        st.caption(f"Trained on dataset {md_code(chosen['dataset'])} "
+                   f"up to the {widgets.period_name(chosen['freq'])} of "
+                   f"{md_escape(chosen['last_period'])}; model {md_code(chosen['model'])}, "
+                   f"forecasting {chosen['horizon']} periods "
                    f"ahead. Other saved models ({len(saved) - len(scorable)}) forecast totals, not pairs: they do "
                    "not score files.")
 
@@ -56,7 +60,7 @@ with widgets.guard():
             data, file_name = queries.scoring_sample(here.key), f"{dataset}_taobao_like_sample.csv"
             st.caption(f"The last 5 weeks of 300 users of `{dataset}` in Taobao UserBehavior layout; a tenth of them "
                        "renamed (new users: cold start) and 3% of events in a category no model has seen.")
-            st.download_button("Sample file (CSV)", data, file_name, "text/csv", key="sc_sample_dl",
+            st.download_button("Sample file (CSV)", safe_csv_bytes(data), file_name, "text/csv", key="sc_sample_dl",
                                on_click="ignore", icon=":material/download:")
 
 if data is not None and chosen is not None:
@@ -65,9 +69,10 @@ if data is not None and chosen is not None:
         insp = store.inspect_upload(sha, path)
         mapping = None
         if insp.detected:
-            st.caption(f"`{file_name}`: {insp.size_bytes:,} bytes, detected format **{insp.detected}**.")
+            st.caption(f"{md_code(file_name)}: {insp.size_bytes:,} bytes, "
+                       f"detected format **{md_escape(insp.detected)}**.")
         else:
-            st.warning(f"{insp.detect_problem}. Map the columns below.", icon=":material/help:")
+            st.warning(f"{md_escape(insp.detect_problem)}. Map the columns below.", icon=":material/help:")
             mapping = widgets.mapping_form(insp, lambda col: store.upload_codes(sha, path, col), f"sc_map_{sha[:12]}")
         with st.expander("Preview (first rows)"):
             st.dataframe(insp.preview, hide_index=True, width="stretch")

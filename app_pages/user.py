@@ -10,6 +10,7 @@ import streamlit as st
 
 from interest_core.analytics.churn import DEFAULT_HORIZON
 from interest_core.charts import user as user_charts
+from interest_core.text import md_code, md_escape
 from ui import frame, ops, queries, state, views, widgets
 from ui.store import DatasetKey
 
@@ -28,7 +29,7 @@ def pick_user(ds: DatasetKey) -> str | None:
     if current and current not in options and not text:
         options = [current, *options]  # arrived by link: keep that user selectable
     if not options:
-        st.info(f"No user id contains {text!r} in dataset `{ds.name}`.")
+        st.info(f"No user id contains {md_code(text)} in dataset `{ds.name}`.")
         return None
     events_of = dict(zip(found["user_id"].astype(str), found["events"], strict=True))
     user = pick_col.selectbox(
@@ -43,7 +44,7 @@ def draw(ds: DatasetKey, user: str, freq: str) -> None:
     view = views.user_view(ds, user, freq)
     card = view.card
     if not card["events"]:
-        st.warning(f"User `{user}` has no events in dataset `{dataset}`.")
+        st.warning(f"User {md_code(user)} has no events in dataset `{dataset}`.")
         return
     unit = widgets.period_name(freq)
     seg = views.segmentation(ds, freq)
@@ -59,14 +60,14 @@ def draw(ds: DatasetKey, user: str, freq: str) -> None:
         (f"First active {unit}", f"{card['first_seen']:%Y-%m-%d}", f"start of the {unit} (UTC)"),
         (f"Last active {unit}", f"{card['last_seen']:%Y-%m-%d}", f"start of the {unit} (UTC)"),
     ])
-    top = ", ".join(f"{c['category']} {c['share']:.0%}" for c in card["top_categories"])
-    seg_text = f"Segment {segment}: {words.get(segment, '')}" if segment is not None else "no segment"
+    top = ", ".join(f"{md_escape(c['category'])} {c['share']:.0%}" for c in card["top_categories"])
+    seg_text = f"Segment {segment}: {md_escape(words.get(segment, ''))}" if segment is not None else "no segment"
     st.markdown(f"**Top categories:** {top} · **{seg_text}** (Segments page)")
     horizon = DEFAULT_HORIZON.get(freq, 1)
     risk = ops.churn_risk(ds, freq, horizon)
     mine = risk[risk["user_id"].astype(str) == user]
     ahead = f"the next {horizon} {unit}{'s' if horizon > 1 else ''}"
-    why = f" ({mine['reasons'].iloc[0]})" if len(mine) and mine["reasons"].iloc[0] else ""
+    why = f" ({md_escape(mine['reasons'].iloc[0])})" if len(mine) and mine["reasons"].iloc[0] else ""
     st.markdown(f"**Churn risk:** {mine['risk'].iloc[0]:.0%} of no event in {ahead}{why}" if len(mine) else
                 "**Churn risk:** not scored (not active lately; see the Churn page)")
 
@@ -123,7 +124,7 @@ def draw(ds: DatasetKey, user: str, freq: str) -> None:
     if recs.empty and not keep:  # a broad user can have every category the similar users have
         recs = views.recommendations(ds, user, k=10, level=level, known_weight=0.5)
         if not recs.empty:
-            st.caption(f"Nothing new to recommend: `{user}` already has every one of the {WHAT[level]} "
+            st.caption(f"Nothing new to recommend: {md_code(user)} already has every one of the {WHAT[level]} "
                        "that similar users engage with. Shown: those the user has (half weight).")
     st.plotly_chart(user_charts.recommendations_chart(recs, colors, what=WHAT[level]), key="user_recs")
     st.caption("Scores: cosine similarity of this user to the 50 most similar users, summed over what "

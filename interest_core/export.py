@@ -8,6 +8,8 @@ cell and column name is escaped with a leading apostrophe. Numbers stay numbers.
 
 from __future__ import annotations
 
+import io
+
 import pandas as pd
 
 FORMULA_PREFIXES: tuple[str, ...] = ("=", "+", "-", "@", "\t", "\r")
@@ -37,3 +39,8 @@ def safe_frame(frame: pd.DataFrame) -> pd.DataFrame:
 def safe_csv(frame: pd.DataFrame, *, index: bool = False) -> bytes:
     """UTF-8 CSV bytes of ``frame`` with formula-like text cells escaped."""
     return safe_frame(frame).to_csv(index=index).encode("utf-8")
+
+
+def safe_csv_bytes(data: bytes) -> bytes:
+    """A CSV file's bytes with formula-like cells escaped; every cell is read as text, so ids keep their digits."""
+    return safe_csv(pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False))

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Set everything up and open the app on its demo data (http://localhost:8501).
+# Set everything up and open the app on its demo data (http://127.0.0.1:8501).
+# It listens on this machine only; INTEREST_ADDRESS=0.0.0.0 (behind an authenticating proxy) serves others.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh requirements.txt
-exec .venv/bin/streamlit run app.py --browser.gatherUsageStats false "$@"
+exec .venv/bin/streamlit run app.py --browser.gatherUsageStats false --server.address "${INTEREST_ADDRESS:-127.0.0.1}" "$@"

@@ -18,6 +18,7 @@ from interest_core.forecasting.jobs import JobEntry
 from interest_core.ingest.formats import BEHAVIORS, IGNORE, ColumnMapping, TsUnit
 from interest_core.ingest.uploads import Inspection, guess_behavior, guess_mapping
 from interest_core.periods import PERIOD_ADJECTIVE, PERIOD_LABEL
+from interest_core.text import md_code, md_escape
 from ui.models import JOB_POLL_S
 from ui.queries import window
 from ui.store import DatasetKey
@@ -34,9 +35,9 @@ COUNT_COLUMNS: dict[str, Any] = {
 
 def show_error(exc: InterestCoreError) -> None:
     """The problem and what to do about it; never a traceback."""
-    text = f"**{exc.problem}**"
+    text = f"**{md_escape(exc.problem)}**"  # messages quote file names, columns and values from data
     if exc.fix:
-        text += f"\n\nWhat to do: {exc.fix}"
+        text += f"\n\nWhat to do: {md_escape(exc.fix)}"
     st.error(text, icon=":material/error:")
 
 
@@ -126,12 +127,13 @@ def mapping_form(insp: Inspection, codes_of: Callable[[str], pd.DataFrame], key:
     else:
         preset_codes = dict(preset.behavior_codes) if preset is not None and preset.behavior == behavior else {}
         found = codes_of(behavior)
-        st.markdown(f"**Behaviour codes** in column `{behavior}` (most frequent first; unlisted codes are rejected)")
+        st.markdown(f"**Behaviour codes** in column {md_code(behavior)} "
+                    "(most frequent first; unlisted codes are rejected)")
         targets = [*BEHAVIORS, IGNORE]
         grid = st.columns(4)
         for i, (code, rows) in enumerate(zip(found["value"].astype(str), found["rows"], strict=True)):
             default = preset_codes.get(code, guess_behavior(code))
-            target = _pick(grid[i % 4], f"`{code}` ({int(rows):,} rows)", targets, default, f"{key}_code_{i}")
+            target = _pick(grid[i % 4], f"{md_code(code)} ({int(rows):,} rows)", targets, default, f"{key}_code_{i}")
             codes.append((code, target))
 
     t1, t2, t3 = st.columns(3)
@@ -169,7 +171,7 @@ def file_guard(file_name: str) -> Iterator[None]:
         show_error(exc)
     except Exception as exc:  # the file's content reached code that did not expect it: say so, log the rest
         logging.getLogger(__name__).exception("processing %s failed", file_name)
-        st.error(f"**`{file_name}` could not be processed** ({type(exc).__name__}: {exc})\n\n"
+        st.error(f"**{md_code(file_name)} could not be processed** ({type(exc).__name__}: {md_escape(exc)})\n\n"
                  "What to do: check that it is an events log (CSV, optionally .gz/.zip, or Parquet) with a user, "
                  "a category and a time column, and map the columns if its format is not detected.",
                  icon=":material/error:")
@@ -200,15 +202,15 @@ def job_monitor(entries: Callable[[], list[JobEntry]], key: str = "jobs") -> Non
             job, line = entry.job, _job_line(entry)
             status = job.status()
             if not status.finished:
-                st.progress(status.fraction, text=f"{line}: {status.message} ({status.fraction:.0%})")
+                st.progress(status.fraction, text=f"{line}: {md_escape(status.message)} ({status.fraction:.0%})")
                 if st.button("Cancel", key=f"{key}_cancel_{job.id}", icon=":material/cancel:"):
                     job.cancel()
             elif status.state == "done":
-                st.success(f"{line}: done, saved to `{entry.model_dir}`", icon=":material/check_circle:")
+                st.success(f"{line}: done, saved to {md_code(entry.model_dir)}", icon=":material/check_circle:")
             elif status.state == "cancelled":
                 st.info(f"{line}: cancelled", icon=":material/cancel:")
             else:
-                st.error(f"{line}: failed. {status.error}", icon=":material/error:")
+                st.error(f"{line}: failed. {md_escape(status.error)}", icon=":material/error:")
             if status.finished and job.id not in acked:
                 acked.add(job.id)
                 st.rerun()  # the whole page: the leaderboard and the model list read the new files
