@@ -22,6 +22,7 @@ from google.protobuf.message import Message
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
+from interest_core.ingest import pipeline
 from interest_core.ingest.formats import ColumnMapping
 from interest_core.store import Store
 from interest_core.text import WORD_JOINER, md_code, md_escape
@@ -152,7 +153,7 @@ def hostile_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         mapping = ColumnMapping(user_id="user_id", item_id="item_id", category="category", behavior="behavior",
                                 ts="ts")
         with Store(db) as store:
-            store.ingest(events, name="hostile", fmt="generic", mapping=mapping, source_name=SOURCE)
+            pipeline.ingest(store, events, name="hostile", fmt="generic", mapping=mapping, source_name=SOURCE)
         yield db
 
 

@@ -13,7 +13,8 @@ from tests.apptest import check_figures, figures, open_page, temp_store
 from tests.spark_support import MASTER, TMALL, real_log, start_spark
 
 TIMEOUT = 240
-PAGES = ("app_pages/data.py", "app_pages/overview.py", "app_pages/user.py", "app_pages/migration.py", "app_pages/demand.py")
+PAGES = ("app_pages/data.py", "app_pages/overview.py", "app_pages/user.py", "app_pages/migration.py",
+         "app_pages/demand.py")
 pytestmark = pytest.mark.slow  # the pages learn segments and fit baselines on first open
 
 
