@@ -134,7 +134,6 @@ def test_tmall_churn_model_beats_recency(tmall_weekly: tuple[pd.DataFrame, pd.Ti
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not (DEMO / "users.csv").exists(), reason="demo data not generated")
 def test_demo_planted_churners_score_higher_before_they_churn(tmp_path: Path, accuracy: AccuracyRecorder) -> None:
     from interest_core.config import PanelSpec
     from interest_core.ingest.uploads import ensure_demo

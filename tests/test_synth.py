@@ -250,7 +250,6 @@ def test_churn_is_predictable_from_recency_and_frequency_trend(full: synth.Synth
 
 # -- the committed demo ---------------------------------------------------------------------------------
 
-@pytest.mark.skipif(not (DEMO_DIR / "events.parquet").exists(), reason="demo dataset not generated")
 def test_committed_demo_matches_the_generator(full: synth.SynthResult) -> None:
     demo = synth_files.read_truth(DEMO_DIR)
     pd.testing.assert_frame_equal(demo.events, full.events)
