@@ -5,19 +5,21 @@ and the saved model folder is loaded, hash-checked, by each Python worker and ap
 ``applyInPandas``. How series are grouped follows what a forecast depends on, so the scores are
 the ones DuckDB gives:
 
-- ARIMA fits one model per series from that series alone, so each series is its own group,
-  spread over the executors;
-- the naive baselines calibrate p_engage over every series of the scored file, and the LSTM
-  reads context channels computed over the whole file (a user's total and breadth, a category's
-  users and total), so their series cannot be split: they run as one group. Splitting them
-  would need those file-wide aggregates computed in Spark first and handed to each group.
+- ARIMA fits one model per series from that series alone, so each series is its own group;
+- the naive baselines and the LSTM run on groups of whole users (a hash bucket of user_id), since
+  a user's own channels (total, breadth) span that user's series. What spans the whole file is
+  computed in Spark first and handed to every group (``scoring_parts.FileContext``): the
+  baselines' p_engage calibration (each group's held-out sample gathered, one logistic fit on
+  the driver; ARIMA's fallback baseline gets it too) and the LSTM's category channels (engaged
+  users and total per category and period, one small SQL aggregate).
 
-Only the forecasts (pairs x h rows) come back to the driver, through Arrow; the events and the
-panel stay in Spark, and the drift table is built from Spark aggregates.
+Only the forecasts (pairs x h rows) and the calibration sample come back to the driver, through
+Arrow; the events and the panel stay in Spark, and the drift table is built from Spark aggregates.
 """
 
 from __future__ import annotations
 
+import math
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -26,9 +28,10 @@ import pandas as pd
 
 from interest_core.engines.spark_panel import panel_frame, register_events
 from interest_core.errors import ModelError
-from interest_core.forecasting import scoring, series
+from interest_core.forecasting import scoring, scoring_parts, series
 from interest_core.forecasting.forecasters.base import FORECAST_COLUMNS
 from interest_core.forecasting.forecasters.registry import registry_name
+from interest_core.forecasting.forecasters.windows import CONTEXT_COLUMNS
 from interest_core.ingest.formats import BEHAVIORS, ColumnMapping
 from interest_core.panel import events_source, period_bounds
 from interest_core.store import Store
@@ -37,8 +40,10 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
 PER_SERIES_MODELS = ("arima",)  # fitted per series from that series alone: one group per series
-Grouping = Literal["series", "whole"]
+PAIRS_PER_GROUP = 20_000  # (user, category) series per user group: its dense frame is this x periods rows
+Grouping = Literal["series", "users"]
 FORECAST_SCHEMA = "unique_id string, period timestamp_ntz, model string, yhat double, p_engage double"
+SAMPLE_SCHEMA = "score double, engaged boolean"
 _LOADED: dict[str, Any] = {}  # model folder -> loaded model, once per Python worker
 
 
@@ -51,7 +56,28 @@ def _load(model_dir: str) -> Any:
 
 
 def grouping_for(saved: Any) -> Grouping:
-    return "series" if registry_name(saved.model) in PER_SERIES_MODELS else "whole"
+    return "series" if registry_name(saved.model) in PER_SERIES_MODELS else "users"
+
+
+def _user_groups(active: DataFrame) -> DataFrame:
+    """``active`` with ``_group``: a hash bucket of user_id, enough buckets for PAIRS_PER_GROUP series each."""
+    from pyspark.sql import functions as F
+
+    pairs = active.select("user_id", "category").distinct().count()
+    n = max(active.sparkSession.sparkContext.defaultParallelism, math.ceil(pairs / PAIRS_PER_GROUP), 1)
+    return active.withColumn("_group", F.pmod(F.xxhash64("user_id"), F.lit(n)))
+
+
+def _category_context(active: DataFrame) -> pd.DataFrame:
+    """scoring_parts.category_context from the panel in Spark: engaged series and total per category and period."""
+    from pyspark.sql import functions as F
+
+    pairs = active.groupBy("user_id", "category", "period").agg(F.sum("interest").alias("y"))
+    users, total = CONTEXT_COLUMNS
+    context = pairs.groupBy("category", "period").agg(
+        F.sum(F.when(F.col("y") > 0, 1.0).otherwise(0.0)).alias(users),
+        F.sum(F.greatest(F.col("y"), F.lit(0.0))).alias(total))
+    return context.toArrow().to_pandas()
 
 
 def forecast_groups(panel: DataFrame, model_dir: str, freq: str, horizon: int, first: pd.Timestamp,
@@ -59,20 +85,35 @@ def forecast_groups(panel: DataFrame, model_dir: str, freq: str, horizon: int, f
     """Forecasts of every series in ``panel`` (FORECAST_COLUMNS), computed in the executors."""
     from pyspark.sql import functions as F
 
-    def apply(group: pd.DataFrame) -> pd.DataFrame:
+    def frame_of(group: pd.DataFrame) -> pd.DataFrame:
         # period arrives as datetime64; series.training_frame builds the same dense frame as on DuckDB,
         # on the same grid (from the file's first period, not the group's).
-        frame = series.training_frame(group, "engagement", freq, start=first, end=cutoff)
-        if frame.empty:
-            return pd.DataFrame(columns=list(FORECAST_COLUMNS))
-        out = scoring._forecast(_load(model_dir).model, frame, freq, horizon)
-        return out[list(FORECAST_COLUMNS)].astype({"yhat": float, "p_engage": float})
+        return series.training_frame(group, "engagement", freq, start=first, end=cutoff)
+
+    def sample(group: pd.DataFrame) -> pd.DataFrame:
+        frame = frame_of(group.drop(columns="_group"))
+        return scoring_parts.calibration_sample(_load(model_dir).model, frame, freq)
 
     active = panel.where(F.col("period") <= F.lit(cutoff.to_pydatetime()).cast("timestamp_ntz"))
-    if grouping == "series":
-        return active.groupBy("user_id", "category").applyInPandas(apply, FORECAST_SCHEMA)
-    whole = active.withColumn("_whole", F.lit(0))
-    return whole.groupBy("_whole").applyInPandas(lambda g: apply(g.drop(columns="_whole")), FORECAST_SCHEMA)
+    active = active.where(F.col("period") >= F.lit(first.to_pydatetime()).cast("timestamp_ntz"))
+    model = _load(model_dir).model
+    keyed = _user_groups(active) if grouping == "users" else active.withColumn(
+        "_group", F.concat_ws("\x1f", "user_id", "category"))
+    context = scoring_parts.FileContext()
+    if scoring_parts.reads_category_context(model):
+        context = scoring_parts.FileContext(category_context=_category_context(active))
+    elif scoring_parts.calibrates_over_file(model):
+        gathered = keyed.groupBy("_group").applyInPandas(sample, SAMPLE_SCHEMA).toArrow().to_pandas()
+        context = scoring_parts.FileContext(engage_calibration=scoring_parts.calibration(gathered))
+
+    def apply(group: pd.DataFrame) -> pd.DataFrame:
+        frame = frame_of(group.drop(columns="_group"))
+        if frame.empty:
+            return pd.DataFrame(columns=list(FORECAST_COLUMNS))
+        out = scoring_parts.forecast_part(_load(model_dir).model, frame, freq, horizon, context)
+        return out[list(FORECAST_COLUMNS)].astype({"yhat": float, "p_engage": float})
+
+    return keyed.groupBy("_group").applyInPandas(apply, FORECAST_SCHEMA)
 
 
 def _drift(spark: SparkSession, profile: dict[str, Any], unseen_events: float) -> pd.DataFrame:
