@@ -57,3 +57,20 @@ def md_code(value: object) -> str:
         return "` `"
     pad = " " if text.startswith(("`", " ")) or text.endswith(("`", " ")) else ""
     return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def percent(share: float | None) -> str:
+    """A share (0..1) as a whole percent, '12%'; '<1%' and '>99%' near the ends, 'n/a' when unknown."""
+    if share is None or share != share:
+        return "n/a"
+    value = 100.0 * float(share)
+    if 0 < value < 1:
+        return "<1%"
+    if 99 < value < 100:
+        return ">99%"
+    return f"{value:.0f}%"
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """'1 category', '2,903 categories', '11,329 duplicates' (``many`` defaults to word + 's')."""
+    return f"{n:,} {word if n == 1 else (many or word + 's')}"

@@ -60,6 +60,7 @@ def check_same(duck: scoring.ScoringResult, spark: scoring.ScoringResult, rtol: 
     pd.testing.assert_frame_equal(duck.scores, spark.scores, check_dtype=False, check_exact=False, rtol=rtol)
     pd.testing.assert_frame_equal(duck.top_k, spark.top_k, check_dtype=False, check_exact=False, rtol=rtol)
     assert duck.counts == spark.counts
+    assert duck.shares == spark.shares and duck.warnings == spark.warnings and duck.report == spark.report
     pd.testing.assert_frame_equal(duck.drift, spark.drift, check_dtype=False, rtol=1e-9)
 
 

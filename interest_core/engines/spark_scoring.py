@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import pandas as pd
 
+from interest_core.config import IngestOptions
 from interest_core.engines.spark_panel import panel_frame, register_events
 from interest_core.errors import ModelError
 from interest_core.forecasting import scoring, scoring_parts, series
@@ -135,8 +136,8 @@ def _drift(spark: SparkSession, profile: dict[str, Any], unseen_events: float) -
 
 
 def score(model_dir: str | Path, path: str | Path, h: int | None = None, k: int = 5, *, fmt: str = "auto",
-          mapping: ColumnMapping | None = None, year: int = 2013, master: str | None = None,
-          cold_start_weight: float = scoring.COLD_START_WEIGHT) -> scoring.ScoringResult:
+          mapping: ColumnMapping | None = None, year: int = 2013, options: IngestOptions | None = None,
+          master: str | None = None, cold_start_weight: float = scoring.COLD_START_WEIGHT) -> scoring.ScoringResult:
     """``scoring.score`` on Spark: the same checks, panel, forecasts and scores."""
     from interest_core.engines import spark_ingest
     from interest_core.engines.spark_session import spark_session
@@ -146,7 +147,7 @@ def score(model_dir: str | Path, path: str | Path, h: int | None = None, k: int 
     spark = spark_session(master)
     with tempfile.TemporaryDirectory(prefix="ic-spark-score-") as tmp, Store(Path(tmp) / "score.duckdb") as store:
         result = spark_ingest.ingest(store, path, name="scoring", fmt=fmt, mapping=mapping, year=year,
-                                     warehouse=Path(tmp) / "warehouse")
+                                     options=options, warehouse=Path(tmp) / "warehouse")
         source = events_source(store, result.name)  # small driver-side queries, through DuckDB on the Parquet
         cmap, unseen = scoring._known_category_map(source, profile)
         first, last = period_bounds(source, spec.freq)
@@ -163,14 +164,5 @@ def score(model_dir: str | Path, path: str | Path, h: int | None = None, k: int 
                                     grouping=grouping_for(saved)).toArrow().to_pandas()
         unseen_events = float(unseen["events"].sum())
         drift = _drift(spark, profile, unseen_events) if profile else pd.DataFrame(columns=list(scoring.DRIFT_COLUMNS))
-    forecasts = forecasts.sort_values(["unique_id", "period"], kind="stable").reset_index(drop=True)
-    scores = scoring._pair_scores(forecasts, profile, cold_start_weight)
-    counts = {
-        "events": int(result.summary["rows"]), "rows_rejected": int(sum(result.report.rejected.values())),
-        "users": int(scores["user_id"].nunique()), "pairs": len(scores),
-        "users_cold_start": int(scores.loc[scores["cold_start"], "user_id"].nunique()),
-        "categories": len(cmap), "categories_unseen": len(unseen), "events_unseen_categories": int(unseen_events),
-        "horizon": horizon,
-    }
-    return scoring.ScoringResult(scores, scoring.top_k_per_user(scores, k), forecasts, counts, drift)
-
+    return scoring.result_of(result, forecasts, profile, drift, cmap, unseen, horizon=horizon, k=k,
+                             cold_start_weight=cold_start_weight)
