@@ -107,7 +107,8 @@ if data is not None and chosen is not None:
                  f"{n['events_unseen_categories']:,} events ({percent(shares['events_unseen_categories'])}) "
                  "folded into 'other'"),
                 ("Events", f"{n['events']:,}", "rows kept after validation"),
-                ("Rows rejected", f"{n['rows_rejected']:,}", "rows left out of scoring; the reasons are below"),
+                ("Rows rejected", f"{n['rows_rejected']:,}", "rows left out of scoring; the reasons are below"
+                 if n["rows_rejected"] else "every row passed validation"),
             ])
             reasons = sv.rejected_in_words(result.report)  # library sentences: no text from the file
             if reasons:

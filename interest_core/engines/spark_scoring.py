@@ -30,7 +30,7 @@ from interest_core.config import IngestOptions
 from interest_core.engines.spark_panel import panel_frame, register_events
 from interest_core.errors import ModelError
 from interest_core.forecasting import scoring, scoring_parts, series
-from interest_core.forecasting.forecasters.base import FORECAST_COLUMNS
+from interest_core.forecasting.forecasters.base import FORECAST_COLUMNS, Forecaster
 from interest_core.forecasting.forecasters.registry import registry_name
 from interest_core.forecasting.forecasters.windows import CONTEXT_COLUMNS
 from interest_core.ingest.formats import BEHAVIORS, ColumnMapping
@@ -81,9 +81,14 @@ def _category_context(active: DataFrame) -> pd.DataFrame:
     return context.toArrow().to_pandas()
 
 
-def forecast_groups(panel: DataFrame, model_dir: str, freq: str, horizon: int, first: pd.Timestamp,
-                    cutoff: pd.Timestamp, *, grouping: Grouping) -> DataFrame:
-    """Forecasts of every series in ``panel`` (FORECAST_COLUMNS), computed in the executors."""
+def forecast_groups(panel: DataFrame, model: Forecaster, model_dir: str, freq: str, horizon: int,
+                    first: pd.Timestamp, cutoff: pd.Timestamp, *, grouping: Grouping, workdir: Path) -> DataFrame:
+    """Forecasts of every series in ``panel`` (FORECAST_COLUMNS), computed in the executors.
+
+    ``model`` is the driver's copy of the one in ``model_dir`` (each worker loads its own). The
+    scored periods of the panel are written once under ``workdir`` as Parquet: the group count,
+    the file context and the forecasts all read them (the panel is not rebuilt for each).
+    """
     from pyspark.sql import functions as F
 
     def frame_of(group: pd.DataFrame) -> pd.DataFrame:
@@ -97,7 +102,8 @@ def forecast_groups(panel: DataFrame, model_dir: str, freq: str, horizon: int, f
 
     active = panel.where(F.col("period") <= F.lit(cutoff.to_pydatetime()).cast("timestamp_ntz"))
     active = active.where(F.col("period") >= F.lit(first.to_pydatetime()).cast("timestamp_ntz"))
-    model = _load(model_dir).model
+    active.write.mode("overwrite").parquet(str(workdir / "scored-panel"))
+    active = active.sparkSession.read.parquet(str(workdir / "scored-panel"))
     keyed = _user_groups(active) if grouping == "users" else active.withColumn(
         "_group", F.concat_ws("\x1f", "user_id", "category"))
     context = scoring_parts.FileContext()
@@ -160,8 +166,8 @@ def score(model_dir: str | Path, path: str | Path, h: int | None = None, k: int 
         spark.createDataFrame(cmap).createOrReplaceTempView("ic_groups")
         panel = panel_frame(spark, spec, grouped=True)
         panel.createOrReplaceTempView("ic_panel")
-        forecasts = forecast_groups(panel, model_dir, spec.freq, horizon, first, cutoff,
-                                    grouping=grouping_for(saved)).toArrow().to_pandas()
+        forecasts = forecast_groups(panel, saved.model, model_dir, spec.freq, horizon, first, cutoff,
+                                    grouping=grouping_for(saved), workdir=Path(tmp)).toArrow().to_pandas()
         unseen_events = float(unseen["events"].sum())
         drift = _drift(spark, profile, unseen_events) if profile else pd.DataFrame(columns=list(scoring.DRIFT_COLUMNS))
     return scoring.result_of(result, forecasts, profile, drift, cmap, unseen, horizon=horizon, k=k,
