@@ -209,3 +209,73 @@ def _lift_table(totals: dict[int, np.ndarray]) -> pd.DataFrame:
                      "lift_vs_recency": model_hits / base_hits if base_hits else np.nan,
                      "lift_vs_random": model_hits / random_hits if random_hits else np.nan})
     return pd.DataFrame(rows)
+
+
+# -- the learned list (users new to the category included) ---------------------------------------
+
+def learned_list(scores: pd.DataFrame, category: str | Sequence[str]) -> pd.DataFrame:
+    """``promotion_list``'s columns (+ ``new_to_category``) from ``PromotionModel.score`` rows of the categories."""
+    cats = _categories(category)
+    rows = scores[scores["category"].isin(cats)]
+    if rows.empty:
+        raise ModelError(f"no candidates for category {', '.join(cats)!r}",
+                         "pick a category users engaged with in the history window")
+    grouped = rows.assign(q=np.log1p(-rows["p_engage"].clip(0.0, 1.0 - 1e-12))).groupby("user_id", as_index=False)
+    ranked = grouped.agg(q=("q", "sum"), new_to_category=("new_to_category", "all"))
+    ranked["p_engage"] = -np.expm1(ranked["q"])
+    ranked["churn_risk"] = np.nan
+    ranked = ranked.sort_values(["p_engage", "user_id"], ascending=[False, True], ignore_index=True)
+    ranked.insert(0, "rank", np.arange(1, len(ranked) + 1))
+    ranked["expected_reach"] = ranked["p_engage"].cumsum()
+    total = float(ranked["p_engage"].sum())
+    ranked["reach_share"] = ranked["expected_reach"] / total if total > 0 else 0.0
+    return ranked[[*LIST_COLUMNS, "new_to_category"]]
+
+
+def learned_lift(panel: pd.DataFrame, categories: Sequence[str | Sequence[str]], *, freq: str, horizon: int = 4,
+                 n_cutoffs: int = 3, last_period: pd.Timestamp | None = None,
+                 list_sizes: Sequence[int] = DEFAULT_LIST_SIZES, history: int = 26) -> pd.DataFrame:
+    """The learned list vs the recency list at the last ``n_cutoffs`` cutoffs whose next horizon is known.
+
+    One row per target and list size: ``_lift_table``'s columns plus ``expected_hits`` (the model's
+    own expectation for its list, summed over cutoffs: hits and expectation share population,
+    horizon and unit) and ``cutoffs``. The recency list is every past user of the category, most
+    recent first; the learned list may also hold users new to it.
+    """
+    from interest_core.analytics.promotion_model import FoldCache, PromotionModel
+
+    last = pd.Timestamp(last_period) if last_period is not None else pd.Timestamp(panel["period"].max())
+    panel = panel[panel["period"] <= last]
+    cache = FoldCache(panel, freq, history)
+    n = len(cache.grid)
+    ends = list(range(n - horizon - n_cutoffs, n - horizon))
+    if not ends or ends[0] < horizon + 1:
+        raise ModelError(f"{n} periods cannot hold {n_cutoffs} cutoffs of horizon {horizon} with a past to learn from",
+                         "use fewer cutoffs or a shorter horizon")
+    targets = [tuple(_categories(c)) for c in categories]
+    sizes = sorted({int(s) for s in list_sizes if s > 0})
+    totals = {t: {s: np.zeros(5) for s in sizes} for t in targets}
+    for t in ends:
+        cutoff = cache.grid[t]
+        model = PromotionModel(freq, horizon, history).fit(panel, cutoff, cache)
+        scores = model.score(sorted({c for cats in targets for c in cats}))
+        window = panel[panel["period"] >= model.fold_.history.periods[0]]
+        ahead = panel[panel["period"].isin(future_periods(cutoff, freq, horizon)) & (panel["interest"] > 0)]
+        for cats in targets:
+            if not scores["category"].isin(cats).any():
+                continue
+            listed_model = learned_list(scores, cats)
+            base = recency_ranking(window[window["period"] <= cutoff], cats, cutoff)
+            engaged = set(ahead.loc[ahead["category"].isin(cats), "user_id"].astype(str))
+            pool_rate = float(listed_model["user_id"].astype(str).isin(engaged).mean())
+            for s in sizes:
+                top = listed_model.head(s)
+                totals[cats][s] += [top["user_id"].astype(str).isin(engaged).sum(),
+                                    base["user_id"].head(s).astype(str).isin(engaged).sum(),
+                                    pool_rate * len(top), len(top), top["p_engage"].sum()]
+    frames = []
+    for cats in targets:
+        table = _lift_table({s: v[:4] for s, v in totals[cats].items()})
+        table["expected_hits"] = [totals[cats][s][4] for s in sizes]
+        frames.append(table.assign(category=" + ".join(cats), cutoffs=len(ends)))
+    return pd.concat(frames, ignore_index=True)
