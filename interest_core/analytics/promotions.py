@@ -279,3 +279,70 @@ def learned_lift(panel: pd.DataFrame, categories: Sequence[str | Sequence[str]],
         table["expected_hits"] = [totals[cats][s][4] for s in sizes]
         frames.append(table.assign(category=" + ".join(cats), cutoffs=len(ends)))
     return pd.concat(frames, ignore_index=True)
+
+
+# -- what a list is worth ------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Reach:
+    """Engaged users a list of ``list_size`` should hold over the horizon, the model's and the backtest's view.
+
+    ``model_expected`` sums the listed users' chances; ``backtest_per_cutoff`` is what lists this long
+    held on average at the backtest cutoffs and ``backtest_expected`` what the model expected there;
+    ``expected`` scales the model's sum by held / expected (a model that was too sure is corrected).
+    """
+
+    list_size: int
+    model_expected: float
+    backtest_per_cutoff: float
+    backtest_expected: float
+    expected: float
+
+
+def reconcile(ranked: pd.DataFrame, lift: pd.DataFrame, list_size: int, *, source: str = "model") -> Reach:
+    """``Reach`` of the top ``list_size`` of ``ranked`` (a learned list) from its ``learned_lift`` rows.
+
+    The backtest row used is the largest list size not above ``list_size`` (else the smallest); with
+    ``source="recency"`` the recency list's hits are used and the expectation is its hit rate x size.
+    """
+    size = int(min(list_size, len(ranked)))
+    model_expected = float(ranked["p_engage"].head(size).sum()) if "p_engage" in ranked else float("nan")
+    if lift.empty:
+        return Reach(size, model_expected, float("nan"), float("nan"), model_expected)
+    fits = lift[lift["list_size"] <= list_size]
+    row = (fits.iloc[-1] if len(fits) else lift.iloc[0])
+    cutoffs = float(row.get("cutoffs", 1) or 1)
+    hits = float(row["recency_hits" if source == "recency" else "model_hits"]) / cutoffs
+    listed = float(row["listed"]) / cutoffs
+    if source == "recency":
+        rate = hits / listed if listed else float("nan")
+        return Reach(size, float("nan"), hits, float("nan"), min(rate, 1.0) * size)
+    backtest_expected = float(row["expected_hits"]) / cutoffs
+    ratio = hits / backtest_expected if backtest_expected > 0 else 1.0
+    return Reach(size, model_expected, hits, backtest_expected, min(model_expected * ratio, float(size)))
+
+
+@dataclass(frozen=True)
+class WhatIf:
+    """Cost and return of contacting a list: money in the units the user typed."""
+
+    list_size: int
+    engaged: float
+    cost: float
+    value: float
+
+    @property
+    def net(self) -> float:
+        return self.value - self.cost
+
+    @property
+    def return_on_cost(self) -> float:
+        return self.net / self.cost if self.cost > 0 else float("nan")
+
+
+def what_if(list_size: int, engaged: float, cost_per_contact: float, value_per_engaged: float) -> WhatIf:
+    """Expected engaged users, total cost, value and net return of contacting ``list_size`` users."""
+    if list_size < 0 or cost_per_contact < 0 or value_per_engaged < 0:
+        raise ModelError("a list size, cost or value is negative", "enter zero or more")
+    return WhatIf(list_size=int(list_size), engaged=float(engaged), cost=list_size * float(cost_per_contact),
+                  value=float(engaged) * float(value_per_engaged))

@@ -95,14 +95,14 @@ def gains_chart(curve: pd.DataFrame, category: str) -> go.Figure:
     return styled(fig, title, "list size (users)", "expected engaged users")
 
 
-def lift_chart(table: pd.DataFrame, category: str) -> go.Figure:
+def lift_chart(table: pd.DataFrame, category: str, model_name: str = "model list") -> go.Figure:
     """Backtested hits of the model's list vs the recency list (and a random list) by list size."""
     title = f"Backtest: engaged users in the top N ({category})"
     if table.empty:
         return empty_figure(title, "no backtest to show")
     sizes = table["list_size"].astype(str)
     fig = go.Figure()
-    bars = (("model_hits", "model list", MODEL_COLOR), ("recency_hits", "recency list", BASELINE_COLOR),
+    bars = (("model_hits", model_name, MODEL_COLOR), ("recency_hits", "recency list", BASELINE_COLOR),
             ("random_hits", "random list (expected)", RANDOM_COLOR))
     for col, name, color in bars:
         fig.add_trace(go.Bar(x=sizes, y=table[col], name=name, marker_color=color,

@@ -1,0 +1,81 @@
+"""Cached planning views: the learned promotion list and its backtest, forward demand forecasts.
+
+Fitted models are ``cache_resource`` (shared, never refitted on a rerun), frames ``cache_data``.
+Every model learns from complete periods only (``last_complete_period``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from interest_core.analytics.promotions import DEFAULT_LIST_SIZES
+from interest_core.views.ops import Promotion
+from ui.queries import analytics_panel, last_complete_period
+from ui.store import DatasetKey
+
+
+def _complete_panel(ds: DatasetKey, freq: str) -> pd.DataFrame:
+    panel = analytics_panel(ds, freq)
+    return panel[panel["period"] <= last_complete_period(ds, freq)]
+
+
+def promotion_horizons(ds: DatasetKey, freq: str) -> list[int]:
+    """Horizons the learned list can backtest on this log: 3 cutoffs, each with a past to learn from."""
+    from interest_core.views.ops import promotion_horizons as horizons
+
+    return horizons(_complete_panel(ds, freq), freq)
+
+
+@st.cache_resource(show_spinner="Learning who engages with what (users new to a category included)...",
+                   max_entries=8)
+def _promotion_model(ds: DatasetKey, freq: str, horizon: int) -> Any:
+    from interest_core.analytics.promotion_model import PromotionModel
+
+    return PromotionModel(freq, horizon).fit(_complete_panel(ds, freq), last_complete_period(ds, freq))
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def promotion_categories(ds: DatasetKey, freq: str, horizon: int, limit: int = 200) -> list[str]:
+    """Categories by how many users engaged with them lately (most first), at most ``limit``."""
+    from interest_core.views.ops import recent_categories
+
+    return recent_categories(_complete_panel(ds, freq), limit)
+
+
+@st.cache_data(show_spinner="Ranking users...", max_entries=64)
+def learned_promotion(ds: DatasetKey, freq: str, horizon: int, category: str) -> Promotion:
+    """The learned list of one category (users new to it included) and its expected reach."""
+    from interest_core.views.ops import learned_promotion as assemble
+
+    return assemble(_promotion_model(ds, freq, horizon).score([category]), category)
+
+
+@st.cache_data(show_spinner="Ranking users by recency...", max_entries=64)
+def recency_promotion(ds: DatasetKey, freq: str, category: str) -> pd.DataFrame:
+    """The category's past users, most recent first (the list a marketer draws without a model)."""
+    from interest_core.analytics.promotions import recency_ranking
+
+    return recency_ranking(_complete_panel(ds, freq), [category], last_complete_period(ds, freq))
+
+
+@st.cache_data(show_spinner="Backtesting the learned list against a recency list (about a minute)...",
+               max_entries=32)
+def promotion_backtest(ds: DatasetKey, freq: str, horizon: int, category: str) -> pd.DataFrame:
+    """``learned_lift`` of one category at the last 3 cutoffs whose next ``horizon`` is known."""
+    from interest_core.analytics.promotions import learned_lift
+
+    return learned_lift(_complete_panel(ds, freq), [category], freq=freq, horizon=horizon,
+                        list_sizes=DEFAULT_LIST_SIZES)
+
+
+@st.cache_data(show_spinner="Forecasting demand per segment...", max_entries=16)
+def segment_demand(ds: DatasetKey, freq: str, horizon: int) -> Any:
+    """Each segment's total interest per period, forecast ``horizon`` periods ahead with intervals."""
+    from interest_core.views.ops import segment_demand as forecast
+    from ui import views
+
+    seg = views.segmentation(ds, freq)
+    return forecast(_complete_panel(ds, freq), seg.labels, seg.descriptions, freq, horizon)
