@@ -102,3 +102,96 @@ def test_promotions_page_what_if_and_default_list(db: Path) -> None:
     segment.set_value(segment.options[1]).run()
     assert not at.exception, [e.value for e in at.exception]
     assert len(at.dataframe[0].value) <= 100
+
+
+def test_planner_and_trend_tables() -> None:
+    from interest_core.analytics.demand import planner_table, trend_table
+
+    forecast = pd.DataFrame({"category": ["B", "A", "A"], "period": pd.to_datetime(["2024-01-08", "2024-01-15",
+                                                                                   "2024-01-08"]),
+                             "yhat": [10.4, 5.6, -1.0], "lo_80": [8.0, -2.0, -3.0], "hi_80": [12.2, 9.0, 2.0]})
+    table = planner_table(forecast)
+    assert table.columns.tolist() == ["category", "period", "forecast", "low (80%)", "high (80%)"]
+    assert table["category"].tolist() == ["A", "A", "B"] and table["period"].tolist()[:2] == sorted(table["period"][:2])
+    assert (table[["forecast", "low (80%)"]] >= 0).all().all() and table["forecast"].tolist() == [0.0, 6.0, 10.0]
+    trends = pd.DataFrame({"category": list("abcd"), "change_pct": [0.1, -0.5, 0.3, np.nan], "z": [3, -2, 1, 0]})
+    assert trend_table(trends)["category"].tolist() == ["c", "a", "b", "d"]  # as the bars, top to bottom
+    assert trend_table(trends, top=2)["category"].tolist() == ["c", "b"]
+
+
+def test_demand_chart_title_says_the_span_drawn() -> None:
+    from interest_core.charts.ops import demand_chart
+
+    weeks = pd.date_range("2024-01-01", periods=18, freq="W-MON")
+    history = pd.DataFrame({"category": "A", "period": weeks, "y": 1.0})
+    forecast = pd.DataFrame({"category": "A", "period": weeks[-1:] + pd.Timedelta(weeks=1), "yhat": 1.0})
+    assert "last 18 weeks" in demand_chart(history, forecast, "W").layout.title.text
+    assert "last 12 weeks" in demand_chart(history, forecast, "W", history_periods=12).layout.title.text
+    assert "Demand by segment" in demand_chart(history, forecast, "W", what="segment").layout.title.text
+
+
+@pytest.mark.slow
+def test_demand_page_defaults_and_tables(db: Path) -> None:
+    at = open_page("app_pages/demand.py", TIMEOUT, errors=True, dataset="demo", freq="W")
+    figs = check_figures(at, {"demand_chart", "demand_segment_chart", "demand_trends"}, axis_titles=True)
+    assert "other" not in at.multiselect(key="demand_show").value
+    periods = at.dataframe[1].value["period"].nunique()
+    assert periods == 4  # the default horizon, per category, in the planner's table
+    title = figs["demand_chart"]["layout"]["title"]["text"]
+    assert "last 26 weeks" in title  # the demo holds more than 26 complete weeks
+    board = at.dataframe[0].value
+    assert metric_name("mase") in board and board[metric_name("mase")].map(type).eq(str).all()
+    segments = at.dataframe[2].value
+    assert "segment" in segments and {"low (80%)", "high (80%)"} <= set(segments.columns)
+    trends = at.dataframe[3].value
+    shown = trends["change_pct"].dropna()
+    assert shown.is_monotonic_decreasing  # sorted like the chart: largest rise first
+    assert len(at.get("download_button")) == 3
+
+
+def test_time_left_and_saved_table() -> None:
+    from interest_core.views.forecasts import saved_table, time_left
+
+    assert time_left(0.0, 0.5, 240.0) == "about 4 min left"
+    assert time_left(0.0, 0.9, 90.0) == "under a minute left"
+    assert time_left(0.0, 0.0, 90.0) == "estimating time left"
+    saved = pd.DataFrame({"name": ["m"], "model": ["lstm"], "target": ["engagement"], "freq": ["W"], "horizon": [4],
+                          "last_period": ["2013-08-05"], "created": ["2026-12-06T07:01:02.123456+00:00"],
+                          "metrics": [{"auc": 0.81234, "hit_rate@5": 0.5}]})
+    row = saved_table(saved).iloc[0]
+    assert row["saved"] == "2026-12-06 07:01 UTC" and row["data up to"] == "2013-08-05"
+    assert row["backtest"] == "AUC 0.812 · HitRate@5 0.500" and "auc" not in row["backtest"]
+
+
+def test_model_colours_are_distinct_and_the_axis_starts_at_the_data() -> None:
+    from interest_core.charts.forecasts import MODEL_COLORS, model_color, predicted_vs_actual_chart
+
+    assert len(set(MODEL_COLORS.values())) == len(MODEL_COLORS)
+    assert model_color("window_mean") != model_color("recency_decay")
+    weeks = pd.date_range("2024-01-01", periods=10, freq="W-MON")
+    history = pd.DataFrame({"period": weeks, "y": np.arange(10.0)})
+    forecasts = pd.DataFrame({"model": "last_value", "period": weeks[6:8], "yhat": 5.0, "y": [6.0, 7.0],
+                              "fold": 0, "cutoff": weeks[5]})
+    fig = predicted_vs_actual_chart(history, forecasts, "last_value", "W")
+    start = pd.Timestamp(fig.layout.xaxis.range[0])
+    assert weeks[0] - pd.Timedelta(days=7) < start <= weeks[0]  # not months before the first period
+
+
+def test_backtest_winner_respects_the_metric_direction() -> None:
+    from interest_core.views.forecasts import backtest_winner
+
+    class Meta:
+        target = "engagement"
+
+    class Payload:
+        meta = Meta()
+        leaderboard = pd.DataFrame({"model": ["last_value", "recency_decay", "lstm"], "segment": "all",
+                                    "metric": "auc", "value": [0.6, 0.7, 0.8]})
+
+    payload = Payload()
+    assert backtest_winner(payload, ["last_value", "recency_decay", "lstm"]) == "lstm"  # type: ignore[arg-type]
+    assert backtest_winner(payload, ["last_value", "recency_decay"]) == "recency_decay"  # type: ignore[arg-type]
+    Meta.target = "user_total"
+    payload.leaderboard = payload.leaderboard.assign(metric="mase")
+    assert backtest_winner(payload, ["last_value", "recency_decay", "lstm"]) == "last_value"  # type: ignore[arg-type]
+    assert backtest_winner(None, ["lstm"]) is None

@@ -79,3 +79,44 @@ def segment_demand(ds: DatasetKey, freq: str, horizon: int) -> Any:
 
     seg = views.segmentation(ds, freq)
     return forecast(_complete_panel(ds, freq), seg.labels, seg.descriptions, freq, horizon)
+
+
+# -- drawing shared by the Demand and Forecasts pages ------------------------------------------------
+
+def forecast_table(result: Any, label: str, file_name: str, key: str) -> None:
+    """A ``DemandForecast``'s next periods as a planner's table (forecast, interval bounds) and its CSV."""
+    from interest_core.analytics.demand import planner_table
+    from ui import widgets
+
+    table = planner_table(result.forecast, label)
+    st.dataframe(table, hide_index=True, key=f"{key}_table", column_config={
+        "period": st.column_config.DatetimeColumn("period start", format="YYYY-MM-DD"),
+        **{c: st.column_config.NumberColumn(c, format="%,.0f") for c in table.columns if c not in (label, "period")},
+    })
+    widgets.csv_download("Forecast (CSV)", table, file_name, key=f"{key}_csv")
+
+
+def forward_section(ds: DatasetKey, freq: str, *, key: str, top_k: int = 12, horizon: int = 4) -> None:
+    """'Next N periods': each category's or segment's demand forecast with its interval band and table."""
+    from interest_core.analytics.demand import DEFAULT_MODELS
+    from interest_core.charts import ops as ops_charts
+    from interest_core.charts.style import OTHER
+    from interest_core.text import plural
+    from ui import ops, queries, widgets
+
+    unit = widgets.period_name(freq)
+    st.subheader(f"Next {plural(horizon, unit)}")
+    by = st.radio("Forecast by", ["category", "segment"], horizontal=True, key=f"{key}_by",
+                  help="Total interest per category (top categories), or per segment of users.")
+    if by == "category":
+        result = ops.demand(ds, freq, top_k, horizon, tuple(DEFAULT_MODELS), 5)  # the Demand page's cache entry
+        shown = [c for c in result.categories if c != OTHER][:6]
+        fig = ops_charts.demand_chart(result.history, result.forecast, freq, colors=queries.colors(ds),
+                                      categories=shown)
+    else:
+        result = segment_demand(ds, freq, horizon)
+        fig = ops_charts.demand_chart(result.history, result.forecast, freq, what="segment")
+    st.plotly_chart(fig, key=f"{key}_chart")
+    st.caption(f"Forecast by **{result.best_model}**, the best of a 3-fold backtest of each {by}'s series; the "
+               "band holds 80% of outcomes as far as the backtest errors tell. The Demand page has more.")
+    forecast_table(result, by, f"{ds.name}_{by}_forecast.csv", key)

@@ -150,3 +150,26 @@ def rising_falling(panel: pd.DataFrame, freq: str, *, recent: int = 4, previous:
                             np.where(significant & (out["change"] < 0), "falling", "steady"))
     out = out.sort_values(["z", "category"], ascending=[False, True], ignore_index=True)
     return out[list(TREND_COLUMNS)], hidden
+
+
+def planner_table(forecast: pd.DataFrame, label: str = "category") -> pd.DataFrame:
+    """The forecast as a planner reads and downloads it: ``label``, period, forecast and interval bounds.
+
+    Values are rounded to whole interest units (a forecast is not more precise than that); bounds
+    below zero are shown as 0 (interest cannot be negative).
+    """
+    levels = sorted(int(c.removeprefix("lo_")) for c in forecast.columns if c.startswith("lo_"))
+    out = pd.DataFrame({label: forecast["category"].astype(str), "period": forecast["period"],
+                        "forecast": forecast["yhat"].clip(lower=0).round(0)})
+    for level in levels:
+        out[f"low ({level}%)"] = forecast[f"lo_{level}"].clip(lower=0).round(0)
+        out[f"high ({level}%)"] = forecast[f"hi_{level}"].clip(lower=0).round(0)
+    return out.sort_values([label, "period"], ignore_index=True)
+
+
+def trend_table(trends: pd.DataFrame, top: int | None = None) -> pd.DataFrame:
+    """``rising_falling`` rows in the order its chart draws them (largest rise first, largest fall last)."""
+    order = trends.reindex(trends["change_pct"].abs().sort_values(ascending=False).index)
+    if top is not None:
+        order = order.head(top)
+    return order.sort_values("change_pct", ascending=False, ignore_index=True)

@@ -117,10 +117,16 @@ def lift_chart(table: pd.DataFrame, category: str, model_name: str = "model list
 
 def demand_chart(history: pd.DataFrame, forecast: pd.DataFrame, freq: str, *, level: int = 80,
                  colors: Mapping[str, str] | None = None, categories: Sequence[str] | None = None,
-                 history_periods: int = 26) -> go.Figure:
-    """History (solid) and forecast (dashed) of each category's demand, with a ``level``% interval band."""
+                 history_periods: int = 26, what: str = "category") -> go.Figure:
+    """History (solid) and forecast (dashed) of each category's demand, with a ``level``% interval band.
+
+    The title says the span really drawn (``history_periods`` or fewer when the log is shorter);
+    ``what`` names the series ('segment' for demand per segment).
+    """
     unit = period_label(freq)
-    title = f"Demand by category: last {history_periods} {unit}s and forecast ({level}% interval)"
+    shown = min(history_periods, int(history["period"].nunique())) if not history.empty else 0
+    span = f"last {shown} {unit}s" if shown != 1 else f"last {unit}"
+    title = f"Demand by {what}: {span} and forecast ({level}% interval)"
     if history.empty and forecast.empty:
         return empty_figure(title, "nothing to forecast")
     cats = list(categories) if categories is not None else list(dict.fromkeys(history["category"].astype(str)))
