@@ -62,11 +62,16 @@ class _Fold:
         """(users x cols x FEATURES) for the given category columns (all users, or ``rows``)."""
         pick = slice(None) if rows is None else rows
         n_periods = len(self.history.periods)
-        own = [np.asarray(d[:, cols].todense())[pick] for d in self.decayed]
+
+        def dense(matrix: sparse.spmatrix) -> np.ndarray:  # rows picked while sparse: memory ~ rows x cols
+            part = sparse.csc_matrix(matrix)[:, cols].tocsr()
+            return np.asarray((part if rows is None else part[rows]).todense())
+
+        own = [dense(d) for d in self.decayed]
         since = np.full(own[0].shape, n_periods + 4.0)
         count = np.zeros(own[0].shape)
         for t, matrix in enumerate(self.history.interest):
-            on = np.asarray((matrix.tocsc()[:, cols] > 0).todense())[pick]
+            on = dense(matrix) > 0
             since[on] = n_periods - 1 - t
             count += on
         co = np.asarray((self.profile[pick] @ self.similarity[:, cols]).todense())
