@@ -58,8 +58,10 @@ def draw(ds: DatasetKey, freq: str) -> None:
                       key=f"promo_source:{category}:{horizon}", horizontal=True)
     st.caption(f"In the last {plural(per, 'backtest')} (each learning only from earlier {unit}s), the top "
                f"{int(row['list_size']):,} of the learned list held {significant(held_model, 2)} users who engaged "
-               f"within {plural(horizon, unit)}, the recency list {significant(held_recency, 2)}: the "
-               f"{'learned' if winner == 'learned' else 'recency'} list did better, so it is the default.")
+               f"within {plural(horizon, unit)}, the recency list {significant(held_recency, 2)}: "
+               + ("the learned list did better, so it is the default." if winner == "learned" else
+                  "the recency list did better, so it is the default." if held_recency > held_model else
+                  "a tie, so the simpler recency list is the default."))
 
     c4, c5, c6 = st.columns(3)
     size = int(c4.number_input("List size", 1, 100_000, 100, 10, key="promo_size"))

@@ -15,10 +15,10 @@ from interest_core.charts.style import metric_name, significant
 from interest_core.errors import ModelError
 from interest_core.text import percent, plural
 from interest_core.views import ops as views_ops
-from tests.apptest import check_figures, open_page, store_fixture
+from tests.apptest import APP, check_clean, check_figures, models_dir, open_page, store_fixture
 
 TIMEOUT = 300
-db = store_fixture("planning_pages")
+db = store_fixture("planning_pages", models=True)
 
 
 def test_what_if_cost_and_return() -> None:
@@ -89,7 +89,7 @@ def test_promotions_page_what_if_and_default_list(db: Path) -> None:
     at = open_page("app_pages/promotions.py", TIMEOUT, errors=True, dataset="demo", freq="W")
     check_figures(at, {"promo_gains", "promo_lift"}, axis_titles=True)
     text = _text(at)
-    assert "so it is the default" in text
+    assert "so it is the default" in text or "a tie, so the simpler recency list is the default" in text
     assert "Both figures count" in text or "hit rate in the backtest" in text
     labels = {m.label: m.value for m in at.metric}
     assert {"Candidates", "Expected to engage", "Cost", "Return"} <= set(labels)
@@ -195,3 +195,42 @@ def test_backtest_winner_respects_the_metric_direction() -> None:
     payload.leaderboard = payload.leaderboard.assign(metric="mase")
     assert backtest_winner(payload, ["last_value", "recency_decay", "lstm"]) == "last_value"  # type: ignore[arg-type]
     assert backtest_winner(None, ["lstm"]) is None
+
+
+@pytest.mark.slow
+def test_forecasts_page_progress_first_winner_default_and_forward_forecast(db: Path) -> None:
+    from interest_core.config import PanelSpec
+    from interest_core.forecasting import backtest
+    from interest_core.forecasting.forecasters import BASELINE_NAMES, make_forecaster
+    from interest_core.panel import build_panel, events_source
+    from interest_core.views.forecasts import PRIMARY
+    from tests.apptest import app_store
+
+    AppTest.from_file(APP, default_timeout=TIMEOUT).run()  # ingests the demo into the temp store
+    source = events_source(app_store(), "demo")
+    data_end = pd.Timestamp(source.query("SELECT max(ts) AS t FROM {events}")["t"].iloc[0])
+    panel = build_panel(source, PanelSpec(freq="W"))
+    result = backtest.run(panel, "user_total", [make_forecaster(n) for n in BASELINE_NAMES], "W", 2, 2,
+                          data_end=data_end)
+    backtest.write_json(backtest.result_to_json(result, {"dataset": "demo"}),
+                        backtest.backtest_path(models_dir(db), "demo", "user_total", "W"))
+    winner = str(backtest.leaderboard_table(result)[PRIMARY["user_total"]].idxmin())
+
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params.update({"dataset": "demo", "freq": "W"})
+    at.session_state["fc_target"] = "user_total"
+    at.run()
+    at.switch_page("app_pages/forecasts.py").run()
+    check_clean(at)
+    assert at.selectbox(key="train_model").value == winner
+    assert any(f"starts on **{winner}**" in c.value for c in at.caption)
+    check_figures(at, {"fc_board"})
+    figs = check_figures(at, {"fc_forward_chart"}, axis_titles=True)
+    assert any(t.get("fill") == "toself" for t in figs["fc_forward_chart"]["data"]), "an interval band"
+    assert "other" not in {t.get("name") for t in figs["fc_forward_chart"]["data"]}
+    subheaders = [h.value for h in at.subheader]
+    assert subheaders[0] == "Next 4 weeks"  # the forward forecast opens the page (progress sits above it)
+    at.radio(key="fc_forward_by").set_value("segment").run()
+    check_clean(at)
+    table = next(d.value for d in at.dataframe if "segment" in d.value.columns)
+    assert {"forecast", "low (80%)", "high (80%)"} <= set(table.columns) and table["period"].nunique() == 4
