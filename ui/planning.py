@@ -29,12 +29,21 @@ def promotion_horizons(ds: DatasetKey, freq: str) -> list[int]:
     return horizons(_complete_panel(ds, freq), freq)
 
 
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _folds(ds: DatasetKey, freq: str) -> Any:
+    """The interest history at each cutoff, built once: the list's model and its backtest share them."""
+    from interest_core.analytics.promotion_model import FoldCache
+
+    return FoldCache(_complete_panel(ds, freq), freq, history=26)
+
+
 @st.cache_resource(show_spinner="Learning who engages with what (users new to a category included)...",
                    max_entries=8)
 def _promotion_model(ds: DatasetKey, freq: str, horizon: int) -> Any:
     from interest_core.analytics.promotion_model import PromotionModel
 
-    return PromotionModel(freq, horizon).fit(_complete_panel(ds, freq), last_complete_period(ds, freq))
+    folds = _folds(ds, freq)
+    return PromotionModel(freq, horizon).fit(folds.panel, last_complete_period(ds, freq), folds)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -67,8 +76,9 @@ def promotion_backtest(ds: DatasetKey, freq: str, horizon: int, category: str) -
     """``learned_lift`` of one category at the last 3 cutoffs whose next ``horizon`` is known."""
     from interest_core.analytics.promotions import learned_lift
 
-    return learned_lift(_complete_panel(ds, freq), [category], freq=freq, horizon=horizon,
-                        list_sizes=DEFAULT_LIST_SIZES)
+    folds = _folds(ds, freq)
+    return learned_lift(folds.panel, [category], freq=freq, horizon=horizon, list_sizes=DEFAULT_LIST_SIZES,
+                        cache=folds)
 
 
 @st.cache_data(show_spinner="Forecasting demand per segment...", max_entries=16)

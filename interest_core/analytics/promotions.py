@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -24,6 +25,9 @@ from interest_core.export import safe_csv
 from interest_core.forecasting import series
 from interest_core.forecasting.forecasters.base import Forecaster
 from interest_core.periods import future_periods, period_grid
+
+if TYPE_CHECKING:
+    from interest_core.analytics.promotion_model import FoldCache
 
 LIST_COLUMNS: tuple[str, ...] = ("rank", "user_id", "p_engage", "churn_risk", "expected_reach", "reach_share")
 DEFAULT_LIST_SIZES: tuple[int, ...] = (10, 25, 50, 100, 200)
@@ -234,19 +238,21 @@ def learned_list(scores: pd.DataFrame, category: str | Sequence[str]) -> pd.Data
 
 def learned_lift(panel: pd.DataFrame, categories: Sequence[str | Sequence[str]], *, freq: str, horizon: int = 4,
                  n_cutoffs: int = 3, last_period: pd.Timestamp | None = None,
-                 list_sizes: Sequence[int] = DEFAULT_LIST_SIZES, history: int = 26) -> pd.DataFrame:
+                 list_sizes: Sequence[int] = DEFAULT_LIST_SIZES, history: int = 26,
+                 cache: FoldCache | None = None) -> pd.DataFrame:
     """The learned list vs the recency list at the last ``n_cutoffs`` cutoffs whose next horizon is known.
 
     One row per target and list size: ``_lift_table``'s columns plus ``expected_hits`` (the model's
     own expectation for its list, summed over cutoffs: hits and expectation share population,
     horizon and unit) and ``cutoffs``. The recency list is every past user of the category, most
-    recent first; the learned list may also hold users new to it.
+    recent first; the learned list may also hold users new to it. ``cache``: folds already built
+    from the same panel up to ``last_period`` (the page shares them with its list's model).
     """
     from interest_core.analytics.promotion_model import FoldCache, PromotionModel
 
     last = pd.Timestamp(last_period) if last_period is not None else pd.Timestamp(panel["period"].max())
     panel = panel[panel["period"] <= last]
-    cache = FoldCache(panel, freq, history)
+    cache = cache if cache is not None else FoldCache(panel, freq, history)
     n = len(cache.grid)
     ends = list(range(n - horizon - n_cutoffs, n - horizon))
     if not ends or ends[0] < horizon + 1:
