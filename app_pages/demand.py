@@ -7,7 +7,7 @@ import streamlit as st
 
 from interest_core.analytics.demand import DEFAULT_MODELS, DemandForecast, trend_table
 from interest_core.charts import ops as ops_charts
-from interest_core.charts.style import OTHER, metric_name, significant
+from interest_core.charts.style import OTHER, as_percent, metric_name, significant
 from interest_core.forecasting.forecasters import available
 from interest_core.text import plural
 from ui import frame, ops, planning, queries, widgets
@@ -71,18 +71,19 @@ def draw(ds: DatasetKey, freq: str) -> None:
                + (f" {plural(hidden, 'category')} under {plural(min_users, 'user')} in a window hidden."
                   if hidden else "") + " The table lists every category in the chart's order: largest rise first.")
     table = trend_table(trends)
-    st.dataframe(table, hide_index=True, key="demand_trend_table", column_config={
+    st.dataframe(as_percent(table, ("change_pct",)), hide_index=True, key="demand_trend_table", column_config={
         "category": st.column_config.TextColumn("category"),
         "recent": st.column_config.NumberColumn(f"recent per {unit}", format="%,.1f"),
         "previous": st.column_config.NumberColumn(f"previous per {unit}", format="%,.1f"),
         "change": st.column_config.NumberColumn(f"change per {unit}", format="%+,.1f"),
-        "change_pct": st.column_config.NumberColumn("change", format="percent"),
+        "change_pct": st.column_config.NumberColumn("change (%)", format="%+.1f%%"),
         "z": st.column_config.NumberColumn("z (paired over users)", format="%+.1f"),
         "users_recent": st.column_config.NumberColumn("users lately"),
         "users_previous": st.column_config.NumberColumn("users before"),
         "trend": st.column_config.TextColumn("trend"),
     })
-    widgets.csv_download("Rising and falling (CSV)", table, f"{ds.name}_demand_trends.csv", key="demand_trends_csv")
+    widgets.csv_download("Rising and falling (CSV)", as_percent(table, ("change_pct",)),
+                         f"{ds.name}_demand_trends.csv", key="demand_trends_csv")
 
 
 here = frame.current()

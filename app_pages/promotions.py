@@ -8,7 +8,7 @@ import streamlit as st
 from interest_core.analytics import promotions as promo
 from interest_core.analytics.churn import DEFAULT_HORIZON
 from interest_core.charts import ops as ops_charts
-from interest_core.charts.style import significant
+from interest_core.charts.style import TABLE_PERCENT, as_percent, significant
 from interest_core.text import md_escape, percent, plural
 from interest_core.views.ops import segment_names
 from ui import frame, ops, planning, views, widgets
@@ -116,24 +116,28 @@ def draw(ds: DatasetKey, freq: str) -> None:
     st.caption(f"{plural(new, 'user')} of the list never engaged with {md_escape(category)} before: the learned "
                "list finds them through the categories they share with its users." if new else
                f"Every listed user engaged with {md_escape(category)} before.")
-    st.dataframe(listed, hide_index=True, key="promo_table", column_config={
-        "p_engage": st.column_config.ProgressColumn("chance to engage", format="percent", min_value=0, max_value=1),
+    shares = ("p_engage", "churn_risk")
+    st.dataframe(as_percent(listed, shares), hide_index=True, key="promo_table", column_config={
+        "p_engage": st.column_config.ProgressColumn("chance to engage (%)", format=TABLE_PERCENT, min_value=0,
+                                                    max_value=100),
         "new_to_category": st.column_config.CheckboxColumn("new to the category"),
-        "churn_risk": st.column_config.NumberColumn("churn risk", format="percent"),
+        "churn_risk": st.column_config.NumberColumn("churn risk (%)", format=TABLE_PERCENT),
         "last_period": st.column_config.DatetimeColumn(f"last {unit} with the category", format="YYYY-MM-DD"),
         "periods_active": st.column_config.NumberColumn(f"{unit}s with the category"),
     })
-    widgets.csv_download("This list (CSV)", listed, f"{ds.name}_{category}_promotion.csv", key="promo_csv")
+    widgets.csv_download("This list (CSV)", as_percent(listed, shares), f"{ds.name}_{category}_promotion.csv",
+                         key="promo_csv")
     with st.expander("Backtest table"):
-        st.dataframe(lift.drop(columns=["category"]), hide_index=True, key="promo_lift_table", column_config={
+        shown = as_percent(lift.drop(columns=["category"]), ("model_precision", "recency_precision"))
+        st.dataframe(shown, hide_index=True, key="promo_lift_table", column_config={
             "list_size": st.column_config.NumberColumn("list size"),
             "listed": st.column_config.NumberColumn("users listed, all cutoffs"),
             "model_hits": st.column_config.NumberColumn("engaged, learned list"),
             "recency_hits": st.column_config.NumberColumn("engaged, recency list"),
             "random_hits": st.column_config.NumberColumn("engaged, random list (expected)", format="%.0f"),
             "expected_hits": st.column_config.NumberColumn("engaged, learned list expected", format="%.0f"),
-            "model_precision": st.column_config.NumberColumn("hit rate, learned", format="percent"),
-            "recency_precision": st.column_config.NumberColumn("hit rate, recency", format="percent"),
+            "model_precision": st.column_config.NumberColumn("hit rate, learned", format=TABLE_PERCENT),
+            "recency_precision": st.column_config.NumberColumn("hit rate, recency", format=TABLE_PERCENT),
             "lift_vs_recency": st.column_config.NumberColumn("lift over recency", format="%.2f"),
             "lift_vs_random": st.column_config.NumberColumn("lift over random", format="%.2f"),
             "cutoffs": st.column_config.NumberColumn("backtest cutoffs"),
