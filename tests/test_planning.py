@@ -75,6 +75,10 @@ def test_segment_demand_forecasts_each_segment() -> None:
     result = views_ops.segment_demand(panel, labels, descriptions, "W", horizon=3)
     assert set(result.forecast["category"]) == {"segment 0", "segment 1"}
     assert len(result.forecast) == 6 and (result.forecast["hi_80"] >= result.forecast["lo_80"]).all()
+    # Bands from the backtest's errors: the 95% band is wider than the 80% one, and never narrows ahead.
+    assert (result.forecast["hi_95"] > result.forecast["hi_80"]).all()
+    for _, rows in result.forecast.groupby("category"):
+        assert (rows["hi_80"] - rows["yhat"]).is_monotonic_increasing
     heavy = result.forecast[result.forecast["category"] == "segment 1"]["yhat"].mean()
     light = result.forecast[result.forecast["category"] == "segment 0"]["yhat"].mean()
     assert heavy > light
@@ -102,6 +106,21 @@ def test_promotions_page_what_if_and_default_list(db: Path) -> None:
     segment.set_value(segment.options[1]).run()
     assert not at.exception, [e.value for e in at.exception]
     assert len(at.dataframe[0].value) <= 100
+
+
+def test_backtest_bands_scale_with_the_series_level() -> None:
+    from interest_core.analytics.demand import backtest_bands
+
+    history = pd.DataFrame({"category": ["A"] * 4 + ["B"] * 4, "period": 0, "y": [10.0] * 4 + [100.0] * 4})
+    errors = pd.DataFrame({"unique_id": ["A", "A", "B", "B"] * 3, "fold": np.repeat([0, 1, 2], 4),
+                           "period": [1, 2, 1, 2] * 3, "y": 0.0,
+                           "yhat": [1.0, 2.0, 10.0, 20.0, 1.0, 2.0, 10.0, 20.0, 1.0, 2.0, 10.0, 20.0]})
+    forecast = pd.DataFrame({"category": ["A", "A", "B", "B"], "period": [3, 4, 3, 4], "yhat": 50.0})
+    out = backtest_bands(forecast, errors, history, (80,)).set_index(["category", "period"])
+    half = out["hi_80"] - out["yhat"]
+    assert half.loc[("B", 3)] == pytest.approx(10 * half.loc[("A", 3)])  # relative errors, own level
+    assert half.loc[("A", 4)] >= half.loc[("A", 3)] > 0
+    assert (out["lo_80"] == out["yhat"] - half).all()
 
 
 def test_planner_and_trend_tables() -> None:

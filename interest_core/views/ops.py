@@ -118,4 +118,7 @@ def segment_demand(panel: pd.DataFrame, labels: pd.Series, descriptions: pd.Data
     member = labels.rename(index=str).map(names)
     rows = panel.assign(category=panel["user_id"].astype(str).map(member).astype("string"))
     rows = rows[rows["category"].notna()]
-    return demand_forecast(rows, freq, categories=list(names.values()), horizon=horizon, min_users=1)
+    # A handful of series: intervals from the backtest's errors (the models' pooled quantiles cannot
+    # tell 80% from 95% with two or three series).
+    return demand_forecast(rows, freq, categories=list(names.values()), horizon=horizon, min_users=1,
+                           intervals="backtest")
