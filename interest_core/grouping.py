@@ -5,7 +5,8 @@ that ``panel.build_panel`` joins in the database.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -33,8 +34,17 @@ def name_map(categories: pd.Series, names: dict[str, str], unmapped: str = "keep
     return pd.DataFrame({"category": cats.to_numpy(), "group": mapped.fillna(fallback).to_numpy()}).astype("string")
 
 
-def learned_map(user_category: pd.DataFrame, n_groups: int, seed: int = 0, min_users: int = 3) -> pd.DataFrame:
-    """Cluster categories by the users they share (co-occurrence), name groups by their top members.
+def group_name(members: Sequence[str], noun: str = "", shown: int = 2) -> str:
+    """A group in plain words from its members, most engaged first: 'brand 911, 26288 +702'."""
+    head = ", ".join(str(m) for m in members[:shown])
+    rest = len(members) - shown
+    return f"{noun + ' ' if noun else ''}{head}{f' +{rest:,}' if rest > 0 else ''}"
+
+
+def learned_map(user_category: pd.DataFrame, n_groups: int, seed: int = 0, min_users: int = 3,
+                noun: str = "") -> pd.DataFrame:
+    """Cluster categories by the users they share (co-occurrence), name groups by their top members
+    (``group_name``; ``noun`` says what a category is, e.g. 'brand').
 
     Each category is a vector over users (log interest, L2-normalised); a truncated SVD gives
     a dense embedding and k-means groups it. Categories with fewer than ``min_users`` users
@@ -63,11 +73,40 @@ def learned_map(user_category: pd.DataFrame, n_groups: int, seed: int = 0, min_u
         names = {}
         for label in range(n_groups):
             members = np.flatnonzero(labels == label)
-            top = cats[members[np.argsort(-weight[members])][:3]]
-            names[label] = f"G{label + 1}: " + ", ".join(top)
+            names[label] = group_name(cats[members[np.argsort(-weight[members])]].tolist(), noun)
         groups = pd.DataFrame({"category": cats, "group": [names[lab] for lab in labels]})
     rest = pd.DataFrame({"category": np.asarray(small, dtype=str), "group": OTHER})
     return pd.concat([groups, rest], ignore_index=True).astype("string")
+
+
+@dataclass(frozen=True)
+class CategoryChoice:
+    """What a page shows of the categories: a grouping, the groups picked (empty: all of them) and
+    whether 'other' is left out. Hashable, so caches can be keyed on it."""
+
+    spec: GroupingSpec = field(default_factory=GroupingSpec)
+    picked: tuple[str, ...] = ()
+    drop_other: bool = False
+
+    def apply(self, category_map: pd.DataFrame | None, categories: Sequence[str] = ()) -> pd.DataFrame | None:
+        """``category_map`` with every group outside ``picked`` folded into 'other'. With no map (raw
+        categories) ``categories`` lists the ids to map; None when nothing is grouped."""
+        if not self.picked:
+            return category_map
+        base = category_map if category_map is not None else pd.DataFrame(
+            {"category": list(categories), "group": list(categories)}).astype("string")
+        keep = base["group"].isin(list(self.picked))
+        return base.assign(group=base["group"].where(keep, OTHER)).astype("string")
+
+    def filter(self, panel: pd.DataFrame) -> pd.DataFrame:
+        """The panel without 'other' rows when it is left out (shares recomputed over what stays)."""
+        if not self.drop_other:
+            return panel
+        kept = panel[panel["category"] != OTHER].reset_index(drop=True)
+        if "share" in kept and "interest" in kept:
+            total = kept.groupby(["user_id", "period"], observed=True)["interest"].transform("sum")
+            kept = kept.assign(share=(kept["interest"] / total.where(total > 0)).fillna(0.0))
+        return kept
 
 
 def category_map(source: EventsSource, spec: PanelSpec, *, end: Any = None) -> pd.DataFrame | None:
