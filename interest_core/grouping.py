@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from interest_core.config import GroupingSpec, PanelSpec
+from interest_core.config import BehaviorWeights, GroupingSpec, PanelSpec
 from interest_core.panel import EventsSource, category_totals, user_category_totals
 
 OTHER = "other"
@@ -181,3 +181,21 @@ def group_quality(user_category: pd.DataFrame, category_map: pd.DataFrame, n_pai
     within, random_ = cosine(first, second), cosine(a[keep], b[keep])
     lift = within / random_ if random_ > 0 else float("inf")
     return GroupQuality(within, random_, lift, n_pairs, len(sizes), other_share)
+
+
+def interest_over_time(source: EventsSource, freq: str, category_map: pd.DataFrame | None, *,
+                       drop_other: bool = False, weights: BehaviorWeights = BehaviorWeights()) -> pd.DataFrame:
+    """period, category, interest: interest per period of each group of ``category_map`` (categories it does
+    not list keep their id; None: raw categories), summed in the database; 'other' left out when asked."""
+    from interest_core.panel import _weight_sql
+    from interest_core.periods import FREQ_PART, check_freq
+
+    part = FREQ_PART[check_freq(freq)]
+    frames = {"ic_groups": category_map[["category", "group"]].astype("string")} if category_map is not None else {}
+    label = "coalesce(g.\"group\", e.category)" if frames else "e.category"
+    joined = "{events} e LEFT JOIN ic_groups g ON e.category = g.category" if frames else "{events} e"
+    frame = source.query(
+        f"""SELECT date_trunc('{part}', e.ts) AS period, {label} AS category, sum({_weight_sql(weights)}) AS interest
+            FROM {joined} GROUP BY ALL ORDER BY period, category""", None, frames)
+    frame["period"] = pd.to_datetime(frame["period"])
+    return frame[frame["category"] != OTHER].reset_index(drop=True) if drop_other else frame

@@ -91,3 +91,20 @@ def choice_of(grouping: CategoryChoice | int | None) -> CategoryChoice:
     if isinstance(grouping, CategoryChoice):
         return grouping
     return CategoryChoice(GroupingSpec(method="topk", k=grouping) if grouping else GroupingSpec())
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def interest_over_time(ds: DatasetKey, freq: str, choice: CategoryChoice) -> pd.DataFrame:
+    """period, category, interest per group of ``choice`` (grouping.interest_over_time, summed in the database)."""
+    from interest_core.grouping import interest_over_time as over_time
+
+    return over_time(ds.source(), freq, panel_map(ds, choice), drop_other=choice.drop_other)
+
+
+def suggested_choice(ds: DatasetKey) -> CategoryChoice:
+    """The grouping pages start with: learned groups above ``grouping.LEARNED_ABOVE`` categories, else raw ones
+    (the same choice ``widgets.category_grouping(..., few='none')`` makes by default)."""
+    from interest_core.grouping import suggested_grouping
+    from ui.queries import kpis
+
+    return CategoryChoice(suggested_grouping(int(kpis(ds)["categories"])))

@@ -56,11 +56,14 @@ def recommendations(ds: DatasetKey, user: str, k: int = 10, level: str = "catego
 
 @st.cache_data(show_spinner="Segmenting users...", max_entries=16)
 def segmentation(ds: DatasetKey, freq: str, method: str = "kmeans", k: int | None = None, last: int | None = None,
-                 sizes_window: int = SIZES_WINDOW) -> Segmentation:
-    """Features, labels, descriptions, projection, silhouette and sizes over time of one segmentation."""
+                 sizes_window: int = SIZES_WINDOW, grouping: CategoryChoice | None = None) -> Segmentation:
+    """Features, labels, descriptions, projection, silhouette and sizes over time of one segmentation; category
+    features by ``grouping`` (default: the dataset's suggested grouping, learned groups above 50 categories)."""
     from interest_core.views.segments import segmentation as segment
+    from ui.grouping import suggested_choice
 
-    return segment(analytics_panel(ds, freq), freq, method=method, k=k, last=last,  # type: ignore[arg-type]
+    panel = analytics_panel(ds, freq, grouping if grouping is not None else suggested_choice(ds))
+    return segment(panel, freq, method=method, k=k, last=last,  # type: ignore[arg-type]
                    sizes_window=sizes_window)
 
 
