@@ -54,6 +54,7 @@ def learned_map(user_category: pd.DataFrame, n_groups: int, seed: int = 0, min_u
     from sklearn.cluster import KMeans
     from sklearn.decomposition import TruncatedSVD
     from sklearn.preprocessing import normalize
+    from threadpoolctl import threadpool_limits
 
     frame = user_category[user_category["interest"] > 0]
     users_per_cat = frame.groupby("category")["user_id"].nunique()
@@ -67,8 +68,11 @@ def learned_map(user_category: pd.DataFrame, n_groups: int, seed: int = 0, min_u
         _, user_idx = np.unique(kept["user_id"].to_numpy(dtype=str), return_inverse=True)
         matrix = normalize(csr_matrix((np.log1p(kept["interest"].to_numpy(float)), (cat_idx, user_idx))))
         n_comp = max(2, min(32, matrix.shape[0] - 1, matrix.shape[1] - 1))
-        embedding = normalize(TruncatedSVD(n_components=n_comp, random_state=seed).fit_transform(matrix))
-        labels = KMeans(n_clusters=n_groups, n_init=4, random_state=seed).fit_predict(embedding)
+        # One thread: k-means on a few thousand points is 0.4 s that way, and 5-10 s when OpenMP threads
+        # contend with other work on a busy 2-core machine (measured on the Tmall log).
+        with threadpool_limits(1):
+            embedding = normalize(TruncatedSVD(n_components=n_comp, random_state=seed).fit_transform(matrix))
+            labels = KMeans(n_clusters=n_groups, n_init=4, random_state=seed).fit_predict(embedding)
         weight = kept.groupby("category")["interest"].sum().reindex(cats).to_numpy()
         names = {}
         for label in range(n_groups):
