@@ -132,6 +132,12 @@ def test_demo_migration_groups_top_k_and_the_other_toggle(db: Path) -> None:
     at.toggle(key="mig_diagonal").set_value(True).run()  # what stayed too
     assert not at.exception, [e.value for e in at.exception]
     assert sorted(_heatmap_rows(at)) == sorted(picked)
+    # A name map: categories under shared names, the rest in 'other' (left out by the toggle).
+    at.selectbox(key="mig_grouping_demo").set_value("map").run()
+    at.text_area(key="mig_names").set_value("Phones = Gadgets\nCameras = Gadgets\nLaptops = Gadgets\n"
+                                            "Running, Sport\nCycling, Sport").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert set(_heatmap_rows(at)) == {"Gadgets", "Sport"}
 
 
 @pytest.mark.slow

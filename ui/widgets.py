@@ -290,6 +290,8 @@ def category_grouping(ds: DatasetKey, key: str, *, default_k: int = 12, picker: 
                             help=f"One {noun} per line: its id, '=' and a name; {noun}s with the same name are "
                                  "summed. Unnamed ones go to 'other'.")
         spec = GroupingSpec(method="map", names=_parse_names(text), unmapped="other")
+        if not spec.names:
+            st.caption(f"No names yet: every {noun} is in 'other' until you name some (one 'id = name' a line).")
     else:
         spec = GroupingSpec()
     drop_other = c3.toggle("Leave out 'other'", key=f"{key}_drop_other", disabled=method == "none",
