@@ -63,7 +63,11 @@ def draw(ds: DatasetKey, freq: str, periods: list[str], unit: str) -> None:
     if view.hidden:
         st.caption(f"Blank cells: fewer than {min_users} users moved that way (hidden for privacy), or nothing did.")
     colors = grouping.colors(ds, choice.spec)
-    left, right = st.columns([3, 2])
+    flows = view.net.head(12) if mode == "periods" else top_flows(matrix, 12)
+    # Long group names ('brand 911, 26288 +702 → ...') need the page's width: side by side only for short ones.
+    longest = max((len(f"{a} → {b}") for a, b in zip(flows["from_category"], flows["to_category"], strict=True)),
+                  default=0)
+    left, right = st.columns([3, 2]) if longest <= 32 else (st.container(), st.container())
     with left:
         st.plotly_chart(mig_charts.sankey_chart(view.links, colors), key="mig_sankey")
         if mode == "periods" and view.pairs > SANKEY_LAST_PAIRS:
@@ -71,7 +75,6 @@ def draw(ds: DatasetKey, freq: str, periods: list[str], unit: str) -> None:
                        f"and at most {SANKEY_MAX_CATEGORIES} categories, to stay legible; the matrix above covers "
                        "the whole range.")
     with right:
-        flows = view.net.head(12) if mode == "periods" else top_flows(matrix, 12)
         st.plotly_chart(mig_charts.top_flows_chart(flows, value="net" if mode == "periods" else "mass",
                                                    colors=colors), key="mig_flows")
 

@@ -57,8 +57,8 @@ def pick_user(ds: DatasetKey, freq: str, choice: CategoryChoice) -> str | None:
     searching = bool(st.session_state.get("user_search")) or st.session_state.get("user_find_by", "id") != "id"
     if current is None and not searching:
         current = users.default_user(ds, freq)
-    if current and current not in options and not searching:
-        options = [current, *options]  # arrived by link, or the default user: keep that user selectable
+    if current and not searching:  # arrived by link, or the default user: that user first
+        options = [current, *(o for o in options if o != current)]
     if not options:
         st.info(nothing)
         return None
