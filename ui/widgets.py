@@ -282,7 +282,7 @@ def category_grouping(ds: DatasetKey, key: str, *, default_k: int = 12, picker: 
         spec = GroupingSpec(method="learned", n_groups=n)
     elif method == "topk":
         most = max(2, min(50, n_categories))
-        n = int(c2.slider(f"{noun.capitalize()}s shown", 1, most, min(default_k, most), key=f"{key}_top_k",
+        n = int(c2.slider(f"{plural(noun, 2).capitalize()} shown", 1, most, min(default_k, most), key=f"{key}_top_k",
                           help="The most engaged; the rest are summed as 'other'."))
         spec = GroupingSpec(method="topk", k=n)
     elif method == "map":
