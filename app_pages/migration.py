@@ -8,7 +8,7 @@ import streamlit as st
 
 from interest_core.analytics.migration import matrix_wide, noisy_export, top_flows
 from interest_core.charts import migration as mig_charts
-from interest_core.text import percent
+from interest_core.text import percent, plural
 from interest_core.views.migration import MIGRATION_MODELS, MODEL_TEXT, SANKEY_LAST_PAIRS, SANKEY_MAX_CATEGORIES
 from ui import frame, grouping, queries, views, widgets
 from ui.store import DatasetKey
@@ -23,7 +23,7 @@ VALUES = {"mass": "interest moved", "users": "users", "share_of_row": "% of the 
 def draw(ds: DatasetKey, freq: str, periods: list[str], unit: str) -> None:
     dataset = ds.name
     choice = widgets.category_grouping(ds, "mig")
-    grp_noun = "group" if choice.spec.method in ("learned", "map") else grouping.noun(ds)
+    grp_nouns = "groups" if choice.spec.method in ("learned", "map") else plural(grouping.noun(ds), 2)
     c1, c3 = st.columns([3, 1])
     mode = c1.radio("Compare", list(MODES), format_func=MODES.__getitem__, key="mig_mode")
     min_users = int(c3.number_input("Hide cells under k users", 1, 100, 5, key="mig_min_users",
@@ -112,7 +112,7 @@ def draw(ds: DatasetKey, freq: str, periods: list[str], unit: str) -> None:
         st.caption(f"Backtest of the last pair of the range: forecast from data up to {t} for the {check.users:,} "
                    f"users active in {t}, compared with where the interest of those also active in {end} went. "
                    f"Relative error {check.l1:.2f} (0 = every cell right); 'nobody moves' scores {still.l1:.2f}. "
-                   f"{percent(check.new_share)} of the forecast interest goes to {grp_noun}s the user never had.")
+                   f"{percent(check.new_share)} of the forecast interest goes to {grp_nouns} the user never had.")
         last = f"{queries.last_complete_period(ds, freq):%Y-%m-%d}"
         ahead = views.migration_forecast(ds, freq, choice, last, model, min_users)
         st.plotly_chart(mig_charts.migration_heatmap(matrix_wide(ahead.implied, "mass", diagonal=False,
@@ -121,7 +121,7 @@ def draw(ds: DatasetKey, freq: str, periods: list[str], unit: str) -> None:
                         key="mig_fc_next")
         st.caption(f"What the forecast counts: each of the {ahead.users:,} users active in {last} moves from their "
                    f"shares then to the shares the model expects next ({MODEL_TEXT[model]}); "
-                   f"{percent(ahead.new_share)} of it lands in {grp_noun}s new to the user. Moves only (what stays "
+                   f"{percent(ahead.new_share)} of it lands in {grp_nouns} new to the user. Moves only (what stays "
                    "is left out); users who stop or start are not forecast.")
 
     st.subheader("Export the matrix")

@@ -121,6 +121,9 @@ def _heatmap_rows(at: AppTest) -> list[str]:
 def test_demo_migration_groups_top_k_and_the_other_toggle(db: Path) -> None:
     at = open_page("app_pages/migration.py", TIMEOUT, errors=False, dataset="demo")
     assert at.selectbox(key="mig_grouping_demo").value == "topk"  # 20 categories: the top 12 + other
+    words = [at.selectbox(key="mig_grouping_demo").label, at.slider(key="mig_top_k").label,
+             *(c.value for c in at.caption)]
+    assert "Categories shown" in words and not any("categorys" in w.lower() for w in words), words
     assert OTHER in _heatmap_rows(at)
     at.toggle(key="mig_drop_other").set_value(True).run()
     assert not at.exception, [e.value for e in at.exception]

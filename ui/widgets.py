@@ -245,9 +245,10 @@ def _parse_names(text: str) -> tuple[tuple[str, str], ...]:
 
 def quality_words(quality: GroupQuality | None, noun: str) -> str:
     """How well the groups hold together, in words (for the caption under the grouping widget)."""
+    nouns = plural(noun, 2)
     if quality is None or quality.lift != quality.lift:  # no groups, or NaN
         return ""
-    text = (f"Two {noun}s in the same group share users {quality.lift:.1f} times as often as two {noun}s "
+    text = (f"Two {nouns} in the same group share users {quality.lift:.1f} times as often as two {nouns} "
             "picked at random")
     text += " (no better than chance). " if quality.lift < 1.2 else ". "
     return text + f"'other' holds {percent(quality.other_share)} of all interest."
@@ -269,25 +270,26 @@ def category_grouping(ds: DatasetKey, key: str, *, default_k: int = 12, picker: 
 
     n_categories = int(kpis(ds)["categories"])
     noun = grp.noun(ds)
+    nouns = plural(noun, 2)
     suggested = "learned" if suggested_grouping(n_categories).method == "learned" else few
     c1, c2, c3 = st.columns([2, 1, 1])
     methods = list(GROUPING_METHODS)
     method = c1.selectbox(f"Group the {n_categories:,} {plural(noun, n_categories)}", methods,
                           index=methods.index(suggested), format_func=GROUPING_METHODS.__getitem__,
                           key=f"{key}_grouping_{ds.name}",
-                          help=f"Learned: {noun}s engaged by the same users are grouped, each group named by its "
-                               f"most engaged {noun}s; {noun}s with fewer than 3 users go to 'other'.")
+                          help=f"Learned: {nouns} engaged by the same users are grouped, each group named by its "
+                               f"most engaged {nouns}; {nouns} with fewer than 3 users go to 'other'.")
     if method == "learned":
         n = int(c2.number_input("Groups", 2, 40, 12, key=f"{key}_n_groups"))
         spec = GroupingSpec(method="learned", n_groups=n)
     elif method == "topk":
         most = max(2, min(50, n_categories))
-        n = int(c2.slider(f"{plural(noun, 2).capitalize()} shown", 1, most, min(default_k, most), key=f"{key}_top_k",
+        n = int(c2.slider(f"{nouns.capitalize()} shown", 1, most, min(default_k, most), key=f"{key}_top_k",
                           help="The most engaged; the rest are summed as 'other'."))
         spec = GroupingSpec(method="topk", k=n)
     elif method == "map":
         text = c2.text_area("Names", key=f"{key}_names", placeholder="id = name, one per line",
-                            help=f"One {noun} per line: its id, '=' and a name; {noun}s with the same name are "
+                            help=f"One {noun} per line: its id, '=' and a name; {nouns} with the same name are "
                                  "summed. Unnamed ones go to 'other'.")
         spec = GroupingSpec(method="map", names=_parse_names(text), unmapped="other")
         if not spec.names:
