@@ -9,8 +9,8 @@ from interest_core.analytics.demand import DEFAULT_MODELS, DemandForecast, trend
 from interest_core.charts import ops as ops_charts
 from interest_core.charts.style import OTHER, as_percent, metric_name, significant
 from interest_core.forecasting.forecasters import available
-from interest_core.text import plural
-from ui import frame, ops, planning, queries, widgets
+from interest_core.text import counted
+from ui import frame, grouping, ops, planning, widgets
 from ui.store import DatasetKey
 
 BOARD_METRICS = ("mae", "mase", "rmse", "smape", "coverage_80", "coverage_95")
@@ -29,24 +29,23 @@ def _board(result: DemandForecast, key: str) -> None:
 
 def draw(ds: DatasetKey, freq: str) -> None:
     unit = widgets.period_name(freq)
-    c1, c2, c3, c4 = st.columns(4)
-    top_k = int(c1.selectbox("Categories", [5, 8, 12, 20], index=2, key="demand_top_k",
-                             help="The most engaged categories; the rest are summed as 'other'."))
+    top_k = widgets.category_grouping(ds, "demand", default_k=12, picker=False)
+    c2, c3, c4 = st.columns(3)
     horizon = int(c2.selectbox(f"Forecast {unit}s", [2, 4, 8, 12], index=1, key="demand_horizon"))
     use_lstm = c3.toggle("Include the LSTM (slow)", value=False, key="demand_lstm", disabled="lstm" not in available())
     min_users = int(c4.number_input("Hide categories under k users", 1, 100, 5, key="demand_min_users"))
     models = (*DEFAULT_MODELS, "lstm") if use_lstm else DEFAULT_MODELS
     result = ops.demand(ds, freq, top_k, horizon, tuple(models), min_users)
     best, metric = result.best_model, result.metric
-    colors = queries.colors(ds)
+    colors = grouping.colors(ds, top_k.spec)
     categories = list(result.categories)
     # 'other' sums every category left out: on a long-tailed log it dwarfs the rest, so it is opt-in.
     shown = st.multiselect("Show", categories, default=[c for c in categories if c != OTHER][:6], key="demand_show")
     st.plotly_chart(ops_charts.demand_chart(result.history, result.forecast, freq, colors=colors,
                                             categories=shown), key="demand_chart")
     st.caption(f"Best model by backtest: **{best}** (lowest {metric_name(metric)} over 3 rolling folds of "
-               f"{plural(horizon, unit)}; every fold trained only on earlier data)."
-               + (f" {plural(result.hidden, 'category')} under {plural(min_users, 'user')} hidden."
+               f"{counted(horizon, unit)}; every fold trained only on earlier data)."
+               + (f" {counted(result.hidden, 'category')} under {counted(min_users, 'user')} hidden."
                   if result.hidden else ""))
     _board(result, "demand_board")
     planning.forecast_table(result, "category", f"{ds.name}_demand_forecast.csv", "demand")
@@ -65,10 +64,10 @@ def draw(ds: DatasetKey, freq: str) -> None:
     previous = int(d2.selectbox(f"Compared with the {unit}s before", [2, 4, 8, 13], index=1, key="demand_previous"))
     trends, hidden = ops.trends(ds, freq, top_k, recent, previous, min_users)
     st.plotly_chart(ops_charts.rising_falling_chart(trends), key="demand_trends")
-    st.caption(f"Interest per {unit}, last {plural(recent, unit)} vs the {plural(previous, unit)} before. Coloured "
+    st.caption(f"Interest per {unit}, last {counted(recent, unit)} vs the {counted(previous, unit)} before. Coloured "
                "when the change is at least 10% and |z| ≥ 2, z being a paired test over users (one heavy user "
                "cannot make a trend)."
-               + (f" {plural(hidden, 'category')} under {plural(min_users, 'user')} in a window hidden."
+               + (f" {counted(hidden, 'category')} under {counted(min_users, 'user')} in a window hidden."
                   if hidden else "") + " The table lists every category in the chart's order: largest rise first.")
     table = trend_table(trends)
     st.dataframe(as_percent(table, ("change_pct",)), hide_index=True, key="demand_trend_table", column_config={

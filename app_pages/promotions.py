@@ -9,7 +9,7 @@ from interest_core.analytics import promotions as promo
 from interest_core.analytics.churn import DEFAULT_HORIZON
 from interest_core.charts import ops as ops_charts
 from interest_core.charts.style import TABLE_PERCENT, as_percent, significant
-from interest_core.text import md_escape, percent, plural
+from interest_core.text import counted, md_escape, percent
 from interest_core.views.ops import segment_names
 from ui import frame, ops, planning, views, widgets
 from ui.store import DatasetKey
@@ -56,9 +56,9 @@ def draw(ds: DatasetKey, freq: str) -> None:
     held_model, held_recency = row["model_hits"] / per, row["recency_hits"] / per
     source = st.radio("List", list(LISTS), index=list(LISTS).index(winner), format_func=LISTS.__getitem__,
                       key=f"promo_source:{category}:{horizon}", horizontal=True)
-    st.caption(f"In the last {plural(per, 'backtest')} (each learning only from earlier {unit}s), the top "
+    st.caption(f"In the last {counted(per, 'backtest')} (each learning only from earlier {unit}s), the top "
                f"{int(row['list_size']):,} of the learned list held {significant(held_model, 2)} users who engaged "
-               f"within {plural(horizon, unit)}, the recency list {significant(held_recency, 2)}: "
+               f"within {counted(horizon, unit)}, the recency list {significant(held_recency, 2)}: "
                + ("the learned list did better, so it is the default." if winner == "learned" else
                   "the recency list did better, so it is the default." if held_recency > held_model else
                   "a tie, so the simpler recency list is the default."))
@@ -96,7 +96,7 @@ def draw(ds: DatasetKey, freq: str) -> None:
         ("Candidates", f"{len(table):,}", "users the list can hold (past users of the category, and users of "
                                           "categories that go with it)"),
         ("Expected to engage", significant(outcome.engaged, 2),
-         f"users of the {len(listed):,} listed expected to engage within {plural(horizon, unit)}"),
+         f"users of the {len(listed):,} listed expected to engage within {counted(horizon, unit)}"),
         ("Cost", f"{outcome.cost:,.2f}", "list size x cost per contact"),
         ("Return", f"{outcome.net:,.2f}", "expected engaged x value per engaged user, less the cost"
                                           + ("" if outcome.cost == 0 else f" ({percent(outcome.return_on_cost)} "
@@ -113,7 +113,7 @@ def draw(ds: DatasetKey, freq: str) -> None:
 
     new = int(listed["new_to_category"].fillna(False).sum()) if "new_to_category" in listed else 0
     st.subheader(f"Top {len(listed):,} users for {md_escape(category)}")
-    st.caption(f"{plural(new, 'user')} of the list never engaged with {md_escape(category)} before: the learned "
+    st.caption(f"{counted(new, 'user')} of the list never engaged with {md_escape(category)} before: the learned "
                "list finds them through the categories they share with its users." if new else
                f"Every listed user engaged with {md_escape(category)} before.")
     shares = ("p_engage", "churn_risk")
@@ -150,9 +150,9 @@ def _reconciled(reach: promo.Reach, source: str, horizon: int, unit: str, segmen
     if source == "recency":
         st.caption(f"Expected engaged users: the recency list's hit rate in the backtest "
                    f"({significant(reach.expected, 2)} of {reach.list_size:,}), for the same list length and the "
-                   f"same {plural(horizon, unit)}{scope}.")
+                   f"same {counted(horizon, unit)}{scope}.")
         return
-    st.caption(f"Both figures count the listed users who engage at least once within {plural(horizon, unit)}: the "
+    st.caption(f"Both figures count the listed users who engage at least once within {counted(horizon, unit)}: the "
                f"model's chances sum to {significant(reach.model_expected, 2)}; in the backtest lists this long held "
                f"{significant(reach.backtest_per_cutoff, 2)} per cutoff where it expected "
                f"{significant(reach.backtest_expected, 2)}, so the expectation above is scaled by that ratio{scope}.")

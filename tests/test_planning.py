@@ -13,7 +13,7 @@ from streamlit.testing.v1 import AppTest
 from interest_core.analytics import promotions as promo
 from interest_core.charts.style import metric_name, significant
 from interest_core.errors import ModelError
-from interest_core.text import percent, plural
+from interest_core.text import counted, percent, plural
 from interest_core.views import ops as views_ops
 from tests.apptest import APP, check_clean, check_figures, models_dir, open_page, store_fixture
 
@@ -50,8 +50,9 @@ def test_shared_formatters() -> None:
     assert significant(float("nan")) == "n/a" and significant(12.34, 2) == "12"
     assert metric_name("mase") == "scaled error (MASE)" and metric_name("auc") == "AUC"
     assert metric_name("hit_rate@5") == "hit rate@5"
-    assert plural(1, "category") == "1 category" and plural(2, "category") == "2 categories"
-    assert plural(1200, "week") == "1,200 weeks"
+    assert plural("category", 1) == "category" and plural("category", 2) == "categories"
+    assert plural("week", 1200) == "weeks"
+    assert counted(1, "week") == "1 week" and counted(1200, "category") == "1,200 categories"
     assert percent(0.4567) == "46%" and percent(0.001) == "<1%"
 
 

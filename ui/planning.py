@@ -111,17 +111,18 @@ def forward_section(ds: DatasetKey, freq: str, *, key: str, top_k: int = 12, hor
     from interest_core.analytics.demand import DEFAULT_MODELS
     from interest_core.charts import ops as ops_charts
     from interest_core.charts.style import OTHER
-    from interest_core.text import plural
-    from ui import ops, queries, widgets
+    from interest_core.text import counted
+    from ui import grouping, ops, widgets
 
     unit = widgets.period_name(freq)
-    st.subheader(f"Next {plural(horizon, unit)}")
+    st.subheader(f"Next {counted(horizon, unit)}")
     by = st.radio("Forecast by", ["category", "segment"], horizontal=True, key=f"{key}_by",
                   help="Total interest per category (top categories), or per segment of users.")
     if by == "category":
-        result = ops.demand(ds, freq, top_k, horizon, tuple(DEFAULT_MODELS), 5)  # the Demand page's cache entry
+        choice = widgets.category_grouping(ds, key, default_k=top_k, picker=False)  # as the Demand page groups
+        result = ops.demand(ds, freq, choice, horizon, tuple(DEFAULT_MODELS), 5)
         shown = [c for c in result.categories if c != OTHER][:6]
-        fig = ops_charts.demand_chart(result.history, result.forecast, freq, colors=queries.colors(ds),
+        fig = ops_charts.demand_chart(result.history, result.forecast, freq, colors=grouping.colors(ds, choice.spec),
                                       categories=shown)
     else:
         result = segment_demand(ds, freq, horizon)
