@@ -128,6 +128,8 @@ def forward_section(ds: DatasetKey, freq: str, *, key: str, top_k: int = 12, hor
         result = segment_demand(ds, freq, horizon)
         fig = ops_charts.demand_chart(result.history, result.forecast, freq, what="segment")
     st.plotly_chart(fig, key=f"{key}_chart")
+    band = ("the model's own 80% interval (from its errors on the last held-out periods)" if by == "category"
+            else "80% of the backtest's errors (relative to each segment's level)")
     st.caption(f"Forecast by **{result.best_model}**, the best of a 3-fold backtest of each {by}'s series; the "
-               "band holds 80% of outcomes as far as the backtest errors tell. The Demand page has more.")
+               f"band is {band}. The Demand page has more.")
     forecast_table(result, by, f"{ds.name}_{by}_forecast.csv", key)
