@@ -59,18 +59,26 @@ def md_code(value: object) -> str:
     return f"{fence}{pad}{text}{pad}{fence}"
 
 
-def percent(share: float | None) -> str:
-    """A share (0..1) as a whole percent, '12%'; '<1%' and '>99%' near the ends, 'n/a' when unknown."""
-    if share is None or share != share:
+def percent(share: float, digits: int = 0) -> str:
+    """A share as a percentage a person reads: '9%', '<1%' (never '0%' for a small non-zero share), '>99%'."""
+    if share != share:  # NaN
         return "n/a"
-    value = 100.0 * float(share)
-    if 0 < value < 1:
-        return "<1%"
-    if 99 < value < 100:
-        return ">99%"
-    return f"{value:.0f}%"
+    small = 10.0 ** -digits / 100
+    if 0 < share < small:
+        return f"<{small:.{digits}%}"
+    if 1 - small < share < 1:
+        return f">{1 - small:.{digits}%}"
+    return f"{share:.{digits}%}"
 
 
-def plural(n: int, word: str, many: str | None = None) -> str:
-    """'1 category', '2,903 categories', '11,329 duplicates' (``many`` defaults to word + 's')."""
-    return f"{n:,} {word if n == 1 else (many or word + 's')}"
+def plural(word: str, n: int) -> str:
+    """'brand' -> 'brands' unless n is 1; 'category' -> 'categories'."""
+    if n == 1:
+        return word
+    return word[:-1] + "ies" if word.endswith("y") and word[-2:-1] not in "aeiou" else word + "s"
+
+
+def counted(n: float, word: str) -> str:
+    """A count with its noun in the right number: '1 week', '3 weeks', '1,200 categories'."""
+    count = round(float(n))
+    return f"{count:,} {plural(word, count)}"

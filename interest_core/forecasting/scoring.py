@@ -29,7 +29,7 @@ from interest_core.ingest.formats import BEHAVIORS, ColumnMapping
 from interest_core.ingest.report import RejectReport
 from interest_core.panel import EventsSource, build_panel, events_source, period_bounds
 from interest_core.store import IngestResult, Store
-from interest_core.text import percent, plural
+from interest_core.text import counted, percent
 
 PROFILE_TOP_CATEGORIES = 50  # categories kept by name in the drift profile (the rest pooled)
 COLD_START_WEIGHT = 0.5  # weight of the training popularity prior for users the model never saw
@@ -269,7 +269,7 @@ def fit_warnings(counts: dict[str, int], shares: dict[str, float]) -> tuple[str,
                    "not on what the model learned about them.")
     if shares["events_unseen_categories"] > DOMINANT_SHARE:
         out.append(f"{percent(shares['events_unseen_categories'])} of the events are in "
-                   f"{plural(counts['categories_unseen'], 'category', 'categories')} the model never saw; "
+                   f"{counted(counts['categories_unseen'], 'category')} the model never saw; "
                    f"they are all scored as one group, '{OTHER}'.")
     if out:
         out.append("The model was trained on different data: train one on data like this file before using "

@@ -8,12 +8,12 @@ import pandas as pd
 
 from interest_core.ingest.formats import REJECT_REASONS
 from interest_core.ingest.report import RejectReport
-from interest_core.text import percent, plural
+from interest_core.text import counted, percent
 
 # Reasons whose rows are better counted by their own noun, with what they mean in plain words.
-REJECT_WORDS: dict[str, tuple[str, str, str]] = {
-    "duplicate": ("duplicate", "duplicates", "same user, item, category, behaviour and time as another row"),
-    "malformed_row": ("malformed row", "malformed rows", "wrong number of fields or broken quoting"),
+REJECT_WORDS: dict[str, tuple[str, str]] = {
+    "duplicate": ("duplicate", "same user, item, category, behaviour and time as another row"),
+    "malformed_row": ("malformed row", "wrong number of fields or broken quoting"),
 }
 DUPLICATE_POLICIES = {"auto": "the format's default", "drop": "drop them", "keep": "keep them"}
 DRIFT_TABLE_COLUMNS = ("What", "Measure", "Training", "This file", "Difference", "Stability (PSI)", "Flag")
@@ -36,8 +36,8 @@ def rejected_in_words(report: RejectReport | None) -> list[str]:
         return []
     lines = []
     for reason, n in sorted(report.rejected.items(), key=lambda item: (-item[1], item[0])):
-        one, many, meaning = REJECT_WORDS.get(reason, ("row", "rows", REJECT_REASONS.get(reason, reason)))
-        lines.append(f"{plural(n, one, many)}: {meaning}")
+        noun, meaning = REJECT_WORDS.get(reason, ("row", REJECT_REASONS.get(reason, reason)))
+        lines.append(f"{counted(n, noun)}: {meaning}")
     return lines
 
 
