@@ -1,4 +1,5 @@
-"""The calendar: one table of the period frequencies every stage uses, period grids and future periods.
+"""The calendar: one table of the period frequencies every stage uses, period grids, future periods,
+period-aligned windows (a date range), complete periods and defaults fitted to a span.
 
 Every other module takes its frequency vocabulary from here (codes, DuckDB ``date_trunc`` parts,
 words for people, offsets and season lengths), so adding or renaming a frequency is one row.
@@ -6,6 +7,7 @@ words for people, offsets and season lengths), so adding or renaming a frequency
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -57,3 +59,141 @@ def future_periods(last: pd.Timestamp, freq: str, n: int) -> pd.DatetimeIndex:
     """The ``n`` period starts after ``last``."""
     step = PERIOD_OFFSETS[freq]
     return pd.DatetimeIndex([pd.Timestamp(last) + step * (i + 1) for i in range(n)])
+
+
+# -- windows: a period-aligned date range ---------------------------------------------------------
+
+def period_start(ts: object, freq: str) -> pd.Timestamp:
+    """The start of the period holding ``ts`` (as DuckDB's ``date_trunc``: weeks start on Monday)."""
+    t = pd.Timestamp(str(ts)) if not isinstance(ts, pd.Timestamp) else ts
+    check_freq(freq)
+    if freq == "h":
+        return t.floor("h")
+    day = t.normalize()
+    if freq == "W":
+        return day - pd.Timedelta(days=day.weekday())
+    if freq == "M":
+        return day.replace(day=1)
+    return day
+
+
+@dataclass(frozen=True)
+class Window:
+    """A date range of whole periods, half-open ``[start, end)``; a missing bound is open (the data's own
+    edge, stray outlying events included). Pages read only the events inside it."""
+
+    start: pd.Timestamp | None = None
+    end: pd.Timestamp | None = None  # exclusive: the start of the period after the last one in it
+
+    @classmethod
+    def of_periods(cls, first: object | None, last: object | None, freq: str) -> Window:
+        """The window from period ``first`` to period ``last``, both included (None: open on that side)."""
+        start = None if first is None else period_start(first, freq)
+        end = None if last is None else period_start(last, freq) + PERIOD_OFFSETS[freq]
+        if start is not None and end is not None and end <= start:
+            raise ValueError(f"the date range ends ({last}) before it starts ({first}): pick a later end")
+        return cls(start, end)
+
+    @property
+    def whole(self) -> bool:
+        return self.start is None and self.end is None
+
+    def where(self, column: str = "ts") -> str:
+        """A SQL condition on ``column`` (event time, or a panel's ``period``); TRUE when open on both sides."""
+        clauses = [f"{column} >= TIMESTAMP '{self.start:%Y-%m-%d %H:%M:%S}'" if self.start is not None else "",
+                   f"{column} < TIMESTAMP '{self.end:%Y-%m-%d %H:%M:%S}'" if self.end is not None else ""]
+        return " AND ".join(c for c in clauses if c) or "TRUE"
+
+    def clip(self, frame: pd.DataFrame, column: str = "period") -> pd.DataFrame:
+        """The rows of ``frame`` whose ``column`` lies in the window (for frames read around the events)."""
+        keep = pd.Series(True, index=frame.index)
+        if self.start is not None:
+            keep &= frame[column] >= self.start
+        if self.end is not None:
+            keep &= frame[column] < self.end
+        return frame[keep]
+
+    def previous(self, freq: str) -> Window:
+        """The window of as many periods just before this one (to compare totals with)."""
+        if self.start is None or self.end is None:
+            raise ValueError("an open date range has no fixed length: give it a start and an end")
+        step = PERIOD_OFFSETS[freq]
+        n = len(period_grid(self.start, self.end - step, freq))
+        return Window(self.start - step * n, self.start)
+
+
+# -- complete periods and defaults that fit the span ----------------------------------------------
+
+COMPLETE_TOLERANCE: dict[str, pd.Timedelta] = {
+    "h": pd.Timedelta(minutes=1), "D": pd.Timedelta(hours=1), "W": pd.Timedelta(days=1), "M": pd.Timedelta(days=1),
+}
+
+
+def period_days(period: object, freq: str, data_start: object, data_end: object) -> float:
+    """Days of data in one period: the part of ``[period, period + 1)`` between the first and last event."""
+    lo = pd.Timestamp(str(period))
+    hi = lo + PERIOD_OFFSETS[freq]
+    covered = min(hi, pd.Timestamp(str(data_end))) - max(lo, pd.Timestamp(str(data_start)))
+    return max(covered.total_seconds(), 0.0) / 86_400
+
+
+def period_complete(period: object, freq: str, data_start: object, data_end: object) -> bool:
+    """Whether the data covers the whole period, give or take its first and last day of a week or month
+    (hour of a day, minute of an hour): a day's log ends at 23:59, not at midnight."""
+    lo = pd.Timestamp(str(period))
+    hi = lo + PERIOD_OFFSETS[freq]
+    tolerance = COMPLETE_TOLERANCE[freq]
+    return pd.Timestamp(str(data_start)) - tolerance < lo and pd.Timestamp(str(data_end)) + tolerance >= hi
+
+
+def partial_periods(periods: Sequence[object], freq: str, data_start: object, data_end: object
+                    ) -> list[pd.Timestamp]:
+    """The first and last of ``periods`` when the data covers only part of them (a week with 4 days of
+    data would read as a drop); periods in between always have data around them."""
+    if not len(periods):
+        return []
+    ends = sorted({pd.Timestamp(str(periods[0])), pd.Timestamp(str(periods[-1]))})
+    return [p for p in ends if not period_complete(p, freq, data_start, data_end)]
+
+
+def _days_text(days: float, freq: str) -> str:
+    if freq == "h":
+        minutes = round(days * 24 * 60)
+        return f"{minutes} minute{'s' if minutes != 1 else ''}"
+    if days < 1:
+        hours = max(1, round(days * 24))
+        return f"{hours} hour{'s' if hours != 1 else ''}"
+    whole = round(days)
+    return f"{whole} day{'s' if whole != 1 else ''}"
+
+
+def partial_note(periods: Sequence[object], freq: str, data_start: object, data_end: object) -> str | None:
+    """A sentence on the partial first/last period ("The last week (from 2013-11-25) has 4 days of data
+    and is marked."), or None when both are whole."""
+    partial = partial_periods(periods, freq, data_start, data_end)
+    if not partial:
+        return None
+    first = pd.Timestamp(str(periods[0]))
+    label = PERIOD_LABEL[freq]
+    fmt = "%Y-%m-%d %H:%M" if freq == "h" else "%Y-%m-%d"
+    parts = [f"the {'first' if p == first and len(periods) > 1 else 'last'} {label} (from {p:{fmt}}) has "
+             f"{_days_text(period_days(p, freq, data_start, data_end), freq)} of data" for p in partial]
+    text = " and ".join(parts)
+    return f"{text[0].upper()}{text[1:]}: marked in the charts, not a real drop."
+
+
+def fit_to_span(n_periods: int, wanted: int, share: float = 0.25, least: int = 1) -> int:
+    """A horizon or window that fits the data: ``wanted`` periods, but at most ``share`` of the
+    ``n_periods`` there are (never below ``least``): 9 days of data get a 2-day horizon, not 4 weeks."""
+    return max(int(least), min(int(wanted), int(n_periods * share)))
+
+
+def span_note(what: str, chosen: int, n_periods: int, freq: str) -> str:
+    """A caption saying a default was chosen from the span ("Horizon: 2 days, from the 9 days of data.")."""
+    label = PERIOD_LABEL[freq]
+    return f"{what}: {plural(chosen, label)}, chosen from the {plural(n_periods, label)} of data."
+
+
+def plural(n: int, word: str) -> str:
+    """'1 day', '9 days'."""
+    return f"{n:,} {word}{'' if n == 1 else 's'}"

@@ -1,8 +1,9 @@
 """The frame app.py draws around every page, and how a page reads it.
 
-app.py draws, once per run, the dataset and period pickers, the page's title, the "no dataset yet"
-notice and the error guard, then runs the page inside ``active(frame)``; the page reads the
-selections with ``current()``.
+app.py draws, once per run, the dataset, period and date-range pickers, the page's title, the "no
+dataset yet" notice and the error guard, then runs the page inside ``active(frame)``; the page reads
+the selections with ``current()``. The date range rides in the frame's ``DatasetKey`` (its
+``window``), so every query a page makes through the key reads only the events inside it.
 """
 
 from __future__ import annotations
@@ -13,11 +14,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import pandas as pd
 import streamlit as st
 
 from interest_core.errors import DatasetNotFoundError
 from interest_core.ingest.uploads import DEMO_NAME, suggest_freq
-from interest_core.periods import FREQS, PERIOD_ADJECTIVE
+from interest_core.periods import FREQS, PERIOD_ADJECTIVE, PERIOD_LABEL, Window, period_grid, period_start, plural
 from ui import state
 from ui.queries import window
 from ui.store import DatasetKey, dataset_key, store
@@ -46,7 +48,13 @@ class Frame:
 
     dataset: str | None
     freq: str
-    key: DatasetKey | None
+    key: DatasetKey | None  # its window is the picked date range (None: the whole span)
+    periods: tuple[pd.Timestamp, ...] = ()  # the period starts of the date range
+    previous: DatasetKey | None = None  # the same dataset over the as many periods just before; None: none
+
+    @property
+    def n_periods(self) -> int:
+        return len(self.periods)
 
     @property
     def ds(self) -> DatasetKey:
@@ -96,14 +104,80 @@ def freq_picker(ds: DatasetKey, where: Any = None) -> str:
                             where=where, help="Time bucket of every chart over time (UTC).")
 
 
+def _stamp(period: pd.Timestamp, freq: str) -> str:
+    """A period start as the link holds it."""
+    return f"{period:%Y-%m-%dT%H:00}" if freq == "h" else f"{period:%Y-%m-%d}"
+
+
+def _shown(stamp: str, freq: str) -> str:
+    t = pd.Timestamp(stamp)
+    return {"h": f"{t:%d %b %H:00}", "M": f"{t:%b %Y}"}.get(freq, f"{t:%d %b %Y}")
+
+
+def _index(stamp: str | None, grid: Sequence[pd.Timestamp], freq: str, default: int) -> int:
+    """Where a date from the link falls in the grid (snapped to its period); outside it (another dataset's
+    date), the default."""
+    if stamp is None:
+        return default
+    try:
+        at = period_start(stamp, freq)
+    except ValueError:
+        return default
+    return grid.index(at) if grid[0] <= at <= grid[-1] else default
+
+
+def range_picker(ds: DatasetKey, freq: str, where: Any = None) -> Frame:
+    """The date range, in whole periods of the main span; at its ends it is open, so by default every page
+    reads the whole span (stray outlying events included). Returns the frame with the range in its key."""
+    span = window(ds)
+    grid = list(period_grid(period_start(span["start"], freq), period_start(span["end"], freq), freq))
+    if len(grid) < 2:
+        return Frame(ds.name, freq, ds, tuple(grid))
+    stamps = [_stamp(p, freq) for p in grid]
+    lo = _index(state.get("from"), grid, freq, 0)
+    hi = _index(state.get("to"), grid, freq, len(grid) - 1)
+    if hi < lo:
+        lo, hi = 0, len(grid) - 1
+    wkey = "w_dates"
+    st.session_state[wkey] = (stamps[lo], stamps[hi])  # (re)seeded: another page drew it under another id
+
+    def _changed() -> None:
+        first, last = st.session_state[wkey]
+        state.put("from", None if first == stamps[0] else first)
+        state.put("to", None if last == stamps[-1] else last)
+
+    label = PERIOD_LABEL[freq]
+    (where or st).select_slider(
+        f"Dates ({label}s)", stamps, key=wkey, format_func=lambda s: _shown(s, freq), on_change=_changed,
+        help=f"Every page reads only the events of these {label}s (whole {label}s, UTC). "
+             "Compared with as many periods just before where a page shows totals.")
+    first, last = st.session_state[wkey]
+    lo, hi = stamps.index(first), stamps.index(last)
+    state.put("from", None if lo == 0 else first)
+    state.put("to", None if hi == len(grid) - 1 else last)
+    if lo == 0 and hi == len(grid) - 1:
+        (where or st).caption(f"All {plural(len(grid), label)} of data.")
+        return Frame(ds.name, freq, ds, tuple(grid))
+    n = hi - lo + 1
+    picked = ds.within(Window.of_periods(None if lo == 0 else grid[lo], None if hi == len(grid) - 1 else grid[hi],
+                                         freq))
+    previous = ds.within(Window.of_periods(grid[lo - n], grid[lo - 1], freq)) if lo >= n else None
+    (where or st).caption(f"{plural(n, label)} of {len(grid)}, {_shown(stamps[lo], freq)} to "
+                          f"{_shown(stamps[hi], freq)} ({label}s starting)")
+    return Frame(ds.name, freq, picked, tuple(grid[lo:hi + 1]), previous)
+
+
 def pickers(spec: PageSpec) -> Frame:
-    """The sidebar's dataset (and period) pickers; keeps the link in step with the selections."""
+    """The sidebar's dataset (and period and date-range) pickers; keeps the link in step with the selections."""
     with guard():
         dataset = dataset_picker(st.sidebar)
         key = dataset_key(dataset) if dataset else None
-        freq = freq_picker(key, st.sidebar) if (spec.period and key is not None) else (state.get("freq") or "W")
+        if not spec.period or key is None:
+            state.sync()
+            return Frame(dataset, state.get("freq") or "W", key)
+        here = range_picker(key, freq_picker(key, st.sidebar), st.sidebar)
         state.sync()
-        return Frame(dataset, freq, key)
+        return here
     return Frame(None, "W", None)
 
 

@@ -123,3 +123,31 @@ def scoring_sample(ds: DatasetKey) -> bytes:
     from interest_core.forecasting.scoring_sample import taobao_like
 
     return taobao_like(ds.source())
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def partial_periods(ds: DatasetKey, freq: str) -> list[pd.Timestamp]:
+    """The first and last period of the date range when the data covers them only in part (a week with 4
+    days of data): flag them in charts (``charts.style.mark_partial``) or leave them out. The data's edges
+    are its main span's, so a date range (cut at period starts) never makes a period partial."""
+    from interest_core.periods import partial_periods as partial
+
+    periods, span = _main_periods(ds, freq)
+    return partial(periods, freq, span["start"], span["end"])
+
+
+def partial_note(ds: DatasetKey, freq: str) -> str | None:
+    """The sentence that says so ("The last week (from 2013-11-25) has 4 days of data: ..."), or None."""
+    from interest_core.periods import partial_note as note
+
+    periods, span = _main_periods(ds, freq)
+    return note(periods, freq, span["start"], span["end"])
+
+
+def _main_periods(ds: DatasetKey, freq: str) -> tuple[list[pd.Timestamp], dict[str, Any]]:
+    """The range's periods inside the data's main span (stray outlying events' periods left out), and the span."""
+    from interest_core.periods import period_start
+
+    span = window(ds.whole())
+    lo, hi = period_start(span["start"], freq), period_start(span["end"], freq)
+    return [p for p in period_list(ds, freq) if lo <= p <= hi], span
