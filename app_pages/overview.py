@@ -1,12 +1,16 @@
-"""Overview: how much happens, who buys, and which categories draw interest over time."""
+"""Overview: how much happens in the date range (against as many periods before), what people do, and which
+categories draw interest over time; a partial first or last period is shaded and said."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import streamlit as st
 
 from interest_core import charts
 from interest_core.config import BehaviorWeights
-from interest_core.periods import PERIOD_ADJECTIVE
+from interest_core.periods import PERIOD_ADJECTIVE, PERIOD_LABEL, plural
+from interest_core.text import signed_percent
 from ui import frame, queries, widgets
 
 WEIGHTS = ", ".join(f"{b} {w:g}" for b, w in BehaviorWeights().as_dict().items())
@@ -14,26 +18,46 @@ WEIGHTS = ", ".join(f"{b} {w:g}" for b, w in BehaviorWeights().as_dict().items()
 here = frame.current()
 ds, freq = here.ds, here.freq
 k = queries.kpis(ds)
+before: dict[str, Any] = queries.kpis(here.previous) if here.previous is not None else {}
+compared = f"vs the previous {plural(here.n_periods, PERIOD_LABEL[freq])}"
 st.caption(f"Dataset `{ds.name}` · {PERIOD_ADJECTIVE[freq]} periods · events from "
-           f"{widgets.span(k['start'], k['end'])[1]}")
-widgets.metrics([
-    ("Events", f"{k['events']:,}", "all behaviours, after validation"),
-    ("Users", f"{k['users']:,}", "distinct users with at least one event"),
-    ("Categories", f"{k['categories']:,}", None),
-    ("Buyers", f"{k['buyers']:,}", f"users with at least one purchase ({k['buys']:,} purchases)"),
-    widgets.span_metric(k["start"], k["end"]),
-])
+           f"{widgets.span(k['start'], k['end'])[1]}"
+           + ("" if before else " · pick a shorter date range in the sidebar to compare with the periods before it"))
+
+
+def _metric(col: Any, label: str, name: str, help_text: str | None, shown: str | None = None) -> None:
+    value = k[name]
+    delta = signed_percent(value, before[name]) if before and value else None
+    col.metric(label, shown or f"{value:,}", delta, help=help_text, border=True,
+               delta_description=compared if delta else None)
+
+
+cols = st.columns(6)
+_metric(cols[0], "Events", "events", "all behaviours, after validation")
+_metric(cols[1], "Users", "users", "distinct users with at least one event")
+_metric(cols[2], "Categories", "categories", None)
+_metric(cols[3], "Items", "items", "distinct items" if k["items"] else "n/a: this log has no item ids",
+        None if k["items"] else "n/a")
+_metric(cols[4], "Buyers", "buyers", f"users with at least one purchase ({k['buys']:,} purchases)")
+span_label, span_value, span_help = widgets.span_metric(k["start"], k["end"])
+cols[5].metric(span_label, span_value, help=span_help, border=True)
+
 window = widgets.time_axis(ds)
-st.plotly_chart(charts.activity_chart(queries.activity(ds, freq), freq, window), key="activity")
+partial = queries.partial_periods(ds, freq)
+st.plotly_chart(charts.activity_chart(queries.activity(ds, freq), freq, window, partial), key="activity")
+if note := queries.partial_note(ds, freq):
+    st.caption(f":material/info: {note}")
 left, right = st.columns([1, 2])
 with left:
-    measure = st.radio("Funnel counts", ["users", "events"], horizontal=True, key="funnel_measure")
-    st.plotly_chart(charts.funnel_chart(queries.funnel(ds), measure), key="funnel")
+    measure = st.radio("Count", ["users", "events"], horizontal=True, key="funnel_measure")
+    st.plotly_chart(charts.per_behavior_chart(queries.funnel(ds), measure), key="behaviours")
+    st.caption("Each bar counts on its own: buyers need not have used the cart first (some logs record few "
+               "carts), so a bar is not a share of the one above.")
 with right:
     share = st.toggle("Show as share of all interest", key="top_share",
                       help="Each period sums to 100%: shows shifts between categories, not volume.")
     top = queries.top_categories(ds, freq)
-    fig = charts.top_categories_chart(top, freq, queries.colors(ds), share=share, window=window)
+    fig = charts.top_categories_chart(top, freq, queries.colors(ds), share=share, window=window, partial=partial)
     st.plotly_chart(fig, key="top")
-st.caption(f"Interest = weighted events ({WEIGHTS}). The {queries.TOP_K} most engaged categories over the "
-           "whole span are drawn; the rest are summed as grey 'other'.")
+st.caption(f"Interest = weighted events ({WEIGHTS}). The {queries.TOP_K} most engaged categories of the "
+           "date range are drawn; the rest are summed as grey 'other'.")

@@ -130,11 +130,16 @@ COMPLETE_TOLERANCE: dict[str, pd.Timedelta] = {
 
 
 def period_days(period: object, freq: str, data_start: object, data_end: object) -> float:
-    """Days of data in one period: the part of ``[period, period + 1)`` between the first and last event."""
+    """Days of data in one period: calendar days from the first to the last event inside it (a log of
+    dates, all at midnight, covers its last day too); hours as a fraction of a day for hourly periods."""
     lo = pd.Timestamp(str(period))
     hi = lo + PERIOD_OFFSETS[freq]
-    covered = min(hi, pd.Timestamp(str(data_end))) - max(lo, pd.Timestamp(str(data_start)))
-    return max(covered.total_seconds(), 0.0) / 86_400
+    first, last = max(lo, pd.Timestamp(str(data_start))), min(hi - pd.Timedelta(1), pd.Timestamp(str(data_end)))
+    if last < first:
+        return 0.0
+    if freq == "h":
+        return (last - first).total_seconds() / 86_400
+    return float(min((last.normalize() - first.normalize()).days + 1, (hi - lo).days))
 
 
 def period_complete(period: object, freq: str, data_start: object, data_end: object) -> bool:

@@ -57,3 +57,11 @@ def md_code(value: object) -> str:
         return "` `"
     pad = " " if text.startswith(("`", " ")) or text.endswith(("`", " ")) else ""
     return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def signed_percent(now: float, before: float) -> str | None:
+    """The change from ``before`` to ``now`` as '+12%' / '-3%' ('+0.4%' under 1%); None when before is 0."""
+    if not before:
+        return None
+    change = (float(now) - float(before)) / float(before)
+    return f"{change:+.1%}" if abs(change) < 0.01 else f"{change:+.0%}"

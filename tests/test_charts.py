@@ -74,7 +74,7 @@ def test_activity_chart_has_one_panel_per_behaviour_with_units() -> None:
 
 def test_funnel_keeps_stage_order_and_fills_missing_stages() -> None:
     funnel = pd.DataFrame({"behavior": ["buy", "view", "cart"], "events": [5, 100, 20], "users": [2, 10, 4]})
-    fig = charts.funnel_chart(funnel)
+    fig = charts.per_behavior_chart(funnel)
     assert list(fig.data[0].y) == ["view", "favourite", "add to cart", "buy"]
     assert list(fig.data[0].x) == [10, 0, 4, 2]
 
@@ -95,7 +95,7 @@ def test_top_categories_stack_with_other_grey_at_the_bottom() -> None:
 
 @pytest.mark.parametrize("build", [
     lambda: charts.activity_chart(pd.DataFrame(columns=["period", "behavior", "events"]), "W"),
-    lambda: charts.funnel_chart(pd.DataFrame(columns=["behavior", "events", "users"])),
+    lambda: charts.per_behavior_chart(pd.DataFrame(columns=["behavior", "events", "users"])),
     lambda: charts.top_categories_chart(pd.DataFrame(columns=["period", "category", "interest"]), "W"),
     lambda: charts.behavior_mix_chart({}),
 ])

@@ -60,7 +60,9 @@ def test_partial_first_and_last_periods_are_found_and_said() -> None:
     start, end = pd.Timestamp("2013-08-01 00:10"), pd.Timestamp("2013-11-28 22:00")
     weeks = list(pd.date_range("2013-07-29", "2013-11-25", freq="7D"))
     assert partial_periods(weeks, "W", start, end) == [weeks[0], weeks[-1]]
-    assert period_days(weeks[-1], "W", start, end) == pytest.approx(3.92, abs=0.01)
+    assert period_days(weeks[-1], "W", start, end) == 4
+    assert period_days(weeks[-1], "W", start, pd.Timestamp("2013-11-28")) == 4  # dates only: the 28th counts
+    assert period_days(weeks[3], "W", start, end) == 7
     note = partial_note(weeks, "W", start, end)
     assert note is not None and "first week (from 2013-07-29) has 4 days" in note
     assert "last week (from 2013-11-25) has 4 days of data" in note

@@ -139,7 +139,8 @@ def range_picker(ds: DatasetKey, freq: str, where: Any = None) -> Frame:
     if hi < lo:
         lo, hi = 0, len(grid) - 1
     wkey = "w_dates"
-    st.session_state[wkey] = (stamps[lo], stamps[hi])  # (re)seeded: another page drew it under another id
+    if st.session_state.get(wkey) != (stamps[lo], stamps[hi]):  # a link, another page's or dataset's widget
+        st.session_state[wkey] = (stamps[lo], stamps[hi])
 
     def _changed() -> None:
         first, last = st.session_state[wkey]
@@ -148,7 +149,8 @@ def range_picker(ds: DatasetKey, freq: str, where: Any = None) -> Frame:
 
     label = PERIOD_LABEL[freq]
     (where or st).select_slider(
-        f"Dates ({label}s)", stamps, key=wkey, format_func=lambda s: _shown(s, freq), on_change=_changed,
+        f"Dates ({label}s)", stamps, value=(stamps[0], stamps[-1]), key=wkey,
+        format_func=lambda s: _shown(s, freq), on_change=_changed,
         help=f"Every page reads only the events of these {label}s (whole {label}s, UTC). "
              "Compared with as many periods just before where a page shows totals.")
     first, last = st.session_state[wkey]
