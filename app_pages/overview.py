@@ -20,9 +20,14 @@ ds, freq = here.ds, here.freq
 k = queries.kpis(ds)
 before: dict[str, Any] = queries.kpis(here.previous) if here.previous is not None else {}
 compared = f"vs the previous {plural(here.n_periods, PERIOD_LABEL[freq])}"
-st.caption(f"Dataset `{ds.name}` · {PERIOD_ADJECTIVE[freq]} periods · events from "
-           f"{widgets.span(k['start'], k['end'])[1]}"
-           + ("" if before else " · pick a shorter date range in the sidebar to compare with the periods before it"))
+length, dates = widgets.span(k["start"], k["end"])
+if before:
+    unlike = ""
+elif ds.window is None:
+    unlike = " · pick a shorter date range in the sidebar to compare it with as many periods before it"
+else:
+    unlike = " · the date range starts too early to compare it with as many periods before it"
+st.caption(f"Dataset `{ds.name}` · {PERIOD_ADJECTIVE[freq]} periods · events from {dates} ({length}){unlike}")
 
 
 def _metric(col: Any, label: str, name: str, help_text: str | None, shown: str | None = None) -> None:
@@ -32,15 +37,13 @@ def _metric(col: Any, label: str, name: str, help_text: str | None, shown: str |
                delta_description=compared if delta else None)
 
 
-cols = st.columns(6)
+cols = st.columns(5)
 _metric(cols[0], "Events", "events", "all behaviours, after validation")
 _metric(cols[1], "Users", "users", "distinct users with at least one event")
 _metric(cols[2], "Categories", "categories", None)
 _metric(cols[3], "Items", "items", "distinct items" if k["items"] else "n/a: this log has no item ids",
         None if k["items"] else "n/a")
 _metric(cols[4], "Buyers", "buyers", f"users with at least one purchase ({k['buys']:,} purchases)")
-span_label, span_value, span_help = widgets.span_metric(k["start"], k["end"])
-cols[5].metric(span_label, span_value, help=span_help, border=True)
 
 window = widgets.time_axis(ds)
 partial = queries.partial_periods(ds, freq)

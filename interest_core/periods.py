@@ -130,14 +130,15 @@ COMPLETE_TOLERANCE: dict[str, pd.Timedelta] = {
 
 
 def period_days(period: object, freq: str, data_start: object, data_end: object) -> float:
-    """Days of data in one period: calendar days from the first to the last event inside it (a log of
-    dates, all at midnight, covers its last day too); hours as a fraction of a day for hourly periods."""
+    """Days of data in one period: calendar days from the first to the last event inside a week or month
+    (a log of dates, all at midnight, covers its last day too); the time between them, as a fraction of a
+    day, inside a day or an hour."""
     lo = pd.Timestamp(str(period))
     hi = lo + PERIOD_OFFSETS[freq]
     first, last = max(lo, pd.Timestamp(str(data_start))), min(hi - pd.Timedelta(1), pd.Timestamp(str(data_end)))
     if last < first:
         return 0.0
-    if freq == "h":
+    if freq in ("h", "D"):
         return (last - first).total_seconds() / 86_400
     return float(min((last.normalize() - first.normalize()).days + 1, (hi - lo).days))
 

@@ -79,3 +79,13 @@ def test_defaults_fit_the_span_and_say_so() -> None:
     assert fit_to_span(2, 4) == 1
     assert span_note("Horizon", 2, 9, "D") == "Horizon: 2 days, chosen from the 9 days of data."
     assert span_note("Window", 1, 1, "W") == "Window: 1 week, chosen from the 1 week of data."
+
+
+def test_a_day_in_part_is_said_in_hours() -> None:
+    # The Taobao sample in UTC: its first day starts at 16:00 (midnight in China), its last ends at 15:59.
+    days = list(pd.date_range("2017-11-24", "2017-12-03", freq="D"))
+    start, end = pd.Timestamp("2017-11-24 16:00:00"), pd.Timestamp("2017-12-03 15:59:59")
+    assert partial_periods(days, "D", start, end) == [days[0], days[-1]]
+    note = partial_note(days, "D", start, end)
+    assert note == ("The first day (from 2017-11-24) has 8 hours of data and the last day (from 2017-12-03) has "
+                    "16 hours of data: marked in the charts, not a real drop.")

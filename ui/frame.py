@@ -19,7 +19,17 @@ import streamlit as st
 
 from interest_core.errors import DatasetNotFoundError
 from interest_core.ingest.uploads import DEMO_NAME, suggest_freq
-from interest_core.periods import FREQS, PERIOD_ADJECTIVE, PERIOD_LABEL, Window, period_grid, period_start, plural
+from interest_core.periods import (
+    FREQS,
+    PERIOD_ADJECTIVE,
+    PERIOD_LABEL,
+    Window,
+    fit_to_span,
+    period_grid,
+    period_start,
+    plural,
+    span_note,
+)
 from ui import state
 from ui.queries import window
 from ui.store import DatasetKey, dataset_key, store
@@ -54,7 +64,17 @@ class Frame:
 
     @property
     def n_periods(self) -> int:
+        """Periods in the date range (at the frame's period)."""
         return len(self.periods)
+
+    def fitted(self, wanted: int, share: float = 0.25, least: int = 1) -> int:
+        """A default horizon or window that fits the date range: ``wanted`` periods, at most ``share`` of the
+        range (``periods.fit_to_span``); say it with ``fitted_note``."""
+        return fit_to_span(self.n_periods, wanted, share, least)
+
+    def fitted_note(self, what: str, chosen: int) -> str:
+        """"Horizon: 2 days, chosen from the 9 days of data." (``periods.span_note``), for a caption."""
+        return span_note(what, chosen, self.n_periods, self.freq)
 
     @property
     def ds(self) -> DatasetKey:
@@ -99,7 +119,7 @@ def freq_picker(ds: DatasetKey, where: Any = None) -> str:
     chosen = state.get("freq")
     if chosen not in FREQS:
         span = window(ds)  # the main span: a few stray timestamps do not make it monthly
-        chosen = suggest_freq(span["start"], span["end"])
+        chosen = suggest_freq(span["main_first"], span["main_last"])
     return _bound_selectbox("Period", FREQS, "freq", chosen, "w_freq", fmt=lambda f: PERIOD_ADJECTIVE[f],
                             where=where, help="Time bucket of every chart over time (UTC).")
 
@@ -127,10 +147,11 @@ def _index(stamp: str | None, grid: Sequence[pd.Timestamp], freq: str, default: 
 
 
 def range_picker(ds: DatasetKey, freq: str, where: Any = None) -> Frame:
-    """The date range, in whole periods of the main span; at its ends it is open, so by default every page
+    """The date range, in whole periods of the main span (a few stray events far from the rest left out of
+    the slider); at its ends it is open, so by default every page
     reads the whole span (stray outlying events included). Returns the frame with the range in its key."""
     span = window(ds)
-    grid = list(period_grid(period_start(span["start"], freq), period_start(span["end"], freq), freq))
+    grid = list(period_grid(period_start(span["main_first"], freq), period_start(span["main_last"], freq), freq))
     if len(grid) < 2:
         return Frame(ds.name, freq, ds, tuple(grid))
     stamps = [_stamp(p, freq) for p in grid]

@@ -133,7 +133,7 @@ def partial_periods(ds: DatasetKey, freq: str) -> list[pd.Timestamp]:
     from interest_core.periods import partial_periods as partial
 
     periods, span = _main_periods(ds, freq)
-    return partial(periods, freq, span["start"], span["end"])
+    return partial(periods, freq, span["main_first"], span["main_last"])
 
 
 def partial_note(ds: DatasetKey, freq: str) -> str | None:
@@ -141,7 +141,7 @@ def partial_note(ds: DatasetKey, freq: str) -> str | None:
     from interest_core.periods import partial_note as note
 
     periods, span = _main_periods(ds, freq)
-    return note(periods, freq, span["start"], span["end"])
+    return note(periods, freq, span["main_first"], span["main_last"])
 
 
 def _main_periods(ds: DatasetKey, freq: str) -> tuple[list[pd.Timestamp], dict[str, Any]]:
@@ -149,5 +149,5 @@ def _main_periods(ds: DatasetKey, freq: str) -> tuple[list[pd.Timestamp], dict[s
     from interest_core.periods import period_start
 
     span = window(ds.whole())
-    lo, hi = period_start(span["start"], freq), period_start(span["end"], freq)
+    lo, hi = period_start(span["main_first"], freq), period_start(span["main_last"], freq)
     return [p for p in period_list(ds, freq) if lo <= p <= hi], span
