@@ -80,10 +80,15 @@ def search_users(ds: DatasetKey, text: str = "", limit: int = 50) -> pd.DataFram
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def period_list(ds: DatasetKey, freq: str) -> list[pd.Timestamp]:
-    """Every period start of the dataset at this frequency, oldest first."""
-    from interest_core.periods import period_grid
+    """Every period start of the date range at this frequency, oldest first, inside the data's main span: the
+    periods of a few stray events far from the rest (a log's outliers) are left out."""
+    from interest_core.periods import period_grid, period_start
 
     lo, hi = panel.period_bounds(ds.source(), freq)
+    span = window(ds.whole())
+    main_lo, main_hi = period_start(span["main_first"], freq), period_start(span["main_last"], freq)
+    if max(lo, main_lo) <= min(hi, main_hi):  # else the range holds only stray events: show them
+        lo, hi = max(lo, main_lo), min(hi, main_hi)
     return list(period_grid(lo, hi, freq))
 
 
@@ -114,7 +119,8 @@ def last_complete_period(ds: DatasetKey, freq: str) -> pd.Timestamp:
     (a partial last period would read as everyone slowing down)."""
     from interest_core.forecasting.series import last_complete_period as last_complete
 
-    return last_complete(period_list(ds, freq)[-1], data_end(ds), freq)
+    main_last = pd.Timestamp(window(ds.whole())["main_last"])
+    return last_complete(period_list(ds, freq)[-1], min(data_end(ds), main_last), freq)
 
 
 @st.cache_data(show_spinner="Writing a Taobao-like sample from the dataset...", max_entries=8)
@@ -145,9 +151,5 @@ def partial_note(ds: DatasetKey, freq: str) -> str | None:
 
 
 def _main_periods(ds: DatasetKey, freq: str) -> tuple[list[pd.Timestamp], dict[str, Any]]:
-    """The range's periods inside the data's main span (stray outlying events' periods left out), and the span."""
-    from interest_core.periods import period_start
-
-    span = window(ds.whole())
-    lo, hi = period_start(span["main_first"], freq), period_start(span["main_last"], freq)
-    return [p for p in period_list(ds, freq) if lo <= p <= hi], span
+    """The range's periods (inside the data's main span) and the whole dataset's span."""
+    return period_list(ds, freq), window(ds.whole())
