@@ -7,7 +7,9 @@ dataset a fresh session opens the app with only ``?dataset=`` in the link (so pe
 and date range are the frame's defaults) and opens every page of the sidebar in turn: each run must
 end with no exception and no error box, every chart it draws must have data, and the server log must
 hold no traceback. Full-page screenshots go to test-artifacts/screenshots/walk-<dataset>-<page>.png (the
-folder is printed): look at them; the README's come from the Tmall walk (docs/screenshots/).
+folder is printed): look at them. The README's come from the Tmall walk (docs/screenshots/), Forecasts and
+Scoring from two views past the defaults (walk-tmall-readme-*.png: the user-total leaderboard of a saved
+backtest, the Taobao-like sample scored against a saved model).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import IngestedStore
-from tests.e2e.browser import Screenshots, clipped_text, idle
+from tests.e2e.browser import Screenshots, check_charts, clipped_text, idle, open_page, radio, save_backtest_and_model
 
 pytestmark = pytest.mark.slow
 
@@ -45,7 +47,9 @@ def server_env(server_dir: Path, tmall_store: IngestedStore, taobao_log: Path) -
     shutil.copyfile(tmall_store.db, db)
     with Store(db) as store:  # closed before the server opens the file (one writer per DuckDB file)
         pipeline.ingest(store, taobao_log, name=TAOBAO)
-    return {"INTEREST_DB": str(db), "INTEREST_MODELS_DIR": str(server_dir / "models")}
+    models = server_dir / "models"
+    save_backtest_and_model(db, models, "tmall")  # a leaderboard on Forecasts and a model to score with
+    return {"INTEREST_DB": str(db), "INTEREST_MODELS_DIR": str(models)}
 
 
 def _nav(page: Any) -> list[tuple[str, Any]]:
@@ -57,6 +61,23 @@ def _nav(page: Any) -> list[tuple[str, Any]]:
 
 def _file_name(title: str) -> str:
     return title.lower().replace(" ", "-")
+
+
+def _readme_extras(page: Any, shot: Screenshots) -> None:
+    """Two Tmall views past the defaults, for the README: the user-total leaderboard and a scored sample."""
+    open_page(page, "Forecasts")
+    radio(page, "Forecast target", "user totals")
+    page.get_by_text("Backtest of ").first.wait_for()
+    check_charts(page, 3)
+    shot(page, "tmall-readme-forecasts")
+    open_page(page, "Scoring")
+    radio(page, "File to score", "Taobao-like sample of the selected dataset")
+    page.get_by_text("detected format").first.wait_for()
+    page.get_by_role("button", name="Score").click()
+    idle(page)
+    page.get_by_text("Top 5 categories per user").wait_for()
+    check_charts(page, 2)
+    shot(page, "tmall-readme-scoring")
 
 
 def test_every_page_at_its_defaults_on_tmall_and_taobao(server: str, browser_page: Any,
@@ -92,6 +113,8 @@ def test_every_page_at_its_defaults_on_tmall_and_taobao(server: str, browser_pag
             if clipped := clipped_text(page):
                 problems.append(f"{where}: text cut off {clipped}")
             shot(page, f"{dataset.split('_')[0]}-{_file_name(title)}")
+        if dataset == "tmall":
+            _readme_extras(page, shot)
     with capsys.disabled():
         print("\nseconds per page:", {k: round(v, 1) for k, v in timings.items()})
         print("looked-at problems:", problems or "none")
