@@ -86,3 +86,19 @@ def test_another_dataset_drops_a_range_it_does_not_hold(db: Path) -> None:
     at = _overview(dataset="tmall", freq="W", **{"from": "2024-06-03"})
     assert "from" not in at.query_params
     assert _metrics(at)["Events"][0] == "182,880"
+
+
+def test_the_key_filters_its_source_and_a_category_keeps_its_colour(db: Path) -> None:
+    from ui import queries
+    from ui.store import dataset_key
+
+    whole = dataset_key("tmall")
+    june = whole.within(Window.of_periods("2013-06-03", "2013-06-24", "W"))
+    assert june != whole and june.whole() == whole and whole.within(Window()) == whole
+    k = queries.kpis(june)
+    assert k["events"] == _events_in("tmall", june.window or Window())
+    assert pd.Timestamp(k["start"]) == pd.Timestamp("2013-06-03")
+    assert pd.Timestamp(k["end"]) == pd.Timestamp("2013-06-30")  # Tmall's dates: the last day at midnight
+    assert queries.period_list(june, "W") == list(pd.date_range("2013-06-03", "2013-06-24", freq="7D"))
+    assert queries.partial_periods(june, "W") == []  # cut at week starts: no partial week
+    assert queries.colors(june) == queries.colors(whole)

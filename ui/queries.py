@@ -55,9 +55,14 @@ def top_categories(ds: DatasetKey, freq: str, k: int = TOP_K) -> pd.DataFrame:
     return panel.top_categories_over_time(ds.source(), freq, k=k)
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
 def colors(ds: DatasetKey, n: int = 64) -> dict[str, str]:
-    """One colour per category for every chart of this dataset (its n most engaged categories ranked)."""
+    """One colour per category for every chart of this dataset (its n most engaged categories ranked over the
+    whole span: a category keeps its colour whatever the date range)."""
+    return _colors(ds.whole(), n)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _colors(ds: DatasetKey, n: int) -> dict[str, str]:
     ranked = panel.category_totals(ds.source())["category"].astype(str).head(n).tolist()
     return category_colors(ranked)
 
