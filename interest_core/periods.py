@@ -154,37 +154,37 @@ def period_complete(period: object, freq: str, data_start: object, data_end: obj
 
 def partial_periods(periods: Sequence[object], freq: str, data_start: object, data_end: object
                     ) -> list[pd.Timestamp]:
-    """The first and last of ``periods`` when the data covers only part of them (a week with 4 days of
-    data would read as a drop); periods in between always have data around them."""
-    if not len(periods):
-        return []
-    ends = sorted({pd.Timestamp(str(periods[0])), pd.Timestamp(str(periods[-1]))})
-    return [p for p in ends if not period_complete(p, freq, data_start, data_end)]
+    """The periods at either end of ``periods`` that the data covers only in part (a week with 4 days of
+    data would read as a drop): from each end, every period up to the first whole one."""
+    stamps = [pd.Timestamp(str(p)) for p in periods]
+    lead = next((i for i, p in enumerate(stamps) if period_complete(p, freq, data_start, data_end)), len(stamps))
+    trail = next((i for i, p in enumerate(reversed(stamps)) if period_complete(p, freq, data_start, data_end)),
+                 len(stamps))
+    return sorted({*stamps[:lead], *stamps[len(stamps) - trail:]})
 
 
 def _days_text(days: float, freq: str) -> str:
+    if days <= 0:
+        return "only a few stray events"
     if freq == "h":
-        minutes = round(days * 24 * 60)
-        return f"{minutes} minute{'s' if minutes != 1 else ''}"
+        minutes = max(1, round(days * 24 * 60))
+        return f"{plural(minutes, 'minute')} of data"
     if days < 1:
-        hours = max(1, round(days * 24))
-        return f"{hours} hour{'s' if hours != 1 else ''}"
-    whole = round(days)
-    return f"{whole} day{'s' if whole != 1 else ''}"
+        return f"{plural(max(1, round(days * 24)), 'hour')} of data"
+    return f"{plural(round(days), 'day')} of data"
 
 
 def partial_note(periods: Sequence[object], freq: str, data_start: object, data_end: object) -> str | None:
-    """A sentence on the partial first/last period ("The last week (from 2013-11-25) has 4 days of data
-    and is marked."), or None when both are whole."""
+    """A sentence on the partial periods at the ends ("The week from 2013-08-12 has 4 days of data: marked in
+    the charts, not a real drop."), or None when every period is whole."""
     partial = partial_periods(periods, freq, data_start, data_end)
     if not partial:
         return None
-    first = pd.Timestamp(str(periods[0]))
     label = PERIOD_LABEL[freq]
     fmt = "%Y-%m-%d %H:%M" if freq == "h" else "%Y-%m-%d"
-    parts = [f"the {'first' if p == first and len(periods) > 1 else 'last'} {label} (from {p:{fmt}}) has "
-             f"{_days_text(period_days(p, freq, data_start, data_end), freq)} of data" for p in partial]
-    text = " and ".join(parts)
+    parts = [f"the {label} from {p:{fmt}} has {_days_text(period_days(p, freq, data_start, data_end), freq)}"
+             for p in partial]
+    text = ", ".join(parts[:-1]) + (" and " if len(parts) > 1 else "") + parts[-1]
     return f"{text[0].upper()}{text[1:]}: marked in the charts, not a real drop."
 
 

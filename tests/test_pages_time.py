@@ -1,6 +1,6 @@
 """The frame's date range on the pages (issue 14, item 1): every query through the key reads only the
 events of the picked periods, the range rides in the link, Overview compares totals with as many
-periods before, and a partial last period (Tmall's last week, from 2013-08-12: 4 days) is shaded and said."""
+periods before, and a partial last period (Tmall's week from 2013-08-12: 4 days) is shaded and said."""
 
 from __future__ import annotations
 
@@ -79,7 +79,7 @@ def test_tmall_at_its_defaults_flags_the_partial_last_week(db: Path) -> None:
     assert len(shapes) == 1  # the first week (from Monday 2013-04-15) is whole
     assert pd.Timestamp(shapes[0]["x0"]) < pd.Timestamp("2013-08-12") < pd.Timestamp(shapes[0]["x1"])
     notes = " ".join(c.value for c in at.caption)
-    assert "The last week (from 2013-08-12) has 4 days of data" in notes, notes
+    assert "The week from 2013-08-12 has 4 days of data: marked in the charts" in notes, notes
 
 
 def test_another_dataset_drops_a_range_it_does_not_hold(db: Path) -> None:

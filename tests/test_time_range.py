@@ -64,8 +64,8 @@ def test_partial_first_and_last_periods_are_found_and_said() -> None:
     assert period_days(weeks[-1], "W", start, pd.Timestamp("2013-11-28")) == 4  # dates only: the 28th counts
     assert period_days(weeks[3], "W", start, end) == 7
     note = partial_note(weeks, "W", start, end)
-    assert note is not None and "first week (from 2013-07-29) has 4 days" in note
-    assert "last week (from 2013-11-25) has 4 days of data" in note
+    assert note == ("The week from 2013-07-29 has 4 days of data and the week from 2013-11-25 has 4 days of data: "
+                    "marked in the charts, not a real drop.")
     # A log that ends in the last hour of its last day is whole; days in between are never flagged.
     days = list(pd.date_range("2017-11-25", "2017-12-03", freq="D"))
     assert partial_periods(days, "D", pd.Timestamp("2017-11-25 00:00:03"), pd.Timestamp("2017-12-03 23:59:50")) == []
@@ -87,5 +87,10 @@ def test_a_day_in_part_is_said_in_hours() -> None:
     start, end = pd.Timestamp("2017-11-24 16:00:00"), pd.Timestamp("2017-12-03 15:59:59")
     assert partial_periods(days, "D", start, end) == [days[0], days[-1]]
     note = partial_note(days, "D", start, end)
-    assert note == ("The first day (from 2017-11-24) has 8 hours of data and the last day (from 2017-12-03) has "
-                    "16 hours of data: marked in the charts, not a real drop.")
+    assert note == ("The day from 2017-11-24 has 8 hours of data and the day from 2017-12-03 has 16 hours of data: "
+                    "marked in the charts, not a real drop.")
+    # A day before the bulk of the data (a few stray events) is partial too, and so is the next one.
+    early = [pd.Timestamp("2017-11-23"), *days]
+    assert partial_periods(early, "D", start, end) == [early[0], early[1], early[-1]]
+    assert (partial_note(early, "D", start, end) or "").startswith(
+        "The day from 2017-11-23 has only a few stray events, the day from 2017-11-24 has 8 hours of data and ")

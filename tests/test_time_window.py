@@ -30,3 +30,5 @@ def test_the_main_span_says_where_its_data_starts_and_ends() -> None:
     window = panel.time_window(panel.events_source(_events(["2017-09-11 08:16:39", *body])))
     assert window["start"] < pd.Timestamp("2017-11-24 16:00")  # the axis is padded
     assert (window["main_first"], window["main_last"]) == (pd.Timestamp(body[0]), pd.Timestamp(body[-1]))
+    assert pd.Timestamp(body[0]) <= window["bulk_first"] < pd.Timestamp(body[100])  # the stray event is not the bulk
+    assert pd.Timestamp(body[-100]) < window["bulk_last"] <= pd.Timestamp(body[-1])

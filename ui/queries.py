@@ -140,19 +140,20 @@ def scoring_sample(ds: DatasetKey) -> bytes:
 def partial_periods(ds: DatasetKey, freq: str) -> list[pd.Timestamp]:
     """The first and last period of the date range when the data covers them only in part (a week with 4
     days of data): flag them in charts (``charts.style.mark_partial``) or leave them out. The data's edges
-    are its main span's, so a date range (cut at period starts) never makes a period partial."""
+    are where the bulk of the whole dataset starts and ends (``panel.time_window``), so a date range (cut at
+    period starts) never makes a period partial."""
     from interest_core.periods import partial_periods as partial
 
     periods, span = _main_periods(ds, freq)
-    return partial(periods, freq, span["main_first"], span["main_last"])
+    return partial(periods, freq, span["bulk_first"], span["bulk_last"])
 
 
 def partial_note(ds: DatasetKey, freq: str) -> str | None:
-    """The sentence that says so ("The last week (from 2013-11-25) has 4 days of data: ..."), or None."""
+    """The sentence that says so ("The week from 2013-08-12 has 4 days of data: ..."), or None."""
     from interest_core.periods import partial_note as note
 
     periods, span = _main_periods(ds, freq)
-    return note(periods, freq, span["main_first"], span["main_last"])
+    return note(periods, freq, span["bulk_first"], span["bulk_last"])
 
 
 def _main_periods(ds: DatasetKey, freq: str) -> tuple[list[pd.Timestamp], dict[str, Any]]:
