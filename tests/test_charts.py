@@ -124,3 +124,11 @@ def test_labels_from_data_cannot_become_live_links() -> None:
     assert bar.name == '&lt;a href="https://evil.example/login"&gt;Claim your refund&lt;/a&gt;'
     assert "Shoes" in bar.x and bar.customdata[1][1] == 2  # plain labels and numbers untouched
     assert bar.hovertemplate == "%{customdata[0]}<extra></extra>"  # our own hover markup is kept
+
+
+def test_users_per_behaviour_adds_ratings_where_the_log_has_them() -> None:
+    counts = pd.DataFrame({"behavior": ["view", "buy", "rate"], "events": [100, 5, 7], "users": [10, 2, 3]})
+    fig = charts.per_behavior_chart(counts, "events")
+    assert list(fig.data[0].y) == ["view", "favourite", "add to cart", "buy", "rate"]
+    assert list(fig.data[0].x) == [100, 0, 0, 5, 7]
+    assert fig.layout.title.text == "Events per behaviour"

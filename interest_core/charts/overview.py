@@ -66,20 +66,22 @@ def activity_chart(activity: pd.DataFrame, freq: str, window: tuple[Any, Any] | 
 
 
 def per_behavior_chart(funnel: pd.DataFrame, measure: str = "users") -> go.Figure:
-    """Users (or events) per behaviour, one bar each in the order view, favourite, cart, buy.
+    """Users (or events) per behaviour, one bar each in the order view, favourite, cart, buy (and rate where
+    the log has ratings).
 
     ``funnel``: behavior, events, users (``panel.funnel``). Not a funnel: a user who bought need not have
     put anything in the cart first (logs such as Tmall's record few carts), so no bar is a share of another.
     """
     title = f"{'Users' if measure == 'users' else 'Events'} per behaviour"
     counts = funnel.set_index(funnel["behavior"].astype(str))[measure] if not funnel.empty else pd.Series(dtype=int)
-    values = [int(counts.get(b, 0)) for b in FUNNEL_STAGES]
+    stages = [*FUNNEL_STAGES, *(b for b in BEHAVIORS if b not in FUNNEL_STAGES and counts.get(b, 0))]  # + ratings
+    values = [int(counts.get(b, 0)) for b in stages]
     if not any(values):
         return empty_figure(title)
     fig = go.Figure(go.Bar(
-        y=[BEHAVIOR_LABELS[b] for b in FUNNEL_STAGES], x=values, orientation="h",
+        y=[BEHAVIOR_LABELS[b] for b in stages], x=values, orientation="h",
         text=[f"{v:,}" for v in values], textposition="auto",
-        marker={"color": [BEHAVIOR_COLORS[b] for b in FUNNEL_STAGES]},
+        marker={"color": [BEHAVIOR_COLORS[b] for b in stages]},
         hovertemplate="%{y}: %{x:,} " + measure + "<extra></extra>",
     ))
     fig.update_yaxes(autorange="reversed")
