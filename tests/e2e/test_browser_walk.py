@@ -7,9 +7,9 @@ dataset a fresh session opens the app with only ``?dataset=`` in the link (so pe
 and date range are the frame's defaults) and opens every page of the sidebar in turn: each run must
 end with no exception and no error box, every chart it draws must have data, and the server log must
 hold no traceback. Full-page screenshots go to test-artifacts/screenshots/walk-<dataset>-<page>.png (the
-folder is printed): look at them. The README's come from the Tmall walk (docs/screenshots/), Forecasts and
-Scoring from two views past the defaults (walk-tmall-readme-*.png: the user-total leaderboard of a saved
-backtest, the Taobao-like sample scored against a saved model).
+folder is printed): look at them. The README's come from the Tmall walk (docs/screenshots/), Overview,
+Forecasts and Scoring from views past the defaults (walk-tmall-readme-*.png: 8 weeks compared with the 8
+before, the user-total leaderboard of a saved backtest, the Taobao-like sample scored against a saved model).
 """
 
 from __future__ import annotations
@@ -63,8 +63,16 @@ def _file_name(title: str) -> str:
     return title.lower().replace(" ", "-")
 
 
-def _readme_extras(page: Any, shot: Screenshots) -> None:
-    """Two Tmall views past the defaults, for the README: the user-total leaderboard and a scored sample."""
+def _readme_extras(page: Any, server: str, shot: Screenshots) -> None:
+    """Tmall views past the defaults, for the README: a date range compared with the weeks before it, the
+    user-total leaderboard and a scored sample."""
+    page.goto(f"{server}/overview?dataset=tmall&from=2013-06-17&to=2013-08-05")
+    page.get_by_role("heading", name="Overview", exact=True).wait_for()
+    idle(page)
+    page.get_by_text("vs the previous 8 weeks").first.wait_for()
+    assert "from=2013-06-17" in page.url and "to=2013-08-05" in page.url, page.url
+    check_charts(page, 3)
+    shot(page, "tmall-readme-overview-range")
     open_page(page, "Forecasts")
     radio(page, "Forecast target", "user totals")
     page.get_by_text("Backtest of ").first.wait_for()
@@ -114,7 +122,7 @@ def test_every_page_at_its_defaults_on_tmall_and_taobao(server: str, browser_pag
                 problems.append(f"{where}: text cut off {clipped}")
             shot(page, f"{dataset.split('_')[0]}-{_file_name(title)}")
         if dataset == "tmall":
-            _readme_extras(page, shot)
+            _readme_extras(page, server, shot)
     with capsys.disabled():
         print("\nseconds per page:", {k: round(v, 1) for k, v in timings.items()})
         print("looked-at problems:", problems or "none")
