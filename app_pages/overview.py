@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pandas as pd
 import streamlit as st
 
 from interest_core import charts
@@ -18,11 +19,12 @@ WEIGHTS = ", ".join(f"{b} {w:g}" for b, w in BehaviorWeights().as_dict().items()
 here = frame.current()
 ds, freq = here.ds, here.freq
 k = queries.kpis(ds)
+prior = here.previous.window if here.previous is not None else None  # closed: as many periods just before
 before: dict[str, Any] = queries.kpis(here.previous) if here.previous is not None else {}
-compared = f"vs the previous {plural(here.n_periods, PERIOD_LABEL[freq])}"
 length, dates = widgets.span(k["start"], k["end"])
-if before:
-    unlike = ""
+if prior is not None and prior.start is not None and prior.end is not None:
+    unlike = (f" · arrows: change against the previous {plural(here.n_periods, PERIOD_LABEL[freq])} "
+              f"({prior.start:%Y-%m-%d} to {prior.end - pd.Timedelta(seconds=1):%Y-%m-%d})")
 elif ds.window is None:
     unlike = " · pick a shorter date range in the sidebar to compare it with as many periods before it"
 else:
@@ -33,8 +35,7 @@ st.caption(f"Dataset `{ds.name}` · {PERIOD_ADJECTIVE[freq]} periods · events f
 def _metric(col: Any, label: str, name: str, help_text: str | None, shown: str | None = None) -> None:
     value = k[name]
     delta = signed_percent(value, before[name]) if before and value else None
-    col.metric(label, shown or f"{value:,}", delta, help=help_text, border=True,
-               delta_description=compared if delta else None)
+    col.metric(label, shown or f"{value:,}", delta, help=help_text, border=True)
 
 
 cols = st.columns(5)

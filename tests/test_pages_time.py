@@ -57,6 +57,8 @@ def test_a_date_range_filters_every_total_and_is_compared_with_the_periods_befor
     before = _events_in("demo", window.previous("W"))
     now = _events_in("demo", window)
     assert shown["Events"][1] == f"{(now - before) / before:+.0%}"
+    notes = " ".join(c.value for c in at.caption)
+    assert "arrows: change against the previous 11 weeks (2024-03-18 to 2024-06-02)" in notes, notes
     top = figures(at)["top"]["data"]
     periods = {p for trace in top for p in trace["x"]}
     assert min(periods)[:10] == "2024-06-03" and max(periods)[:10] == "2024-08-12"
