@@ -10,9 +10,9 @@ import streamlit as st
 
 from interest_core import charts
 from interest_core.config import BehaviorWeights
-from interest_core.periods import PERIOD_ADJECTIVE, PERIOD_LABEL, plural
-from interest_core.text import signed_percent
-from ui import frame, queries, widgets
+from interest_core.periods import PERIOD_ADJECTIVE, PERIOD_LABEL
+from interest_core.text import counted, signed_percent
+from ui import frame, grouping, queries, widgets
 
 WEIGHTS = ", ".join(f"{b} {w:g}" for b, w in BehaviorWeights().as_dict().items())
 
@@ -23,7 +23,7 @@ prior = here.previous.window if here.previous is not None else None  # closed: a
 before: dict[str, Any] = queries.kpis(here.previous) if here.previous is not None else {}
 length, dates = widgets.span(k["start"], k["end"])
 if prior is not None and prior.start is not None and prior.end is not None:
-    unlike = (f" · arrows: change against the previous {plural(here.n_periods, PERIOD_LABEL[freq])} "
+    unlike = (f" · arrows: change against the previous {counted(here.n_periods, PERIOD_LABEL[freq])} "
               f"({prior.start:%Y-%m-%d} to {prior.end - pd.Timedelta(seconds=1):%Y-%m-%d})")
 elif ds.window is None:
     unlike = " · pick a shorter date range in the sidebar to compare it with as many periods before it"
@@ -51,6 +51,7 @@ partial = queries.partial_periods(ds, freq)
 st.plotly_chart(charts.activity_chart(queries.activity(ds, freq), freq, window, partial), key="activity")
 if note := queries.partial_note(ds, freq):
     st.caption(f":material/info: {note}")
+choice = widgets.category_grouping(ds, "overview", default_k=queries.TOP_K)
 left, right = st.columns([1, 2])
 with left:
     measure = st.radio("Count", ["users", "events"], horizontal=True, key="funnel_measure")
@@ -60,8 +61,9 @@ with left:
 with right:
     share = st.toggle("Show as share of all interest", key="top_share",
                       help="Each period sums to 100%: shows shifts between categories, not volume.")
-    top = queries.top_categories(ds, freq)
-    fig = charts.top_categories_chart(top, freq, queries.colors(ds), share=share, window=window, partial=partial)
+    top = grouping.interest_over_time(ds, freq, choice)
+    fig = charts.top_categories_chart(top, freq, grouping.colors(ds, choice.spec), share=share, window=window,
+                                      partial=partial)
     st.plotly_chart(fig, key="top")
-st.caption(f"Interest = weighted events ({WEIGHTS}). The {queries.TOP_K} most engaged categories of the "
-           "date range are drawn; the rest are summed as grey 'other'.")
+st.caption(f"Interest = weighted events ({WEIGHTS}). Categories are grouped as chosen above; what no group "
+           "holds is summed as grey 'other'.")

@@ -13,6 +13,8 @@ from typing import Literal
 
 import pandas as pd
 
+from interest_core.text import counted
+
 Freq = Literal["h", "D", "W", "M"]
 
 
@@ -168,10 +170,10 @@ def _days_text(days: float, freq: str) -> str:
         return "only a few stray events"
     if freq == "h":
         minutes = max(1, round(days * 24 * 60))
-        return f"{plural(minutes, 'minute')} of data"
+        return f"{counted(minutes, 'minute')} of data"
     if days < 1:
-        return f"{plural(max(1, round(days * 24)), 'hour')} of data"
-    return f"{plural(round(days), 'day')} of data"
+        return f"{counted(max(1, round(days * 24)), 'hour')} of data"
+    return f"{counted(round(days), 'day')} of data"
 
 
 def partial_note(periods: Sequence[object], freq: str, data_start: object, data_end: object) -> str | None:
@@ -197,9 +199,4 @@ def fit_to_span(n_periods: int, wanted: int, share: float = 0.25, least: int = 1
 def span_note(what: str, chosen: int, n_periods: int, freq: str) -> str:
     """A caption saying a default was chosen from the span ("Horizon: 2 days, from the 9 days of data.")."""
     label = PERIOD_LABEL[freq]
-    return f"{what}: {plural(chosen, label)}, chosen from the {plural(n_periods, label)} of data."
-
-
-def plural(n: int, word: str) -> str:
-    """'1 day', '9 days'."""
-    return f"{n:,} {word}{'' if n == 1 else 's'}"
+    return f"{what}: {counted(chosen, label)}, chosen from the {counted(n_periods, label)} of data."

@@ -27,9 +27,9 @@ from interest_core.periods import (
     fit_to_span,
     period_grid,
     period_start,
-    plural,
     span_note,
 )
+from interest_core.text import counted
 from ui import state
 from ui.queries import window
 from ui.store import DatasetKey, dataset_key, store
@@ -179,13 +179,13 @@ def range_picker(ds: DatasetKey, freq: str, where: Any = None) -> Frame:
     state.put("from", None if lo == 0 else first)
     state.put("to", None if hi == len(grid) - 1 else last)
     if lo == 0 and hi == len(grid) - 1:
-        (where or st).caption(f"All {plural(len(grid), label)} of data.")
+        (where or st).caption(f"All {counted(len(grid), label)} of data.")
         return Frame(ds.name, freq, ds, tuple(grid))
     n = hi - lo + 1
     picked = ds.within(Window.of_periods(None if lo == 0 else grid[lo], None if hi == len(grid) - 1 else grid[hi],
                                          freq))
     previous = ds.within(Window.of_periods(grid[lo - n], grid[lo - 1], freq)) if lo >= n else None
-    (where or st).caption(f"{plural(n, label)} of {len(grid)}, {_shown(stamps[lo], freq)} to "
+    (where or st).caption(f"{counted(n, label)} of {len(grid)}, {_shown(stamps[lo], freq)} to "
                           f"{_shown(stamps[hi], freq)} ({label}s starting)")
     return Frame(ds.name, freq, picked, tuple(grid[lo:hi + 1]), previous)
 
