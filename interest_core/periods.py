@@ -196,6 +196,15 @@ def fit_to_span(n_periods: int, wanted: int, share: float = 0.25, least: int = 1
     return max(int(least), min(int(wanted), int(n_periods * share)))
 
 
+def fit_backtest(n_periods: int, horizon: int, folds: int, *, step: int = 1, min_train: int = 3) -> tuple[int, int]:
+    """A horizon and a number of folds that a backtest over ``n_periods`` complete periods can hold: the
+    horizon fitted as ``fit_to_span`` fits it, then as many of ``folds`` as leave every fold ``min_train``
+    training periods (``forecasting.backtest.MIN_TRAIN_PERIODS``). 8 weeks: horizon 2, 4 folds."""
+    fitted = fit_to_span(n_periods, horizon)
+    room = (n_periods - fitted - min_train) // max(int(step), 1) + 1
+    return fitted, max(1, min(int(folds), room))
+
+
 def span_note(what: str, chosen: int, n_periods: int, freq: str) -> str:
     """A caption saying a default was chosen from the span ("Horizon: 2 days, from the 9 days of data.")."""
     label = PERIOD_LABEL[freq]

@@ -104,3 +104,12 @@ def test_the_key_filters_its_source_and_a_category_keeps_its_colour(db: Path) ->
     assert queries.period_list(june, "W") == list(pd.date_range("2013-06-03", "2013-06-24", freq="7D"))
     assert queries.partial_periods(june, "W") == []  # cut at week starts: no partial week
     assert queries.colors(june) == queries.colors(whole)
+    from ui.frame import Frame
+
+    here = Frame("tmall", "W", whole, tuple(queries.period_list(whole, "W")))
+    assert (here.n_periods, here.n_complete) == (18, 17)  # the week from 2013-08-12 has 4 days
+    assert here.fitted_backtest(4, 8) == (4, 8) and here.fitted(4) == 4
+    eight = Frame("tmall", "W", whole.within(Window.of_periods("2013-06-17", "2013-08-05", "W")),
+                  tuple(pd.date_range("2013-06-17", "2013-08-05", freq="7D")))
+    assert eight.fitted_backtest(4, 8) == (2, 4)
+    assert eight.fitted_note("Horizon", 2) == "Horizon: 2 weeks, chosen from the 8 weeks of data."

@@ -8,6 +8,7 @@ import pytest
 from interest_core import panel
 from interest_core.periods import (
     Window,
+    fit_backtest,
     fit_to_span,
     partial_note,
     partial_periods,
@@ -94,3 +95,14 @@ def test_a_day_in_part_is_said_in_hours() -> None:
     assert partial_periods(early, "D", start, end) == [early[0], early[1], early[-1]]
     assert (partial_note(early, "D", start, end) or "").startswith(
         "The day from 2017-11-23 has only a few stray events, the day from 2017-11-24 has 8 hours of data and ")
+
+
+def test_backtest_defaults_fit_the_periods_there_are() -> None:
+    from interest_core.forecasting.backtest import MIN_TRAIN_PERIODS, fold_cutoffs
+
+    assert fit_backtest(8, 4, 8) == (2, 4)  # 8 weeks: the page's (4, 8) would be an error
+    assert fit_backtest(17, 4, 3) == (4, 3)  # Tmall's 17 complete weeks: as asked
+    for n in range(4, 40):
+        horizon, folds = fit_backtest(n, 4, 8, min_train=MIN_TRAIN_PERIODS)
+        periods = pd.date_range("2024-01-01", periods=n, freq="7D")
+        assert len(fold_cutoffs(periods, horizon, folds, 1)) == folds  # never the error

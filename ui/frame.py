@@ -24,6 +24,7 @@ from interest_core.periods import (
     PERIOD_ADJECTIVE,
     PERIOD_LABEL,
     Window,
+    fit_backtest,
     fit_to_span,
     period_grid,
     period_start,
@@ -31,7 +32,7 @@ from interest_core.periods import (
 )
 from interest_core.text import counted
 from ui import state
-from ui.queries import window
+from ui.queries import partial_periods, window
 from ui.store import DatasetKey, dataset_key, store
 from ui.widgets import guard
 
@@ -71,6 +72,19 @@ class Frame:
         """A default horizon or window that fits the date range: ``wanted`` periods, at most ``share`` of the
         range (``periods.fit_to_span``); say it with ``fitted_note``."""
         return fit_to_span(self.n_periods, wanted, share, least)
+
+    @property
+    def n_complete(self) -> int:
+        """Periods of the date range the data covers whole (``queries.partial_periods`` left out)."""
+        if self.key is None:
+            return self.n_periods
+        partial = set(partial_periods(self.key, self.freq))
+        return sum(p not in partial for p in self.periods)
+
+    def fitted_backtest(self, horizon: int, folds: int, step: int = 1) -> tuple[int, int]:
+        """A default (horizon, folds) that a backtest over the range's complete periods can hold
+        (``periods.fit_backtest``): on 8 weeks, (2, 4) rather than an error for (4, 8)."""
+        return fit_backtest(self.n_complete, horizon, folds, step=step)
 
     def fitted_note(self, what: str, chosen: int) -> str:
         """"Horizon: 2 days, chosen from the 9 days of data." (``periods.span_note``), for a caption."""
