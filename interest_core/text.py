@@ -86,6 +86,7 @@ def plural(word: str, n: int) -> str:
     return word[:-1] + "ies" if word.endswith("y") and word[-2:-1] not in "aeiou" else word + "s"
 
 
-def counted(n: int, word: str) -> str:
-    """'1 day', '9 days', '2,911 categories'."""
-    return f"{n:,} {plural(word, n)}"
+def counted(n: float, word: str) -> str:
+    """A count with its noun in the right number: '1 week', '3 weeks', '1,200 categories'."""
+    count = round(float(n))
+    return f"{count:,} {plural(word, count)}"
