@@ -151,7 +151,11 @@ def demand_chart(history: pd.DataFrame, forecast: pd.DataFrame, freq: str, *, le
         fig.add_trace(go.Scatter(x=joined["period"], y=joined["yhat"], mode="lines", legendgroup=cat,
                                  showlegend=False, line={"color": color, "dash": "dash"}, name=f"{cat} forecast",
                                  hovertemplate=f"{cat}<br>%{{x|%Y-%m-%d}}: %{{y:,.0f}}<extra>forecast</extra>"))
-    return styled(fig, title, f"{unit} (period start, UTC)", f"interest per {unit} (weighted events)", height=460)
+    fig = styled(fig, title, f"{unit} (period start, UTC)", f"interest per {unit} (weighted events)", height=520)
+    # Legend under the axis title: six long group names beside the title would wrap into it.
+    fig.update_layout(legend={"orientation": "h", "x": 0.0, "xanchor": "left", "y": -0.3, "yanchor": "top"},
+                      margin={"b": 150})
+    return fig
 
 
 def rising_falling_chart(trends: pd.DataFrame, *, top: int = 12) -> go.Figure:
