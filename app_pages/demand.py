@@ -30,10 +30,11 @@ def _board(result: DemandForecast, key: str) -> None:
     for col in cols:
         shown[col] = [significant(v * 100, 2) + "%" if col.startswith("coverage") and v == v else significant(v)
                       for v in shown[col]]
+    shown = shown.rename(columns={c: metric_name(c) for c in cols})
     st.dataframe(shown, hide_index=True, key=key, width="stretch", column_config={
         "model": st.column_config.TextColumn("model"),
-        **{c: st.column_config.TextColumn(BOARD_LABELS.get(c, metric_name(c)), help=metric_name(c).capitalize())
-           for c in cols}})
+        **{metric_name(c): st.column_config.TextColumn(BOARD_LABELS.get(c, metric_name(c)),
+                                                       help=metric_name(c).capitalize()) for c in cols}})
 
 
 def draw(here: Frame) -> None:

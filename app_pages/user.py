@@ -10,8 +10,9 @@ import streamlit as st
 
 from interest_core.analytics.churn import DEFAULT_HORIZON
 from interest_core.charts import user as user_charts
+from interest_core.errors import ModelError
 from interest_core.grouping import CategoryChoice
-from interest_core.text import md_code, md_escape, percent
+from interest_core.text import counted, md_code, md_escape, percent
 from ui import frame, grouping, ops, queries, state, users, views, widgets
 from ui.store import DatasetKey
 
@@ -68,6 +69,22 @@ def pick_user(ds: DatasetKey, freq: str, choice: CategoryChoice) -> str | None:
     return str(user)
 
 
+def _churn_line(ds: DatasetKey, user: str, freq: str, unit: str) -> None:
+    """The user's churn risk over the usual horizon fitted to the date range (7 days would leave the Taobao
+    sample's 10 days nothing real to learn from), or why it is not scored."""
+    horizon = here.fitted(DEFAULT_HORIZON.get(freq, 1))
+    ahead = f"the next {counted(horizon, unit)}" if horizon > 1 else f"the next {unit}"
+    try:
+        risk = ops.churn_risk(ds, freq, horizon)
+    except ModelError as err:  # a span too short to learn churn from: said, the rest of the page stays
+        st.markdown(f"**Churn risk:** not scored over {ahead} ({md_escape(err.problem)})")
+        return
+    mine = risk[risk["user_id"].astype(str) == user]
+    why = f" ({md_escape(mine['reasons'].iloc[0])})" if len(mine) and mine["reasons"].iloc[0] else ""
+    st.markdown(f"**Churn risk:** {percent(mine['risk'].iloc[0])} chance of no event in {ahead}{why}" if len(mine) else
+                "**Churn risk:** not scored (not active lately; see the Churn page)")
+
+
 def draw(ds: DatasetKey, user: str, freq: str, choice: CategoryChoice) -> None:
     dataset = ds.name
     view = views.user_view(ds, user, freq, grouping=choice)
@@ -92,13 +109,7 @@ def draw(ds: DatasetKey, user: str, freq: str, choice: CategoryChoice) -> None:
     top = ", ".join(f"{md_escape(c['category'])} {c['share']:.0%}" for c in card["top_categories"])
     seg_text = f"Segment {segment}: {md_escape(words.get(segment, ''))}" if segment is not None else "no segment"
     st.markdown(f"**Top categories:** {top} · **{seg_text}** (Segments page)")
-    horizon = DEFAULT_HORIZON.get(freq, 1)
-    risk = ops.churn_risk(ds, freq, horizon)
-    mine = risk[risk["user_id"].astype(str) == user]
-    ahead = f"the next {horizon} {unit}{'s' if horizon > 1 else ''}"
-    why = f" ({md_escape(mine['reasons'].iloc[0])})" if len(mine) and mine["reasons"].iloc[0] else ""
-    st.markdown(f"**Churn risk:** {percent(mine['risk'].iloc[0])} chance of no event in {ahead}{why}" if len(mine) else
-                "**Churn risk:** not scored (not active lately; see the Churn page)")
+    _churn_line(ds, user, freq, unit)
 
     colors = grouping.colors(ds, choice.spec)
     basis = st.radio("Mark a change of top category in", list(BASES), format_func=BASES.__getitem__,

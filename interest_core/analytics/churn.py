@@ -40,6 +40,7 @@ RISK_COLUMNS: tuple[str, ...] = ("user_id", "cutoff", "risk", "recency", "reason
 # users as "churned" (a quiet week is not churn), 2 weeks 12%, 4 weeks 5% with too few labelled
 # cutoffs left in 17 weeks; 2 weeks is the compromise. Other frequencies: about a week or a month.
 DEFAULT_HORIZON: dict[str, int] = {"h": 24, "D": 7, "W": 2, "M": 1}
+MIN_CLASS_SNAPSHOTS = 5  # training snapshots each outcome (churned, stayed) needs for a model to learn from
 
 
 class FrozenCalibrated:
@@ -125,9 +126,13 @@ class ChurnModel(BaseEstimator):
         n_cal = min(self.calibration_cutoffs, len(labelled) - 1) if self.calibration != "none" else 0
         train_cut, cal_cut = labelled[: len(labelled) - n_cal], labelled[len(labelled) - n_cal:]
         x_train, y_train = self._snapshots(activity, feats, train_cut)
-        if y_train.size == 0 or np.unique(y_train).size < 2:
-            raise ModelError("training snapshots hold one class only (everyone churned or no one did)",
-                             "use a longer history or another horizon")
+        # A handful of one class is one class: a model fitted on 1 churner in 184 snapshots (the Taobao
+        # sample's stray early events at a 7-day horizon) rated every real user ~100% at risk.
+        churned = int(y_train.sum())
+        if min(churned, y_train.size - churned) < MIN_CLASS_SNAPSHOTS:
+            raise ModelError(f"training snapshots hold one class only ({churned} of {y_train.size} churned; "
+                             f"each outcome needs {MIN_CLASS_SNAPSHOTS}+)",
+                             "use a longer history or a shorter horizon")
         base = self._base_estimator().fit(x_train, y_train)
         self.calibrated_ = False
         model: object = base
