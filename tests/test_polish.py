@@ -99,3 +99,21 @@ def test_user_churn_risk_on_the_taobao_sample_is_not_a_one_class_model(real_db: 
     assert at.selectbox(key="w_freq").value == "D"
     risk = next(m.value for m in at.markdown if "Churn risk" in m.value)
     assert "next 2 days" in risk and not re.search(r"100%|>99%", risk), risk
+
+
+def test_sankey_names_its_colours_in_a_key_instead_of_labels_over_the_flows() -> None:
+    from interest_core.charts.migration import KEY_COLUMNS, sankey_chart
+
+    evil = "<a href='x'>b</a>"
+    links = pd.DataFrame({
+        "source": ["A@1", "A@1", "B@1", "other@1"], "target": ["A@2", evil + "@2", "other@2", "B@2"],
+        "period": pd.Timestamp("2024-01-01"), "to_period": pd.Timestamp("2024-01-08"),
+        "from_category": ["A", "A", "B", "other"], "to_category": ["A", evil, "other", "B"],
+        "mass": [5.0, 1.0, 2.0, 3.0], "users": [5, 1, 2, 3]})
+    fig = sankey_chart(links, {"A": "#111111", "B": "#222222"})
+    assert not any(fig.data[0].node.label)  # nothing written over the flows
+    key = [a for a in fig.layout.annotations if "■" in a.text]
+    names = [a.text.split("</span> ", 1)[1] for a in key]
+    assert names == ["A", "B", "&lt;a href='x'&gt;b&lt;/a&gt;", "other"]  # most flow first, other last, escaped
+    assert "#111111" in key[0].text and len({(a.x, a.yshift) for a in key}) == len(key)  # none on another
+    assert fig.layout.height >= 480 + 24 * -(-len(key) // KEY_COLUMNS)
