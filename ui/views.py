@@ -52,14 +52,15 @@ def recommendations(ds: DatasetKey, user: str, k: int = 10, level: str = "catego
     return _recommender(ds, level, known_weight).recommend([user], k=k).drop(columns="user_id")
 
 
-@st.cache_data(show_spinner="Segmenting users...", max_entries=16)
 def segmentation(ds: DatasetKey, freq: str, method: str = "kmeans", k: int | None = None, last: int | None = None,
                  sizes_window: int = SIZES_WINDOW) -> Segmentation:
-    """Features, labels, descriptions, projection, silhouette and sizes over time of one segmentation."""
-    from interest_core.views.segments import segmentation as segment
+    """Features, labels, descriptions, projection, silhouette and sizes over time of one segmentation.
 
-    return segment(analytics_panel(ds, freq), freq, method=method, k=k, last=last,  # type: ignore[arg-type]
-                   sizes_window=sizes_window)
+    Fitted once by the background worker and saved (ui.fits); raises ModelFitting while it runs."""
+    from ui import fits
+
+    spec = fits.basis(ds, freq).segmentation(method, k, last, sizes_window)
+    return cast(Segmentation, fits.fitted(spec, lambda: analytics_panel(ds, freq)))
 
 
 def _segment_members(ds: DatasetKey, freq: str, segment: int | None) -> list[str] | None:

@@ -1,0 +1,141 @@
+"""The pages' models with the settings a page opens with, and fitting them ahead of time.
+
+``ModelBasis`` names a page model the same way in the app (ui/fits.py) and in the CLI ``prepare``
+(``prepare_page_models``), so what ``prepare`` saves is exactly what a page looks for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from interest_core.errors import FitFailedError
+from interest_core.forecasting.page_models import PageModel, fit, load_result
+
+PROMOTION_MODEL = "recency_decay"  # the Promotions page's first model
+PROMOTION_HORIZON = 1
+DEMAND_TOP_K, DEMAND_HORIZON, DEMAND_MIN_USERS = 12, 4, 5  # the Demand page's defaults
+Progress = Callable[[float, str], None]
+
+
+@dataclass(frozen=True)
+class ModelBasis:
+    """What every model of one page view stands on: the dataset version, the period and its last complete one."""
+
+    dataset: str
+    fingerprint: str
+    freq: str
+    last_period: pd.Timestamp
+
+    def model(self, kind: str, **params: Any) -> PageModel:
+        return PageModel.of(self.dataset, self.fingerprint, kind, freq=self.freq,
+                            last_period=pd.Timestamp(self.last_period).isoformat(), **params)
+
+    def churn(self, kind: str, horizon: int) -> PageModel:
+        return self.model(kind, horizon=int(horizon))
+
+    def engagement(self, model: str, horizon: int) -> PageModel:
+        return self.model("engagement_scores", model=model, horizon=int(horizon))
+
+    def lift(self, model: str, horizon: int, category: str) -> PageModel:
+        return self.model("promotion_lift", model=model, horizon=int(horizon), category=str(category))
+
+    def segmentation(self, method: str = "kmeans", k: int | None = None, last: int | None = None,
+                     sizes_window: int | None = None) -> PageModel:
+        from interest_core.views.segments import SIZES_WINDOW
+
+        return self.model("segmentation", method=method, k=k, last=last,
+                          sizes_window=int(SIZES_WINDOW if sizes_window is None else sizes_window))
+
+    def demand(self, top_k: int = DEMAND_TOP_K, horizon: int = DEMAND_HORIZON, models: Sequence[str] | None = None,
+               min_users: int = DEMAND_MIN_USERS) -> PageModel:
+        from interest_core.analytics.demand import DEFAULT_MODELS
+
+        return self.model("demand", top_k=int(top_k), horizon=int(horizon),
+                          models=list(DEFAULT_MODELS if models is None else models), min_users=int(min_users))
+
+
+def churn_horizon(freq: str) -> int:
+    from interest_core.analytics.churn import DEFAULT_HORIZON
+
+    return int(DEFAULT_HORIZON.get(freq, 1))
+
+
+def last_complete(source: Any, freq: str) -> pd.Timestamp:
+    """The last complete period of a dataset (as ui.queries.last_complete_period reads it)."""
+    from interest_core import panel
+    from interest_core.forecasting.series import last_complete_period
+
+    _, hi = panel.period_bounds(source, freq)
+    return last_complete_period(pd.Timestamp(hi), pd.Timestamp(panel.kpis(source)["end"]), freq)
+
+
+def suggested_freq(source: Any) -> str:
+    """The period the app opens a dataset with (the frame's default)."""
+    from interest_core import panel
+    from interest_core.ingest.uploads import suggest_freq
+
+    span = panel.time_window(source)
+    return suggest_freq(span["start"], span["end"])
+
+
+def interest_panel(source: Any, freq: str, top_k: int | None = None) -> pd.DataFrame:
+    """The analytics panel the pages fit on (as ui.queries.analytics_panel builds it)."""
+    from interest_core import panel
+    from interest_core.config import GroupingSpec, PanelSpec
+    from interest_core.grouping import category_map
+    from interest_core.periods import check_freq
+
+    grouping = GroupingSpec(method="topk", k=top_k) if top_k else GroupingSpec()
+    spec = PanelSpec(freq=check_freq(freq), grouping=grouping)
+    return panel.build_panel(source, spec, category_map=category_map(source, spec))
+
+
+def prepare_page_models(store: Any, dataset: str, models_dir: str | Path, *, freqs: Sequence[str] | None = None,
+                        progress: Progress | None = None) -> list[dict[str, Any]]:
+    """Fit every page's default models for ``dataset`` (one row per model: kind, freq, state, seconds, error).
+
+    A failure is remembered (page_models.save_failure) and reported, not raised: the pages show it.
+    ``freqs`` None: the period the app opens the dataset with."""
+    import time
+
+    from interest_core import panel
+    from interest_core.views.ops import promotion_categories
+
+    report = progress or (lambda fraction, message: None)
+    source = panel.events_source(store, dataset)
+    fingerprint = store.fingerprint(dataset)
+    rows: list[dict[str, Any]] = []
+    chosen = list(freqs) if freqs else [suggested_freq(source)]
+
+    def step(model: PageModel, frame: pd.DataFrame, done: float) -> None:
+        report(done, f"fitting the {model.title} ({model.args['freq']})")
+        started, error = time.perf_counter(), None
+        if load_result(model, models_dir) is None:
+            try:
+                fit(model, models_dir, frame)
+            except FitFailedError as exc:
+                error = str(exc)
+        rows.append({"kind": model.kind, "freq": model.args["freq"], "state": "failed" if error else "ready",
+                     "seconds": round(time.perf_counter() - started, 2), "error": error})
+
+    for i, freq in enumerate(chosen):
+        basis = ModelBasis(dataset, fingerprint, freq, last_complete(source, freq))
+        horizon, engagement = churn_horizon(freq), basis.engagement(PROMOTION_MODEL, PROMOTION_HORIZON)
+        full = interest_panel(source, freq)
+        steps = [basis.churn("churn_risk", horizon), basis.churn("churn_backtest", horizon), engagement,
+                 basis.segmentation()]
+        for j, model in enumerate(steps):
+            step(model, full, (i + j / 6) / len(chosen))
+        scores = load_result(engagement, models_dir)
+        if scores is not None and len(scores):  # the category the Promotions page opens on
+            step(basis.lift(PROMOTION_MODEL, PROMOTION_HORIZON, promotion_categories(scores)[0]), full,
+                 (i + 4 / 6) / len(chosen))
+        del full
+        step(basis.demand(), interest_panel(source, freq, DEMAND_TOP_K), (i + 5 / 6) / len(chosen))
+    report(1.0, "page models ready")
+    return rows
