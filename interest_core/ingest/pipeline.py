@@ -32,7 +32,7 @@ from interest_core.ingest.formats import ColumnMapping, Preset, detect_preset, g
 from interest_core.ingest.privacy import pseudonym_params, pseudonym_sql, pseudonymizer_key
 from interest_core.ingest.report import RejectReport
 from interest_core.ingest.sources import SourceFile, open_source, sha256_file
-from interest_core.store import IngestResult, Progress, check_name
+from interest_core.store import IngestResult, Progress, check_name, drop_derived
 
 if TYPE_CHECKING:
     from interest_core.store import Store
@@ -205,6 +205,7 @@ def _ingest_locked(
         cur.execute(f'ALTER TABLE ic_stage RENAME TO "{table}"')
         progress(0.85, "summarising")
         summary = staging.summary(cur, table)
+        drop_derived(cur, name)  # left by an earlier dataset of this name: never served for this one
         cur.execute(
             "INSERT INTO datasets VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [name, table, source.sha256, fingerprint, source_name, chosen, json.dumps(preset.mapping.to_dict()),
