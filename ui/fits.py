@@ -45,9 +45,11 @@ class ModelFitting(InterestCoreError):
 
 
 def models_root() -> Path:
-    from ui.models import models_dir
+    """The app store's page models (beside its database file)."""
+    from interest_core.forecasting.page_models import page_models_root
+    from ui.store import db_path
 
-    return models_dir()
+    return page_models_root(db_path())
 
 
 def basis(ds: DatasetKey, freq: str) -> ModelBasis:
@@ -64,14 +66,14 @@ def basis(ds: DatasetKey, freq: str) -> ModelBasis:
 def _load(folder: str, stamp: int, model: PageModel) -> Any:
     from interest_core.forecasting.page_models import load_result
 
-    return load_result(model, Path(folder).parents[2])
+    return load_result(model, Path(folder).parents[1])
 
 
 def _runner() -> Any:
     from interest_core.forecasting import jobs
-    from interest_core.forecasting.page_models import ROOT
+    from interest_core.forecasting.page_models import jobs_root
 
-    return jobs.runner(models_root() / ROOT / "jobs")
+    return jobs.runner(jobs_root(models_root()))
 
 
 def _wait_budget() -> float:
@@ -113,7 +115,7 @@ def fitted(model: PageModel, panel: Callable[[], pd.DataFrame], wait: float | No
     job = _runner().job_for(key)
     if job is None:
         try:
-            job = _runner().start("page_model", {"model": _spec(model), "models_dir": str(root)},
+            job = _runner().start("page_model", {"model": _spec(model), "root": str(root)},
                                   frames={"panel": panel()}, key=key)
         except JobError:  # the cap is reached, or another process fits it: look again on the next poll
             raise ModelFitting(model, 0.0, WAITING, panel) from None

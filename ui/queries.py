@@ -91,13 +91,24 @@ def period_list(ds: DatasetKey, freq: str) -> list[pd.Timestamp]:
 def analytics_panel(ds: DatasetKey, freq: str, top_k: int | None = None) -> pd.DataFrame:
     """The interest panel at this frequency, categories past the top_k folded into 'other' when asked."""
     from interest_core.config import GroupingSpec, PanelSpec
+    from interest_core.derived_panel import stored_panel
     from interest_core.grouping import category_map
     from interest_core.periods import check_freq
 
     source = ds.source()
     grouping = GroupingSpec(method="topk", k=top_k) if top_k else GroupingSpec()
     spec = PanelSpec(freq=check_freq(freq), grouping=grouping)
-    return panel.build_panel(source, spec, category_map=category_map(source, spec))
+    groups = category_map(source, spec)
+    # The panel `prepare` stored, when the key reads the whole dataset; else built from the events.
+    stored = stored_panel(ds.store(), ds.name, spec, groups) if whole_dataset(ds) else None
+    return stored if stored is not None else panel.build_panel(source, spec, category_map=groups)
+
+
+def whole_dataset(ds: DatasetKey) -> bool:
+    """True when the key reads every event of its dataset (no date window), as the stored panels hold."""
+    from dataclasses import fields
+
+    return all(getattr(ds, f.name) is None for f in fields(ds) if f.name not in ("db", "name", "fingerprint"))
 
 
 def user_rows(ds: DatasetKey, user: str, freq: str) -> pd.DataFrame:

@@ -116,7 +116,7 @@ def cmd_panel(args: argparse.Namespace) -> dict[str, Any]:
 
 # Modules imported before `prepare` runs, so that the steps they register (derived.register_step,
 # e.g. fitting the models behind pages) run with it: add a module here to join the command.
-PREPARE_STEP_MODULES: tuple[str, ...] = ()
+PREPARE_STEP_MODULES: tuple[str, ...] = ("interest_core.forecasting.page_defaults",)
 
 
 def cmd_prepare(args: argparse.Namespace) -> dict[str, Any]:

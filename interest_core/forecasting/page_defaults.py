@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 
 from interest_core.errors import FitFailedError
-from interest_core.forecasting.page_models import PageModel, fit, load_result
+from interest_core.forecasting.page_models import PageModel, fit, load_result, page_models_root
 
 PROMOTION_MODEL = "recency_decay"  # the Promotions page's first model
 PROMOTION_HORIZON = 1
@@ -83,30 +83,36 @@ def suggested_freq(source: Any) -> str:
     return suggest_freq(span["start"], span["end"])
 
 
-def interest_panel(source: Any, freq: str, top_k: int | None = None) -> pd.DataFrame:
-    """The analytics panel the pages fit on (as ui.queries.analytics_panel builds it)."""
+def interest_panel(store: Any, dataset: str, freq: str, top_k: int | None = None) -> pd.DataFrame:
+    """The analytics panel the pages fit on (as ui.queries.analytics_panel builds it): the stored one
+    when ``prepare`` built it, else aggregated from the events."""
     from interest_core import panel
     from interest_core.config import GroupingSpec, PanelSpec
+    from interest_core.derived_panel import stored_panel
     from interest_core.grouping import category_map
     from interest_core.periods import check_freq
 
+    source = panel.events_source(store, dataset)
     grouping = GroupingSpec(method="topk", k=top_k) if top_k else GroupingSpec()
     spec = PanelSpec(freq=check_freq(freq), grouping=grouping)
-    return panel.build_panel(source, spec, category_map=category_map(source, spec))
+    groups = category_map(source, spec)
+    stored = stored_panel(store, dataset, spec, groups)
+    return stored if stored is not None else panel.build_panel(source, spec, category_map=groups)
 
 
-def prepare_page_models(store: Any, dataset: str, models_dir: str | Path, *, freqs: Sequence[str] | None = None,
+def prepare_page_models(store: Any, dataset: str, *, root: str | Path | None = None, freqs: Sequence[str] | None = None,
                         progress: Progress | None = None) -> list[dict[str, Any]]:
     """Fit every page's default models for ``dataset`` (one row per model: kind, freq, state, seconds, error).
 
     A failure is remembered (page_models.save_failure) and reported, not raised: the pages show it.
-    ``freqs`` None: the period the app opens the dataset with."""
+    ``freqs`` None: the period the app opens the dataset with; ``root`` None: beside the store."""
     import time
 
     from interest_core import panel
     from interest_core.views.ops import promotion_categories
 
     report = progress or (lambda fraction, message: None)
+    folder = Path(root) if root is not None else page_models_root(store.path)
     source = panel.events_source(store, dataset)
     fingerprint = store.fingerprint(dataset)
     rows: list[dict[str, Any]] = []
@@ -115,9 +121,9 @@ def prepare_page_models(store: Any, dataset: str, models_dir: str | Path, *, fre
     def step(model: PageModel, frame: pd.DataFrame, done: float) -> None:
         report(done, f"fitting the {model.title} ({model.args['freq']})")
         started, error = time.perf_counter(), None
-        if load_result(model, models_dir) is None:
+        if load_result(model, folder) is None:
             try:
-                fit(model, models_dir, frame)
+                fit(model, folder, frame)
             except FitFailedError as exc:
                 error = str(exc)
         rows.append({"kind": model.kind, "freq": model.args["freq"], "state": "failed" if error else "ready",
@@ -126,16 +132,36 @@ def prepare_page_models(store: Any, dataset: str, models_dir: str | Path, *, fre
     for i, freq in enumerate(chosen):
         basis = ModelBasis(dataset, fingerprint, freq, last_complete(source, freq))
         horizon, engagement = churn_horizon(freq), basis.engagement(PROMOTION_MODEL, PROMOTION_HORIZON)
-        full = interest_panel(source, freq)
+        full = interest_panel(store, dataset, freq)
         steps = [basis.churn("churn_risk", horizon), basis.churn("churn_backtest", horizon), engagement,
                  basis.segmentation()]
         for j, model in enumerate(steps):
             step(model, full, (i + j / 6) / len(chosen))
-        scores = load_result(engagement, models_dir)
+        scores = load_result(engagement, folder)
         if scores is not None and len(scores):  # the category the Promotions page opens on
             step(basis.lift(PROMOTION_MODEL, PROMOTION_HORIZON, promotion_categories(scores)[0]), full,
                  (i + 4 / 6) / len(chosen))
         del full
-        step(basis.demand(), interest_panel(source, freq, DEMAND_TOP_K), (i + 5 / 6) / len(chosen))
+        step(basis.demand(), interest_panel(store, dataset, freq, DEMAND_TOP_K), (i + 5 / 6) / len(chosen))
     report(1.0, "page models ready")
     return rows
+
+
+def _prepare_step(store: Any, dataset: str, freqs: tuple[str, ...], progress: Progress) -> None:
+    """The ``prepare`` step (derived.register_step): the page models of the period the app opens the dataset
+    with when it is among ``freqs``, else of every one of ``freqs``; saved under $INTEREST_MODELS_DIR."""
+    from interest_core import panel
+
+    opening = suggested_freq(panel.events_source(store, dataset))
+    chosen = [opening] if opening in freqs else list(freqs)
+    prepare_page_models(store, dataset, freqs=chosen, progress=progress)
+
+
+def register_prepare_step() -> None:
+    """Join ``python -m interest_core prepare`` (and derived.prepare): fit the page models after the tables."""
+    from interest_core.derived import PrepareStep, register_step
+
+    register_step(PrepareStep("page models", _prepare_step, weight=2.0))
+
+
+register_prepare_step()

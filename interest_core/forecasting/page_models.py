@@ -1,7 +1,8 @@
 """Models behind the analytics pages, fitted once and saved: churn, promotions, segments, demand.
 
 A page model is a ``kind`` (a function of the interest panel and JSON parameters) whose result is
-saved under ``<models_dir>/page_models/<dataset>/`` in a folder named by a hash of the dataset's
+saved beside the store (``page_models_root``: ``data/interest.page_models/<dataset>/`` for
+``data/interest.duckdb``) in a folder named by a hash of the dataset's
 fingerprint, the kind and the parameters (the frequency and the last complete period among them).
 Every session, restart and the CLI ``prepare`` read the same folder, so a model is fitted once per
 dataset, frequency and parameters. What is saved is the result a page draws (frames as Parquet,
@@ -29,7 +30,7 @@ import pandas as pd
 from interest_core import atomic
 from interest_core.errors import FitFailedError, InterestCoreError, MalformedFileError
 
-ROOT = "page_models"
+SUFFIX = ".page_models"
 RESULT = "result.json"
 FAILED = "failed.json"
 Compute = Callable[[pd.DataFrame, Mapping[str, Any], Callable[[float, str], None]], Any]
@@ -60,13 +61,25 @@ class PageModel:
         text = json.dumps([self.fingerprint, self.kind, self.params], sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:20]
 
-    def folder(self, models_dir: str | Path) -> Path:
+    def folder(self, root: str | Path) -> Path:
         safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in self.dataset)[:80]
-        return Path(models_dir) / ROOT / safe / f"{self.kind}-{self.digest}"
+        return Path(root) / safe / f"{self.kind}-{self.digest}"
 
     @property
     def title(self) -> str:
         return TITLES.get(self.kind, self.kind)
+
+
+def page_models_root(store_path: str | Path) -> Path:
+    """Where a store's page models live: ``<store stem>.page_models`` beside the database file, so every
+    process using the store (the app, the CLI ``prepare``) finds them, and a test's temp store has its own."""
+    path = Path(store_path)
+    return path.with_name(path.stem + SUFFIX)
+
+
+def jobs_root(root: str | Path) -> Path:
+    """The background fits' job folders."""
+    return Path(root) / ".jobs"
 
 
 # -- what each kind computes (the same calls the pages made inline before) -------------------------
@@ -193,9 +206,9 @@ def _decode(value: Any, folder: Path) -> Any:
     return {k: _decode(v, folder) for k, v in value.items()}
 
 
-def save_result(model: PageModel, models_dir: str | Path, value: Any) -> Path:
+def save_result(model: PageModel, root: str | Path, value: Any) -> Path:
     """Write a result atomically (a temp folder renamed into place); clears a remembered failure."""
-    folder = model.folder(models_dir)
+    folder = model.folder(root)
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = folder.parent / f".tmp-{folder.name}-{uuid.uuid4().hex[:8]}"
     tmp.mkdir()
@@ -207,13 +220,13 @@ def save_result(model: PageModel, models_dir: str | Path, value: Any) -> Path:
         os.replace(tmp, folder)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    forget_failure(model, models_dir)
+    forget_failure(model, root)
     return folder
 
 
-def load_result(model: PageModel, models_dir: str | Path) -> Any | None:
+def load_result(model: PageModel, root: str | Path) -> Any | None:
     """The saved result, or None when there is none yet."""
-    folder = model.folder(models_dir)
+    folder = model.folder(root)
     try:
         body = json.loads((folder / RESULT).read_text())
     except FileNotFoundError:
@@ -224,26 +237,26 @@ def load_result(model: PageModel, models_dir: str | Path) -> Any | None:
     return _decode(body["value"], folder)
 
 
-def result_stamp(model: PageModel, models_dir: str | Path) -> int | None:
+def result_stamp(model: PageModel, root: str | Path) -> int | None:
     """mtime (ns) of the saved result, None when there is none: a cache key that changes with a refit."""
     try:
-        return (model.folder(models_dir) / RESULT).stat().st_mtime_ns
+        return (model.folder(root) / RESULT).stat().st_mtime_ns
     except FileNotFoundError:
         return None
 
 
-def _failure_path(model: PageModel, models_dir: str | Path) -> Path:
-    folder = model.folder(models_dir)
+def _failure_path(model: PageModel, root: str | Path) -> Path:
+    folder = model.folder(root)
     return folder.parent / f"{folder.name}.{FAILED}"
 
 
-def save_failure(model: PageModel, models_dir: str | Path, exc: BaseException) -> FitFailedError:
+def save_failure(model: PageModel, root: str | Path, exc: BaseException) -> FitFailedError:
     """Remember why a fit failed; returns the error a page shows."""
     if isinstance(exc, InterestCoreError):
         record = {"error": exc.kind, "problem": exc.problem, "fix": exc.fix}
     else:
         record = {"error": type(exc).__name__, "problem": str(exc), "fix": None}
-    path = _failure_path(model, models_dir)
+    path = _failure_path(model, root)
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic.write_json(path, record, durable=False)
     return _failure_error(model, record, path)
@@ -255,9 +268,9 @@ def _failure_error(model: PageModel, record: Mapping[str, Any], path: Path) -> F
                           f"{fix}; then press Retry", cause=str(record.get("error")), record=str(path))
 
 
-def failure(model: PageModel, models_dir: str | Path) -> FitFailedError | None:
+def failure(model: PageModel, root: str | Path) -> FitFailedError | None:
     """The remembered failure of this model, or None."""
-    path = _failure_path(model, models_dir)
+    path = _failure_path(model, root)
     try:
         record = json.loads(path.read_text())
     except FileNotFoundError:
@@ -267,11 +280,11 @@ def failure(model: PageModel, models_dir: str | Path) -> FitFailedError | None:
     return _failure_error(model, record if isinstance(record, dict) else {}, path)
 
 
-def forget_failure(model: PageModel, models_dir: str | Path) -> None:
-    _failure_path(model, models_dir).unlink(missing_ok=True)
+def forget_failure(model: PageModel, root: str | Path) -> None:
+    _failure_path(model, root).unlink(missing_ok=True)
 
 
-def fit(model: PageModel, models_dir: str | Path, panel: pd.DataFrame,
+def fit(model: PageModel, root: str | Path, panel: pd.DataFrame,
         progress: Callable[[float, str], None] | None = None) -> Any:
     """Compute and save a page model (the worker task and the CLI ``prepare`` both call this).
 
@@ -280,7 +293,7 @@ def fit(model: PageModel, models_dir: str | Path, panel: pd.DataFrame,
     try:
         value = KINDS[model.kind](panel, model.args, report)
     except Exception as exc:  # every failure is remembered: the page shows it instead of refitting
-        raise save_failure(model, models_dir, exc) from exc
+        raise save_failure(model, root, exc) from exc
     report(0.97, "saving")
-    save_result(model, models_dir, value)
+    save_result(model, root, value)
     return value

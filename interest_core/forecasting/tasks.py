@@ -89,8 +89,8 @@ def page_model(payload: Mapping[str, Any], frames: dict[str, pd.DataFrame],
     spec = payload["model"]
     model = page_models.PageModel(str(spec["dataset"]), str(spec["fingerprint"]), str(spec["kind"]),
                                   tuple((str(k), v) for k, v in spec["params"]))
-    page_models.fit(model, payload["models_dir"], frames["panel"], progress)
-    return {"folder": str(model.folder(payload["models_dir"]))}
+    page_models.fit(model, payload["root"], frames["panel"], progress)
+    return {"folder": str(model.folder(payload["root"]))}
 
 
 def probe(payload: Mapping[str, Any], frames: dict[str, pd.DataFrame], progress: ProgressCallback) -> dict[str, Any]:
