@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,11 +14,12 @@ from typing import Any
 import pandas as pd
 
 from interest_core.errors import FitFailedError
-from interest_core.forecasting.page_models import PageModel, fit, load_result, page_models_root
+from interest_core.forecasting.page_models import PageModel, fit, load_result, page_models_root, result_stamp
 
 PROMOTION_MODEL = "recency_decay"  # the Promotions page's first model
 PROMOTION_HORIZON = 1
 DEMAND_TOP_K, DEMAND_HORIZON, DEMAND_MIN_USERS = 12, 4, 5  # the Demand page's defaults
+SERIES_HORIZON, SERIES_FOLDS = 4, 8  # the Forecasts page's predicted-vs-actual defaults (all users together)
 Progress = Callable[[float, str], None]
 
 
@@ -57,6 +58,12 @@ class ModelBasis:
 
         return self.model("demand", top_k=int(top_k), horizon=int(horizon),
                           models=list(DEFAULT_MODELS if models is None else models), min_users=int(min_users))
+
+    def series(self, kind: str, key: str | None, models: Sequence[str], params: Mapping[str, Any], horizon: int,
+               folds: int, data_end: pd.Timestamp) -> PageModel:
+        """A fresh backtest of one series of the Forecasts page (interest_core.views.forecasts.series_view)."""
+        return self.model("series_view", series=kind, key=key, models=list(models), params=dict(params),
+                          horizon=int(horizon), folds=int(folds), data_end=pd.Timestamp(data_end).isoformat())
 
 
 def churn_horizon(freq: str) -> int:
@@ -121,7 +128,7 @@ def prepare_page_models(store: Any, dataset: str, *, root: str | Path | None = N
     def step(model: PageModel, frame: pd.DataFrame, done: float) -> None:
         report(done, f"fitting the {model.title} ({model.args['freq']})")
         started, error = time.perf_counter(), None
-        if load_result(model, folder) is None:
+        if result_stamp(model, folder) is None:
             try:
                 fit(model, folder, frame)
             except FitFailedError as exc:
@@ -141,6 +148,11 @@ def prepare_page_models(store: Any, dataset: str, *, root: str | Path | None = N
         if scores is not None and len(scores):  # the category the Promotions page opens on
             step(basis.lift(PROMOTION_MODEL, PROMOTION_HORIZON, promotion_categories(scores)[0]), full,
                  (i + 4 / 6) / len(chosen))
+        from interest_core.forecasting.forecasters import BASELINE_NAMES
+
+        end = pd.Timestamp(panel.kpis(source)["end"])
+        step(basis.series("aggregate", None, BASELINE_NAMES, {}, SERIES_HORIZON, SERIES_FOLDS, end), full,
+             (i + 4.5 / 6) / len(chosen))
         del full
         step(basis.demand(), interest_panel(store, dataset, freq, DEMAND_TOP_K), (i + 5 / 6) / len(chosen))
     report(1.0, "page models ready")

@@ -139,13 +139,22 @@ def _demand(panel: pd.DataFrame, p: Mapping[str, Any], progress: Callable[[float
                            progress=progress)
 
 
+def _series_view(panel: pd.DataFrame, p: Mapping[str, Any], progress: Callable[[float, str], None]) -> Any:
+    from interest_core.views.forecasts import series_view
+
+    progress(0.1, f"backtesting {len(p['models'])} models on this series ({p['folds']} folds)")
+    return series_view(panel, p["series"], p["key"], p["freq"], models=tuple(p["models"]), horizon=int(p["horizon"]),
+                       folds=int(p["folds"]), data_end=pd.Timestamp(p["data_end"]), params=p["params"])
+
+
 KINDS: dict[str, Compute] = {
     "churn_risk": _churn_risk, "churn_backtest": _churn_backtest, "engagement_scores": _engagement_scores,
     "promotion_lift": _promotion_lift, "segmentation": _segmentation, "demand": _demand,
+    "series_view": _series_view,
 }
 TITLES = {"churn_risk": "churn model", "churn_backtest": "churn backtest", "engagement_scores":
           "engagement forecaster", "promotion_lift": "promotion backtest", "segmentation": "segmentation",
-          "demand": "demand forecasts"}
+          "demand": "demand forecasts", "series_view": "backtest of this series"}
 
 
 # -- saving and reading results (frames as Parquet, the rest as JSON) -----------------------------
@@ -153,10 +162,11 @@ TITLES = {"churn_risk": "churn model", "churn_backtest": "churn backtest", "enga
 def _dataclasses() -> dict[str, type]:
     """The result classes a saved result may name (a closed list: nothing else is built from a file)."""
     from interest_core.analytics.demand import DemandForecast
+    from interest_core.views.forecasts import SeriesView
     from interest_core.views.ops import ChurnBacktest
     from interest_core.views.segments import Segmentation
 
-    return {c.__name__: c for c in (ChurnBacktest, Segmentation, DemandForecast)}
+    return {c.__name__: c for c in (ChurnBacktest, Segmentation, DemandForecast, SeriesView)}
 
 
 def _encode(value: Any, folder: Path, name: str) -> Any:
