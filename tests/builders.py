@@ -68,7 +68,8 @@ def write_taobao_log(path: str | Path, events: int, *, users: int, categories: i
     """A Taobao UserBehavior-format CSV (no header; pv/fav/cart/buy; epoch seconds) generated in DuckDB.
 
     Users and categories are skewed (a few heavy users, a few big categories), each user keeps to a few
-    favourite categories, behaviours are mostly views; nothing is held in pandas, so any size fits.
+    favourite categories, behaviours are mostly views; a fifth of the users join late and two fifths stop
+    early (churners). Nothing is held in pandas, so any size fits.
     """
     import duckdb
 
@@ -85,6 +86,12 @@ def write_taobao_log(path: str | Path, events: int, *, users: int, categories: i
                        random() AS r_cat, random() AS r_fav, random() AS r_beh, random() AS r_ts,
                        CAST(floor(random() * 4) AS BIGINT) AS slot
                 FROM range({int(events)}) t(i)
+              ), life AS (  -- each user's active stretch, as fractions of the span
+                SELECT *, CASE WHEN hash(u * 19) % 10 < 2 THEN 0.5 * (hash(u * 23) % 1000) / 1000.0
+                               ELSE 0.0 END AS joined,
+                          CASE WHEN hash(u * 13) % 10 < 4 THEN 0.3 + 0.7 * (hash(u * 17) % 1000) / 1000.0
+                               ELSE 1.0 END AS stopped
+                FROM e
               )
               SELECT u + 1 AS user_id,
                      CAST(floor(r_fav * 5000000) AS BIGINT) + 1 AS item_id,
@@ -92,8 +99,9 @@ def write_taobao_log(path: str | Path, events: int, *, users: int, categories: i
                           ELSE CAST(floor({categories} * pow(r_cat, 3.0)) AS BIGINT) + 1 END AS category_id,
                      CASE WHEN r_beh < 0.89 THEN 'pv' WHEN r_beh < 0.92 THEN 'fav'
                           WHEN r_beh < 0.98 THEN 'cart' ELSE 'buy' END AS behavior_type,
-                     {t0} + CAST(floor(r_ts * {days * 86400}) AS BIGINT) AS timestamp
-              FROM e
+                     {t0} + CAST(floor((joined + r_ts * (greatest(stopped, joined + 0.2) - joined))
+                                       * {days * 86400}) AS BIGINT) AS timestamp
+              FROM life
             ) TO '{out}' (FORMAT csv, HEADER false)
         """)
     finally:
