@@ -5,7 +5,9 @@
 Each run starts a fresh server on a fresh temporary store (so the demo is ingested on the way, as on
 a first start) and, with ``--warm-store``, a second server on the same store (a restart). Chromium is
 launched before the clock starts: the figure is the server's, not the browser's. The time counts from
-spawning the server process to the first plotly chart in the page holding data (``_fullData``).
+spawning the server process to the first plotly chart in the page holding data (``_fullData``);
+``server_cpu_s`` is the CPU the server used until then (a figure the machine's other load does not
+inflate), ``load`` the 1-minute load average.
 Needs the playwright package and Debian's chromium (as tests/e2e).
 """
 
@@ -52,13 +54,19 @@ def _wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float = 60.0
     raise RuntimeError(f"streamlit did not start (exit code {proc.poll()})")
 
 
-def first_chart(browser: Any, env: dict[str, str], page: str) -> dict[str, float]:
+def _cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def first_chart(browser: Any, env: dict[str, str], page: str, root: Path = ROOT) -> dict[str, float]:
     """One server start: seconds to health, and to the first chart with data on ``page`` ('' = the start page)."""
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     started = time.monotonic()
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-                             *SERVER_ARGS], cwd=ROOT, env={**os.environ, **env},
+                             *SERVER_ARGS], cwd=root, env={**os.environ, **env},
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         healthy = _wait_healthy(url, proc)
@@ -66,11 +74,13 @@ def first_chart(browser: Any, env: dict[str, str], page: str) -> dict[str, float
         tab.goto(f"{url}/{page}")
         tab.wait_for_function(CHART_DRAWN_JS, timeout=60_000, polling=50)
         drawn = time.monotonic()
+        server_cpu = _cpu_s(proc.pid)
         tab.close()
     finally:
         proc.terminate()
         proc.wait(timeout=20)
-    return {"health_s": round(healthy - started, 2), "first_chart_s": round(drawn - started, 2)}
+    return {"health_s": round(healthy - started, 2), "first_chart_s": round(drawn - started, 2),
+            "server_cpu_s": round(server_cpu, 2), "load": round(os.getloadavg()[0], 1)}
 
 
 def main() -> None:
@@ -78,6 +88,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--page", default="", help="url path of the page to open ('' = the start page)")
     parser.add_argument("--warm-store", action="store_true", help="also restart on the store the first run made")
+    parser.add_argument("--root", type=Path, default=ROOT, help="the checkout whose app.py runs (compare two)")
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
@@ -88,9 +99,9 @@ def main() -> None:
             for run in range(args.runs):
                 folder = Path(tempfile.mkdtemp(prefix="cold_start_"))
                 env = {"INTEREST_DB": str(folder / "interest.duckdb"), "INTEREST_MODELS_DIR": str(folder / "models")}
-                rows.append({"run": run, "store": "fresh", **first_chart(browser, env, args.page)})
+                rows.append({"run": run, "store": "fresh", **first_chart(browser, env, args.page, args.root)})
                 if args.warm_store:
-                    rows.append({"run": run, "store": "restart", **first_chart(browser, env, args.page)})
+                    rows.append({"run": run, "store": "restart", **first_chart(browser, env, args.page, args.root)})
         finally:
             browser.close()
     for row in rows:

@@ -13,16 +13,18 @@ import json
 import threading
 import time
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import pandas as pd
 import streamlit as st
 
 from interest_core.forecasting.jobs import JobEntry
-from interest_core.forecasting.saved_backtest import SavedBacktest
-from interest_core.views.forecasts import SeriesView
 from ui.queries import analytics_panel, data_end, describe
 from ui.store import DatasetKey
+
+if TYPE_CHECKING:  # the forecasting views pull in scikit-learn: imported when a page asks for them
+    from interest_core.forecasting.saved_backtest import SavedBacktest
+    from interest_core.views.forecasts import SeriesView
 
 JOB_POLL_S = 1.0  # how often a page with a running job reads its status.json
 
@@ -134,7 +136,7 @@ def series_view(ds: DatasetKey, freq: str, kind: str, key: str | None, models: t
     if stamp is not None and (found := _saved_series_view(ds, freq, kind, key, stamp)) is not None:
         return found
     spec = fits.basis(ds, freq).series(kind, key, models, params, horizon, folds, data_end(ds))
-    return cast(SeriesView, fits.fitted(spec, lambda: analytics_panel(ds, freq, series_top_k(kind))))  # type: ignore[arg-type]
+    return cast("SeriesView", fits.fitted(spec, lambda: analytics_panel(ds, freq, series_top_k(kind))))  # type: ignore[arg-type]
 
 
 # -- training jobs --------------------------------------------------------------------------------
