@@ -92,7 +92,7 @@ def main() -> None:
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
-    rows = []
+    rows: list[dict[str, Any]] = []
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
         try:
@@ -107,7 +107,7 @@ def main() -> None:
     for row in rows:
         print(json.dumps(row))
     for store in ("fresh", "restart"):
-        times = sorted(r["first_chart_s"] for r in rows if r["store"] == store)
+        times = sorted(float(r["first_chart_s"]) for r in rows if r["store"] == store)
         if times:
             print(f"{store} store, page '{args.page or 'start'}': first chart median {times[len(times) // 2]:.2f} s "
                   f"(min {times[0]:.2f}, max {times[-1]:.2f}, {len(times)} runs)")

@@ -15,6 +15,8 @@ import streamlit as st
 
 from interest_core.analytics.demand import DemandForecast
 from interest_core.errors import FitFailedError
+from interest_core.forecasting.page_defaults import DEMAND_SERIES
+from interest_core.grouping import CategoryChoice
 from interest_core.views.ops import ChurnBacktest, Promotion
 from ui import fits
 from ui.queries import analytics_panel, last_complete_period
@@ -79,15 +81,20 @@ def promotion_lift(ds: DatasetKey, freq: str, model: str, horizon: int, category
     return cast(pd.DataFrame, fits.fitted(spec, lambda: analytics_panel(ds, freq)))
 
 
-def demand(ds: DatasetKey, freq: str, top_k: int, horizon: int, models: tuple[str, ...],
+def demand(ds: DatasetKey, freq: str, top_k: CategoryChoice | int, horizon: int, models: tuple[str, ...],
            min_users: int = 5) -> DemandForecast:
-    """Demand of the top_k categories (+ 'other'): best model by backtest, its forecast and the leaderboard."""
-    spec = fits.basis(ds, freq).demand(top_k, horizon, models, min_users)
+    """Demand of the top_k categories (+ 'other'), or of the groups of a ``widgets.category_grouping`` choice
+    (at most DEMAND_SERIES): best model by backtest, its forecast and the leaderboard (fitted by the
+    background worker and saved)."""
+    from ui.grouping import choice_of
+
+    series = top_k + 1 if isinstance(top_k, int) else DEMAND_SERIES
+    spec = fits.basis(ds, freq).demand(series, horizon, models, min_users, choice_of(top_k))
     return cast(DemandForecast, fits.fitted(spec, lambda: analytics_panel(ds, freq, top_k)))
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def trends(ds: DatasetKey, freq: str, top_k: int | None, recent: int = 4, previous: int = 4,
+def trends(ds: DatasetKey, freq: str, top_k: CategoryChoice | int | None, recent: int = 4, previous: int = 4,
            min_users: int = 5) -> tuple[pd.DataFrame, int]:
     """Rising / falling categories (demand.rising_falling) and how many were hidden under min_users."""
     from interest_core.analytics.demand import rising_falling

@@ -18,7 +18,9 @@ from interest_core.forecasting.page_models import PageModel, fit, load_result, p
 
 PROMOTION_MODEL = "recency_decay"  # the Promotions page's first model
 PROMOTION_HORIZON = 1
-DEMAND_TOP_K, DEMAND_HORIZON, DEMAND_MIN_USERS = 12, 4, 5  # the Demand page's defaults
+DEMAND_GROUPS, DEMAND_HORIZON, DEMAND_MIN_USERS = 12, 4, 5  # the Demand page's defaults
+DEMAND_SERIES = 41  # most groups the widget makes (40 learned + 'other'); raw categories: the 41 most engaged
+CATEGORY_NOUN = {"tmall2014": "brand"}  # what learned groups are named after (as ui.grouping.CATEGORY_NOUN)
 SERIES_HORIZON, SERIES_FOLDS = 4, 8  # the Forecasts page's predicted-vs-actual defaults (all users together)
 Progress = Callable[[float, str], None]
 
@@ -46,24 +48,46 @@ class ModelBasis:
         return self.model("promotion_lift", model=model, horizon=int(horizon), category=str(category))
 
     def segmentation(self, method: str = "kmeans", k: int | None = None, last: int | None = None,
-                     sizes_window: int | None = None) -> PageModel:
+                     sizes_window: int | None = None, grouping: Any = None) -> PageModel:
+        """``grouping``: the CategoryChoice whose groups are the category features (part of the name)."""
         from interest_core.views.segments import SIZES_WINDOW
 
         return self.model("segmentation", method=method, k=k, last=last,
-                          sizes_window=int(SIZES_WINDOW if sizes_window is None else sizes_window))
+                          sizes_window=int(SIZES_WINDOW if sizes_window is None else sizes_window),
+                          grouping=_choice(grouping))
 
-    def demand(self, top_k: int = DEMAND_TOP_K, horizon: int = DEMAND_HORIZON, models: Sequence[str] | None = None,
-               min_users: int = DEMAND_MIN_USERS) -> PageModel:
+    def demand(self, series: int = DEMAND_SERIES, horizon: int = DEMAND_HORIZON, models: Sequence[str] | None = None,
+               min_users: int = DEMAND_MIN_USERS, grouping: Any = None) -> PageModel:
+        """``series``: how many demand series are forecast; ``grouping``: the CategoryChoice of the panel."""
         from interest_core.analytics.demand import DEFAULT_MODELS
 
-        return self.model("demand", top_k=int(top_k), horizon=int(horizon),
-                          models=list(DEFAULT_MODELS if models is None else models), min_users=int(min_users))
+        return self.model("demand", series=int(series), horizon=int(horizon),
+                          models=list(DEFAULT_MODELS if models is None else models), min_users=int(min_users),
+                          grouping=_choice(grouping))
 
     def series(self, kind: str, key: str | None, models: Sequence[str], params: Mapping[str, Any], horizon: int,
                folds: int, data_end: pd.Timestamp) -> PageModel:
         """A fresh backtest of one series of the Forecasts page (interest_core.views.forecasts.series_view)."""
         return self.model("series_view", series=kind, key=key, models=list(models), params=dict(params),
                           horizon=int(horizon), folds=int(folds), data_end=pd.Timestamp(data_end).isoformat())
+
+
+def _choice(grouping: Any) -> Any:
+    """A CategoryChoice as plain JSON (None stays None)."""
+    import dataclasses
+
+    return None if grouping is None else dataclasses.asdict(grouping)
+
+
+def default_choices(n_categories: int) -> tuple[Any, Any]:
+    """The CategoryChoice the Segments and the Demand page open with (ui.widgets.category_grouping's defaults)."""
+    from interest_core.config import GroupingSpec
+    from interest_core.grouping import CategoryChoice, suggested_grouping
+
+    segments = CategoryChoice(suggested_grouping(n_categories))
+    if segments.spec.method == "learned":
+        return segments, CategoryChoice(GroupingSpec(method="learned", n_groups=DEMAND_GROUPS))
+    return segments, CategoryChoice(GroupingSpec(method="topk", k=min(DEMAND_GROUPS, max(2, min(50, n_categories)))))
 
 
 def churn_horizon(freq: str) -> int:
@@ -90,21 +114,27 @@ def suggested_freq(source: Any) -> str:
     return suggest_freq(span["start"], span["end"])
 
 
-def interest_panel(store: Any, dataset: str, freq: str, top_k: int | None = None) -> pd.DataFrame:
-    """The analytics panel the pages fit on (as ui.queries.analytics_panel builds it): the stored one
-    when ``prepare`` built it, else aggregated from the events."""
+def interest_panel(store: Any, dataset: str, freq: str, grouping: Any = None) -> pd.DataFrame:
+    """The analytics panel the pages fit on (as ui.queries.analytics_panel builds it for a CategoryChoice
+    without picked groups): the stored one when ``prepare`` built it, else aggregated from the events."""
     from interest_core import panel
-    from interest_core.config import GroupingSpec, PanelSpec
+    from interest_core.config import PanelSpec
     from interest_core.derived_panel import stored_panel
-    from interest_core.grouping import category_map
+    from interest_core.grouping import category_map, learned_map
     from interest_core.periods import check_freq
 
     source = panel.events_source(store, dataset)
-    grouping = GroupingSpec(method="topk", k=top_k) if top_k else GroupingSpec()
-    spec = PanelSpec(freq=check_freq(freq), grouping=grouping)
-    groups = category_map(source, spec)
+    spec = PanelSpec(freq=check_freq(freq)) if grouping is None else PanelSpec(freq=check_freq(freq),
+                                                                              grouping=grouping.spec)
+    if spec.grouping.method == "learned":  # named as the app names them
+        noun = CATEGORY_NOUN.get(store.describe(dataset).format or "", "")
+        groups = learned_map(panel.user_category_totals(source, spec.weights), spec.grouping.n_groups,
+                             spec.grouping.seed, noun=noun)
+    else:
+        groups = category_map(source, spec)
     stored = stored_panel(store, dataset, spec, groups)
-    return stored if stored is not None else panel.build_panel(source, spec, category_map=groups)
+    built = stored if stored is not None else panel.build_panel(source, spec, category_map=groups)
+    return built if grouping is None else grouping.filter(built)
 
 
 def prepare_page_models(store: Any, dataset: str, *, root: str | Path | None = None, freqs: Sequence[str] | None = None,
@@ -140,21 +170,23 @@ def prepare_page_models(store: Any, dataset: str, *, root: str | Path | None = N
         basis = ModelBasis(dataset, fingerprint, freq, last_complete(source, freq))
         horizon, engagement = churn_horizon(freq), basis.engagement(PROMOTION_MODEL, PROMOTION_HORIZON)
         full = interest_panel(store, dataset, freq)
-        steps = [basis.churn("churn_risk", horizon), basis.churn("churn_backtest", horizon), engagement,
-                 basis.segmentation()]
-        for j, model in enumerate(steps):
-            step(model, full, (i + j / 6) / len(chosen))
+        segments, demand = default_choices(int(panel.kpis(source)["categories"]))
+        for j, model in enumerate([basis.churn("churn_risk", horizon), basis.churn("churn_backtest", horizon),
+                                   engagement]):
+            step(model, full, (i + j / 7) / len(chosen))
+        step(basis.segmentation(grouping=segments), full if segments.spec.method == "none" else
+             interest_panel(store, dataset, freq, segments), (i + 3 / 7) / len(chosen))
         scores = load_result(engagement, folder)
         if scores is not None and len(scores):  # the category the Promotions page opens on
             step(basis.lift(PROMOTION_MODEL, PROMOTION_HORIZON, promotion_categories(scores)[0]), full,
-                 (i + 4 / 6) / len(chosen))
+                 (i + 4 / 7) / len(chosen))
         from interest_core.forecasting.forecasters import BASELINE_NAMES
 
         end = pd.Timestamp(panel.kpis(source)["end"])
         step(basis.series("aggregate", None, BASELINE_NAMES, {}, SERIES_HORIZON, SERIES_FOLDS, end), full,
-             (i + 4.5 / 6) / len(chosen))
+             (i + 5 / 7) / len(chosen))
         del full
-        step(basis.demand(), interest_panel(store, dataset, freq, DEMAND_TOP_K), (i + 5 / 6) / len(chosen))
+        step(basis.demand(grouping=demand), interest_panel(store, dataset, freq, demand), (i + 6 / 7) / len(chosen))
     report(1.0, "page models ready")
     return rows
 

@@ -134,7 +134,7 @@ def _segmentation(panel: pd.DataFrame, p: Mapping[str, Any], progress: Callable[
 def _demand(panel: pd.DataFrame, p: Mapping[str, Any], progress: Callable[[float, str], None]) -> Any:
     from interest_core.analytics.demand import demand_forecast
 
-    return demand_forecast(panel, p["freq"], top_k=int(p["top_k"]) + 1, horizon=int(p["horizon"]),
+    return demand_forecast(panel, p["freq"], top_k=int(p["series"]), horizon=int(p["horizon"]),
                            models=tuple(p["models"]), min_users=int(p["min_users"]), last_period=_last(p),
                            progress=progress)
 
