@@ -62,6 +62,9 @@ def test_results_round_trip(tmp_path: Path) -> None:
     assert isinstance(again, ChurnBacktest) and again.summary == {"roc_auc": 0.7} and again.brier_base_rate == 0.2
     pd.testing.assert_frame_equal(again.per_cutoff, bt.per_cutoff)
     assert pm.load_result(_basis().churn("churn_risk", 2), tmp_path) is None  # never saved
+    odd = pd.DataFrame([[1, 2, 3]], columns=["a", "a", 7])  # repeated and non-text names (Parquet refuses both)
+    pm.save_result(_basis().churn("churn_risk", 2), tmp_path, odd)
+    pd.testing.assert_frame_equal(pm.load_result(_basis().churn("churn_risk", 2), tmp_path), odd)
 
 
 def test_names_follow_the_dataset_version_and_every_parameter(tmp_path: Path) -> None:

@@ -171,8 +171,12 @@ def _dataclasses() -> dict[str, type]:
 
 def _encode(value: Any, folder: Path, name: str) -> Any:
     if isinstance(value, pd.DataFrame):
-        value.to_parquet(folder / f"{name}.parquet")
-        return {"$frame": f"{name}.parquet"}
+        if value.columns.is_unique and all(isinstance(c, str) for c in value.columns):
+            value.to_parquet(folder / f"{name}.parquet")
+            return {"$frame": f"{name}.parquet"}
+        # Parquet wants unique text names: stored by position, the names kept beside
+        value.set_axis([f"c{i}" for i in range(value.shape[1])], axis=1).to_parquet(folder / f"{name}.parquet")
+        return {"$frame": f"{name}.parquet", "columns": [_encode(c, folder, "") for c in value.columns]}
     if isinstance(value, pd.Series):
         value.rename("value").to_frame().to_parquet(folder / f"{name}.parquet")
         return {"$series": f"{name}.parquet", "name": value.name}
@@ -198,7 +202,8 @@ def _decode(value: Any, folder: Path) -> Any:
     if not isinstance(value, dict):
         return value
     if "$frame" in value:
-        return pd.read_parquet(folder / value["$frame"])
+        frame = pd.read_parquet(folder / value["$frame"])
+        return frame.set_axis([_decode(c, folder) for c in value["columns"]], axis=1) if "columns" in value else frame
     if "$series" in value:
         return pd.read_parquet(folder / value["$series"])["value"].rename(value.get("name"))
     if "$dataclass" in value:
