@@ -76,3 +76,9 @@ def plural(word: str, n: int) -> str:
     if n == 1:
         return word
     return word[:-1] + "ies" if word.endswith("y") and word[-2:-1] not in "aeiou" else word + "s"
+
+
+def counted(n: float, word: str) -> str:
+    """A count with its noun in the right number: '1 week', '3 weeks', '1,200 categories'."""
+    count = round(float(n))
+    return f"{count:,} {plural(word, count)}"
