@@ -14,10 +14,8 @@ from typing import Any
 import pandas as pd
 
 from interest_core.errors import FitFailedError
-from interest_core.forecasting.page_models import PageModel, fit, load_result, page_models_root, result_stamp
+from interest_core.forecasting.page_models import PageModel, fit, page_models_root, result_stamp
 
-PROMOTION_MODEL = "recency_decay"  # the Promotions page's first model
-PROMOTION_HORIZON = 1
 DEMAND_GROUPS, DEMAND_HORIZON, DEMAND_MIN_USERS = 12, 4, 5  # the Demand page's defaults
 DEMAND_SERIES = 41  # most groups the widget makes (40 learned + 'other'); raw categories: the 41 most engaged
 CATEGORY_NOUN = {"tmall2014": "brand"}  # what learned groups are named after (as ui.grouping.CATEGORY_NOUN)
@@ -146,7 +144,8 @@ def prepare_page_models(store: Any, dataset: str, *, root: str | Path | None = N
     import time
 
     from interest_core import panel
-    from interest_core.views.ops import promotion_categories
+    from interest_core.forecasting.forecasters import BASELINE_NAMES
+    from interest_core.views.ops import promotion_horizons, recent_categories
 
     report = progress or (lambda fraction, message: None)
     folder = Path(root) if root is not None else page_models_root(store.path)
@@ -168,25 +167,24 @@ def prepare_page_models(store: Any, dataset: str, *, root: str | Path | None = N
 
     for i, freq in enumerate(chosen):
         basis = ModelBasis(dataset, fingerprint, freq, last_complete(source, freq))
-        horizon, engagement = churn_horizon(freq), basis.engagement(PROMOTION_MODEL, PROMOTION_HORIZON)
+        horizon = churn_horizon(freq)
         full = interest_panel(store, dataset, freq)
         segments, demand = default_choices(int(panel.kpis(source)["categories"]))
-        for j, model in enumerate([basis.churn("churn_risk", horizon), basis.churn("churn_backtest", horizon),
-                                   engagement]):
-            step(model, full, (i + j / 7) / len(chosen))
+        for j, model in enumerate([basis.churn("churn_risk", horizon), basis.churn("churn_backtest", horizon)]):
+            step(model, full, (i + j / 6) / len(chosen))
         step(basis.segmentation(grouping=segments), full if segments.spec.method == "none" else
-             interest_panel(store, dataset, freq, segments), (i + 3 / 7) / len(chosen))
-        scores = load_result(engagement, folder)
-        if scores is not None and len(scores):  # the category the Promotions page opens on
-            step(basis.lift(PROMOTION_MODEL, PROMOTION_HORIZON, promotion_categories(scores)[0]), full,
-                 (i + 4 / 7) / len(chosen))
-        from interest_core.forecasting.forecasters import BASELINE_NAMES
-
+             interest_panel(store, dataset, freq, segments), (i + 2 / 6) / len(chosen))
+        complete = full[full["period"] <= basis.last_period]
+        horizons = promotion_horizons(complete, freq)
+        if horizons:  # the Promotions page opens on the longest horizon and the most engaged category lately
+            step(basis.model("learned_promotion", horizon=horizons[-1], category=recent_categories(complete)[0]),
+                 complete, (i + 3 / 6) / len(chosen))
+        del complete
         end = pd.Timestamp(panel.kpis(source)["end"])
         step(basis.series("aggregate", None, BASELINE_NAMES, {}, SERIES_HORIZON, SERIES_FOLDS, end), full,
-             (i + 5 / 7) / len(chosen))
+             (i + 4 / 6) / len(chosen))
         del full
-        step(basis.demand(grouping=demand), interest_panel(store, dataset, freq, demand), (i + 6 / 7) / len(chosen))
+        step(basis.demand(grouping=demand), interest_panel(store, dataset, freq, demand), (i + 5 / 6) / len(chosen))
     report(1.0, "page models ready")
     return rows
 

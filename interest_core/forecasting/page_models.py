@@ -139,6 +139,32 @@ def _demand(panel: pd.DataFrame, p: Mapping[str, Any], progress: Callable[[float
                            progress=progress)
 
 
+@dataclass(frozen=True, eq=False)
+class LearnedPromotion:
+    """The Promotions page's learned list of one category and its backtest against a recency list."""
+
+    promotion: Any  # views.ops.Promotion
+    lift: pd.DataFrame  # analytics.promotions.learned_lift
+
+
+def _learned_promotion(panel: pd.DataFrame, p: Mapping[str, Any], progress: Callable[[float, str], None]) -> Any:
+    """``panel``: complete periods only. The model and its backtest share one FoldCache (as the page did)."""
+    from interest_core.analytics.promotion_model import FoldCache, PromotionModel
+    from interest_core.analytics.promotions import DEFAULT_LIST_SIZES, learned_lift
+    from interest_core.views.ops import learned_promotion
+
+    freq, horizon, category = p["freq"], int(p["horizon"]), str(p["category"])
+    progress(0.05, "building the interest history at each cutoff")
+    folds = FoldCache(panel, freq, history=26)
+    progress(0.2, "learning who engages with what (users new to a category included)")
+    model = PromotionModel(freq, horizon).fit(folds.panel, _last(p), folds)
+    promotion = learned_promotion(model.score([category]), category)
+    progress(0.5, f"backtesting the learned list for {category} against a recency list")
+    lift = learned_lift(folds.panel, [category], freq=freq, horizon=horizon, list_sizes=DEFAULT_LIST_SIZES,
+                        cache=folds)
+    return LearnedPromotion(promotion, lift)
+
+
 def _series_view(panel: pd.DataFrame, p: Mapping[str, Any], progress: Callable[[float, str], None]) -> Any:
     from interest_core.views.forecasts import series_view
 
@@ -150,11 +176,12 @@ def _series_view(panel: pd.DataFrame, p: Mapping[str, Any], progress: Callable[[
 KINDS: dict[str, Compute] = {
     "churn_risk": _churn_risk, "churn_backtest": _churn_backtest, "engagement_scores": _engagement_scores,
     "promotion_lift": _promotion_lift, "segmentation": _segmentation, "demand": _demand,
-    "series_view": _series_view,
+    "series_view": _series_view, "learned_promotion": _learned_promotion,
 }
 TITLES = {"churn_risk": "churn model", "churn_backtest": "churn backtest", "engagement_scores":
           "engagement forecaster", "promotion_lift": "promotion backtest", "segmentation": "segmentation",
-          "demand": "demand forecasts", "series_view": "backtest of this series"}
+          "demand": "demand forecasts", "series_view": "backtest of this series",
+          "learned_promotion": "promotion model and its backtest"}
 
 
 # -- saving and reading results (frames as Parquet, the rest as JSON) -----------------------------
@@ -163,10 +190,11 @@ def _dataclasses() -> dict[str, type]:
     """The result classes a saved result may name (a closed list: nothing else is built from a file)."""
     from interest_core.analytics.demand import DemandForecast
     from interest_core.views.forecasts import SeriesView
-    from interest_core.views.ops import ChurnBacktest
+    from interest_core.views.ops import ChurnBacktest, Promotion
     from interest_core.views.segments import Segmentation
 
-    return {c.__name__: c for c in (ChurnBacktest, Segmentation, DemandForecast, SeriesView)}
+    return {c.__name__: c for c in (ChurnBacktest, Segmentation, DemandForecast, SeriesView, Promotion,
+                                    LearnedPromotion)}
 
 
 def _encode(value: Any, folder: Path, name: str) -> Any:
