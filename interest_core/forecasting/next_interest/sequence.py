@@ -24,12 +24,14 @@ import numpy as np
 from scipy import sparse
 
 from interest_core.errors import ModelError
+from interest_core.forecasting.next_interest.blend import choose_weight, known_prior
 from interest_core.forecasting.next_interest.history import InterestHistory, NextInterestModel
 
 log = logging.getLogger(__name__)
 # Per-category signals, mixed linearly (a hidden layer over 10 k categories per example cost 4x the time):
 # own decayed interest, ever touched, last period's interest, periods touched, popularity, popularity if new.
 N_SIDE = 6
+SCORE_BATCH = 512  # users scored at once: a (batch x categories x N_SIDE) float32 block
 
 
 class SequenceArrays:
@@ -132,7 +134,8 @@ class SequenceLSTM(NextInterestModel):
 
     def __init__(self, window: int = 8, max_items: int = 32, dim: int = 32, units: int = 64, epochs: int = 15,
                  batch_size: int = 256, patience: int = 2, learning_rate: float = 1e-2, half_life: float = 2.0,
-                 pop_window: int = 4, positions: int = 8, val_share: float = 0.15, seed: int = 0) -> None:
+                 pop_window: int = 4, positions: int = 8, val_share: float = 0.15, blend_k: int = 10,
+                 seed: int = 0) -> None:
         self.window = window
         self.max_items = max_items
         self.dim = dim
@@ -145,6 +148,7 @@ class SequenceLSTM(NextInterestModel):
         self.pop_window = pop_window
         self.positions = positions
         self.val_share = val_share
+        self.blend_k = blend_k
         self.seed = seed
 
     def _build(self, keras: Any, n_cats: int) -> Any:
@@ -194,15 +198,37 @@ class SequenceLSTM(NextInterestModel):
         losses = fitted.history.get("val_loss", [])
         self.model_ = model
         self.arrays_ = arrays
+        self.blend_weight_, recalls = self._learn_blend(users[is_val], ts[is_val])
         self.train_info_ = {"examples_train": int((~is_val).sum()), "examples_val": int(is_val.sum()),
-                            "epochs_run": len(losses), "best_val_loss": float(min(losses)) if losses else None}
+                            "epochs_run": len(losses), "best_val_loss": float(min(losses)) if losses else None,
+                            "blend_weight": self.blend_weight_,
+                            "val_recall_by_weight": {str(w): r for w, r in recalls.items()}}
         log.info("next-interest LSTM on %s: %s", self.device_, self.train_info_)
 
-    def _score(self, rows: np.ndarray) -> np.ndarray:
+    def _learn_blend(self, users: np.ndarray, ts: np.ndarray) -> tuple[float, dict[float, float]]:
+        """The known-category prior's weight with the best recall@blend_k on the held-out users (see blend)."""
+        if int(self.blend_k) < 1 or not len(users):
+            return 0.0, {}
         arrays = self.arrays_
-        ts = np.full(len(rows), arrays.n_periods)
-        out = np.empty((len(rows), arrays.n_cats), dtype=np.float32)
-        for start in range(0, len(rows), 512):
-            part = slice(start, start + 512)
-            out[part] = np.asarray(self.model_.predict(arrays.inputs(rows[part], ts[part]), verbose=0))
+        logits = self._scores(users, ts, blended=False)
+        keys = ts * arrays.n_users + users
+        prior = known_prior(arrays.decayed[keys].toarray(), arrays.touched[keys].toarray())
+        targets = arrays.targets[keys].toarray() > 0
+        return choose_weight(logits, prior, targets, int(self.blend_k))
+
+    def _scores(self, users: np.ndarray, ts: np.ndarray, blended: bool = True) -> np.ndarray:
+        """Logits (plus the learnt share of the known-category prior) at positions (users, ts), in batches."""
+        arrays = self.arrays_
+        weight = float(getattr(self, "blend_weight_", 0.0)) if blended else 0.0
+        out = np.empty((len(users), arrays.n_cats), dtype=np.float32)
+        for start in range(0, len(users), SCORE_BATCH):
+            part = slice(start, start + SCORE_BATCH)
+            inputs = arrays.inputs(users[part], ts[part])
+            out[part] = np.asarray(self.model_.predict(inputs, batch_size=SCORE_BATCH, verbose=0))
+            if weight:
+                keys = ts[part] * arrays.n_users + users[part]
+                out[part] += weight * known_prior(arrays.decayed[keys].toarray(), arrays.touched[keys].toarray())
         return out
+
+    def _score(self, rows: np.ndarray) -> np.ndarray:
+        return self._scores(rows, np.full(len(rows), self.arrays_.n_periods))
