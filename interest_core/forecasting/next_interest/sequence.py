@@ -18,19 +18,22 @@ TensorFlow is imported lazily (through the engagement LSTM's helper); CPU always
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 from scipy import sparse
 
-from interest_core.errors import ModelError
+from interest_core.errors import ArtifactError, ModelError
 from interest_core.forecasting.next_interest.blend import choose_weight, known_prior
-from interest_core.forecasting.next_interest.history import InterestHistory, NextInterestModel
+from interest_core.forecasting.next_interest.history import HISTORY_FILE, InterestHistory, NextInterestModel
 
 log = logging.getLogger(__name__)
 # Per-category signals, mixed linearly (a hidden layer over 10 k categories per example cost 4x the time):
 # own decayed interest, ever touched, last period's interest, periods touched, popularity, popularity if new.
 N_SIDE = 6
+MODEL_FILE = "model.keras"
 SCORE_BATCH = 512  # users scored at once: a (batch x categories x N_SIDE) float32 block
 
 
@@ -131,6 +134,8 @@ class SequenceLSTM(NextInterestModel):
     """
 
     name: ClassVar[str] = "lstm"
+    learned: ClassVar[tuple[str, ...]] = ("blend_weight_", "train_info_", "device_")
+    files: ClassVar[tuple[str, ...]] = (HISTORY_FILE, MODEL_FILE)
 
     def __init__(self, window: int = 8, max_items: int = 32, dim: int = 32, units: int = 64, epochs: int = 15,
                  batch_size: int = 256, patience: int = 2, learning_rate: float = 1e-2, half_life: float = 2.0,
@@ -167,6 +172,26 @@ class SequenceLSTM(NextInterestModel):
                       loss=keras.losses.CategoricalCrossentropy(from_logits=True))
         return model
 
+    def _arrays(self, history: InterestHistory, horizon: int) -> SequenceArrays:
+        return SequenceArrays(history, int(self.window), int(self.max_items), float(self.half_life),
+                              int(self.pop_window), horizon)
+
+    def _write_files(self, folder: Path) -> None:
+        self.model_.save(str(folder / MODEL_FILE))
+
+    def _restore(self, history: InterestHistory, horizon: int, files: Mapping[str, Path]) -> None:
+        from interest_core.forecasting.forecasters.lstm import _keras
+
+        try:
+            self.model_ = _keras().saving.load_model(str(files[MODEL_FILE]), compile=False, safe_mode=True)
+        except (KeyError, ValueError, OSError) as exc:
+            raise ArtifactError(f"{MODEL_FILE} could not be loaded ({str(exc)[:160]})",
+                                "save the model again with persist.save_model") from None
+        self.arrays_ = self._arrays(history, horizon)
+        if int(self.model_.output.shape[-1]) != self.arrays_.n_cats:
+            raise ArtifactError(f"{MODEL_FILE} scores {self.model_.output.shape[-1]} categories, the history holds "
+                                f"{self.arrays_.n_cats}", "save the model again with persist.save_model")
+
     def _fit(self, history: InterestHistory, horizon: int) -> None:
         for param in ("window", "max_items", "dim", "units", "epochs", "batch_size", "positions"):
             if int(getattr(self, param)) < 1:
@@ -179,8 +204,7 @@ class SequenceLSTM(NextInterestModel):
         keras.utils.set_random_seed(int(self.seed))
         tf.config.experimental.enable_op_determinism()
         self.device_ = _device()
-        arrays = SequenceArrays(history, int(self.window), int(self.max_items), float(self.half_life),
-                                int(self.pop_window), horizon)
+        arrays = self._arrays(history, horizon)
         users, ts = arrays.examples(int(self.positions))
         if not len(users):
             raise ModelError("no user has both a history and a later interest in the training window",
