@@ -28,7 +28,8 @@ from interest_core.ingest import pipeline
 from interest_core.panel import build_panel, events_source
 from interest_core.store import Store
 
-# (dim, units, learning rate, window): the grid searched; the first is the default that won.
+# (dim, units, learning rate, window): the grid searched (the first was the earlier default); the one with the
+# best blended held-out recall@10 became the default (32, 64, 3e-3, 8).
 GRID: tuple[tuple[int, int, float, int], ...] = (
     (32, 64, 1e-2, 8), (16, 32, 1e-2, 8), (32, 64, 3e-3, 8), (64, 64, 1e-2, 8), (32, 64, 1e-2, 4))
 
