@@ -53,14 +53,15 @@ def main() -> None:
     _, history = validation_history(workdir, pd.Timestamp(args.cutoff))
     print(f"validation split: {len(history.periods)} weeks up to {args.cutoff}, {history.shape[0]} users, "
           f"{history.shape[1]} brands, horizon {args.horizon}")
-    print("dim units lr      window | recall@10 logits  blended (weight) | val loss epochs fit_s")
+    print("dim units lr      window | recall@10 logits  blended (known, popularity weights) | val loss epochs fit_s")
     for dim, units, lr, window in GRID:
         started = time.perf_counter()
         model = make_next_interest("lstm", dim=dim, units=units, learning_rate=lr, window=window)
         info = model.fit(history, args.horizon).train_info_
         recalls = info["val_recall_by_weight"]
-        print(f"{dim:3d} {units:5d} {lr:<7g} {window:6d} | {recalls.get('0.0', float('nan')):16.4f} "
-              f"{max(recalls.values()):8.4f} ({info['blend_weight']:g}) | {info['best_val_loss']:8.4f} "
+        print(f"{dim:3d} {units:5d} {lr:<7g} {window:6d} | {recalls.get('0,0', float('nan')):16.4f} "
+              f"{max(recalls.values()):8.4f} ({info['blend_weight']:g}, {info['popularity_weight']:g}) | "
+              f"{info['best_val_loss']:8.4f} "
               f"{info['epochs_run']:6d} {time.perf_counter() - started:5.1f}")
 
 

@@ -45,5 +45,5 @@ def test_tmall_cost_of_training_on_a_third_of_the_users(tmall_weekly: tuple[pd.D
                     sample_users=300, all_users=int(panel["user_id"].nunique()))
     gauc = {r.model: r.value for r in rows[rows["metric"] == "gauc"].itertuples(index=False)}
     # The sample costs at most 0.03 gauc and still beats recency decay.
-    assert gauc["lstm#2"] >= gauc["lstm"] - 0.03
+    assert gauc["lstm#2"] >= gauc["lstm#1"] - 0.03  # measured 0.788 vs 0.789 (562 users with both classes)
     assert gauc["lstm#2"] > gauc["recency_decay"]

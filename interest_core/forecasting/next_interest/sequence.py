@@ -26,7 +26,7 @@ import numpy as np
 from scipy import sparse
 
 from interest_core.errors import ArtifactError, ModelError
-from interest_core.forecasting.next_interest.blend import choose_weight, known_prior
+from interest_core.forecasting.next_interest.blend import choose_weights, known_prior, new_popularity
 from interest_core.forecasting.next_interest.history import HISTORY_FILE, InterestHistory, NextInterestModel
 
 log = logging.getLogger(__name__)
@@ -135,7 +135,7 @@ class SequenceLSTM(NextInterestModel):
     """
 
     name: ClassVar[str] = "lstm"
-    learned: ClassVar[tuple[str, ...]] = ("blend_weight_", "train_info_", "device_")
+    learned: ClassVar[tuple[str, ...]] = ("blend_weight_", "popularity_weight_", "train_info_", "device_")
     files: ClassVar[tuple[str, ...]] = (HISTORY_FILE, MODEL_FILE)
 
     def __init__(self, window: int = 8, max_items: int = 32, dim: int = 32, units: int = 64, epochs: int = 15,
@@ -223,36 +223,42 @@ class SequenceLSTM(NextInterestModel):
         losses = fitted.history.get("val_loss", [])
         self.model_ = model
         self.arrays_ = arrays
-        self.blend_weight_, recalls = self._learn_blend(users[is_val], ts[is_val])
+        (self.blend_weight_, self.popularity_weight_), recalls = self._learn_blend(users[is_val], ts[is_val])
         self.train_info_ = {"examples_train": int((~is_val).sum()), "examples_val": int(is_val.sum()),
                             "epochs_run": len(losses), "best_val_loss": float(min(losses)) if losses else None,
-                            "blend_weight": self.blend_weight_,
-                            "val_recall_by_weight": {str(w): r for w, r in recalls.items()}}
+                            "blend_weight": self.blend_weight_, "popularity_weight": self.popularity_weight_,
+                            "val_recall_by_weight": recalls}
         log.info("next-interest LSTM on %s: %s", self.device_, self.train_info_)
 
-    def _learn_blend(self, users: np.ndarray, ts: np.ndarray) -> tuple[float, dict[float, float]]:
-        """The known-category prior's weight with the best recall@blend_k on the held-out users (see blend)."""
+    def _learn_blend(self, users: np.ndarray, ts: np.ndarray) -> tuple[tuple[float, float], dict[str, float]]:
+        """The recency prior's weights with the best recall@blend_k on the held-out users (see blend)."""
         if int(self.blend_k) < 1 or not len(users):
-            return 0.0, {}
-        arrays = self.arrays_
+            return (0.0, 0.0), {}
         logits = self._scores(users, ts, blended=False)
+        known, new_pop = self._priors(users, ts)
+        targets = self.arrays_.targets[ts * self.arrays_.n_users + users].toarray() > 0
+        return choose_weights(logits, known, new_pop, targets, int(self.blend_k))
+
+    def _priors(self, users: np.ndarray, ts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        arrays = self.arrays_
         keys = ts * arrays.n_users + users
-        prior = known_prior(arrays.decayed[keys].toarray(), arrays.touched[keys].toarray())
-        targets = arrays.targets[keys].toarray() > 0
-        return choose_weight(logits, prior, targets, int(self.blend_k))
+        touched = arrays.touched[keys].toarray()
+        return (known_prior(arrays.decayed[keys].toarray(), touched),
+                new_popularity(arrays.popularity[ts], touched))
 
     def _scores(self, users: np.ndarray, ts: np.ndarray, blended: bool = True) -> np.ndarray:
-        """Logits (plus the learnt share of the known-category prior) at positions (users, ts), in batches."""
+        """Logits (plus the learnt share of the recency prior) at positions (users, ts), in batches."""
         arrays = self.arrays_
         weight = float(getattr(self, "blend_weight_", 0.0)) if blended else 0.0
+        pop_weight = float(getattr(self, "popularity_weight_", 0.0)) if blended else 0.0
         out = np.empty((len(users), arrays.n_cats), dtype=np.float32)
         for start in range(0, len(users), SCORE_BATCH):
             part = slice(start, start + SCORE_BATCH)
             inputs = arrays.inputs(users[part], ts[part])
             out[part] = np.asarray(self.model_.predict(inputs, batch_size=SCORE_BATCH, verbose=0))
-            if weight:
-                keys = ts[part] * arrays.n_users + users[part]
-                out[part] += weight * known_prior(arrays.decayed[keys].toarray(), arrays.touched[keys].toarray())
+            if weight or pop_weight:
+                known, new_pop = self._priors(users[part], ts[part])
+                out[part] += weight * known + pop_weight * new_pop
         return out
 
     def _score(self, rows: np.ndarray) -> np.ndarray:
