@@ -203,7 +203,7 @@ def test_taobao_daily_lstm_recall_at_least_recency_and_above_item_cf_every_fold(
         intervals={f"fold{r.fold}.{r.model}.{r.metric}": {"value": r.value, "lo": r.lo, "hi": r.hi,
                                                            "n_users": r.n_users} for r in own.itertuples(index=False)},
         lookback=result.lookback, horizon=result.horizon, step=result.step)
-    # Measured (lookback 3 days, 680-777 users per fold): recall@10 lstm 0.313 / 0.332 / 0.365, recency decay
+    # Measured (lookback 3 days, 680-777 users per fold): recall@10 lstm 0.318 / 0.335 / 0.367, recency decay
     # 0.310 / 0.323 / 0.355, item_cf 0.298 / 0.297 / 0.315, popularity 0.195 / 0.192 / 0.183.
     assert (recall["lstm"] >= recall["recency_decay"]).all()
     assert (recall["lstm"] > recall["item_cf"]).all()
