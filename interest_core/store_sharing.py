@@ -114,6 +114,7 @@ def temp_dir(path: Path) -> Path:
 def configure(con: duckdb.DuckDBPyConnection, spill_dir: Path | None) -> None:
     """UTC, a memory limit, and a spill folder (None: DuckDB's default)."""
     con.execute("SET TimeZone='UTC'")
+    con.execute("SET enable_progress_bar = false")  # callers report progress their own way
     try:
         con.execute(f"SET memory_limit = '{default_memory_limit().replace(chr(39), '')}'")
     except duckdb.Error as exc:
