@@ -43,8 +43,10 @@ import json, resource, sys, time
 from interest_core.cli.main import main
 t = time.perf_counter()
 rc = main(sys.argv[1:])
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
-sys.stderr.write("\\nBENCH " + json.dumps({"rc": rc, "seconds": time.perf_counter() - t, "peak_gb": peak}) + "\\n")
+use = resource.getrusage(resource.RUSAGE_SELF)
+figures = {"rc": rc, "seconds": time.perf_counter() - t, "peak_gb": use.ru_maxrss / 1024**2,
+           "cpu_s": use.ru_utime + use.ru_stime}
+sys.stderr.write("\\nBENCH " + json.dumps(figures) + "\\n")
 """
 
 
@@ -107,9 +109,10 @@ def measure(label: str, spec: ScaleSpec, csv: Path, workdir: Path, args: argpars
     panel = run_cli("panel", "scale", "--db", str(db), "--freq", "D", "--out", str(workdir / "daily.parquet"))
     (workdir / "daily.parquet").unlink(missing_ok=True)
     total, peak = ingest["seconds"] + panel["seconds"], max(ingest["peak_gb"], panel["peak_gb"])
-    print(f"CLI ingest: {ingest['seconds']:.1f}s, peak {ingest['peak_gb']:.2f} GB "
+    print(f"CLI ingest: {ingest['seconds']:.1f}s (cpu {ingest['cpu_s']:.1f}s), peak {ingest['peak_gb']:.2f} GB "
           f"({ingest['result']['rows']:,} rows, {ingest['result']['users']:,} users)")
-    print(f"CLI daily panel to Parquet: {panel['seconds']:.1f}s, peak {panel['peak_gb']:.2f} GB "
+    print(f"CLI daily panel to Parquet: {panel['seconds']:.1f}s (cpu {panel['cpu_s']:.1f}s), "
+          f"peak {panel['peak_gb']:.2f} GB "
           f"({panel['result']['rows']:,} rows)")
     budget = "" if label != "100m" else (
         f"  (budget <= {INGEST_PANEL_BUDGET_S:.0f}s, <= {INGEST_PANEL_PEAK_GB} GB) "
@@ -120,7 +123,8 @@ def measure(label: str, spec: ScaleSpec, csv: Path, workdir: Path, args: argpars
     tables = {f"{t['kind']} {t['freq']}": t["rows"] for t in prepare["result"]["tables"]}
     ok = prepare["seconds"] <= PREPARE_BUDGET_S
     budget = "" if label != "10m" else f"  (budget <= {PREPARE_BUDGET_S:.0f}s) {_verdict(ok)}"
-    print(f"CLI prepare (D, W, M: panel, users, categories): {prepare['seconds']:.1f}s, "
+    print(f"CLI prepare (D, W, M: panel, users, categories): {prepare['seconds']:.1f}s "
+          f"(cpu {prepare['cpu_s']:.1f}s), "
           f"peak {prepare['peak_gb']:.2f} GB{budget}")
     print(f"  rows: {', '.join(f'{k} {v:,}' for k, v in sorted(tables.items()))}")
     print(f"store file: {db.stat().st_size / 1e9:.2f} GB", flush=True)

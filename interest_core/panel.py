@@ -113,13 +113,19 @@ def panel_sql(spec: PanelSpec, events: str, *, where: str = "TRUE", grouped: boo
         join = "LEFT JOIN ic_groups g ON e.category = g.category"
         cat_expr = f"coalesce(g.{dialect.ident('group')}, e.category)"
     counts = ", ".join(f"count(*) FILTER (WHERE behavior = '{b}') AS n_{b}" for b in BEHAVIORS)
+    # Interest from the counts (weight x count per behaviour) rather than a weight per event: one
+    # CASE per event less, about a fifth of the panel's time; equal for the integer-valued weights.
+    weights = spec.weights.as_dict()
+    interest = " + ".join(f"CAST({float(weights.get(b, 0.0))!r} AS DOUBLE) * n_{b}" for b in BEHAVIORS)
+    n_cols = ", ".join(f"n_{b}" for b in BEHAVIORS)
     period = dialect.trunc(FREQ_PART[spec.freq], "e.ts")
     return f"""
-        WITH agg AS (
-          SELECT e.user_id, {cat_expr} AS category, {period} AS period,
-                 sum({_weight_sql(spec.weights)}) AS interest, {counts}
+        WITH counted AS (
+          SELECT e.user_id, {cat_expr} AS category, {period} AS period, {counts}
           FROM (SELECT * FROM {events} WHERE {where}) e {join}
           GROUP BY ALL
+        ), agg AS (
+          SELECT user_id, category, period, {interest} AS interest, {n_cols} FROM counted
         ), totals AS (
           SELECT user_id, period, sum(interest) AS total FROM agg GROUP BY ALL
         )

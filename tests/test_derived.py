@@ -193,6 +193,10 @@ def test_cli_prepare_waits_and_lists_the_tables(tmall_store: IngestedStore, tmp_
     result = json.loads(out.getvalue())
     assert {t["kind"] for t in result["tables"]} == set(derived.KINDS)
     assert "100% tmall: derived data ready" in err.getvalue()  # progress on stderr
+    with redirect_stdout(io.StringIO()) as described:
+        assert cli_main(["describe", "tmall", "--db", str(db), "--json"]) == 0
+    assert sorted(json.loads(described.getvalue())["derived"]) == [
+        "categories W: 33,461 rows", "panel W: 71,513 rows", "users W: 884 rows"]
     # The panel command then copies the stored panel (COPY, no frame) with the same rows.
     target = tmp_path / "w.parquet"
     with redirect_stdout(io.StringIO()):

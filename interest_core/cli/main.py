@@ -77,8 +77,12 @@ def cmd_datasets(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_describe(args: argparse.Namespace) -> dict[str, Any]:
+    from interest_core import derived
+
     with open_store(args) as store:
-        return store.describe(args.name).to_dict()
+        out = store.describe(args.name).to_dict()
+        out["derived"] = [f"{t.kind} {t.freq}: {t.rows:,} rows" for t in derived.tables(store, args.name)]
+    return out
 
 
 def cmd_delete(args: argparse.Namespace) -> dict[str, Any]:
