@@ -166,12 +166,17 @@ def _ingest_locked(
         staging.check_encoding(cur, source)
         malformed = staging.malformed_rows(cur)
         repaired: dict[str, int] = {}
-        filled = staging.fill_categories(cur)
-        if filled:
-            repaired["category_filled_from_item"] = filled
-        cur.execute("UPDATE ic_stage SET reason = 'missing_category' WHERE reason IS NULL AND category IS NULL")
-        bad_values = staging.count(cur, "SELECT count(*) FROM ic_stage WHERE reason IS NULL "
-                                        "AND raw_value IS NOT NULL AND value IS NULL")
+        bad_values_sql = "count(*) FILTER (WHERE reason IS NULL AND raw_value IS NOT NULL AND value IS NULL)"
+        # One scan answers whether the category repairs are needed at all (most files: no).
+        census = cur.execute("SELECT count(*) FILTER (WHERE reason IS NULL AND category IS NULL), "
+                             f"{bad_values_sql} FROM ic_stage").fetchone()
+        no_category, bad_values = (int(census[0]), int(census[1])) if census else (0, 0)
+        if no_category:
+            filled = staging.fill_categories(cur)
+            if filled:
+                repaired["category_filled_from_item"] = filled
+            cur.execute("UPDATE ic_stage SET reason = 'missing_category' WHERE reason IS NULL AND category IS NULL")
+            bad_values = staging.count(cur, f"SELECT {bad_values_sql} FROM ic_stage")
         if bad_values:
             repaired["value_unparseable_set_null"] = bad_values
         counts = dict(cur.execute("SELECT coalesce(reason, '') , count(*) FROM ic_stage GROUP BY 1").fetchall())
