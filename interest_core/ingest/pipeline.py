@@ -162,6 +162,12 @@ def _ingest_locked(
             cur.execute(f"CREATE TABLE ic_stage AS {stage_sql}", params)
         except duckdb.Error as exc:
             raise staging.read_error(exc, source) from None
+        # Committed alone: deleting rejected or duplicate rows from a table created in the same
+        # transaction makes DuckDB rewrite the whole table at COMMIT (8 CPU s per 10 M rows), while
+        # in a committed table a delete only marks rows. The rest is one transaction again; the
+        # staging table is dropped on failure, or by the next ingest if this process dies here.
+        cur.execute("COMMIT")
+        cur.execute("BEGIN TRANSACTION")
         progress(0.55, "repairing and counting rejects")
         staging.check_encoding(cur, source)
         malformed = staging.malformed_rows(cur)
@@ -221,6 +227,8 @@ def _ingest_locked(
     except BaseException:
         with contextlib.suppress(duckdb.Error):
             cur.execute("ROLLBACK")
+        with contextlib.suppress(duckdb.Error):
+            cur.execute("DROP TABLE IF EXISTS ic_stage")
         raise
     finally:
         _restore_row_order(cur, order_key)
