@@ -57,3 +57,22 @@ def md_code(value: object) -> str:
         return "` `"
     pad = " " if text.startswith(("`", " ")) or text.endswith(("`", " ")) else ""
     return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def percent(share: float, digits: int = 0) -> str:
+    """A share as a percentage a person reads: '9%', '<1%' (never '0%' for a small non-zero share), '>99%'."""
+    if share != share:  # NaN
+        return "n/a"
+    small = 10.0 ** -digits / 100
+    if 0 < share < small:
+        return f"<{small:.{digits}%}"
+    if 1 - small < share < 1:
+        return f">{1 - small:.{digits}%}"
+    return f"{share:.{digits}%}"
+
+
+def plural(word: str, n: int) -> str:
+    """'brand' -> 'brands' unless n is 1; 'category' -> 'categories'."""
+    if n == 1:
+        return word
+    return word[:-1] + "ies" if word.endswith("y") and word[-2:-1] not in "aeiou" else word + "s"
