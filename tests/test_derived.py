@@ -254,3 +254,21 @@ def test_spill_folders_of_dead_processes_are_pruned(tmp_path: Path) -> None:
     (dead / "duckdb_temp_storage.tmp").write_bytes(b"x")
     Store(db).names()
     assert not dead.exists()
+
+
+def test_a_sort_larger_than_the_memory_limit_spills_beside_the_store(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """The spill folder's parents do not exist yet: the store creates them (DuckDB creates only the last)."""
+    monkeypatch.setenv(store_sharing.MEMORY_ENV, "48MB")
+    db = tmp_path / "big.duckdb"
+    store = Store(db)
+    assert not store_sharing.temp_dir(db).parent.exists() or not any(store_sharing.temp_dir(db).parent.iterdir())
+    with store.writing() as cur:
+        cur.execute("SET threads = 1")
+        cur.execute("CREATE TABLE t AS SELECT md5(i::VARCHAR) || md5((i + 1)::VARCHAR) AS k, i "
+                    "FROM range(1500000) r(i)")
+        cur.execute("CREATE TABLE s AS SELECT * FROM t ORDER BY k")
+        first = cur.execute("SELECT k FROM s LIMIT 1").fetchone()
+        assert first is not None
+        assert first[0] == cur.execute("SELECT min(k) FROM t").fetchone()[0]  # type: ignore[index]
+    assert store_sharing.temp_dir(db).parent.is_dir()
