@@ -76,3 +76,17 @@ def plural(word: str, n: int) -> str:
     if n == 1:
         return word
     return word[:-1] + "ies" if word.endswith("y") and word[-2:-1] not in "aeiou" else word + "s"
+
+
+def counted(n: float, word: str) -> str:
+    """A count with its noun in the right number: '1 week', '3 weeks', '1,200 categories'."""
+    count = round(float(n))
+    return f"{count:,} {plural(word, count)}"
+
+
+def signed_percent(now: float, before: float) -> str | None:
+    """The change from ``before`` to ``now`` as '+12%' / '-3%' ('+0.4%' under 1%); None when before is 0."""
+    if not before:
+        return None
+    change = (float(now) - float(before)) / float(before)
+    return f"{change:+.1%}" if abs(change) < 0.01 else f"{change:+.0%}"

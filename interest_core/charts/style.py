@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from interest_core.periods import PERIOD_LABEL
+from interest_core.periods import PERIOD_LABEL, period_start
 
 OTHER = "other"
 OTHER_COLOR = "#9E9E9E"
@@ -95,16 +95,30 @@ def per_period(what: str, freq: str) -> str:
     return f"{what} per {period_label(freq)}"
 
 
-def period_start(ts: Any, freq: str) -> pd.Timestamp:
-    """Start of the period holding ``ts`` (as DuckDB's date_trunc: weeks start on Monday)."""
-    t = pd.Timestamp(ts)
-    if freq == "h":
-        return t.floor("h")
-    if freq == "W":
-        return (t - pd.Timedelta(days=t.weekday())).floor("D")
-    if freq == "M":
-        return t.to_period("M").start_time
-    return t.floor("D")
+# Metric keys as a person reads them (tables, captions, tooltips): never a raw snake_case name.
+METRIC_NAMES: dict[str, str] = {
+    "mae": "mean absolute error", "mase": "scaled error (MASE)", "rmse": "root mean squared error",
+    "smape": "symmetric % error", "coverage_80": "share inside the 80% interval",
+    "coverage_95": "share inside the 95% interval", "auc": "AUC", "roc_auc": "ROC-AUC", "pr_auc": "PR-AUC",
+    "gauc": "AUC per user", "brier": "Brier score",
+}
+
+
+def metric_name(key: str) -> str:
+    """The words for a metric key ('mase' -> 'scaled error (MASE)'); unknown keys lose their underscores."""
+    return METRIC_NAMES.get(key, METRIC_NAMES.get(key.lower(), key.replace("_", " ")))
+
+
+def significant(value: float, digits: int = 3) -> str:
+    """A number with ``digits`` significant digits and thousands separators: 12,345 -> '12,300', 0.01234 -> '0.0123'."""
+    if value != value:  # NaN
+        return "n/a"
+    if value == 0:
+        return "0"
+    exponent = int(np.floor(np.log10(abs(value))))
+    decimals = max(0, digits - 1 - exponent)
+    rounded = round(float(value), digits - 1 - exponent)
+    return f"{rounded:,.{decimals}f}"
 
 
 def time_range(window: tuple[Any, Any] | None, freq: str) -> list[pd.Timestamp] | None:
@@ -174,3 +188,26 @@ def empty_figure(title: str, message: str = "no events to draw") -> go.Figure:
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
     return styled(fig, title, None, None, height=260, legend=False)
+
+
+def mark_partial(fig: go.Figure, partial: Iterable[Any], freq: str) -> go.Figure:
+    """Shade the periods the data covers only in part (``periods.partial_periods``) across every row of a
+    time chart, labelled 'partial <period>': a week with 4 days of data does not read as a drop."""
+    half = PERIOD_LENGTH.get(freq, pd.Timedelta(days=1)) / 2
+    for start in partial:
+        at = pd.Timestamp(start)
+        fig.add_shape(type="rect", xref="x", yref="paper", x0=at - half, x1=at + half, y0=0, y1=1,
+                      fillcolor=OTHER_COLOR, opacity=0.18, line_width=0, layer="below")
+        fig.add_annotation(x=at, xref="x", y=1, yref="paper", yanchor="bottom", showarrow=False,
+                           text=f"partial {PERIOD_LABEL.get(freq, freq)}", font={"size": 11, "color": "#555"})
+    return fig
+
+
+TABLE_PERCENT = "%.1f%%"  # the one style of a share in a table column (prose uses text.percent)
+
+
+def as_percent(frame: pd.DataFrame, columns: Iterable[str]) -> pd.DataFrame:
+    """A copy of ``frame`` with these share columns (0 to 1) in percent (0 to 100), to show as TABLE_PERCENT
+    (Streamlit's own "percent" format varies the decimals: 7.85%, 58%)."""
+    present = [c for c in columns if c in frame.columns]
+    return frame.assign(**{c: frame[c].astype(float) * 100 for c in present})
