@@ -114,12 +114,17 @@ def temp_dir(path: Path) -> Path:
 def configure(con: duckdb.DuckDBPyConnection, spill_dir: Path | None) -> None:
     """UTC, a memory limit, and a spill folder (None: DuckDB's default)."""
     con.execute("SET TimeZone='UTC'")
+    con.execute("SET enable_progress_bar = false")  # callers report progress their own way
     try:
         con.execute(f"SET memory_limit = '{default_memory_limit().replace(chr(39), '')}'")
     except duckdb.Error as exc:
         raise StoreError(f"{MEMORY_ENV}={os.environ.get(MEMORY_ENV)!r} is not a memory size DuckDB accepts",
                          f"set {MEMORY_ENV} like 2GB or 512MiB, or unset it") from exc
     if spill_dir is not None:
+        try:  # DuckDB creates the last folder of the path when it first spills, not its parents
+            spill_dir.parent.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            return  # a folder we cannot write (a read-only store): DuckDB's default stays
         _prune_spill_dirs(spill_dir.parent)
         con.execute(f"SET temp_directory = '{str(spill_dir).replace(chr(39), chr(39) * 2)}'")
 

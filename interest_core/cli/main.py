@@ -77,8 +77,12 @@ def cmd_datasets(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_describe(args: argparse.Namespace) -> dict[str, Any]:
+    from interest_core import derived
+
     with open_store(args) as store:
-        return store.describe(args.name).to_dict()
+        out = store.describe(args.name).to_dict()
+        out["derived"] = [f"{t.kind} {t.freq}: {t.rows:,} rows" for t in derived.tables(store, args.name)]
+    return out
 
 
 def cmd_delete(args: argparse.Namespace) -> dict[str, Any]:
@@ -88,30 +92,27 @@ def cmd_delete(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_panel(args: argparse.Namespace) -> dict[str, Any]:
+    from interest_core import derived
     from interest_core.config import GroupingSpec, PanelSpec
-    from interest_core.export import safe_csv
     from interest_core.grouping import category_map
-    from interest_core.panel import build_panel, events_source
+    from interest_core.panel import events_source, write_panel
 
     grouping = GroupingSpec(method="topk", k=args.top_k) if args.top_k else GroupingSpec()
     spec = PanelSpec(freq=args.freq, grouping=grouping)
     if args.engine == "spark":
-        from interest_core.engines.spark_panel import write_panel
+        from interest_core.engines import spark_panel
 
         with open_store(args) as store:
-            return write_panel(store, args.name, spec, args.out, top_k=args.top_k, master=args.spark_master)
-    with open_store(args) as store:
-        source = events_source(store, args.name)
-        panel = build_panel(source, spec, category_map=category_map(source, spec))
+            return spark_panel.write_panel(store, args.name, spec, args.out, top_k=args.top_k, master=args.spark_master)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    if out.suffix == ".parquet":
-        panel.to_parquet(out, index=False)
-    else:  # ids and category names come from the file: escaped against spreadsheet formulas
-        out.write_bytes(safe_csv(panel))
-    return {"out": str(out), "rows": len(panel), "users": int(panel["user_id"].nunique()),
-            "categories": int(panel["category"].nunique()), "periods": int(panel["period"].nunique()),
-            "freq": args.freq}
+    with open_store(args) as store:
+        source = events_source(store, args.name)
+        # Without grouping, a panel that `prepare` built is copied as it is.
+        stored = None if args.top_k else derived.panel_relation(store, args.name, args.freq)
+        cmap = None if stored else category_map(source, spec)
+        written = write_panel(source, spec, out, category_map=cmap, stored=stored)
+    return {"out": str(out), **written, "freq": args.freq}
 
 
 # Modules imported before `prepare` runs, so that the steps they register (derived.register_step,
