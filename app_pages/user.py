@@ -13,7 +13,7 @@ from interest_core.charts import user as user_charts
 from interest_core.errors import ModelError
 from interest_core.grouping import CategoryChoice
 from interest_core.text import counted, md_code, md_escape, percent
-from ui import frame, grouping, ops, queries, state, users, views, widgets
+from ui import fits, frame, grouping, ops, queries, state, users, views, widgets
 from ui.store import DatasetKey
 
 WHAT = {"category": "categories", "item": "items"}
@@ -93,9 +93,12 @@ def draw(ds: DatasetKey, user: str, freq: str, choice: CategoryChoice) -> None:
         st.warning(f"User {md_code(user)} has no events in dataset `{dataset}`.")
         return
     unit = widgets.period_name(freq)
-    seg = views.segmentation(ds, freq)
-    labels, words = seg.labels, seg.descriptions.set_index("segment")["description"]
-    segment = int(labels[user]) if user in labels.index else None
+    seg_text = "segment not known yet"
+    with fits.section():  # the segmentation is fitted in the background: the page goes on meanwhile
+        seg = views.segmentation(ds, freq)
+        labels, words = seg.labels, seg.descriptions.set_index("segment")["description"]
+        segment = int(labels[user]) if user in labels.index else None
+        seg_text = f"Segment {segment}: {md_escape(words.get(segment, ''))}" if segment is not None else "no segment"
     widgets.metrics([
         ("Events", f"{card['events']:,}", "all behaviours"),
         ("Buys", f"{card['buys']:,}", None),
@@ -107,9 +110,9 @@ def draw(ds: DatasetKey, user: str, freq: str, choice: CategoryChoice) -> None:
         (f"Last active {unit}", f"{card['last_seen']:%Y-%m-%d}", f"start of the {unit} (UTC)"),
     ])
     top = ", ".join(f"{md_escape(c['category'])} {c['share']:.0%}" for c in card["top_categories"])
-    seg_text = f"Segment {segment}: {md_escape(words.get(segment, ''))}" if segment is not None else "no segment"
     st.markdown(f"**Top categories:** {top} · **{seg_text}** (Segments page)")
-    _churn_line(ds, user, freq, unit)
+    with fits.section():  # the churn model is fitted in the background: the page goes on meanwhile
+        _churn_line(ds, user, freq, unit)
 
     colors = grouping.colors(ds, choice.spec)
     basis = st.radio("Mark a change of top category in", list(BASES), format_func=BASES.__getitem__,
