@@ -8,12 +8,11 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from interest_core.analytics.churn import DEFAULT_HORIZON
 from interest_core.charts import user as user_charts
 from interest_core.errors import ModelError
 from interest_core.grouping import CategoryChoice
 from interest_core.text import counted, md_code, md_escape, percent
-from ui import fits, frame, grouping, ops, queries, state, users, views, widgets
+from ui import fits, frame, grouping, ops, planning, queries, state, users, views, widgets
 from ui.store import DatasetKey
 
 WHAT = {"category": "categories", "item": "items"}
@@ -72,7 +71,7 @@ def pick_user(ds: DatasetKey, freq: str, choice: CategoryChoice) -> str | None:
 def _churn_line(ds: DatasetKey, user: str, freq: str, unit: str) -> None:
     """The user's churn risk over the usual horizon fitted to the date range (7 days would leave the Taobao
     sample's 10 days nothing real to learn from), or why it is not scored."""
-    horizon = here.fitted(DEFAULT_HORIZON.get(freq, 1))
+    horizon = planning.churn_horizon(frame.current())
     ahead = f"the next {counted(horizon, unit)}" if horizon > 1 else f"the next {unit}"
     try:
         risk = ops.churn_risk(ds, freq, horizon)

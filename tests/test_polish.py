@@ -94,11 +94,13 @@ def test_demand_and_forecasts_fit_an_eight_week_range(real_db: Path) -> None:
 
 
 @pytest.mark.slow
-def test_user_churn_risk_on_the_taobao_sample_is_not_a_one_class_model(real_db: Path) -> None:
+def test_user_and_promotions_churn_on_the_taobao_sample_fit_its_ten_days(real_db: Path) -> None:
     at = open_page("app_pages/user.py", TIMEOUT, dataset=TAOBAO)
     assert at.selectbox(key="w_freq").value == "D"
     risk = next(m.value for m in at.markdown if "Churn risk" in m.value)
     assert "next 2 days" in risk and not re.search(r"100%|>99%", risk), risk
+    # Promotions scores churn over the same fitted horizon: no error box (a 7-day model fails to fit).
+    open_page("app_pages/promotions.py", TIMEOUT, errors=True, dataset=TAOBAO)
 
 
 def test_sankey_names_its_colours_in_a_key_instead_of_labels_over_the_flows() -> None:

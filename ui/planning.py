@@ -23,6 +23,15 @@ DEMAND_FOLDS = 3  # the rolling folds analytics.demand.demand_forecast backtests
 HORIZON_CHOICES = (1, 2, 4, 8, 12)
 
 
+def churn_horizon(here: Frame) -> int:
+    """The horizon the User and Promotions pages score churn over: the usual one (``analytics.churn.
+    DEFAULT_HORIZON``) fitted to the date range. On the Taobao sample's 10 days, 2 days rather than 7, whose
+    only labelled cutoffs lie in the stray events before the bulk (a model of 1 churner in 184)."""
+    from interest_core.analytics.churn import DEFAULT_HORIZON
+
+    return here.fitted(DEFAULT_HORIZON.get(here.freq, 1))
+
+
 def demand_horizons(here: Frame, wanted: int = 4) -> tuple[list[int], int]:
     """The forecast horizons a demand backtest (``DEMAND_FOLDS`` folds, each with its training periods) can
     hold over the date range's complete periods, and the default: ``wanted`` fitted to the span
