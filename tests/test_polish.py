@@ -134,3 +134,15 @@ def test_a_users_shares_hold_other_once_when_a_grouping_made_it_a_top_category()
     shares = stacked_shares(rows, "u", "W", top_k=2)
     assert shares.groupby("period")["share"].sum().round(9).eq(1.0).all(), shares
     assert not shares.duplicated(["period", "category"]).any()
+
+
+def test_demand_chart_starts_where_the_data_does() -> None:
+    """The Taobao sample's stray early events gave its demand chart two weeks of zeros before the bulk."""
+    from interest_core.charts.ops import demand_chart
+
+    days = pd.date_range("2017-11-08", periods=26, freq="D")
+    history = pd.DataFrame({"category": "A", "period": days, "y": [0.0] * 16 + [5.0] * 10})
+    forecast = pd.DataFrame({"category": "A", "period": days[-1:] + pd.Timedelta(days=1), "yhat": 5.0})
+    fig = demand_chart(history, forecast, "D")
+    assert "last 10 days" in fig.layout.title.text
+    assert min(pd.to_datetime(fig.data[0].x)) == days[16]
