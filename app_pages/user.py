@@ -9,6 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from interest_core.charts import user as user_charts
+from interest_core.charts.style import TABLE_PERCENT, as_percent
 from interest_core.errors import ModelError
 from interest_core.grouping import CategoryChoice
 from interest_core.text import counted, md_code, md_escape, percent
@@ -129,13 +130,13 @@ def draw(ds: DatasetKey, user: str, freq: str, choice: CategoryChoice) -> None:
         st.plotly_chart(user_charts.diversity_chart(view.diversity, freq), key="user_diversity")
 
     st.subheader(f"When the top category changed ({BASES[basis]})")
-    changes = changes.drop(columns="user_id")
+    changes = as_percent(changes.drop(columns="user_id"), ("from_share", "to_share"))  # the CSV = the table
     st.dataframe(changes, hide_index=True, key="user_changes_table", column_config={
         "period": st.column_config.DateColumn(f"{unit} (UTC)"),
         "previous_period": st.column_config.DateColumn(f"previous active {unit}"),
         "from_category": "old top", "to_category": "new top",
-        "from_share": st.column_config.NumberColumn("old top's share now", format="percent"),
-        "to_share": st.column_config.NumberColumn("new top's share now", format="percent"),
+        "from_share": st.column_config.NumberColumn("old top's share now", format=TABLE_PERCENT),
+        "to_share": st.column_config.NumberColumn("new top's share now", format=TABLE_PERCENT),
     })
     widgets.csv_download("Change points (CSV)", changes, f"{dataset}_{user}_changes.csv",
                          key="user_changes_csv")
@@ -147,7 +148,9 @@ def draw(ds: DatasetKey, user: str, freq: str, choice: CategoryChoice) -> None:
     f1, f2 = st.columns(2)
     model = f1.selectbox("Model", views.FORECAST_MODELS, key="user_fc_model",
                          help="Fitted on this user's own series up to the last complete period.")
-    h = f2.slider(f"{unit.capitalize()}s ahead", 1, 8, 4, key="user_fc_h")
+    fitted = frame.current().fitted(4)
+    h = f2.slider(f"{unit.capitalize()}s ahead", 1, 8, fitted, key="user_fc_h",
+                  help=frame.current().fitted_note("Default", fitted))
     merged = views.user_forecast(ds, user, freq, model, h, grouping=choice)
     top3 = [c["category"] for c in card["top_categories"]]
     st.plotly_chart(user_charts.user_forecast_chart(merged[merged["category"].isin(top3)], freq, colors,
