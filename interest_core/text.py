@@ -57,3 +57,30 @@ def md_code(value: object) -> str:
         return "` `"
     pad = " " if text.startswith(("`", " ")) or text.endswith(("`", " ")) else ""
     return f"{fence}{pad}{text}{pad}{fence}"
+
+
+# -- counts and shares in words (shared formatters: every page says "2 categories" and "45%" the same way) --
+
+_PLURALS = {"category": "categories", "person": "people", "activity": "activities", "was": "were", "is": "are"}
+
+
+def plural(n: float, word: str, many: str | None = None) -> str:
+    """A count with its noun: '1 category', '2 categories', '1,234 users' (``many``: an irregular plural)."""
+    count = round(float(n))
+    if count == 1:
+        return f"1 {word}"
+    if many is None:
+        many = _PLURALS.get(word) or (word[:-1] + "ies" if word.endswith("y") and word[-2:-1] not in "aeiou"
+                                      else word + "es" if word.endswith(("s", "x", "ch", "sh")) else word + "s")
+    return f"{count:,} {many}"
+
+
+def percent(share: float, digits: int = 0) -> str:
+    """A share as a percentage with one rule everywhere: '45%', '<1%' for a share above 0 that rounds to 0."""
+    if share != share:  # NaN
+        return "n/a"
+    value = float(share) * 100
+    smallest = 10.0 ** -digits
+    if 0 < abs(value) < smallest / 2:
+        return f"<{smallest:g}%" if value > 0 else f">-{smallest:g}%"
+    return f"{value:,.{digits}f}%"

@@ -1,0 +1,234 @@
+"""Cohort retention and an ordered funnel, aggregated in the engine (DuckDB): no frame of events.
+
+    grid = cohort_retention(source, "W", max_cohorts=12)    # first-active week x weeks since
+    flow = ordered_funnel(source, ("view", "cart", "buy"), pd.Timedelta(days=7))
+
+Vocabulary (one name each):
+- *cohort*: the users whose first event in the log falls in one period;
+- *offset*: periods since the cohort's period (0 = the cohort's own period, where every user is active);
+- *retention*: the share of a cohort active (or buying, with ``returning="buy"``) at an offset;
+- *partial*: a cell whose calendar period the data does not cover whole (the log ends, or starts, inside it).
+
+The ordered funnel counts users who did step 1, then step 2, then step 3 ... in that order, every step
+within ``window`` of the step-1 event that starts the chain (as product-analytics funnels do). Events at
+the same timestamp count as in order (day-granular logs put a view, a cart and a buy on the same day).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from interest_core.forecasting.series import last_complete_period
+from interest_core.ingest.formats import BEHAVIORS
+from interest_core.ingest.privacy import DEFAULT_MIN_GROUP
+from interest_core.panel import EventsSource
+from interest_core.periods import FREQ_PART, check_freq, period_grid
+
+Returning = Literal["any", "buy"]
+GRID_COLUMNS: tuple[str, ...] = ("cohort", "offset", "period", "users", "size", "retention", "partial")
+FUNNEL_COLUMNS: tuple[str, ...] = ("step", "users", "of_previous", "of_first", "dropped", "did_at_all")
+DEFAULT_STEPS: tuple[str, ...] = ("view", "cart", "buy")
+DEFAULT_WINDOW = pd.Timedelta(days=7)
+
+
+def _time_filter(start: Any, end: Any) -> tuple[str, list[Any]]:
+    clauses, params = ["TRUE"], []
+    if start is not None:
+        clauses.append("ts >= ?")
+        params.append(pd.Timestamp(start).to_pydatetime())
+    if end is not None:
+        clauses.append("ts <= ?")
+        params.append(pd.Timestamp(end).to_pydatetime())
+    return " AND ".join(clauses), params
+
+
+# -- cohort retention ------------------------------------------------------------------------------
+
+@dataclass(frozen=True, eq=False)
+class CohortRetention:
+    """A cohort grid in long format (``grid``: one row per cohort and offset with data)."""
+
+    freq: str
+    returning: Returning
+    grid: pd.DataFrame  # GRID_COLUMNS; cells past the data's end are absent, not zero
+    first_partial: bool  # the log starts inside the first cohort's period
+    last_partial: bool  # the log ends inside the last period: its cells are marked partial
+    cohorts_left_out: int  # older cohorts not in the grid (max_cohorts)
+    data_start: pd.Timestamp
+    data_end: pd.Timestamp
+
+    @property
+    def cohorts(self) -> pd.DataFrame:
+        """cohort, size: one row per cohort, oldest first."""
+        sizes = self.grid.drop_duplicates("cohort")[["cohort", "size"]]
+        return sizes.sort_values("cohort", ignore_index=True)
+
+    def average(self) -> pd.DataFrame:
+        """offset, retention, users, size, cohorts: every cohort's complete cells pooled (weighted by size),
+        the "all cohorts" row product-analytics tools put on top of the grid."""
+        full = self.grid[~self.grid["partial"]]
+        if full.empty:
+            return pd.DataFrame(columns=["offset", "retention", "users", "size", "cohorts"])
+        out = full.groupby("offset", as_index=False).agg(users=("users", "sum"), size=("size", "sum"),
+                                                         cohorts=("cohort", "nunique"))
+        out["retention"] = out["users"] / out["size"]
+        return out[["offset", "retention", "users", "size", "cohorts"]]
+
+
+def _partial_start(first_event: pd.Timestamp, first_period: pd.Timestamp, freq: str) -> bool:
+    """Whether the data begins inside its first period (mirror of series.last_complete_period's tolerance)."""
+    tolerance = pd.Timedelta(hours=1) if freq == "h" else pd.Timedelta(days=1)
+    return bool(first_event - tolerance > first_period)
+
+
+def cohort_retention(source: EventsSource, freq: str = "W", *, returning: Returning = "any",
+                     max_cohorts: int = 12, max_offset: int = 52, min_users: int = DEFAULT_MIN_GROUP,
+                     start: Any = None, end: Any = None) -> CohortRetention:
+    """Users active (``returning="any"``) or buying (``"buy"``) k periods after their first active period.
+
+    The grid holds the latest ``max_cohorts`` cohorts of at least ``min_users`` users (smaller ones are
+    hidden, as in every aggregate view; ``cohorts_left_out`` counts the older and the hidden ones) and
+    offsets up to ``max_offset``. ``start``/``end`` keep the events inside a span (e.g. without strays).
+    """
+    part = FREQ_PART[check_freq(freq)]
+    if returning not in ("any", "buy"):
+        raise ValueError(f"unknown returning {returning!r}; use 'any' or 'buy'")
+    where, params = _time_filter(start, end)
+    firsts_sql = (f"SELECT user_id, min(date_trunc('{part}', ts)) AS cohort FROM {{events}} WHERE {where} "
+                  "GROUP BY user_id")
+    sizes = source.query(f"SELECT cohort, count(*) AS size FROM ({firsts_sql}) GROUP BY cohort ORDER BY cohort",
+                         params)
+    bounds = source.query(f"SELECT min(ts) AS lo, max(ts) AS hi FROM {{events}} WHERE {where}", params).iloc[0]
+    if sizes.empty or pd.isna(bounds["lo"]):
+        empty = pd.DataFrame({c: pd.Series(dtype=float) for c in GRID_COLUMNS})
+        return CohortRetention(freq, returning, empty, False, False, len(sizes), pd.NaT, pd.NaT)
+    lo, hi = pd.Timestamp(bounds["lo"]), pd.Timestamp(bounds["hi"])
+    sizes["cohort"] = pd.to_datetime(sizes["cohort"])
+    shown = sizes[sizes["size"] >= min_users].tail(max(1, int(max_cohorts)))
+    grid = period_grid(period_floor(lo, freq), period_floor(hi, freq), freq)
+    returned = "TRUE" if returning == "any" else "behavior = 'buy'"
+    counts = source.query(
+        f"""WITH firsts AS ({firsts_sql}), act AS (
+              SELECT user_id, date_trunc('{part}', ts) AS period FROM {{events}} WHERE {where} AND {returned}
+              GROUP BY ALL)
+            SELECT f.cohort, a.period, count(*) AS users FROM act a JOIN firsts f USING (user_id)
+            WHERE f.cohort IN (SELECT cohort FROM ic_cohorts) GROUP BY ALL""",
+        [*params, *params], frames={"ic_cohorts": shown[["cohort"]]})
+    counts["cohort"] = pd.to_datetime(counts["cohort"])
+    counts["period"] = pd.to_datetime(counts["period"])
+    position = pd.Series(np.arange(len(grid)), index=grid)
+    # Every cell from the cohort to the data's last period exists: zero users where none came back.
+    cells = [(c, p) for c in shown["cohort"] for p in grid[(grid >= c)][: int(max_offset) + 1]]
+    frame = pd.DataFrame(cells, columns=["cohort", "period"]).astype("datetime64[us]")
+    counts = counts.astype({"cohort": frame["cohort"].dtype, "period": frame["period"].dtype})
+    frame = frame.merge(counts, on=["cohort", "period"], how="left")
+    frame["users"] = frame["users"].fillna(0).astype(int)
+    frame["size"] = frame["cohort"].map(shown.set_index("cohort")["size"]).astype(int)
+    frame["offset"] = (position.reindex(frame["period"]).to_numpy()
+                       - position.reindex(frame["cohort"]).to_numpy()).astype(int)
+    frame["retention"] = frame["users"] / frame["size"]
+    last_full = last_complete_period(grid[-1], hi, freq)
+    frame["partial"] = frame["period"] > last_full
+    frame = frame.sort_values(["cohort", "offset"], ignore_index=True)[list(GRID_COLUMNS)]
+    return CohortRetention(freq=freq, returning=returning, grid=frame,
+                           first_partial=_partial_start(lo, grid[0], freq), last_partial=bool(last_full < grid[-1]),
+                           cohorts_left_out=len(sizes) - len(shown), data_start=lo, data_end=hi)
+
+
+def period_floor(ts: pd.Timestamp, freq: str) -> pd.Timestamp:
+    """Start of the period holding ``ts``, as DuckDB's date_trunc (weeks start on Monday; charts.style.period_start
+    is the same rule for charts, and analytics does not import charts)."""
+    if freq == "h":
+        return ts.floor("h")
+    if freq == "W":
+        return (ts - pd.Timedelta(days=ts.weekday())).floor("D")
+    if freq == "M":
+        return ts.to_period("M").start_time
+    return ts.floor("D")
+
+
+# -- the ordered funnel ----------------------------------------------------------------------------
+
+@dataclass(frozen=True, eq=False)
+class OrderedFunnel:
+    steps: tuple[str, ...]  # the steps counted, in order (requested steps absent from the log left out)
+    missing: tuple[str, ...]  # requested steps with no event in the log
+    window: pd.Timedelta
+    table: pd.DataFrame  # FUNNEL_COLUMNS, one row per step
+    day_granular: bool  # every step event is at midnight: the log records days, not times
+
+    @property
+    def completed(self) -> int:
+        """Users who went through every step in order."""
+        return int(self.table["users"].iloc[-1]) if not self.table.empty else 0
+
+
+def _check_steps(steps: Sequence[str]) -> tuple[str, ...]:
+    unknown = [s for s in steps if s not in BEHAVIORS]
+    if unknown:
+        raise ValueError(f"unknown funnel step(s) {unknown}; use behaviours among {', '.join(BEHAVIORS)}")
+    if len(set(steps)) != len(steps):
+        raise ValueError(f"funnel steps repeat: {list(steps)}; name each behaviour once")
+    return tuple(steps)
+
+
+def _funnel_sql(steps: Sequence[str], window_s: int, where: str) -> str:
+    """Per step k, the latest step-1 time that starts a chain reaching step k within the window.
+
+    ``best_k`` (a running max over the user's events in time order) is that time among the step-k events
+    so far: the latest start leaves the most room for the next step. Peers (same timestamp) are in the
+    default window frame, so a same-time event counts as following.
+    """
+    names = ", ".join(f"'{s}'" for s in steps)
+    ctes = [f"e AS (SELECT user_id, ts, behavior FROM {{events}} WHERE behavior IN ({names}) AND {where})",
+            f"s1 AS (SELECT *, CASE WHEN behavior = '{steps[0]}' THEN ts END AS start1 FROM e)",
+            "b1 AS (SELECT *, max(start1) OVER w AS best1 FROM s1 WINDOW w AS (PARTITION BY user_id ORDER BY ts))"]
+    for k, step in enumerate(steps[1:], start=2):
+        ctes.append(f"s{k} AS (SELECT *, CASE WHEN behavior = '{step}' AND ts <= best{k - 1} + "
+                    f"INTERVAL '{int(window_s)} seconds' THEN best{k - 1} END AS start{k} FROM b{k - 1})")
+        ctes.append(f"b{k} AS (SELECT *, max(start{k}) OVER w AS best{k} FROM s{k} "
+                    "WINDOW w AS (PARTITION BY user_id ORDER BY ts))")
+    reached = ", ".join(f"count(DISTINCT user_id) FILTER (WHERE start{k} IS NOT NULL) AS reached{k}"
+                        for k in range(1, len(steps) + 1))
+    did = ", ".join(f"count(DISTINCT user_id) FILTER (WHERE behavior = '{s}') AS did{k}"
+                    for k, s in enumerate(steps, start=1))
+    return (f"WITH {', '.join(ctes)} SELECT {reached}, {did}, "
+            f"coalesce(bool_and(ts = date_trunc('day', ts)), FALSE) AS day_granular FROM b{len(steps)}")
+
+
+def ordered_funnel(source: EventsSource, steps: Sequence[str] = DEFAULT_STEPS,
+                   window: pd.Timedelta = DEFAULT_WINDOW, *, start: Any = None, end: Any = None
+                   ) -> OrderedFunnel:
+    """Users who did ``steps`` in this order, each within ``window`` of the chain's first step.
+
+    Steps with no event in the log are left out (named in ``missing``), so a log without carts gets a
+    view -> buy funnel instead of a wall of zeros.
+    """
+    wanted = _check_steps(steps)
+    if pd.Timedelta(window) <= pd.Timedelta(0):
+        raise ValueError(f"funnel window {window} must be positive; pass e.g. pd.Timedelta(days=7)")
+    where, params = _time_filter(start, end)
+    names = ", ".join(f"'{s}'" for s in wanted)
+    present = set(source.query(f"SELECT DISTINCT behavior FROM {{events}} WHERE behavior IN ({names}) AND {where}",
+                               params)["behavior"].astype(str))
+    used = tuple(s for s in wanted if s in present)
+    missing = tuple(s for s in wanted if s not in present)
+    if not used:
+        empty = pd.DataFrame({c: pd.Series(dtype=float) for c in FUNNEL_COLUMNS})
+        return OrderedFunnel(used, missing, pd.Timedelta(window), empty, False)
+    row = source.query(_funnel_sql(used, int(pd.Timedelta(window).total_seconds()), where), params).iloc[0]
+    users = np.array([int(row[f"reached{k}"]) for k in range(1, len(used) + 1)])
+    previous = np.concatenate([[users[0]], users[:-1]])
+    table = pd.DataFrame({
+        "step": list(used), "users": users,
+        "of_previous": users / np.where(previous > 0, previous, 1),
+        "of_first": users / max(int(users[0]), 1),
+        "dropped": previous - users,
+        "did_at_all": [int(row[f"did{k}"]) for k in range(1, len(used) + 1)],
+    })
+    return OrderedFunnel(used, missing, pd.Timedelta(window), table, bool(row["day_granular"]))
