@@ -4,14 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from interest_core.analytics.churn import (
-    DEFAULT_HORIZON,
-    horizon_for_span,
-    max_horizon,
-    quality_in_words,
-    span_periods,
-)
+from interest_core.analytics.churn import DEFAULT_HORIZON, max_horizon, quality_in_words, span_horizon
 from interest_core.charts import ops as ops_charts
+from interest_core.charts.style import TABLE_PERCENT, as_percent
 from interest_core.text import percent, plural
 from ui import frame, ops, queries, widgets
 from ui.store import DatasetKey
@@ -22,8 +17,8 @@ WRAPPED_ROW = 76  # px: three lines of a wrapped text cell (Streamlit wraps text
 def draw(ds: DatasetKey, freq: str) -> None:
     unit = widgets.period_name(freq)
     last = queries.last_complete_period(ds, freq)
-    n_periods = span_periods(queries.window(ds)["start"], last, freq)
-    default = horizon_for_span(freq, n_periods)  # a clear error when the span is too short for any horizon
+    # A clear error when the span is too short for any horizon.
+    default, n_periods = span_horizon(freq, queries.window(ds)["start"], last)
     options = [h for h in sorted({1, 2, 3, 4, default}) if h <= max_horizon(n_periods)]
     chosen_from_span = default < DEFAULT_HORIZON.get(freq, 1)
     c1, c2 = st.columns(2)
@@ -63,10 +58,11 @@ def draw(ds: DatasetKey, freq: str) -> None:
             f"for ranking by {unit}s since last activity; PR-AUC {s['pr_auc']:.3f} vs {s['recency_pr_auc']:.3f}; "
             f"Brier {s['brier']:.3f} (always guessing the base rate: {bt.brier_base_rate:.3f}). "
             "Each cutoff's model saw only the data before it.")
-        st.dataframe(bt.per_cutoff, hide_index=True, key="churn_per_cutoff", column_config={
+        st.dataframe(as_percent(bt.per_cutoff, ["churn_rate"]), hide_index=True, key="churn_per_cutoff",
+                     placeholder="n/a", column_config={
             "cutoff": st.column_config.DateColumn(f"cutoff ({unit} start)", format="YYYY-MM-DD"),
             "n": st.column_config.NumberColumn("active users", format="localized"),
-            "churn_rate": st.column_config.NumberColumn("churned", format="percent"),
+            "churn_rate": st.column_config.NumberColumn("churned", format=TABLE_PERCENT),
             "roc_auc": st.column_config.NumberColumn("ROC-AUC", format="%.3f"),
             "pr_auc": st.column_config.NumberColumn("PR-AUC", format="%.3f"),
             "recency_roc_auc": st.column_config.NumberColumn("ROC-AUC of recency", format="%.3f"),
@@ -81,7 +77,8 @@ def draw(ds: DatasetKey, freq: str) -> None:
         st.info(f"No user has a risk of {percent(threshold)} or more; the riskiest are listed anyway.")
     labels = {"user_id": "user", "risk_pct": "risk (%)", "inactive_periods": f"{unit}s inactive",
               "reasons": "why (what raises the risk most)"}
-    st.dataframe(table, hide_index=True, key="churn_table", row_height=WRAPPED_ROW, column_config={
+    st.dataframe(table, hide_index=True, key="churn_table", row_height=WRAPPED_ROW,
+                 height=WRAPPED_ROW * min(len(table), 10) + 40, column_config={
         "user_id": st.column_config.TextColumn(labels["user_id"]),
         "risk_pct": st.column_config.ProgressColumn("risk", format="%.0f%%", min_value=0, max_value=100),
         "inactive_periods": st.column_config.NumberColumn(labels["inactive_periods"]),

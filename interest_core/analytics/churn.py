@@ -65,6 +65,12 @@ def span_periods(start: pd.Timestamp, last_complete: pd.Timestamp, freq: str) ->
     return 0 if first > pd.Timestamp(last_complete) else len(period_grid(first, pd.Timestamp(last_complete), freq))
 
 
+def span_horizon(freq: str, span_start: pd.Timestamp, last_complete: pd.Timestamp) -> tuple[int, int]:
+    """(default horizon, complete periods) of a log whose main span starts at ``span_start``."""
+    n_periods = span_periods(span_start, last_complete, freq)
+    return horizon_for_span(freq, n_periods), n_periods
+
+
 def horizon_for_span(freq: str, n_periods: int) -> int:
     """The page's default horizon: DEFAULT_HORIZON[freq], shortened to what the span allows.
 

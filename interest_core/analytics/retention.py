@@ -23,11 +23,13 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from interest_core.charts.style import BEHAVIOR_LABELS
 from interest_core.forecasting.series import last_complete_period
 from interest_core.ingest.formats import BEHAVIORS
 from interest_core.ingest.privacy import DEFAULT_MIN_GROUP
 from interest_core.panel import EventsSource
-from interest_core.periods import FREQ_PART, check_freq, period_grid
+from interest_core.periods import FREQ_PART, PERIOD_LABEL, PERIOD_OFFSETS, check_freq, period_grid
+from interest_core.text import percent, plural
 
 Returning = Literal["any", "buy"]
 GRID_COLUMNS: tuple[str, ...] = ("cohort", "offset", "period", "users", "size", "retention", "partial")
@@ -232,3 +234,66 @@ def ordered_funnel(source: EventsSource, steps: Sequence[str] = DEFAULT_STEPS,
         "did_at_all": [int(row[f"did{k}"]) for k in range(1, len(used) + 1)],
     })
     return OrderedFunnel(used, missing, pd.Timedelta(window), table, bool(row["day_granular"]))
+
+
+# -- in words --------------------------------------------------------------------------------------
+
+def retention_words(result: CohortRetention, min_users: int = DEFAULT_MIN_GROUP) -> list[str]:
+    """What the cohort grid says, sentence by sentence (plain text; cohort dates, counts and shares)."""
+    unit = PERIOD_LABEL.get(result.freq, "period")
+    if result.grid.empty:
+        return [f"No {unit} has {plural(min_users, 'new user')} or more to follow."]
+    doing = "active again" if result.returning == "any" else "buying"
+    avg = result.average().set_index("offset")
+    out = []
+    later = [k for k in avg.index if k > 0 and avg.loc[k, "cohorts"] >= 2]
+    if later:
+        first, last = later[0], later[min(len(later), 4) - 1]
+        text = f"On average {percent(avg.loc[first, 'retention'])} of new users are {doing} {plural(first, unit)} later"
+        if last != first:
+            text += f", and {percent(avg.loc[last, 'retention'])} after {plural(last, unit)}"
+        out.append(text + ".")
+    first_period = period_floor(result.data_start, result.freq)
+    if result.cohorts["cohort"].iloc[0] <= first_period + PERIOD_OFFSETS[result.freq]:
+        out.append(f"The earliest cohorts hold users already active before the log begins "
+                   f"({result.data_start:%Y-%m-%d}), not only new users.")
+    if result.last_partial:
+        out.append(f"The last {unit} is partial (the data ends {result.data_end:%Y-%m-%d %H:%M}): its cells are "
+                   "marked * and left out of the average.")
+    if result.cohorts_left_out:
+        out.append(f"{plural(result.cohorts_left_out, 'older or smaller cohort')} (fewer than "
+                   f"{plural(min_users, 'user')}, or past the cohorts shown) left out.")
+    return out
+
+
+def funnel_words(funnel: OrderedFunnel) -> list[str]:
+    """What the ordered funnel says, sentence by sentence (plain text)."""
+    label = BEHAVIOR_LABELS
+    out = []
+    if funnel.missing:
+        kept = " → ".join(label[s] for s in funnel.steps) or "no step"
+        out.append(f"This log has no {' or '.join(label[s] for s in funnel.missing)} events, so the funnel is "
+                   f"{kept}.")
+    t = funnel.table
+    if t.empty or int(t["users"].iloc[0]) == 0:
+        return out
+    window = f"{funnel.window.total_seconds() / 3600:g} hours"
+    if funnel.window >= pd.Timedelta(days=1) and funnel.window.total_seconds() % 86_400 == 0:
+        window = plural(funnel.window.days, "day")
+    if len(t) > 1:
+        last = t.iloc[-1]
+        out.append(f"{int(last['users']):,} of the {plural(int(t['users'].iloc[0]), 'user')} who did "
+                   f"{label[funnel.steps[0]]} went through every step in this order within {window} "
+                   f"({percent(last['of_first'], 1)}).")
+        drops = t.iloc[1:].assign(lost=1 - t["of_previous"].iloc[1:])
+        worst = drops.loc[drops["lost"].idxmax()]
+        before = funnel.steps[funnel.steps.index(str(worst["step"])) - 1]
+        out.append(f"The biggest drop is from {label[before]} to {label[str(worst['step'])]}: {percent(worst['lost'])} "
+                   "go no further.")
+        if int(last["did_at_all"]) > int(last["users"]):
+            out.append(f"{plural(int(last['did_at_all']), 'user')} did {label[funnel.steps[-1]]} at all; "
+                       f"{percent(int(last['users']) / int(last['did_at_all']))} of them followed this path, the "
+                       "others skipped a step, took longer or did it in another order.")
+    if funnel.day_granular:
+        out.append("Times in this log are whole days: steps on the same day count as in order.")
+    return out

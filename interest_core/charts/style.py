@@ -174,3 +174,13 @@ def empty_figure(title: str, message: str = "no events to draw") -> go.Figure:
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
     return styled(fig, title, None, None, height=260, legend=False)
+
+
+TABLE_PERCENT = "%.1f%%"  # the one style of a share in a table column (prose uses text.percent)
+
+
+def as_percent(frame: pd.DataFrame, columns: Iterable[str]) -> pd.DataFrame:
+    """A copy of ``frame`` with these share columns (0 to 1) in percent (0 to 100), to show as TABLE_PERCENT
+    (Streamlit's own "percent" format varies the decimals: 7.85%, 58%)."""
+    present = [c for c in columns if c in frame.columns]
+    return frame.assign(**{c: frame[c].astype(float) * 100 for c in present})
