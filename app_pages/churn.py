@@ -50,26 +50,7 @@ def draw(ds: DatasetKey, freq: str) -> None:
         bt = ops.churn_backtest(ds, freq, horizon)
         st.plotly_chart(ops_charts.reliability_chart(bt.reliability), key="churn_reliability")
     s = bt.summary
-    st.markdown(quality_in_words(dict(s), unit))
-    with st.expander("Model quality for analysts"):
-        st.caption(
-            f"Backtest on the last 3 {unit}s with known outcomes ({int(s['n_test']):,} user snapshots, "
-            f"{percent(s['base_rate'])} churned): ROC-AUC **{s['roc_auc']:.3f}** vs **{s['recency_roc_auc']:.3f}** "
-            f"for ranking by {unit}s since last activity; PR-AUC {s['pr_auc']:.3f} vs {s['recency_pr_auc']:.3f}; "
-            f"Brier {s['brier']:.3f} (always guessing the base rate: {bt.brier_base_rate:.3f}). "
-            "Each cutoff's model saw only the data before it.")
-        st.dataframe(as_percent(bt.per_cutoff, ["churn_rate"]), hide_index=True, key="churn_per_cutoff",
-                     placeholder="n/a", column_config={
-            "cutoff": st.column_config.DateColumn(f"cutoff ({unit} start)", format="YYYY-MM-DD"),
-            "n": st.column_config.NumberColumn("active users", format="localized"),
-            "churn_rate": st.column_config.NumberColumn("churned", format=TABLE_PERCENT),
-            "roc_auc": st.column_config.NumberColumn("ROC-AUC", format="%.3f"),
-            "pr_auc": st.column_config.NumberColumn("PR-AUC", format="%.3f"),
-            "recency_roc_auc": st.column_config.NumberColumn("ROC-AUC of recency", format="%.3f"),
-            "recency_pr_auc": st.column_config.NumberColumn("PR-AUC of recency", format="%.3f"),
-            "n_train": st.column_config.NumberColumn("training snapshots", format="localized"),
-        })
-
+    st.markdown(quality_in_words(dict(s), unit) + " The figures for analysts are at the bottom of the page.")
     st.subheader("Users at highest risk")
     n = int(st.number_input("Show", 10, 1000, 50, 10, key="churn_n"))
     table = ops_charts.top_risk_table(risk, ds.name, n)
@@ -88,6 +69,25 @@ def draw(ds: DatasetKey, freq: str) -> None:
     export = table.drop(columns="open").rename(columns=labels)  # the rows and columns the table shows
     widgets.csv_download(f"These {plural(len(table), 'user')} (CSV)", export, f"{ds.name}_churn_risk.csv",
                          key="churn_csv")
+
+    with st.expander("Model quality for analysts"):
+        st.caption(
+            f"Backtest on the last {plural(3, unit)} with known outcomes ({int(s['n_test']):,} user snapshots, "
+            f"{percent(s['base_rate'])} churned): ROC-AUC **{s['roc_auc']:.3f}** vs **{s['recency_roc_auc']:.3f}** "
+            f"for ranking by {unit}s since last activity; PR-AUC {s['pr_auc']:.3f} vs {s['recency_pr_auc']:.3f}; "
+            f"Brier {s['brier']:.3f} (always guessing the base rate: {bt.brier_base_rate:.3f}). "
+            "Each cutoff's model saw only the data before it.")
+        st.dataframe(as_percent(bt.per_cutoff, ["churn_rate"]), hide_index=True, key="churn_per_cutoff",
+                     placeholder="n/a", column_config={
+            "cutoff": st.column_config.DateColumn(f"cutoff ({unit} start)", format="YYYY-MM-DD"),
+            "n": st.column_config.NumberColumn("active users", format="localized"),
+            "churn_rate": st.column_config.NumberColumn("churned", format=TABLE_PERCENT),
+            "roc_auc": st.column_config.NumberColumn("ROC-AUC", format="%.3f"),
+            "pr_auc": st.column_config.NumberColumn("PR-AUC", format="%.3f"),
+            "recency_roc_auc": st.column_config.NumberColumn("ROC-AUC of recency", format="%.3f"),
+            "recency_pr_auc": st.column_config.NumberColumn("PR-AUC of recency", format="%.3f"),
+            "n_train": st.column_config.NumberColumn("training snapshots", format="localized"),
+        })
 
 
 here = frame.current()

@@ -63,6 +63,7 @@ class CohortRetention:
     cohorts_left_out: int  # older cohorts not in the grid (max_cohorts)
     data_start: pd.Timestamp
     data_end: pd.Timestamp
+    min_users: int = DEFAULT_MIN_GROUP  # smaller cohorts are hidden
 
     @property
     def cohorts(self) -> pd.DataFrame:
@@ -108,7 +109,7 @@ def cohort_retention(source: EventsSource, freq: str = "W", *, returning: Return
     bounds = source.query(f"SELECT min(ts) AS lo, max(ts) AS hi FROM {{events}} WHERE {where}", params).iloc[0]
     if sizes.empty or pd.isna(bounds["lo"]):
         empty = pd.DataFrame({c: pd.Series(dtype=float) for c in GRID_COLUMNS})
-        return CohortRetention(freq, returning, empty, False, False, len(sizes), pd.NaT, pd.NaT)
+        return CohortRetention(freq, returning, empty, False, False, len(sizes), pd.NaT, pd.NaT, min_users)
     lo, hi = pd.Timestamp(bounds["lo"]), pd.Timestamp(bounds["hi"])
     sizes["cohort"] = pd.to_datetime(sizes["cohort"])
     shown = sizes[sizes["size"] >= min_users].tail(max(1, int(max_cohorts)))
@@ -139,7 +140,7 @@ def cohort_retention(source: EventsSource, freq: str = "W", *, returning: Return
     frame = frame.sort_values(["cohort", "offset"], ignore_index=True)[list(GRID_COLUMNS)]
     return CohortRetention(freq=freq, returning=returning, grid=frame,
                            first_partial=_partial_start(lo, grid[0], freq), last_partial=bool(last_full < grid[-1]),
-                           cohorts_left_out=len(sizes) - len(shown), data_start=lo, data_end=hi)
+                           cohorts_left_out=len(sizes) - len(shown), data_start=lo, data_end=hi, min_users=min_users)
 
 
 def period_floor(ts: pd.Timestamp, freq: str) -> pd.Timestamp:
@@ -238,8 +239,9 @@ def ordered_funnel(source: EventsSource, steps: Sequence[str] = DEFAULT_STEPS,
 
 # -- in words --------------------------------------------------------------------------------------
 
-def retention_words(result: CohortRetention, min_users: int = DEFAULT_MIN_GROUP) -> list[str]:
+def retention_words(result: CohortRetention) -> list[str]:
     """What the cohort grid says, sentence by sentence (plain text; cohort dates, counts and shares)."""
+    min_users = result.min_users
     unit = PERIOD_LABEL.get(result.freq, "period")
     if result.grid.empty:
         return [f"No {unit} has {plural(min_users, 'new user')} or more to follow."]
