@@ -27,15 +27,16 @@ from ui.store import DatasetKey
 METHODS = {"kmeans": "K-means (number of segments by silhouette, or fixed)", "dbscan": "DBSCAN (dense groups + noise)"}
 
 
-def churn_or_none(ds: DatasetKey, freq: str) -> pd.DataFrame | None:
-    """Churn risk per active user at the Churn page's default horizon, or None where the data is too short."""
+def churn_or_why(ds: DatasetKey, freq: str) -> tuple[pd.DataFrame | None, str]:
+    """Churn risk per active user at the Churn page's default horizon, or None and why not (the data is too
+    short for it, or the model is still being fitted): the comparison goes on without it."""
     from interest_core.analytics.churn import span_horizon
 
     try:
         horizon, _ = span_horizon(freq, queries.window(ds)["start"], queries.last_complete_period(ds, freq))
-        return ops.churn_risk(ds, freq, horizon)
-    except InterestCoreError:
-        return None
+        return ops.churn_risk(ds, freq, horizon), ""
+    except InterestCoreError as exc:
+        return None, exc.problem
 
 
 def draw(ds: DatasetKey, freq: str) -> None:
@@ -64,13 +65,13 @@ def draw(ds: DatasetKey, freq: str) -> None:
         st.warning(seg.separation_warning, icon=":material/blur_on:")
 
     st.subheader("Segments side by side")
-    churn = churn_or_none(ds, freq)
+    churn, why_not = churn_or_why(ds, freq)
     compared = segment_comparison(seg.features, seg.labels.to_numpy(), freq, table, churn)
     sheet = side_by_side(compared, freq)
     # st.table wraps long cells (names, categories, descriptions) instead of cutting them; it reads markdown.
     st.table(sheet.rename(columns=md_escape).map(md_escape).rename(index=md_escape))
     if churn is None:
-        st.caption("Churn risk is left out: this data is too short to learn churn from at this period.")
+        st.caption(f"Churn risk is left out: {md_escape(why_not)}.")
     else:
         st.caption("Churn risk: the average risk of no event over the Churn page's default horizon, among the "
                    "segment's users active lately.")
@@ -84,7 +85,8 @@ def draw(ds: DatasetKey, freq: str) -> None:
         st.plotly_chart(seg_charts.segment_sizes_chart(sizes, freq, names, window=SIZES_WINDOW), key="seg_sizes")
         widgets.csv_download("Segment sizes over time (CSV)", sizes, f"{dataset}_segment_sizes.csv",
                              key="seg_sizes_csv")
-    st.plotly_chart(seg_charts.segment_traits_chart(seg.traits.loc[list(names)], names), key="seg_traits")
+    traits = seg.traits.loc[list(names)] if not seg.traits.empty else table
+    st.plotly_chart(seg_charts.segment_traits_chart(traits, names), key="seg_traits")
 
     st.subheader("Users of a segment")
     if not names:

@@ -257,6 +257,9 @@ class ChurnModel(BaseEstimator):
 def quality_in_words(summary: Mapping[str, float], unit: str) -> str:
     """A backtest summary (``ChurnEvaluation.summary``) in a marketer's words (markdown): how many of the
     users the model flags did go quiet, against everyone and against a list by time since the last visit."""
+    if "top_churn_rate" not in summary:  # a backtest saved before these figures existed
+        return (f"**How good is the list?** In a test on the last {plural(TEST_CUTOFFS, unit)} whose outcome is "
+                f"known, {percent(summary['base_rate'])} of active users went quiet.")
     top, base, recency = summary["top_churn_rate"], summary["base_rate"], summary["recency_top_churn_rate"]
     times = f" ({top / base:.1f} times the average)" if base > 0 else ""
     text = (f"**How good is the list?** Tested on the last {plural(TEST_CUTOFFS, unit)} whose outcome is known: of the "

@@ -4,7 +4,7 @@ features are read over and the rolling windows its sizes over time are counted i
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import pandas as pd
@@ -24,8 +24,14 @@ class Segmentation:
     projection: pd.DataFrame  # 2-D points per user with their segment
     silhouette: Mapping[int, float]  # k -> silhouette (k-means), empty otherwise
     sizes: pd.DataFrame  # period, segment, users
-    traits: pd.DataFrame  # segment x trait (behaviour and category shares), SDs from the mean, plain names
-    n_segments: int  # segments found (noise not counted)
+    # segment x trait (behaviour and category shares), SDs from the mean, plain names; empty in a result saved
+    # before it existed (the page then draws the behaviour traits of ``descriptions``)
+    traits: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+    @property
+    def n_segments(self) -> int:
+        """Segments found (noise not counted)."""
+        return int((self.descriptions["segment"] >= 0).sum())
 
     @property
     def names(self) -> dict[int, str]:
@@ -69,7 +75,6 @@ def segmentation(panel: pd.DataFrame, freq: str, *, method: Literal["kmeans", "d
         labels=pd.Series(model.labels_, index=features.index, name="segment"),
         descriptions=descriptions,
         traits=profiles.trait_matrix(features, model.labels_, freq),
-        n_segments=int(model.n_clusters_),
         projection=seg.projection_2d(features, model.labels_, model),
         silhouette=dict(model.silhouette_),
         sizes=seg.segment_sizes_over_time(panel, model, freq, window=sizes_window, step=step),
