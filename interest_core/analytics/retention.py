@@ -181,27 +181,26 @@ def _check_steps(steps: Sequence[str]) -> tuple[str, ...]:
 
 
 def _funnel_sql(steps: Sequence[str], window_s: int, where: str) -> str:
-    """Per step k, the latest step-1 time that starts a chain reaching step k within the window.
+    """Per step k, the chains reaching it: (user, time of the step-k event, start = the step-1 time).
 
-    ``best_k`` (a running max over the user's events in time order) is that time among the step-k events
-    so far: the latest start leaves the most room for the next step. Peers (same timestamp) are in the
-    default window frame, so a same-time event counts as following.
+    A step-k event continues the latest chain of step k-1 at or before it (an ASOF join): that chain has the
+    latest start (starts never decrease along a user's time), so it leaves the most room for the window. Events
+    at the same time count as following. Each step is one sorted merge of two event subsets, not a window
+    over every event.
     """
     names = ", ".join(f"'{s}'" for s in steps)
-    ctes = [f"e AS (SELECT user_id, ts, behavior FROM {{events}} WHERE behavior IN ({names}) AND {where})",
-            f"s1 AS (SELECT *, CASE WHEN behavior = '{steps[0]}' THEN ts END AS start1 FROM e)",
-            "b1 AS (SELECT *, max(start1) OVER w AS best1 FROM s1 WINDOW w AS (PARTITION BY user_id ORDER BY ts))"]
+    span = f"INTERVAL '{int(window_s)} seconds'"
+    ctes = [f"e AS (SELECT DISTINCT user_id, behavior, ts FROM {{events}} WHERE behavior IN ({names}) AND {where})",
+            f"c1 AS (SELECT user_id, ts, ts AS start FROM e WHERE behavior = '{steps[0]}')"]
     for k, step in enumerate(steps[1:], start=2):
-        ctes.append(f"s{k} AS (SELECT *, CASE WHEN behavior = '{step}' AND ts <= best{k - 1} + "
-                    f"INTERVAL '{int(window_s)} seconds' THEN best{k - 1} END AS start{k} FROM b{k - 1})")
-        ctes.append(f"b{k} AS (SELECT *, max(start{k}) OVER w AS best{k} FROM s{k} "
-                    "WINDOW w AS (PARTITION BY user_id ORDER BY ts))")
-    reached = ", ".join(f"count(DISTINCT user_id) FILTER (WHERE start{k} IS NOT NULL) AS reached{k}"
-                        for k in range(1, len(steps) + 1))
+        ctes.append(f"c{k} AS (SELECT b.user_id, b.ts, a.start FROM (SELECT user_id, ts FROM e WHERE behavior = "
+                    f"'{step}') b ASOF JOIN c{k - 1} a ON b.user_id = a.user_id AND b.ts >= a.ts "
+                    f"WHERE b.ts <= a.start + {span})")
+    reached = ", ".join(f"(SELECT count(DISTINCT user_id) FROM c{k}) AS reached{k}" for k in range(1, len(steps) + 1))
     did = ", ".join(f"count(DISTINCT user_id) FILTER (WHERE behavior = '{s}') AS did{k}"
                     for k, s in enumerate(steps, start=1))
     return (f"WITH {', '.join(ctes)} SELECT {reached}, {did}, "
-            f"coalesce(bool_and(ts = date_trunc('day', ts)), FALSE) AS day_granular FROM b{len(steps)}")
+            "coalesce(bool_and(ts = date_trunc('day', ts)), FALSE) AS day_granular FROM e")
 
 
 def ordered_funnel(source: EventsSource, steps: Sequence[str] = DEFAULT_STEPS,
