@@ -13,6 +13,9 @@ from ui import frame, queries, retention, widgets
 from ui.store import DatasetKey
 
 RETURNING = {"any": "any event", "buy": "a purchase"}
+FUNNEL_COLUMNS = {"users": "users in order", "of_previous": "% of the step before", "of_first": "% of the first step",
+                  "dropped": "dropped off", "did_at_all": "did it at all (any order)"}
+PERCENT_COLUMNS = (FUNNEL_COLUMNS["of_previous"], FUNNEL_COLUMNS["of_first"])
 WINDOWS = {1: "1 hour", 24: "1 day", 72: "3 days", 168: "7 days", 336: "14 days", 720: "30 days"}
 
 
@@ -37,11 +40,12 @@ def draw(ds: DatasetKey, freq: str) -> None:
     st.plotly_chart(charts.retention_curve(result), key="ret_curve")
     with st.expander("The grid as a table"):
         grid = as_percent(result.grid, ["retention"]).rename(columns={
-            "offset": f"{unit}s since", "users": "users back", "size": "cohort size", "partial": f"partial {unit}"})
+            "offset": f"{unit}s since", "period": unit, "users": "users back", "size": "cohort size",
+            "retention": "retention (%)", "partial": f"partial {unit}"})
         st.dataframe(grid, hide_index=True, key="ret_table", column_config={
             "cohort": st.column_config.DatetimeColumn(format="YYYY-MM-DD"),
-            "period": st.column_config.DatetimeColumn(unit, format="YYYY-MM-DD"),
-            "retention": st.column_config.NumberColumn(format=TABLE_PERCENT),
+            unit: st.column_config.DatetimeColumn(format="YYYY-MM-DD"),
+            "retention (%)": st.column_config.NumberColumn(format=TABLE_PERCENT),
         })
         widgets.csv_download("Cohort grid (CSV)", grid, f"{ds.name}_retention.csv", key="ret_csv")
 
@@ -63,13 +67,10 @@ def draw(ds: DatasetKey, freq: str) -> None:
     bullets(funnel_words(flow))
     st.plotly_chart(charts.ordered_funnel_chart(flow), key="ret_funnel")
     table = as_percent(flow.table, ["of_previous", "of_first"]).assign(
-        step=[BEHAVIOR_LABELS.get(s, s) for s in flow.table["step"]])
+        step=[BEHAVIOR_LABELS.get(s, s) for s in flow.table["step"]]).rename(columns=FUNNEL_COLUMNS)
     st.dataframe(table, hide_index=True, key="ret_funnel_table", column_config={
-        "users": st.column_config.NumberColumn("users in order", format="localized"),
-        "of_previous": st.column_config.NumberColumn("of the step before", format=TABLE_PERCENT),
-        "of_first": st.column_config.NumberColumn("of the first step", format=TABLE_PERCENT),
-        "dropped": st.column_config.NumberColumn("dropped off", format="localized"),
-        "did_at_all": st.column_config.NumberColumn("did it at all (any order)", format="localized"),
+        **{c: st.column_config.NumberColumn(format="localized") for c in table.columns[1:]},
+        **{c: st.column_config.NumberColumn(format=TABLE_PERCENT) for c in PERCENT_COLUMNS},
     })
     widgets.csv_download("Funnel (CSV)", table, f"{ds.name}_funnel.csv", key="ret_funnel_csv")
 

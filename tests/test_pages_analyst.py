@@ -205,8 +205,9 @@ def test_retention_page_on_the_demo(db: Path) -> None:
     figs = check_figures(at, {"ret_grid", "ret_funnel"})
     assert "buying" in figs["ret_grid"]["layout"]["title"]["text"]
     assert "view → buy within 1 day" in figs["ret_funnel"]["layout"]["title"]["text"]
-    funnel = frame_with(at, "of_first")
-    assert funnel["step"].tolist() == ["view", "buy"] and funnel["of_first"].iloc[0] == pytest.approx(100)
+    funnel = frame_with(at, "% of the first step")
+    assert funnel["step"].tolist() == ["view", "buy"] and funnel["% of the first step"].iloc[0] == pytest.approx(100)
+    assert not [c for c in funnel.columns if "_" in c]
 
 
 @pytest.mark.slow
