@@ -80,8 +80,8 @@ def horizon_for_span(freq: str, n_periods: int) -> int:
     longest = max_horizon(n_periods)
     if longest < 1:
         raise ModelError(
-            f"{n_periods} complete period(s) are too few to learn churn from (it needs at least "
-            f"{MIN_HISTORY + TEST_CUTOFFS + 2})", "pick a shorter period (e.g. daily or hourly) in the sidebar")
+            f"the data holds only {plural(n_periods, 'complete period')}, too few to learn churn from (it needs at "
+            f"least {MIN_HISTORY + TEST_CUTOFFS + 2})", "pick a shorter period (e.g. daily or hourly) in the sidebar")
     return min(DEFAULT_HORIZON.get(freq, 1), longest)
 
 
