@@ -13,9 +13,8 @@ from ui.store import DatasetKey
 
 def draw(ds: DatasetKey, freq: str) -> None:
     unit = widgets.period_name(freq)
-    c1, c2, c3, c4 = st.columns(4)
-    top_k = int(c1.selectbox("Categories", [5, 8, 12, 20], index=2, key="demand_top_k",
-                             help="The most engaged categories; the rest are summed as 'other'."))
+    top_k = widgets.category_grouping(ds, "demand", default_k=12, picker=False)
+    c2, c3, c4 = st.columns(3)
     horizon = int(c2.selectbox(f"Forecast {unit}s", [2, 4, 8, 12], index=1, key="demand_horizon"))
     use_lstm = c3.toggle("Include the LSTM (slow)", value=False, key="demand_lstm", disabled="lstm" not in available())
     min_users = int(c4.number_input("Hide categories under k users", 1, 100, 5, key="demand_min_users"))

@@ -8,8 +8,9 @@ import streamlit as st
 
 from interest_core.analytics.migration import matrix_wide, noisy_export, top_flows
 from interest_core.charts import migration as mig_charts
-from interest_core.views.migration import SANKEY_LAST_PAIRS, SANKEY_MAX_CATEGORIES
-from ui import frame, queries, views, widgets
+from interest_core.text import percent, plural
+from interest_core.views.migration import MIGRATION_MODELS, MODEL_TEXT, SANKEY_LAST_PAIRS, SANKEY_MAX_CATEGORIES
+from ui import frame, grouping, queries, views, widgets
 from ui.store import DatasetKey
 
 MODES = {
@@ -21,11 +22,11 @@ VALUES = {"mass": "interest moved", "users": "users", "share_of_row": "% of the 
 
 def draw(ds: DatasetKey, freq: str, periods: list[str], unit: str) -> None:
     dataset = ds.name
-    c1, c2, c3 = st.columns([2, 1, 1])
+    choice = widgets.category_grouping(ds, "mig")
+    grp_nouns = "groups" if choice.spec.method in ("learned", "map") else plural(grouping.noun(ds), 2)
+    c1, c3 = st.columns([3, 1])
     mode = c1.radio("Compare", list(MODES), format_func=MODES.__getitem__, key="mig_mode")
-    top_k = c2.slider("Categories shown", 3, 30, 12, key="mig_top_k",
-                      help="The most engaged categories; the rest are summed as 'other'.")
-    min_users = int(c3.number_input("Hide groups under k users", 1, 100, 5, key="mig_min_users",
+    min_users = int(c3.number_input("Hide cells under k users", 1, 100, 5, key="mig_min_users",
                                     help="A cell or link with fewer users is not shown or exported."))
     default = (periods[max(0, len(periods) - 9)], periods[-1])
     start, end = st.select_slider(f"{unit.capitalize()}s (start of each, UTC)", periods, value=default,
@@ -46,7 +47,7 @@ def draw(ds: DatasetKey, freq: str, periods: list[str], unit: str) -> None:
         st.info(f"Pick a range of at least two {unit}s.")
         return
 
-    view = views.migration_view(ds, freq, top_k, mode, start, end, split, segment, min_users)
+    view = views.migration_view(ds, freq, choice, mode, start, end, split, segment, min_users)
     matrix = view.matrix
     st.caption(f"{view.users:,} users, {view.pairs} {unit} pair(s). Share of interest: each user's "
                f"share that left a category is split over the categories that gained, in proportion "
@@ -59,8 +60,14 @@ def draw(ds: DatasetKey, freq: str, periods: list[str], unit: str) -> None:
                       "earlier period; (gone): users not active in the later one.")
     wide = matrix_wide(matrix, value, diagonal=stay, entry_exit=entry)
     st.plotly_chart(mig_charts.migration_heatmap(wide, value=value), key="mig_heatmap")
-    colors = queries.colors(ds)
-    left, right = st.columns([3, 2])
+    if view.hidden:
+        st.caption(f"Blank cells: fewer than {min_users} users moved that way (hidden for privacy), or nothing did.")
+    colors = grouping.colors(ds, choice.spec)
+    flows = view.net.head(12) if mode == "periods" else top_flows(matrix, 12)
+    # Long group names ('brand 911, 26288 +702 → ...') need the page's width: side by side only for short ones.
+    longest = max((len(f"{a} → {b}") for a, b in zip(flows["from_category"], flows["to_category"], strict=True)),
+                  default=0)
+    left, right = st.columns([3, 2]) if longest <= 32 else (st.container(), st.container())
     with left:
         st.plotly_chart(mig_charts.sankey_chart(view.links, colors), key="mig_sankey")
         if mode == "periods" and view.pairs > SANKEY_LAST_PAIRS:
@@ -68,7 +75,6 @@ def draw(ds: DatasetKey, freq: str, periods: list[str], unit: str) -> None:
                        f"and at most {SANKEY_MAX_CATEGORIES} categories, to stay legible; the matrix above covers "
                        "the whole range.")
     with right:
-        flows = view.net.head(12) if mode == "periods" else top_flows(matrix, 12)
         st.plotly_chart(mig_charts.top_flows_chart(flows, value="net" if mode == "periods" else "mass",
                                                    colors=colors), key="mig_flows")
 
@@ -79,7 +85,7 @@ def draw(ds: DatasetKey, freq: str, periods: list[str], unit: str) -> None:
         st.info("No flow between different categories in this selection.")
     else:
         flow = st.selectbox("Flow", choices, key="mig_flow", format_func=lambda f: f"{f[0]} → {f[1]}")
-        who = views.flow_users(ds, freq, top_k, mode, start, end, split, segment, flow[0], flow[1])
+        who = views.flow_users(ds, freq, choice, mode, start, end, split, segment, flow[0], flow[1])
         who = who.assign(open=[f"user?user={quote(u)}&dataset={quote(dataset)}" for u in who["user_id"]])
         st.dataframe(who, hide_index=True, key="mig_users", column_config={
             "open": st.column_config.LinkColumn("User page", display_text="open"),
@@ -94,22 +100,29 @@ def draw(ds: DatasetKey, freq: str, periods: list[str], unit: str) -> None:
 
     st.subheader("Forecast of the next move")
     if st.toggle("Forecast where interest moves next, and check it on the last pair of the range", key="mig_fc",
-                 help="Fits a forecaster on every user's series: a few seconds on a large dataset."):
-        model = st.selectbox("Model", views.FORECAST_MODELS, key="mig_fc_model",
-                             help="Fitted on every user's series (all users, categories shown above) up to a period.")
+                 help="Fits a model on every user's history: a few seconds on a large dataset."):
+        model = st.selectbox("Model", MIGRATION_MODELS, key="mig_fc_model", format_func=lambda m: MODEL_TEXT[m],
+                             help="Each user active in a period is forecast for the next one from the data up to "
+                                  "that period only (all users, the grouping above).")
         t = periods[periods.index(end) - 1]
-        check = views.migration_forecast(ds, freq, top_k, t, model, min_users)
-        still = views.migration_forecast(ds, freq, top_k, t, "last_value", min_users)
+        check = views.migration_forecast(ds, freq, choice, t, model, min_users)
+        still = views.migration_forecast(ds, freq, choice, t, "last_value", min_users)
         st.plotly_chart(mig_charts.forecast_vs_actual_chart(check.compared, title_suffix=f", {t} → {end}"),
                         key="mig_fc_check")
-        st.caption(f"Backtest of the last pair of the range: forecast from data up to {t}, compared with what happened "
-                   f"in {end} (users active in both). Relative L1 error {check.l1:.2f}; 'nobody moves' "
-                   f"(last value) scores {still.l1:.2f}.")
+        st.caption(f"Backtest of the last pair of the range: forecast from data up to {t} for the {check.users:,} "
+                   f"users active in {t}, compared with where the interest of those also active in {end} went. "
+                   f"Relative error {check.l1:.2f} (0 = every cell right); 'nobody moves' scores {still.l1:.2f}. "
+                   f"{percent(check.new_share)} of the forecast interest goes to {grp_nouns} the user never had.")
         last = f"{queries.last_complete_period(ds, freq):%Y-%m-%d}"
-        ahead = views.migration_forecast(ds, freq, top_k, last, model, min_users).implied
-        st.plotly_chart(mig_charts.migration_heatmap(matrix_wide(ahead, "mass", diagonal=False, entry_exit=False),
-                                                     title_suffix=f", expected after {last} ({model})"),
+        ahead = views.migration_forecast(ds, freq, choice, last, model, min_users)
+        st.plotly_chart(mig_charts.migration_heatmap(matrix_wide(ahead.implied, "mass", diagonal=False,
+                                                                 entry_exit=False),
+                                                     title_suffix=f", expected after {last}"),
                         key="mig_fc_next")
+        st.caption(f"What the forecast counts: each of the {ahead.users:,} users active in {last} moves from their "
+                   f"shares then to the shares the model expects next ({MODEL_TEXT[model]}); "
+                   f"{percent(ahead.new_share)} of it lands in {grp_nouns} new to the user. Moves only (what stays "
+                   "is left out); users who stop or start are not forecast.")
 
     st.subheader("Export the matrix")
     eps = st.number_input("Laplace noise ε (0 = none; smaller = more noise)", 0.0, 10.0, 0.0, 0.1,

@@ -7,7 +7,7 @@ import streamlit as st
 from interest_core import charts
 from interest_core.config import BehaviorWeights
 from interest_core.periods import PERIOD_ADJECTIVE
-from ui import frame, queries, widgets
+from ui import frame, grouping, queries, widgets
 
 WEIGHTS = ", ".join(f"{b} {w:g}" for b, w in BehaviorWeights().as_dict().items())
 
@@ -25,6 +25,7 @@ widgets.metrics([
 ])
 window = widgets.time_axis(ds)
 st.plotly_chart(charts.activity_chart(queries.activity(ds, freq), freq, window), key="activity")
+choice = widgets.category_grouping(ds, "overview", default_k=queries.TOP_K)
 left, right = st.columns([1, 2])
 with left:
     measure = st.radio("Funnel counts", ["users", "events"], horizontal=True, key="funnel_measure")
@@ -32,8 +33,8 @@ with left:
 with right:
     share = st.toggle("Show as share of all interest", key="top_share",
                       help="Each period sums to 100%: shows shifts between categories, not volume.")
-    top = queries.top_categories(ds, freq)
-    fig = charts.top_categories_chart(top, freq, queries.colors(ds), share=share, window=window)
+    top = grouping.interest_over_time(ds, freq, choice)
+    fig = charts.top_categories_chart(top, freq, grouping.colors(ds, choice.spec), share=share, window=window)
     st.plotly_chart(fig, key="top")
-st.caption(f"Interest = weighted events ({WEIGHTS}). The {queries.TOP_K} most engaged categories over the "
-           "whole span are drawn; the rest are summed as grey 'other'.")
+st.caption(f"Interest = weighted events ({WEIGHTS}). Categories are grouped as chosen above; what no group "
+           "holds is summed as grey 'other'.")

@@ -42,6 +42,7 @@ def churn_or_why(ds: DatasetKey, freq: str) -> tuple[pd.DataFrame | None, str]:
 def draw(ds: DatasetKey, freq: str) -> None:
     dataset = ds.name
     unit = widgets.period_name(freq)
+    choice = widgets.category_grouping(ds, "seg", picker=False, few="none")
     c1, c2, c3 = st.columns(3)
     method = c1.radio("Method", list(METHODS), format_func=METHODS.__getitem__, key="seg_method")
     k_text = c2.selectbox("Segments", ["auto", *map(str, range(2, 9))], key="seg_k",
@@ -52,7 +53,7 @@ def draw(ds: DatasetKey, freq: str) -> None:
     min_users = int(c3.number_input("Hide segments under k users", 1, 100, 5, key="seg_min_users"))
     k = None if k_text == "auto" or method != "kmeans" else int(k_text)
     last = None if last_text == "all the data" else int(last_text.split()[1])
-    seg = views.segmentation(ds, freq, method, k, last)
+    seg = views.segmentation(ds, freq, method, k, last, grouping=choice)
     table, hidden = segment_table(seg.descriptions, min_users)
     names = {s: n for s, n in seg.names.items() if s in set(table["segment"].astype(int))}
     sil = seg.silhouette

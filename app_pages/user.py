@@ -10,38 +10,67 @@ import streamlit as st
 
 from interest_core.analytics.churn import DEFAULT_HORIZON
 from interest_core.charts import user as user_charts
-from interest_core.text import md_code, md_escape
-from ui import frame, ops, queries, state, views, widgets
+from interest_core.grouping import CategoryChoice
+from interest_core.text import md_code, md_escape, percent
+from ui import frame, grouping, ops, queries, state, users, views, widgets
 from ui.store import DatasetKey
 
 WHAT = {"category": "categories", "item": "items"}
 BASES = {"long_share": "long-term interest", "short_share": "short-term interest", "share": "each period's shares"}
 
 
-def pick_user(ds: DatasetKey) -> str | None:
-    """The user picked by search (or arrived by link); None when no id matches."""
-    search_col, pick_col = st.columns([1, 2])
-    text = search_col.text_input("Search user id", key="user_search", placeholder="part of an id",
-                                 help="Lists the 50 most active users whose id contains this text.")
+FIND_BY = {"id": "id", "top": "top category", "segment": "segment"}
+
+
+def _candidates(ds: DatasetKey, freq: str, choice: CategoryChoice) -> tuple[list[str], dict[str, str], str | None]:
+    """User ids to pick from, a line about each, and what to say when none matches."""
+    by = st.radio("Find a user by", list(FIND_BY), format_func=FIND_BY.__getitem__, horizontal=True,
+                  key="user_find_by")
+    tops = users.user_tops(ds, choice.spec)
+    about = {u: f"top: {t} {percent(s)}" for u, t, s in zip(tops["user_id"].head(5000), tops["top"].head(5000),
+                                                             tops["top_share"].head(5000), strict=True)}
+    if by == "top":
+        counts = tops["top"].value_counts()
+        top = st.selectbox("Top category (or group)", counts.index.astype(str).tolist(), key=f"user_top_{ds.name}",
+                           format_func=lambda c: f"{c} ({counts[c]:,} users)")
+        found = tops[tops["top"] == top].head(50)
+        return found["user_id"].astype(str).tolist(), about, f"No user has {md_code(top)} as top category."
+    if by == "segment":
+        seg = views.segmentation(ds, freq)
+        words = dict(zip(seg.descriptions["segment"].astype(int), seg.descriptions["description"], strict=True))
+        segment = st.selectbox("Segment", list(words), key=f"user_segment_{ds.name}_{freq}",
+                               format_func=lambda s: f"segment {s}: {words[s]}")
+        members = set(seg.members(int(segment)))
+        found = tops[tops["user_id"].astype(str).isin(members)].head(50)  # most engaged first
+        return found["user_id"].astype(str).tolist(), about, "No user in this segment."
+    text = st.text_input("Search user id", key="user_search", placeholder="part of an id",
+                         help="Lists the 50 most active users whose id contains this text.")
     found = queries.search_users(ds, text)
-    options = found["user_id"].astype(str).tolist()
+    about |= {u: f"{n:,} events" for u, n in zip(found["user_id"].astype(str), found["events"], strict=True)}
+    return found["user_id"].astype(str).tolist(), about, f"No user id contains {md_code(text)} in `{ds.name}`."
+
+
+def pick_user(ds: DatasetKey, freq: str, choice: CategoryChoice) -> str | None:
+    """The user picked by search (or arrived by link, or the default: an active user with recommendations)."""
+    options, about, nothing = _candidates(ds, freq, choice)
     current = state.get("user")
-    if current and current not in options and not text:
-        options = [current, *options]  # arrived by link: keep that user selectable
+    searching = bool(st.session_state.get("user_search")) or st.session_state.get("user_find_by", "id") != "id"
+    if current is None and not searching:
+        current = users.default_user(ds, freq)
+    if current and not searching:  # arrived by link, or the default user: that user first
+        options = [current, *(o for o in options if o != current)]
     if not options:
-        st.info(f"No user id contains {md_code(text)} in dataset `{ds.name}`.")
+        st.info(nothing)
         return None
-    events_of = dict(zip(found["user_id"].astype(str), found["events"], strict=True))
-    user = pick_col.selectbox(
-        "User", options, index=options.index(current) if current in options else 0, key="user_pick",
-        format_func=lambda u: f"{u} ({events_of[u]:,} events)" if u in events_of else u)
+    user = st.selectbox("User", options, index=options.index(current) if current in options else 0, key="user_pick",
+                        format_func=lambda u: f"{u} ({about[u]})" if u in about else u)
     state.put("user", user)
     return str(user)
 
 
-def draw(ds: DatasetKey, user: str, freq: str) -> None:
+def draw(ds: DatasetKey, user: str, freq: str, choice: CategoryChoice) -> None:
     dataset = ds.name
-    view = views.user_view(ds, user, freq)
+    view = views.user_view(ds, user, freq, grouping=choice)
     card = view.card
     if not card["events"]:
         st.warning(f"User {md_code(user)} has no events in dataset `{dataset}`.")
@@ -68,10 +97,10 @@ def draw(ds: DatasetKey, user: str, freq: str) -> None:
     mine = risk[risk["user_id"].astype(str) == user]
     ahead = f"the next {horizon} {unit}{'s' if horizon > 1 else ''}"
     why = f" ({md_escape(mine['reasons'].iloc[0])})" if len(mine) and mine["reasons"].iloc[0] else ""
-    st.markdown(f"**Churn risk:** {mine['risk'].iloc[0]:.0%} of no event in {ahead}{why}" if len(mine) else
+    st.markdown(f"**Churn risk:** {percent(mine['risk'].iloc[0])} chance of no event in {ahead}{why}" if len(mine) else
                 "**Churn risk:** not scored (not active lately; see the Churn page)")
 
-    colors = queries.colors(ds)
+    colors = grouping.colors(ds, choice.spec)
     basis = st.radio("Mark a change of top category in", list(BASES), format_func=BASES.__getitem__,
                      horizontal=True, key="user_change_basis",
                      help="Long-term interest changes only when a shift lasts; raw shares flip often.")
@@ -106,7 +135,7 @@ def draw(ds: DatasetKey, user: str, freq: str) -> None:
     model = f1.selectbox("Model", views.FORECAST_MODELS, key="user_fc_model",
                          help="Fitted on this user's own series up to the last complete period.")
     h = f2.slider(f"{unit.capitalize()}s ahead", 1, 8, 4, key="user_fc_h")
-    merged = views.user_forecast(ds, user, freq, model, h)
+    merged = views.user_forecast(ds, user, freq, model, h, grouping=choice)
     top3 = [c["category"] for c in card["top_categories"]]
     st.plotly_chart(user_charts.user_forecast_chart(merged[merged["category"].isin(top3)], freq, colors,
                                                     level=80), key="user_forecast")
@@ -120,21 +149,24 @@ def draw(ds: DatasetKey, user: str, freq: str) -> None:
                      key="user_rec_level", format_func=WHAT.__getitem__)
     keep = r2.toggle("Include what the user already has (half weight)", key="user_rec_known",
                      help="Off: only categories (or items) new to this user.")
+    rec_colors = queries.colors(ds)  # recommendations name raw categories, not groups
     recs = views.recommendations(ds, user, k=10, level=level, known_weight=0.5 if keep else 0.0)
     if recs.empty and not keep:  # a broad user can have every category the similar users have
         recs = views.recommendations(ds, user, k=10, level=level, known_weight=0.5)
         if not recs.empty:
             st.caption(f"Nothing new to recommend: {md_code(user)} already has every one of the {WHAT[level]} "
                        "that similar users engage with. Shown: those the user has (half weight).")
-    st.plotly_chart(user_charts.recommendations_chart(recs, colors, what=WHAT[level]), key="user_recs")
+    st.plotly_chart(user_charts.recommendations_chart(recs, rec_colors, what=WHAT[level]), key="user_recs")
     st.caption("Scores: cosine similarity of this user to the 50 most similar users, summed over what "
-               "those users engaged with (weighted events, log-scaled). On the Tmall log this beats "
-               "recommending the most popular brands on HitRate@10 (see README).")
+               "those users engaged with (weighted events, log-scaled). On the Tmall log this finds more of "
+               "the brands a user turns to next than a list of the most popular brands does.")
     widgets.csv_download("Recommendations (CSV)", pd.DataFrame(recs), f"{dataset}_{user}_recs.csv",
                          key="user_recs_csv")
 
 
 here = frame.current()
-picked = pick_user(here.ds)
+with st.expander("Categories: how they are grouped on this page", expanded=False):
+    grouping_choice = widgets.category_grouping(here.ds, "user", default_k=8, picker=False, few="none")
+picked = pick_user(here.ds, here.freq, grouping_choice)
 if picked is not None:
-    draw(here.ds, picked, here.freq)
+    draw(here.ds, picked, here.freq, grouping_choice)

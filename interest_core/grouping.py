@@ -5,13 +5,14 @@ that ``panel.build_panel`` joins in the database.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from interest_core.config import GroupingSpec, PanelSpec
+from interest_core.config import BehaviorWeights, GroupingSpec, PanelSpec
 from interest_core.panel import EventsSource, category_totals, user_category_totals
 
 OTHER = "other"
@@ -33,8 +34,17 @@ def name_map(categories: pd.Series, names: dict[str, str], unmapped: str = "keep
     return pd.DataFrame({"category": cats.to_numpy(), "group": mapped.fillna(fallback).to_numpy()}).astype("string")
 
 
-def learned_map(user_category: pd.DataFrame, n_groups: int, seed: int = 0, min_users: int = 3) -> pd.DataFrame:
-    """Cluster categories by the users they share (co-occurrence), name groups by their top members.
+def group_name(members: Sequence[str], noun: str = "", shown: int = 2) -> str:
+    """A group in plain words from its members, most engaged first: 'brand 911, 26288 +702'."""
+    head = ", ".join(str(m) for m in members[:shown])
+    rest = len(members) - shown
+    return f"{noun + ' ' if noun else ''}{head}{f' +{rest:,}' if rest > 0 else ''}"
+
+
+def learned_map(user_category: pd.DataFrame, n_groups: int, seed: int = 0, min_users: int = 3,
+                noun: str = "") -> pd.DataFrame:
+    """Cluster categories by the users they share (co-occurrence), name groups by their top members
+    (``group_name``; ``noun`` says what a category is, e.g. 'brand').
 
     Each category is a vector over users (log interest, L2-normalised); a truncated SVD gives
     a dense embedding and k-means groups it. Categories with fewer than ``min_users`` users
@@ -44,6 +54,7 @@ def learned_map(user_category: pd.DataFrame, n_groups: int, seed: int = 0, min_u
     from sklearn.cluster import KMeans
     from sklearn.decomposition import TruncatedSVD
     from sklearn.preprocessing import normalize
+    from threadpoolctl import threadpool_limits
 
     frame = user_category[user_category["interest"] > 0]
     users_per_cat = frame.groupby("category")["user_id"].nunique()
@@ -57,17 +68,49 @@ def learned_map(user_category: pd.DataFrame, n_groups: int, seed: int = 0, min_u
         _, user_idx = np.unique(kept["user_id"].to_numpy(dtype=str), return_inverse=True)
         matrix = normalize(csr_matrix((np.log1p(kept["interest"].to_numpy(float)), (cat_idx, user_idx))))
         n_comp = max(2, min(32, matrix.shape[0] - 1, matrix.shape[1] - 1))
-        embedding = normalize(TruncatedSVD(n_components=n_comp, random_state=seed).fit_transform(matrix))
-        labels = KMeans(n_clusters=n_groups, n_init=4, random_state=seed).fit_predict(embedding)
+        # One thread: k-means on a few thousand points is 0.4 s that way, and 5-10 s when OpenMP threads
+        # contend with other work on a busy 2-core machine (measured on the Tmall log).
+        with threadpool_limits(1):
+            embedding = normalize(TruncatedSVD(n_components=n_comp, random_state=seed).fit_transform(matrix))
+            labels = KMeans(n_clusters=n_groups, n_init=4, random_state=seed).fit_predict(embedding)
         weight = kept.groupby("category")["interest"].sum().reindex(cats).to_numpy()
         names = {}
         for label in range(n_groups):
             members = np.flatnonzero(labels == label)
-            top = cats[members[np.argsort(-weight[members])][:3]]
-            names[label] = f"G{label + 1}: " + ", ".join(top)
+            names[label] = group_name(cats[members[np.argsort(-weight[members])]].tolist(), noun)
         groups = pd.DataFrame({"category": cats, "group": [names[lab] for lab in labels]})
     rest = pd.DataFrame({"category": np.asarray(small, dtype=str), "group": OTHER})
     return pd.concat([groups, rest], ignore_index=True).astype("string")
+
+
+@dataclass(frozen=True)
+class CategoryChoice:
+    """What a page shows of the categories: a grouping, the groups picked (empty: all of them) and
+    whether 'other' is left out. Hashable, so caches can be keyed on it."""
+
+    spec: GroupingSpec = field(default_factory=GroupingSpec)
+    picked: tuple[str, ...] = ()
+    drop_other: bool = False
+
+    def apply(self, category_map: pd.DataFrame | None, categories: Sequence[str] = ()) -> pd.DataFrame | None:
+        """``category_map`` with every group outside ``picked`` folded into 'other'. With no map (raw
+        categories) ``categories`` lists the ids to map; None when nothing is grouped."""
+        if not self.picked:
+            return category_map
+        base = category_map if category_map is not None else pd.DataFrame(
+            {"category": list(categories), "group": list(categories)}).astype("string")
+        keep = base["group"].isin(list(self.picked))
+        return base.assign(group=base["group"].where(keep, OTHER)).astype("string")
+
+    def filter(self, panel: pd.DataFrame) -> pd.DataFrame:
+        """The panel without 'other' rows when it is left out (shares recomputed over what stays)."""
+        if not self.drop_other:
+            return panel
+        kept = panel[panel["category"] != OTHER].reset_index(drop=True)
+        if "share" in kept and "interest" in kept:
+            total = kept.groupby(["user_id", "period"], observed=True)["interest"].transform("sum")
+            kept = kept.assign(share=(kept["interest"] / total.where(total > 0)).fillna(0.0))
+        return kept
 
 
 def category_map(source: EventsSource, spec: PanelSpec, *, end: Any = None) -> pd.DataFrame | None:
@@ -142,3 +185,21 @@ def group_quality(user_category: pd.DataFrame, category_map: pd.DataFrame, n_pai
     within, random_ = cosine(first, second), cosine(a[keep], b[keep])
     lift = within / random_ if random_ > 0 else float("inf")
     return GroupQuality(within, random_, lift, n_pairs, len(sizes), other_share)
+
+
+def interest_over_time(source: EventsSource, freq: str, category_map: pd.DataFrame | None, *,
+                       drop_other: bool = False, weights: BehaviorWeights = BehaviorWeights()) -> pd.DataFrame:
+    """period, category, interest: interest per period of each group of ``category_map`` (categories it does
+    not list keep their id; None: raw categories), summed in the database; 'other' left out when asked."""
+    from interest_core.panel import _weight_sql
+    from interest_core.periods import FREQ_PART, check_freq
+
+    part = FREQ_PART[check_freq(freq)]
+    frames = {"ic_groups": category_map[["category", "group"]].astype("string")} if category_map is not None else {}
+    label = "coalesce(g.\"group\", e.category)" if frames else "e.category"
+    joined = "{events} e LEFT JOIN ic_groups g ON e.category = g.category" if frames else "{events} e"
+    frame = source.query(
+        f"""SELECT date_trunc('{part}', e.ts) AS period, {label} AS category, sum({_weight_sql(weights)}) AS interest
+            FROM {joined} GROUP BY ALL ORDER BY period, category""", None, frames)
+    frame["period"] = pd.to_datetime(frame["period"])
+    return frame[frame["category"] != OTHER].reset_index(drop=True) if drop_other else frame

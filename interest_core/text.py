@@ -20,6 +20,7 @@ Two kinds of markdown rule need two defences:
 from __future__ import annotations
 
 import re
+from typing import overload
 
 WORD_JOINER = "\u2060"
 # Characters that open markdown constructs anywhere in a line, and the markers that open a block at its start.
@@ -64,23 +65,35 @@ def md_code(value: object) -> str:
 _PLURALS = {"category": "categories", "person": "people", "activity": "activities", "was": "were", "is": "are"}
 
 
-def plural(n: float, word: str, many: str | None = None) -> str:
-    """A count with its noun: '1 category', '2 categories', '1,234 users' (``many``: an irregular plural)."""
+def percent(share: float, digits: int = 0) -> str:
+    """A share as a percentage a person reads: '9%', '<1%' (never '0%' for a small non-zero share), '>99%'."""
+    if share != share:  # NaN
+        return "n/a"
+    small = 10.0 ** -digits / 100
+    if 0 < share < small:
+        return f"<{small:.{digits}%}"
+    if 1 - small < share < 1:
+        return f">{1 - small:.{digits}%}"
+    return f"{share:.{digits}%}"
+
+
+def _plural_noun(word: str, n: float) -> str:
+    if round(float(n)) == 1:
+        return word
+    return _PLURALS.get(word) or (word[:-1] + "ies" if word.endswith("y") and word[-2:-1] not in "aeiou"
+                                  else word + "es" if word.endswith(("s", "x", "ch", "sh")) else word + "s")
+
+
+@overload
+def plural(n: float, word: str, many: str | None = None) -> str: ...
+@overload
+def plural(n: str, word: float, many: str | None = None) -> str: ...
+def plural(n: float | str, word: str | float, many: str | None = None) -> str:
+    """A count with its noun, ``plural(2, "category")`` -> '2 categories' ('1 category', '1,234 users';
+    ``many``: an irregular plural); or the noun alone, ``plural("category", 2)`` -> 'categories'."""
+    if isinstance(n, str):
+        return _plural_noun(n, float(word))
     count = round(float(n))
     if count == 1:
         return f"1 {word}"
-    if many is None:
-        many = _PLURALS.get(word) or (word[:-1] + "ies" if word.endswith("y") and word[-2:-1] not in "aeiou"
-                                      else word + "es" if word.endswith(("s", "x", "ch", "sh")) else word + "s")
-    return f"{count:,} {many}"
-
-
-def percent(share: float, digits: int = 0) -> str:
-    """A share as a percentage with one rule everywhere: '45%', '<1%' for a share above 0 that rounds to 0."""
-    if share != share:  # NaN
-        return "n/a"
-    value = float(share) * 100
-    smallest = 10.0 ** -digits
-    if 0 < abs(value) < smallest / 2:
-        return f"<{smallest:g}%" if value > 0 else f">-{smallest:g}%"
-    return f"{value:,.{digits}f}%"
+    return f"{count:,} {many or _plural_noun(str(word), count)}"

@@ -12,9 +12,12 @@ import pandas as pd
 import streamlit as st
 
 from interest_core.analytics.demand import DemandForecast
+from interest_core.grouping import CategoryChoice
 from interest_core.views.ops import ChurnBacktest, Promotion
 from ui.queries import analytics_panel, last_complete_period
 from ui.store import DatasetKey
+
+DEMAND_SERIES = 41  # most groups the widget makes (40 learned + 'other'); raw categories: the 41 most engaged
 
 
 @st.cache_resource(show_spinner="Training the churn model...", max_entries=16)
@@ -81,17 +84,19 @@ def promotion_lift(ds: DatasetKey, freq: str, model: str, horizon: int, category
 
 
 @st.cache_data(show_spinner="Backtesting demand models and forecasting...", max_entries=16)
-def demand(ds: DatasetKey, freq: str, top_k: int, horizon: int, models: tuple[str, ...],
+def demand(ds: DatasetKey, freq: str, top_k: CategoryChoice | int, horizon: int, models: tuple[str, ...],
            min_users: int = 5) -> DemandForecast:
-    """Demand of the top_k categories (+ 'other'): best model by backtest, its forecast and the leaderboard."""
+    """Demand of the top_k categories (+ 'other'), or of the groups of a ``widgets.category_grouping`` choice
+    (at most DEMAND_SERIES): best model by backtest, its forecast and the leaderboard."""
     from interest_core.analytics.demand import demand_forecast
 
-    return demand_forecast(analytics_panel(ds, freq, top_k), freq, top_k=top_k + 1, horizon=horizon,
+    series = top_k + 1 if isinstance(top_k, int) else DEMAND_SERIES
+    return demand_forecast(analytics_panel(ds, freq, top_k), freq, top_k=series, horizon=horizon,
                            models=tuple(models), min_users=min_users, last_period=last_complete_period(ds, freq))
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def trends(ds: DatasetKey, freq: str, top_k: int | None, recent: int = 4, previous: int = 4,
+def trends(ds: DatasetKey, freq: str, top_k: CategoryChoice | int | None, recent: int = 4, previous: int = 4,
            min_users: int = 5) -> tuple[pd.DataFrame, int]:
     """Rising / falling categories (demand.rising_falling) and how many were hidden under min_users."""
     from interest_core.analytics.demand import rising_falling

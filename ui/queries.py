@@ -13,6 +13,7 @@ import streamlit as st
 
 from interest_core import panel
 from interest_core.charts import category_colors
+from interest_core.grouping import CategoryChoice
 from interest_core.store import DatasetInfo
 from ui.store import DatasetKey
 
@@ -88,24 +89,28 @@ def period_list(ds: DatasetKey, freq: str) -> list[pd.Timestamp]:
 
 
 @st.cache_data(show_spinner="Building the interest panel...", max_entries=16)
-def analytics_panel(ds: DatasetKey, freq: str, top_k: int | None = None) -> pd.DataFrame:
-    """The interest panel at this frequency, categories past the top_k folded into 'other' when asked."""
-    from interest_core.config import GroupingSpec, PanelSpec
-    from interest_core.grouping import category_map
-    from interest_core.periods import check_freq
-
-    source = ds.source()
-    grouping = GroupingSpec(method="topk", k=top_k) if top_k else GroupingSpec()
-    spec = PanelSpec(freq=check_freq(freq), grouping=grouping)
-    return panel.build_panel(source, spec, category_map=category_map(source, spec))
-
-
-def user_rows(ds: DatasetKey, user: str, freq: str) -> pd.DataFrame:
-    """One user's panel rows (not cached here: the views built from them are)."""
+def analytics_panel(ds: DatasetKey, freq: str, grouping: CategoryChoice | int | None = None) -> pd.DataFrame:
+    """The interest panel at this frequency, categories grouped as ``grouping`` says (``ui.widgets.category_grouping``;
+    an int k: the top k, the rest folded into 'other'; None: raw categories)."""
     from interest_core.config import PanelSpec
     from interest_core.periods import check_freq
+    from ui.grouping import choice_of, panel_map
 
-    return panel.build_panel(ds.source(), PanelSpec(freq=check_freq(freq)), users=[user])
+    choice = choice_of(grouping)
+    spec = PanelSpec(freq=check_freq(freq), grouping=choice.spec)
+    return choice.filter(panel.build_panel(ds.source(), spec, category_map=panel_map(ds, choice)))
+
+
+def user_rows(ds: DatasetKey, user: str, freq: str, grouping: CategoryChoice | None = None) -> pd.DataFrame:
+    """One user's panel rows, categories grouped as ``grouping`` says (not cached here: the views built from
+    them are)."""
+    from interest_core.config import PanelSpec
+    from interest_core.periods import check_freq
+    from ui.grouping import choice_of, panel_map
+
+    choice = choice_of(grouping)
+    spec = PanelSpec(freq=check_freq(freq), grouping=choice.spec)
+    return choice.filter(panel.build_panel(ds.source(), spec, users=[user], category_map=panel_map(ds, choice)))
 
 
 @st.cache_data(show_spinner=False, max_entries=64)

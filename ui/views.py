@@ -11,6 +11,7 @@ from typing import Any, cast
 import pandas as pd
 import streamlit as st
 
+from interest_core.grouping import CategoryChoice
 from interest_core.views.migration import MigrationForecast, MigrationView, Mode
 from interest_core.views.segments import SIZES_WINDOW, Segmentation
 from interest_core.views.users import UserView
@@ -21,21 +22,22 @@ FORECAST_MODELS: tuple[str, ...] = ("recency_decay", "window_mean", "last_value"
 
 
 @st.cache_data(show_spinner="Reading the user's history...", max_entries=64)
-def user_view(ds: DatasetKey, user: str, freq: str, top_k: int = 8) -> UserView:
+def user_view(ds: DatasetKey, user: str, freq: str, top_k: int = 8, grouping: CategoryChoice | None = None) -> UserView:
     """One user's shares, long- vs short-term interest, changes, diversity and profile card."""
     from interest_core.config import PanelSpec
     from interest_core.periods import check_freq
     from interest_core.views.users import user_view as assemble
 
-    return assemble(user_rows(ds, user, freq), PanelSpec(freq=check_freq(freq)), user, top_k=top_k)
+    return assemble(user_rows(ds, user, freq, grouping), PanelSpec(freq=check_freq(freq)), user, top_k=top_k)
 
 
 @st.cache_data(show_spinner="Forecasting the user's next periods...", max_entries=64)
-def user_forecast(ds: DatasetKey, user: str, freq: str, model: str = "recency_decay", h: int = 4) -> pd.DataFrame:
+def user_forecast(ds: DatasetKey, user: str, freq: str, model: str = "recency_decay", h: int = 4,
+                  grouping: CategoryChoice | None = None) -> pd.DataFrame:
     """History and an h-period forecast with 80/95% intervals of one user (trajectories.merge_forecast frame)."""
     from interest_core.views.users import user_forecast as forecast
 
-    return forecast(user_rows(ds, user, freq), user, freq, data_end(ds), model=model, h=h)
+    return forecast(user_rows(ds, user, freq, grouping), user, freq, data_end(ds), model=model, h=h)
 
 
 @st.cache_resource(show_spinner="Learning which categories go together...", max_entries=8)
@@ -54,11 +56,14 @@ def recommendations(ds: DatasetKey, user: str, k: int = 10, level: str = "catego
 
 @st.cache_data(show_spinner="Segmenting users...", max_entries=16)
 def segmentation(ds: DatasetKey, freq: str, method: str = "kmeans", k: int | None = None, last: int | None = None,
-                 sizes_window: int = SIZES_WINDOW) -> Segmentation:
-    """Features, labels, descriptions, projection, silhouette and sizes over time of one segmentation."""
+                 sizes_window: int = SIZES_WINDOW, grouping: CategoryChoice | None = None) -> Segmentation:
+    """Features, labels, descriptions, projection, silhouette and sizes over time of one segmentation; category
+    features by ``grouping`` (default: the dataset's suggested grouping, learned groups above 50 categories)."""
     from interest_core.views.segments import segmentation as segment
+    from ui.grouping import suggested_choice
 
-    return segment(analytics_panel(ds, freq), freq, method=method, k=k, last=last,  # type: ignore[arg-type]
+    panel = analytics_panel(ds, freq, grouping if grouping is not None else suggested_choice(ds))
+    return segment(panel, freq, method=method, k=k, last=last,  # type: ignore[arg-type]
                    sizes_window=sizes_window)
 
 
@@ -68,40 +73,40 @@ def _segment_members(ds: DatasetKey, freq: str, segment: int | None) -> list[str
 
 
 @st.cache_data(show_spinner="Finding how interest moved...", max_entries=32)
-def _transitions(ds: DatasetKey, freq: str, top_k: int, mode: str, start: str, end: str,
+def _transitions(ds: DatasetKey, freq: str, grouping: CategoryChoice, mode: str, start: str, end: str,
                  split: str | None) -> pd.DataFrame:
     from interest_core.views.migration import transitions
 
-    return transitions(analytics_panel(ds, freq, top_k), freq, cast(Mode, mode), start, end, split)
+    return transitions(analytics_panel(ds, freq, grouping), freq, cast(Mode, mode), start, end, split)
 
 
 @st.cache_data(show_spinner="Summing the flows...", max_entries=64)
-def migration_view(ds: DatasetKey, freq: str, top_k: int, mode: str, start: str, end: str,
+def migration_view(ds: DatasetKey, freq: str, grouping: CategoryChoice, mode: str, start: str, end: str,
                    split: str | None = None, segment: int | None = None, min_users: int = 5) -> MigrationView:
     """Matrix, Sankey links, net flows, users and period pairs of one selection; ``segment`` restricts
     it to the users of one segment of the default segmentation."""
     from interest_core.views.migration import migration_view as assemble
     from interest_core.views.migration import of_users
 
-    tr = of_users(_transitions(ds, freq, top_k, mode, start, end, split), _segment_members(ds, freq, segment))
-    return assemble(tr, top_k=top_k, min_users=min_users)
+    tr = of_users(_transitions(ds, freq, grouping, mode, start, end, split), _segment_members(ds, freq, segment))
+    return assemble(tr, min_users=min_users)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def flow_users(ds: DatasetKey, freq: str, top_k: int, mode: str, start: str, end: str, split: str | None,
+def flow_users(ds: DatasetKey, freq: str, grouping: CategoryChoice, mode: str, start: str, end: str, split: str | None,
                segment: int | None, from_category: str, to_category: str) -> pd.DataFrame:
     """The users behind one flow of a migration_view selection, biggest flow first."""
     from interest_core.analytics.migration import flow_users as users_of
     from interest_core.views.migration import of_users
 
-    tr = of_users(_transitions(ds, freq, top_k, mode, start, end, split), _segment_members(ds, freq, segment))
+    tr = of_users(_transitions(ds, freq, grouping, mode, start, end, split), _segment_members(ds, freq, segment))
     return users_of(tr, from_category, to_category)
 
 
 @st.cache_data(show_spinner="Forecasting where interest will move...", max_entries=32)
-def migration_forecast(ds: DatasetKey, freq: str, top_k: int, t: str, model: str = "recency_decay",
+def migration_forecast(ds: DatasetKey, freq: str, grouping: CategoryChoice, t: str, model: str = "recency_decay",
                        min_users: int = 5) -> MigrationForecast:
     """Forecast from data up to t only; the implied t -> t+1 matrix, against the actual one when known."""
     from interest_core.views.migration import migration_forecast as forecast
 
-    return forecast(analytics_panel(ds, freq, top_k), freq, t, model=model, min_users=min_users)
+    return forecast(analytics_panel(ds, freq, grouping), freq, t, model=model, min_users=min_users)

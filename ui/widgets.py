@@ -1,5 +1,6 @@
-"""Widgets shared by pages: error display, safe CSV downloads, the column-mapping form, KPI rows
-and the training-job monitor. (The dataset and period pickers are the frame's: ``ui.frame``.)
+"""Widgets shared by pages: error display, safe CSV downloads, the column-mapping form, KPI rows,
+the training-job monitor and the category grouping (``category_grouping``). (The dataset and period
+pickers are the frame's: ``ui.frame``.)
 """
 
 from __future__ import annotations
@@ -15,12 +16,13 @@ import streamlit as st
 from interest_core.errors import InterestCoreError
 from interest_core.export import safe_csv
 from interest_core.forecasting.jobs import JobEntry
+from interest_core.grouping import OTHER, CategoryChoice, GroupQuality
 from interest_core.ingest.formats import BEHAVIORS, IGNORE, ColumnMapping, TsUnit
 from interest_core.ingest.uploads import Inspection, guess_behavior, guess_mapping
 from interest_core.periods import PERIOD_ADJECTIVE, PERIOD_LABEL
-from interest_core.text import md_code, md_escape
+from interest_core.text import md_code, md_escape, percent, plural
 from ui.models import JOB_POLL_S
-from ui.queries import window
+from ui.queries import kpis, window
 from ui.store import DatasetKey
 
 FREQ_TEXT = PERIOD_ADJECTIVE
@@ -216,3 +218,96 @@ def job_monitor(entries: Callable[[], list[JobEntry]], key: str = "jobs") -> Non
                 st.rerun()  # the whole page: the leaderboard and the model list read the new files
 
     _progress()
+
+
+# -- category grouping ----------------------------------------------------------------------------
+
+GROUPING_METHODS = {
+    "learned": "groups that share users (learned)",
+    "topk": "the most engaged + other",
+    "map": "names I give",
+    "none": "every category",
+}
+
+
+def _parse_names(text: str) -> tuple[tuple[str, str], ...]:
+    """'id = name' (or 'id, name') per line -> pairs; lines without a separator are skipped."""
+    pairs = []
+    for line in text.splitlines():
+        for sep in ("=", ",", "\t"):
+            if sep in line:
+                cat, name = (part.strip() for part in line.split(sep, 1))
+                if cat and name:
+                    pairs.append((cat, name))
+                break
+    return tuple(pairs)
+
+
+def quality_words(quality: GroupQuality | None, noun: str) -> str:
+    """How well the groups hold together, in words (for the caption under the grouping widget)."""
+    nouns = plural(noun, 2)
+    if quality is None or quality.lift != quality.lift:  # no groups, or NaN
+        return ""
+    text = (f"Two {nouns} in the same group share users {quality.lift:.1f} times as often as two {nouns} "
+            "picked at random")
+    text += " (no better than chance). " if quality.lift < 1.2 else ". "
+    return text + f"'other' holds {percent(quality.other_share)} of all interest."
+
+
+def category_grouping(ds: DatasetKey, key: str, *, default_k: int = 12, picker: bool = True,
+                      few: str = "topk") -> CategoryChoice:
+    """The page's category grouping: how categories are grouped (learned groups by default above
+    ``grouping.LEARNED_ABOVE`` categories, else ``few``: the ``default_k`` most engaged + other ('topk') or
+    every category ('none'); or a name map), whether 'other' is left out, and which groups to show (the
+    rest fold into 'other'; ``picker=False`` hides that choice).
+
+    Pass the result to ``queries.analytics_panel(ds, freq, choice)``; colours of its groups:
+    ``ui.grouping.colors(ds, choice.spec)``. Keys start with ``key`` (one set per page and dataset).
+    """
+    from interest_core.config import GroupingSpec
+    from interest_core.grouping import suggested_grouping
+    from ui import grouping as grp
+
+    n_categories = int(kpis(ds)["categories"])
+    noun = grp.noun(ds)
+    nouns = plural(noun, 2)
+    suggested = "learned" if suggested_grouping(n_categories).method == "learned" else few
+    c1, c2, c3 = st.columns([2, 1, 1])
+    methods = list(GROUPING_METHODS)
+    method = c1.selectbox(f"Group the {n_categories:,} {plural(noun, n_categories)}", methods,
+                          index=methods.index(suggested), format_func=GROUPING_METHODS.__getitem__,
+                          key=f"{key}_grouping_{ds.name}",
+                          help=f"Learned: {nouns} engaged by the same users are grouped, each group named by its "
+                               f"most engaged {nouns}; {nouns} with fewer than 3 users go to 'other'.")
+    if method == "learned":
+        n = int(c2.number_input("Groups", 2, 40, 12, key=f"{key}_n_groups"))
+        spec = GroupingSpec(method="learned", n_groups=n)
+    elif method == "topk":
+        most = max(2, min(50, n_categories))
+        n = int(c2.slider(f"{nouns.capitalize()} shown", 1, most, min(default_k, most), key=f"{key}_top_k",
+                          help="The most engaged; the rest are summed as 'other'."))
+        spec = GroupingSpec(method="topk", k=n)
+    elif method == "map":
+        text = c2.text_area("Names", key=f"{key}_names", placeholder="id = name, one per line",
+                            help=f"One {noun} per line: its id, '=' and a name; {nouns} with the same name are "
+                                 "summed. Unnamed ones go to 'other'.")
+        spec = GroupingSpec(method="map", names=_parse_names(text), unmapped="other")
+        if not spec.names:
+            st.caption(f"No names yet: every {noun} is in 'other' until you name some (one 'id = name' a line).")
+    else:
+        spec = GroupingSpec()
+    drop_other = c3.toggle("Leave out 'other'", key=f"{key}_drop_other", disabled=method == "none",
+                           help="Drop what no group holds; shares are then of the groups shown.")
+    picked: tuple[str, ...] = ()
+    totals = grp.group_totals(ds, spec)
+    if picker:
+        options = [g for g in totals["group"].astype(str) if g != OTHER]
+        picked = tuple(st.multiselect("Show only these (empty: all; the rest go to 'other')", options,
+                                      key=f"{key}_pick_{ds.name}_{method}_{spec.n_groups}_{spec.k}",
+                                      placeholder=f"all {len(options):,}"))
+    grouped_share = totals.loc[totals["group"] != OTHER, "interest"].sum() / max(totals["interest"].sum(), 1e-12)
+    words = quality_words(grp.quality(ds, spec), noun) if method == "learned" else (
+        f"'other' holds {percent(1 - grouped_share)} of all interest." if method != "none" else "")
+    if words:
+        st.caption(words)
+    return CategoryChoice(spec=spec, picked=picked, drop_other=drop_other and method != "none")

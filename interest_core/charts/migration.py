@@ -33,7 +33,7 @@ def migration_heatmap(wide: pd.DataFrame, *, value: str = "mass", title_suffix: 
     fig = go.Figure(go.Heatmap(
         z=z, x=[str(c) for c in wide.columns], y=[str(r) for r in wide.index], colorscale="Blues",
         text=text, texttemplate="%{text}" if z.size <= 400 else None, hoverongaps=False,
-        colorbar={"title": {"text": unit if len(unit) < 20 else value}},
+        colorbar={"title": {"text": _wrap(unit), "side": "top"}},
         hovertemplate="from %{y} → to %{x}<br>%{z:,.2f} " + unit + "<extra></extra>",
     ))
     fig.update_yaxes(autorange="reversed", type="category")
@@ -67,7 +67,7 @@ def sankey_chart(links: pd.DataFrame, colors: Mapping[str, str] | None = None, *
         # nodes keep the colour of their category, and name it on hover).
         node={"label": [str(c) if p in (periods[0], periods[-1]) else "" for c, p in zip(
                   nodes["category"], nodes["period"], strict=True)],
-              "color": node_colors, "pad": 12, "thickness": 14,
+              "color": node_colors, "pad": 22, "thickness": 14,
               "x": [x_of[p] for p in nodes["period"]],
               "customdata": [f"{c} in {pd.Timestamp(p):%Y-%m-%d}" for c, p in zip(nodes["category"], nodes["period"],
                                                                                   strict=True)],
@@ -85,6 +85,17 @@ def sankey_chart(links: pd.DataFrame, colors: Mapping[str, str] | None = None, *
                            text=f"{pd.Timestamp(p):%Y-%m-%d}", font={"size": 11, "color": "#666"})
     return styled(fig, title, f"period start (UTC), left to right: {labels}", "categories (node height = "
                   f"{unit})", height=520, legend=False)
+
+
+def _wrap(text: str, width: int = 12) -> str:
+    """A colour-bar title on short lines (a narrow bar cuts a long one off)."""
+    lines: list[str] = []
+    for word in text.split():
+        if lines and len(lines[-1]) + len(word) < width:
+            lines[-1] += " " + word
+        else:
+            lines.append(word)
+    return "<br>".join(lines)
 
 
 def _fade(hex_color: str, alpha: float = 0.35) -> str:

@@ -53,7 +53,7 @@ class MigrationView:
     pairs: int  # period pairs in the selection
 
 
-def migration_view(transitions: pd.DataFrame, *, top_k: int, min_users: int) -> MigrationView:
+def migration_view(transitions: pd.DataFrame, *, min_users: int, top_k: int = SANKEY_MAX_CATEGORIES) -> MigrationView:
     """Matrix, Sankey links, net flows and counts of a selection's transitions."""
     matrix, hidden = mig.flow_matrix(transitions, min_users=min_users)
     links, links_hidden = mig.sankey_links(transitions, min_users=min_users,
@@ -64,20 +64,83 @@ def migration_view(transitions: pd.DataFrame, *, top_k: int, min_users: int) -> 
                          pairs=int(transitions[["period", "to_period"]].drop_duplicates().shape[0]))
 
 
+# Forecasters of the Migration page. The next-interest rankings (``forecasting.next_interest``) rank every
+# category for each user, new ones included, so their forecast moves interest into categories a user never
+# had; the per-series forecasters only reweight the categories a user already has.
+NEXT_INTEREST_MODELS = {"item_cf": "item_cf", "next_recency_decay": "recency_decay"}
+MIGRATION_MODELS: tuple[str, ...] = (*NEXT_INTEREST_MODELS, "recency_decay", "window_mean", "last_value")
+MODEL_TEXT = {
+    "item_cf": "categories that share users with theirs (new ones included)",
+    "next_recency_decay": "their own recent categories, then the most popular new ones",
+    "recency_decay": "their own categories, recent ones weighing more",
+    "window_mean": "their own categories, average of the last periods",
+    "last_value": "nobody moves (last period's shares)",
+}
+NEW_SLOTS = 2  # categories new to a user that a next-interest forecast may move interest into
+
+
 @dataclass(frozen=True, eq=False)
 class MigrationForecast:
     compared: pd.DataFrame  # forecast vs actual cells, t -> t+1
     l1: float  # sum |error| / sum actual: 0 the same matrix, 2 disjoint
     implied: pd.DataFrame  # the matrix the forecast implies (cells under min_users hidden)
     hidden: int
+    users: int  # users forecast (active in period t)
+    new_share: float  # share of the forecast interest in categories the user never had up to t
+
+
+def next_interest_forecast(panel: pd.DataFrame, freq: str, t: pd.Timestamp, model: str,
+                           new_slots: int = NEW_SLOTS) -> pd.DataFrame:
+    """user_id, category, period (t + 1), yhat: each user active in t spreads their next period over the
+    categories a next-interest model ranks highest: as many as they had in t plus ``new_slots``, in
+    proportion to the scores (so new categories get interest only where the model ranks them that high)."""
+    import numpy as np
+
+    from interest_core.forecasting.next_interest import make_next_interest
+    from interest_core.forecasting.next_interest.history import history_from_panel
+
+    history = history_from_panel(panel, freq, pd.Timestamp(panel["period"].min()), t)
+    fitted = make_next_interest(NEXT_INTEREST_MODELS[model]).fit(history, 1)
+    last = history.interest[-1]
+    rows = np.flatnonzero(last.getnnz(axis=1) > 0)
+    if not len(rows):
+        return pd.DataFrame(columns=["user_id", "category", "period", "yhat"])
+    scores = np.clip(fitted.score(rows), 0.0, None)
+    keep_n = last[rows].getnnz(axis=1) + new_slots
+    rank = np.argsort(np.argsort(-scores, axis=1, kind="stable"), axis=1)
+    weight = np.where(rank < keep_n[:, None], scores, 0.0)
+    user_idx, cat_idx = np.nonzero(weight)
+    return pd.DataFrame({"user_id": history.users[rows][user_idx], "category": history.categories[cat_idx],
+                         "period": t + PERIOD_OFFSETS[freq], "yhat": weight[user_idx, cat_idx]})
+
+
+def _new_share(panel: pd.DataFrame, forecasts: pd.DataFrame, t: pd.Timestamp) -> float:
+    """Share of the forecast (normalised per user) in categories the user had no interest in up to t."""
+    fc = forecasts.assign(share=forecasts["yhat"] / forecasts.groupby("user_id")["yhat"].transform("sum"))
+    had = panel.loc[(panel["period"] <= t) & (panel["interest"] > 0), ["user_id", "category"]].drop_duplicates()
+    had = had.astype({"user_id": str, "category": str}).assign(known=True)
+    fc = fc.astype({"user_id": str, "category": str}).merge(had, on=["user_id", "category"], how="left")
+    total = float(fc["share"].sum())
+    return float(fc.loc[fc["known"].isna(), "share"].sum() / total) if total else 0.0
 
 
 def migration_forecast(panel: pd.DataFrame, freq: str, t: str, *, model: str = "recency_decay",
                        min_users: int = 5) -> MigrationForecast:
-    """Forecast every user's shares from data up to ``t`` only; the implied t -> t+1 matrix, against the
-    actual one where t+1 is known."""
-    train = training_frame(panel, "engagement", freq, end=pd.Timestamp(t))
-    forecasts = make_forecaster(model).fit(train, freq).predict(1)
+    """Forecast every active user's shares from data up to ``t`` only; the implied t -> t+1 matrix, against
+    the actual one where t+1 is known. ``model``: one of MIGRATION_MODELS."""
+    cutoff = pd.Timestamp(t)
+    if model in NEXT_INTEREST_MODELS:
+        forecasts = next_interest_forecast(panel, freq, cutoff, model)
+    else:
+        train = training_frame(panel, "engagement", freq, end=cutoff)
+        forecasts = make_forecaster(model).fit(train, freq).predict(1)
+        if "user_id" not in forecasts:
+            from interest_core.forecasting.series import split_pair_id
+
+            ids = split_pair_id(forecasts["unique_id"]).reset_index(drop=True)
+            forecasts = pd.concat([forecasts.reset_index(drop=True), ids], axis=1)
     compared = mig.backtest_transitions(panel, forecasts, freq, min_users=min_users)
     implied, hidden = mig.flow_matrix(mig.forecast_transitions(panel, forecasts, freq), min_users=min_users)
-    return MigrationForecast(compared=compared, l1=mig.relative_l1(compared), implied=implied, hidden=hidden)
+    users = int(panel.loc[(panel["period"] == cutoff) & (panel["interest"] > 0), "user_id"].nunique())
+    return MigrationForecast(compared=compared, l1=mig.relative_l1(compared), implied=implied, hidden=hidden,
+                             users=users, new_share=_new_share(panel, forecasts, cutoff) if len(forecasts) else 0.0)

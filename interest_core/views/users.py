@@ -56,3 +56,33 @@ def user_forecast(rows: pd.DataFrame, user: str, freq: str, data_end: pd.Timesta
         return pd.DataFrame(columns=list(FORECAST_COLUMNS))
     end = last_complete_period(rows["period"].max(), pd.Timestamp(data_end), freq)
     return traj.forecast_user(rows, user, freq, model=model, h=h, end=end)
+
+
+def user_tops(user_category: pd.DataFrame, category_map: pd.DataFrame | None = None) -> pd.DataFrame:
+    """user_id, top, top_share, interest: each user's top category (or group of ``category_map``) over the
+    whole log, its share of their interest and their total interest; most engaged users first."""
+    frame = user_category[user_category["interest"] > 0].astype({"user_id": str, "category": str})
+    if category_map is not None:
+        groups = category_map.astype(str).set_index("category")["group"]
+        frame = frame.assign(category=frame["category"].map(groups).fillna(frame["category"]))
+    per = frame.groupby(["user_id", "category"], as_index=False)["interest"].sum()
+    total = per.groupby("user_id")["interest"].transform("sum")
+    per = per.assign(top_share=per["interest"] / total, total=total)
+    top = per.sort_values(["user_id", "interest", "category"], ascending=[True, False, True]).drop_duplicates("user_id")
+    out = top.rename(columns={"category": "top"})[["user_id", "top", "top_share", "total"]]
+    out = out.rename(columns={"total": "interest"})
+    return out.sort_values(["interest", "user_id"], ascending=[False, True]).reset_index(drop=True)
+
+
+def default_user(recent: pd.DataFrame, recs: pd.DataFrame, min_recs: int = 3) -> str | None:
+    """The user a page opens on: among the recently active users (``recent``: user_id, interest, most active
+    first), the one whose new recommendations (``recs``: user_id, score, rank) stand out most (the top score
+    against the last one shown), at least ``min_recs`` of them; None when no user has any."""
+    counts = recs.groupby("user_id")["score"].agg(["size", "max", "min"])
+    counts = counts[counts["size"] >= min_recs]
+    if counts.empty:
+        return None
+    spread = ((counts["max"] - counts["min"]) / counts["max"].where(counts["max"] > 0)).fillna(0.0)
+    order = {str(u): i for i, u in enumerate(recent["user_id"].astype(str))}
+    ranked = sorted(spread.index.astype(str), key=lambda u: (-round(float(spread[u]), 2), order.get(u, len(order))))
+    return ranked[0]

@@ -1,0 +1,110 @@
+"""Cached category groupings of one dataset: the (category, group) map of a GroupingSpec, its quality,
+group totals and colours. Learned groups are computed once per dataset and spec (a few seconds on the
+Tmall log), then every page and period reuses them. The widget that picks a grouping is
+``ui.widgets.category_grouping``; ``ui.queries.analytics_panel`` builds its panel from ``panel_map``.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from interest_core import panel
+from interest_core.charts import category_colors
+from interest_core.config import GroupingSpec
+from interest_core.grouping import OTHER, CategoryChoice, GroupQuality
+from ui.store import DatasetKey
+
+# What one category of a known log format is, for group names ('brand 911, 26288 +702').
+CATEGORY_NOUN = {"tmall2014": "brand"}
+
+
+def noun(ds: DatasetKey) -> str:
+    """What a category of this dataset is ('brand' on the Tmall log, else 'category')."""
+    from ui.queries import describe
+
+    return CATEGORY_NOUN.get(describe(ds).format or "", "category")
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def category_totals(ds: DatasetKey) -> pd.DataFrame:
+    """category, interest, events, users of every category, most engaged first."""
+    return panel.category_totals(ds.source())
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def user_category(ds: DatasetKey) -> pd.DataFrame:
+    return panel.user_category_totals(ds.source())
+
+
+@st.cache_data(show_spinner="Learning which categories go together (once per dataset)...", max_entries=16)
+def base_map(ds: DatasetKey, spec: GroupingSpec) -> pd.DataFrame | None:
+    """(category, group) of ``spec`` over the whole dataset; None for raw categories."""
+    from interest_core.grouping import learned_map, name_map, topk_map
+
+    if spec.method == "none":
+        return None
+    if spec.method == "topk":
+        return topk_map(category_totals(ds), spec.k)
+    if spec.method == "map":
+        return name_map(category_totals(ds)["category"], dict(spec.names), spec.unmapped)
+    return learned_map(user_category(ds), spec.n_groups, spec.seed, noun=noun(ds) if noun(ds) != "category" else "")
+
+
+def panel_map(ds: DatasetKey, choice: CategoryChoice) -> pd.DataFrame | None:
+    """The map a panel is built with: the spec's groups, those outside the picked ones folded into 'other'."""
+    categories = category_totals(ds)["category"].astype(str).tolist() if choice.picked else []
+    return choice.apply(base_map(ds, choice.spec), categories)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def group_totals(ds: DatasetKey, spec: GroupingSpec) -> pd.DataFrame:
+    """group, interest, members: each group's interest and number of categories, most engaged first ('other' last)."""
+    totals = category_totals(ds)[["category", "interest"]].astype({"category": "string"})
+    mapping = base_map(ds, spec)
+    group = totals["category"] if mapping is None else totals["category"].map(
+        mapping.set_index("category")["group"]).fillna(totals["category"])
+    out = totals.assign(group=group.astype(str)).groupby("group", as_index=False).agg(
+        interest=("interest", "sum"), members=("category", "size"))
+    out = out.assign(is_other=out["group"] == OTHER).sort_values(["is_other", "interest"], ascending=[True, False],
+                                                             kind="stable")
+    return out.drop(columns="is_other").reset_index(drop=True)
+
+
+@st.cache_data(show_spinner="Measuring how well the groups hold together...", max_entries=16)
+def quality(ds: DatasetKey, spec: GroupingSpec) -> GroupQuality | None:
+    """Co-occurrence inside the groups against random pairs (grouping.group_quality); None for raw categories."""
+    from interest_core.grouping import group_quality
+
+    mapping = base_map(ds, spec)
+    return None if mapping is None else group_quality(user_category(ds), mapping)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def colors(ds: DatasetKey, spec: GroupingSpec) -> dict[str, str]:
+    """One colour per group (or category) of this grouping, the most engaged first, 'other' grey."""
+    return category_colors(group_totals(ds, spec)["group"].head(64).tolist())
+
+
+def choice_of(grouping: CategoryChoice | int | None) -> CategoryChoice:
+    """A CategoryChoice from what callers pass: the choice itself, a top-k count, or None (raw categories)."""
+    if isinstance(grouping, CategoryChoice):
+        return grouping
+    return CategoryChoice(GroupingSpec(method="topk", k=grouping) if grouping else GroupingSpec())
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def interest_over_time(ds: DatasetKey, freq: str, choice: CategoryChoice) -> pd.DataFrame:
+    """period, category, interest per group of ``choice`` (grouping.interest_over_time, summed in the database)."""
+    from interest_core.grouping import interest_over_time as over_time
+
+    return over_time(ds.source(), freq, panel_map(ds, choice), drop_other=choice.drop_other)
+
+
+def suggested_choice(ds: DatasetKey) -> CategoryChoice:
+    """The grouping pages start with: learned groups above ``grouping.LEARNED_ABOVE`` categories, else raw ones
+    (the same choice ``widgets.category_grouping(..., few='none')`` makes by default)."""
+    from interest_core.grouping import suggested_grouping
+    from ui.queries import kpis
+
+    return CategoryChoice(suggested_grouping(int(kpis(ds)["categories"])))
