@@ -7,7 +7,7 @@ import streamlit as st
 from interest_core.analytics.churn import DEFAULT_HORIZON, max_horizon, quality_in_words, span_horizon
 from interest_core.charts import ops as ops_charts
 from interest_core.charts.style import TABLE_PERCENT, as_percent
-from interest_core.text import percent, plural
+from interest_core.text import counted, percent
 from ui import frame, ops, queries, widgets
 from ui.store import DatasetKey
 
@@ -25,16 +25,16 @@ def draw(ds: DatasetKey, freq: str) -> None:
     horizon = int(c1.selectbox(
         f"Inactive for the next ... {unit}s", options, index=options.index(default), key="churn_horizon",
         help=f"A user churns when they have no event at all in the next {unit}s. The data holds "
-             f"{plural(n_periods, f'complete {unit}')}, enough to test up to {plural(max(options), unit)} ahead; "
+             f"{counted(n_periods, f'complete {unit}')}, enough to test up to {counted(max(options), unit)} ahead; "
              f"{default} is the default."))
     threshold = c2.slider("High risk from", 0.05, 0.95, 0.3, 0.05, key="churn_threshold", format="%.2f",
                           help="Users at or above this risk are counted as high risk.")
     if chosen_from_span:
         st.caption(f":material/info: Horizon chosen from the span: the usual "
-                   f"{plural(DEFAULT_HORIZON.get(freq, 1), unit)} needs more than the "
-                   f"{plural(n_periods, f'complete {unit}')} this data holds, so the default is "
-                   f"{plural(default, unit)}.")
-    horizon_text = f"next {plural(horizon, unit)}" if horizon > 1 else f"next {unit}"
+                   f"{counted(DEFAULT_HORIZON.get(freq, 1), unit)} needs more than the "
+                   f"{counted(n_periods, f'complete {unit}')} this data holds, so the default is "
+                   f"{counted(default, unit)}.")
+    horizon_text = f"next {counted(horizon, unit)}" if horizon > 1 else f"next {unit}"
     risk = ops.churn_risk(ds, freq, horizon)
     high = int((risk["risk"] >= threshold).sum())
     widgets.metrics([
@@ -67,12 +67,12 @@ def draw(ds: DatasetKey, freq: str) -> None:
         "open": st.column_config.LinkColumn("User page", display_text="open"),
     })
     export = table.drop(columns="open").rename(columns=labels)  # the rows and columns the table shows
-    widgets.csv_download(f"These {plural(len(table), 'user')} (CSV)", export, f"{ds.name}_churn_risk.csv",
+    widgets.csv_download(f"These {counted(len(table), 'user')} (CSV)", export, f"{ds.name}_churn_risk.csv",
                          key="churn_csv")
 
     with st.expander("Model quality for analysts"):
         st.caption(
-            f"Backtest on the last {plural(3, unit)} with known outcomes ({int(s['n_test']):,} user snapshots, "
+            f"Backtest on the last {counted(3, unit)} with known outcomes ({int(s['n_test']):,} user snapshots, "
             f"{percent(s['base_rate'])} churned): ROC-AUC **{s['roc_auc']:.3f}** vs **{s['recency_roc_auc']:.3f}** "
             f"for ranking by {unit}s since last activity; PR-AUC {s['pr_auc']:.3f} vs {s['recency_pr_auc']:.3f}; "
             f"Brier {s['brier']:.3f} (always guessing the base rate: {bt.brier_base_rate:.3f}). "

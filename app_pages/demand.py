@@ -1,14 +1,30 @@
-"""Demand: each category's (or group's) interest forecast with intervals, by the model that backtests best."""
+"""Demand: each category's (or group's) and each segment's interest forecast with intervals, by the model
+that backtests best, as a chart and a table a planner can download; then what is rising and falling."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from interest_core.analytics.demand import DEFAULT_MODELS
+from interest_core.analytics.demand import DEFAULT_MODELS, DemandForecast, trend_table
 from interest_core.charts import ops as ops_charts
+from interest_core.charts.style import OTHER, as_percent, metric_name, significant
 from interest_core.forecasting.forecasters import available
-from ui import frame, ops, queries, widgets
+from interest_core.text import counted
+from ui import frame, grouping, ops, planning, widgets
 from ui.store import DatasetKey
+
+BOARD_METRICS = ("mae", "mase", "rmse", "smape", "coverage_80", "coverage_95")
+
+
+def _board(result: DemandForecast, key: str) -> None:
+    """The backtest leaderboard with metrics in words and 3 significant digits (coverage as a percentage)."""
+    board = result.leaderboard
+    cols = [c for c in BOARD_METRICS if c in board]
+    shown = board[cols].reset_index()
+    for col in cols:
+        shown[col] = [significant(v * 100, 2) + "%" if col.startswith("coverage") and v == v else significant(v)
+                      for v in shown[col]]
+    st.dataframe(shown.rename(columns={c: metric_name(c) for c in cols}), hide_index=True, key=key)
 
 
 def draw(ds: DatasetKey, freq: str) -> None:
@@ -20,19 +36,27 @@ def draw(ds: DatasetKey, freq: str) -> None:
     min_users = int(c4.number_input("Hide categories under k users", 1, 100, 5, key="demand_min_users"))
     models = (*DEFAULT_MODELS, "lstm") if use_lstm else DEFAULT_MODELS
     result = ops.demand(ds, freq, top_k, horizon, tuple(models), min_users)
-    board = result.leaderboard
     best, metric = result.best_model, result.metric
-    colors = queries.colors(ds)
+    colors = grouping.colors(ds, top_k.spec)
     categories = list(result.categories)
-    shown = st.multiselect("Show", categories, default=categories[:6], key="demand_show")
+    # 'other' sums every category left out: on a long-tailed log it dwarfs the rest, so it is opt-in.
+    shown = st.multiselect("Show", categories, default=[c for c in categories if c != OTHER][:6], key="demand_show")
     st.plotly_chart(ops_charts.demand_chart(result.history, result.forecast, freq, colors=colors,
                                             categories=shown), key="demand_chart")
-    st.caption(f"Best model by backtest: **{best}** (lowest {metric.upper()} over 3 rolling folds of {horizon} "
-               f"{unit}s; every fold trained only on earlier data). {result.hidden} category(ies) under "
-               f"{min_users} users hidden.")
-    cols = [c for c in ("mae", "mase", "rmse", "smape", "coverage_80", "coverage_95") if c in board]
-    st.dataframe(board[cols].reset_index(), hide_index=True, key="demand_board")
-    widgets.csv_download("Forecast (CSV)", result.forecast, f"{ds.name}_demand_forecast.csv", key="demand_csv")
+    st.caption(f"Best model by backtest: **{best}** (lowest {metric_name(metric)} over 3 rolling folds of "
+               f"{counted(horizon, unit)}; every fold trained only on earlier data)."
+               + (f" {counted(result.hidden, 'category')} under {counted(min_users, 'user')} hidden."
+                  if result.hidden else ""))
+    _board(result, "demand_board")
+    planning.forecast_table(result, "category", f"{ds.name}_demand_forecast.csv", "demand")
+
+    st.subheader("Demand by segment")
+    by_segment = planning.segment_demand(ds, freq, horizon)
+    st.plotly_chart(ops_charts.demand_chart(by_segment.history, by_segment.forecast, freq, what="segment"),
+                    key="demand_segment_chart")
+    st.caption(f"Total interest of each segment's users (the Segments page's default segmentation), forecast "
+               f"by **{by_segment.best_model}**, the best of the same backtest.")
+    planning.forecast_table(by_segment, "segment", f"{ds.name}_segment_forecast.csv", "demand_segment")
 
     st.subheader("Rising and falling")
     d1, d2 = st.columns(2)
@@ -40,17 +64,25 @@ def draw(ds: DatasetKey, freq: str) -> None:
     previous = int(d2.selectbox(f"Compared with the {unit}s before", [2, 4, 8, 13], index=1, key="demand_previous"))
     trends, hidden = ops.trends(ds, freq, top_k, recent, previous, min_users)
     st.plotly_chart(ops_charts.rising_falling_chart(trends), key="demand_trends")
-    st.caption(f"Interest per {unit}, last {recent} {unit}s vs the {previous} before. Coloured when the change "
-               "is at least 10% and |z| ≥ 2, z being a paired test over users (one heavy user cannot make a "
-               f"trend). {hidden} category(ies) under {min_users} users in a window hidden.")
-    st.dataframe(trends, hide_index=True, key="demand_trend_table", column_config={
-        "recent": st.column_config.NumberColumn(f"recent per {unit}", format="%.1f"),
-        "previous": st.column_config.NumberColumn(f"previous per {unit}", format="%.1f"),
-        "change": st.column_config.NumberColumn(f"change per {unit}", format="%+.1f"),
-        "change_pct": st.column_config.NumberColumn("change %", format="percent"),
-        "z": st.column_config.NumberColumn("z", format="%.1f"),
+    st.caption(f"Interest per {unit}, last {counted(recent, unit)} vs the {counted(previous, unit)} before. Coloured "
+               "when the change is at least 10% and |z| ≥ 2, z being a paired test over users (one heavy user "
+               "cannot make a trend)."
+               + (f" {counted(hidden, 'category')} under {counted(min_users, 'user')} in a window hidden."
+                  if hidden else "") + " The table lists every category in the chart's order: largest rise first.")
+    table = trend_table(trends)
+    st.dataframe(as_percent(table, ("change_pct",)), hide_index=True, key="demand_trend_table", column_config={
+        "category": st.column_config.TextColumn("category"),
+        "recent": st.column_config.NumberColumn(f"recent per {unit}", format="%,.1f"),
+        "previous": st.column_config.NumberColumn(f"previous per {unit}", format="%,.1f"),
+        "change": st.column_config.NumberColumn(f"change per {unit}", format="%+,.1f"),
+        "change_pct": st.column_config.NumberColumn("change (%)", format="%+.1f%%"),
+        "z": st.column_config.NumberColumn("z (paired over users)", format="%+.1f"),
+        "users_recent": st.column_config.NumberColumn("users lately"),
+        "users_previous": st.column_config.NumberColumn("users before"),
+        "trend": st.column_config.TextColumn("trend"),
     })
-    widgets.csv_download("Rising and falling (CSV)", trends, f"{ds.name}_demand_trends.csv", key="demand_trends_csv")
+    widgets.csv_download("Rising and falling (CSV)", as_percent(table, ("change_pct",)),
+                         f"{ds.name}_demand_trends.csv", key="demand_trends_csv")
 
 
 here = frame.current()

@@ -8,11 +8,12 @@ from typing import cast
 import streamlit as st
 
 from interest_core import charts
+from interest_core.charts.forecasts import metric_label
 from interest_core.forecasting.backtest import TARGETS
 from interest_core.forecasting.forecasters import offered_models
 from interest_core.periods import FREQS
 from interest_core.views import forecasts as fv
-from ui import frame, models, queries, widgets
+from ui import frame, models, planning, queries, widgets
 
 KINDS = {"aggregate": "all users together", "category": "a category", "user": "a user"}
 DEFAULT_KIND = {"engagement": "aggregate", "user_total": "user", "category_demand": "category"}
@@ -20,6 +21,9 @@ DEFAULT_KIND = {"engagement": "aggregate", "user_total": "user", "category_deman
 here = frame.current()
 ds, dataset, freq = here.ds, here.ds.name, here.freq
 unit = widgets.period_name(freq)
+# Training progress first: a running job is what a person came back to this page for.
+widgets.job_monitor(lambda: models.jobs(dataset), key="fc_jobs")
+planning.forward_section(ds, freq, key="fc_forward")
 target = st.radio("Forecast target", TARGETS, format_func=fv.TARGET_TEXT.__getitem__, horizontal=True,
                   key="fc_target", help="Engagement: will this user engage with this category? User totals: "
                   "how much interest a user shows. Category demand: interest in a category, over all users.")
@@ -44,9 +48,9 @@ else:
                          key="fc_board_csv")
     if len(tiers) > 1:
         metric = st.selectbox("Metric by activity tier", list(table.columns), key="fc_tier_metric",
-                              index=list(table.columns).index(fv.PRIMARY[target]))
+                              index=list(table.columns).index(fv.PRIMARY[target]), format_func=metric_label)
         st.plotly_chart(charts.tier_chart(fv.by_tier(payload, metric), metric,
-                                          f"{metric} by users' activity tier"), key="fc_tiers")
+                                          f"{metric_label(metric)} by users' activity tier"), key="fc_tiers")
     st.caption("Ranking metrics judge engagement (AUC, HitRate@K, NDCG@K: higher is better; Brier: lower). "
                "Totals and demand: MAE, RMSE, sMAPE, MASE (below 1 beats last-value) lower is better; "
                "coverage is best near its level (80% / 95%), narrower intervals are better at equal coverage.")
@@ -100,18 +104,21 @@ st.subheader("Saved models")
 if saved.empty:
     st.caption(f"No model of `{dataset}` saved yet: train one below.")
 else:
-    shown = saved.assign(metrics=[fv.metrics_text(m, t) for m, t in zip(saved["metrics"], saved["target"],
-                                                                         strict=True)])
-    st.dataframe(shown[["name", "model", "target", "freq", "horizon", "last_period", "created", "metrics"]],
-                 hide_index=True, width="stretch", key="fc_models")
+    st.dataframe(fv.saved_table(saved), hide_index=True, width="stretch", key="fc_models", column_config={
+        "name": st.column_config.TextColumn("name", width="medium"),
+        "backtest": st.column_config.TextColumn("backtest metrics", width="large"),
+    })
 
 st.subheader("Train / re-train")
 with st.form("fc_train"):
     f1, f2, f3, f4, f5 = st.columns(5)
     t_target = f1.selectbox("Target", TARGETS, format_func=fv.TARGET_TEXT.__getitem__, key="train_target",
                             index=list(TARGETS).index(target))
-    t_model = f2.selectbox("Model", offered_models(), key="train_model",
-                           help="ARIMA: one model per series, so user totals or category demand only.")
+    offered = offered_models()
+    winner = fv.backtest_winner(payload, offered)
+    t_model = f2.selectbox("Model", offered, key="train_model", index=offered.index(winner) if winner else 0,
+                           help="Starts on the model that won the latest backtest of this target. "
+                                "ARIMA: one model per series, so user totals or category demand only.")
     t_freq = f3.selectbox("Period", FREQS, index=FREQS.index(freq),
                           format_func=widgets.FREQ_TEXT.__getitem__, key="train_freq")
     t_h = f4.number_input("Horizon (periods)", 1, 12, 4, key="train_h")
@@ -119,7 +126,8 @@ with st.form("fc_train"):
     go = st.form_submit_button("Train / re-train", type="primary", icon=":material/model_training:")
 if go:
     models.launch_training(ds, t_target, t_model, t_freq, int(t_h), int(t_folds))
+    st.rerun()  # the progress bar at the top shows the new job
 st.caption("Training runs in a separate process: it backtests the model against the baselines, writes the "
            "leaderboard above, fits the model on every complete period and saves it to "
-           f"`{models.models_dir()}`. Keep using the page meanwhile.")
-widgets.job_monitor(lambda: models.jobs(dataset), key="fc_jobs")
+           f"`{models.models_dir()}`. Keep using the page meanwhile; its progress shows at the top."
+           + (f" The model starts on **{winner}**, the best of the latest backtest." if winner else ""))

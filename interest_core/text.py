@@ -20,7 +20,6 @@ Two kinds of markdown rule need two defences:
 from __future__ import annotations
 
 import re
-from typing import overload
 
 WORD_JOINER = "\u2060"
 # Characters that open markdown constructs anywhere in a line, and the markers that open a block at its start.
@@ -77,23 +76,15 @@ def percent(share: float, digits: int = 0) -> str:
     return f"{share:.{digits}%}"
 
 
-def _plural_noun(word: str, n: float) -> str:
+def plural(word: str, n: float) -> str:
+    """'brand' -> 'brands' unless n is 1; 'category' -> 'categories', 'box' -> 'boxes', 'person' -> 'people'."""
     if round(float(n)) == 1:
         return word
     return _PLURALS.get(word) or (word[:-1] + "ies" if word.endswith("y") and word[-2:-1] not in "aeiou"
                                   else word + "es" if word.endswith(("s", "x", "ch", "sh")) else word + "s")
 
 
-@overload
-def plural(n: float, word: str, many: str | None = None) -> str: ...
-@overload
-def plural(n: str, word: float, many: str | None = None) -> str: ...
-def plural(n: float | str, word: str | float, many: str | None = None) -> str:
-    """A count with its noun, ``plural(2, "category")`` -> '2 categories' ('1 category', '1,234 users';
-    ``many``: an irregular plural); or the noun alone, ``plural("category", 2)`` -> 'categories'."""
-    if isinstance(n, str):
-        return _plural_noun(n, float(word))
+def counted(n: float, word: str) -> str:
+    """A count with its noun in the right number: '1 week', '3 weeks', '1,200 categories'."""
     count = round(float(n))
-    if count == 1:
-        return f"1 {word}"
-    return f"{count:,} {many or _plural_noun(str(word), count)}"
+    return f"{count:,} {plural(word, count)}"

@@ -21,7 +21,7 @@ from interest_core.errors import ModelError
 from interest_core.ingest import pipeline
 from interest_core.panel import build_panel, events_source, time_window
 from interest_core.store import Store
-from interest_core.text import percent, plural
+from interest_core.text import counted, percent, plural
 from tests.apptest import app_store, check_figures, open_page, store_fixture
 
 TIMEOUT = 300
@@ -40,10 +40,11 @@ def wait_for_page_models() -> Iterator[None]:
 
 # -- the words (fast) -----------------------------------------------------------------------------
 
-def test_plural_and_percent() -> None:
-    assert [plural(n, "category") for n in (1, 2, 0)] == ["1 category", "2 categories", "0 categories"]
-    assert plural(1234, "user") == "1,234 users" and plural(2, "day") == "2 days" and plural(3, "box") == "3 boxes"
-    assert plural(2.6, "week") == "3 weeks" and plural(2, "person") == "2 people"
+def test_counted_plural_and_percent() -> None:
+    assert [counted(n, "category") for n in (1, 2, 0)] == ["1 category", "2 categories", "0 categories"]
+    assert counted(1234, "user") == "1,234 users" and counted(2, "day") == "2 days" and counted(3, "box") == "3 boxes"
+    assert counted(2.6, "week") == "3 weeks" and counted(2, "person") == "2 people"
+    assert plural("category", 2) == "categories" and plural("box", 1) == "box"
     assert percent(0.4567) == "46%" and percent(0.4567, 1) == "45.7%" and percent(0.001) == "<1%"
     assert percent(0) == "0%" and percent(float("nan")) == "n/a" and percent(0.0004, 1) == "<0.1%"
 

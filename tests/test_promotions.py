@@ -143,3 +143,49 @@ def test_tmall_lift_over_recency_is_measured(tmall_weekly: tuple[pd.DataFrame, p
     assert lift.loc[10] > 1.0
     assert (lift >= 0.97).all(), lift
     assert (pooled["model_hits"] > 1.25 * pooled["random_hits"]).all()
+
+
+def test_tmall_learned_list_beats_recency_at_top_100(tmall_weekly: tuple[pd.DataFrame, pd.Timestamp],
+                                                     accuracy: AccuracyRecorder) -> None:
+    """Issue 12's goal: weekly, horizon 4, 3 cutoffs, top 20 brands pooled: lift at the top 100 >= 1.05.
+
+    The learned list (analytics.promotion_model) may hold users new to the brand; the recency list is
+    every past user of the brand, most recent first. Its design was chosen at cutoffs before the first
+    test cutoff (see the module); measured 1.135, 1.156, 1.081, 1.067 at top 10, 25, 50, 100.
+    """
+    from interest_core.forecasting.series import last_complete_period
+
+    panel, end = tmall_weekly
+    last = last_complete_period(panel["period"].max(), end, "W")
+    top = panel.groupby("category")["user_id"].nunique().sort_values(ascending=False).head(20).index
+    table = promo.learned_lift(panel, list(top), freq="W", horizon=4, n_cutoffs=3, last_period=last,
+                               list_sizes=(10, 25, 50, 100))
+    assert set(table["cutoffs"]) == {3}
+    pooled = table.groupby("list_size")[["model_hits", "recency_hits", "random_hits", "expected_hits"]].sum()
+    lift = pooled["model_hits"] / pooled["recency_hits"]
+    accuracy.record("promotions.tmall.learned_lift_over_recency_h4", pooled.assign(
+        lift_vs_recency=lift, lift_vs_random=pooled["model_hits"] / pooled["random_hits"]).rename(index="top{}".format))
+    assert lift.loc[100] >= 1.05, lift
+    assert (lift >= 1.0).all(), lift
+    assert (pooled["model_hits"] > 2 * pooled["random_hits"]).all()
+
+
+def test_learned_model_learns_before_its_cutoff_and_scores_new_users() -> None:
+    from interest_core.analytics.promotion_model import PromotionModel
+
+    panel = habit_panel(n_users=80, n_weeks=14)
+    # A second category B that the A-habitual users also visit: co-occurrence gives non-B users a B score.
+    extra = panel[panel["user_id"] < "u40"].assign(category=pd.array(["B"] * 1, dtype="string")[0])
+    panel = pd.concat([panel, extra], ignore_index=True)
+    panel["category"] = panel["category"].astype("string")
+    cutoff = panel["period"].max() - pd.Timedelta(weeks=2)
+    model = PromotionModel("W", horizon=2, history=26).fit(panel, cutoff)
+    assert max(model.train_cutoffs_) <= cutoff - pd.Timedelta(weeks=2)  # labels known before the cutoff
+    scores = model.score(["B"])
+    assert scores["p_engage"].between(0, 1).all() and scores["p_engage"].is_monotonic_decreasing
+    assert scores["new_to_category"].any() and not scores["new_to_category"].all()
+    ranked = promo.learned_list(scores, "B")
+    assert ranked["rank"].tolist() == list(range(1, len(ranked) + 1))
+    assert ranked["expected_reach"].iloc[-1] == pytest.approx(scores["p_engage"].sum())
+    with pytest.raises(Exception, match="no history"):
+        model.score(["nope"])

@@ -5,6 +5,7 @@ pickers are the frame's: ``ui.frame``.)
 
 from __future__ import annotations
 
+import time
 import zoneinfo
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -190,6 +191,8 @@ def job_monitor(entries: Callable[[], list[JobEntry]], key: str = "jobs") -> Non
     """Progress of the latest training jobs: polled every ``models.JOB_POLL_S`` seconds in a fragment while
     one runs (the rest of the page stays usable); when one ends, the whole page reruns once so its
     leaderboard and model list show the result."""
+    from interest_core.views.forecasts import time_left
+
     acked: set[str] = st.session_state.setdefault(f"{key}_seen_done", set())
     running = False
     for entry in entries():
@@ -204,7 +207,9 @@ def job_monitor(entries: Callable[[], list[JobEntry]], key: str = "jobs") -> Non
             job, line = entry.job, _job_line(entry)
             status = job.status()
             if not status.finished:
-                st.progress(status.fraction, text=f"{line}: {md_escape(status.message)} ({status.fraction:.0%})")
+                left = time_left(entry.started, status.fraction, time.time())
+                st.progress(status.fraction,
+                            text=f"{line}: {md_escape(status.message)} ({status.fraction:.0%}, {left})")
                 if st.button("Cancel", key=f"{key}_cancel_{job.id}", icon=":material/cancel:"):
                     job.cancel()
             elif status.state == "done":

@@ -35,7 +35,7 @@ from interest_core.analytics.churn_features import (
     reasons_text,
 )
 from interest_core.errors import ModelError, NotFittedError
-from interest_core.text import percent, plural
+from interest_core.text import counted, percent
 
 RISK_COLUMNS: tuple[str, ...] = ("user_id", "cutoff", "risk", "recency", "reasons")
 # Horizon (periods) the pages default to. Measured on the weekly Tmall log: 1 week marks 22% of active
@@ -80,7 +80,7 @@ def horizon_for_span(freq: str, n_periods: int) -> int:
     longest = max_horizon(n_periods)
     if longest < 1:
         raise ModelError(
-            f"the data holds only {plural(n_periods, 'complete period')}, too few to learn churn from (it needs at "
+            f"the data holds only {counted(n_periods, 'complete period')}, too few to learn churn from (it needs at "
             f"least {MIN_HISTORY + TEST_CUTOFFS + 2})", "pick a shorter period (e.g. daily or hourly) in the sidebar")
     return min(DEFAULT_HORIZON.get(freq, 1), longest)
 
@@ -258,12 +258,12 @@ def quality_in_words(summary: Mapping[str, float], unit: str) -> str:
     """A backtest summary (``ChurnEvaluation.summary``) in a marketer's words (markdown): how many of the
     users the model flags did go quiet, against everyone and against a list by time since the last visit."""
     if "top_churn_rate" not in summary:  # a backtest saved before these figures existed
-        return (f"**How good is the list?** In a test on the last {plural(TEST_CUTOFFS, unit)} whose outcome is "
+        return (f"**How good is the list?** In a test on the last {counted(TEST_CUTOFFS, unit)} whose outcome is "
                 f"known, {percent(summary['base_rate'])} of active users went quiet.")
     top, base, recency = summary["top_churn_rate"], summary["base_rate"], summary["recency_top_churn_rate"]
     times = f" ({top / base:.1f} times the average)" if base > 0 else ""
-    text = (f"**How good is the list?** Tested on the last {plural(TEST_CUTOFFS, unit)} whose outcome is known: of the "
-            f"{percent(summary['top_share'])} of active users it rated riskiest, **{percent(top)} went quiet**, "
+    text = (f"**How good is the list?** Tested on the last {counted(TEST_CUTOFFS, unit)} whose outcome is known: "
+            f"of the {percent(summary['top_share'])} of active users it rated riskiest, **{percent(top)} went quiet**, "
             f"against {percent(base)} of all active users{times}. ")
     if top > recency + 0.02:
         text += f"Listing the users longest inactive instead would have caught {percent(recency)}."

@@ -75,10 +75,12 @@ def demand_forecast(panel: pd.DataFrame, freq: str, *, categories: Sequence[str]
                     horizon: int = 4, folds: int = 3, levels: Sequence[int] = (80, 95),
                     models: Sequence[str] = DEFAULT_MODELS, metric: str = "mase",
                     min_users: int = DEFAULT_MIN_GROUP, last_period: pd.Timestamp | None = None,
-                    progress: ProgressCallback | None = None) -> DemandForecast:
+                    progress: ProgressCallback | None = None, intervals: str = "model") -> DemandForecast:
     """Backtest ``models`` on the categories' demand series, refit the best on everything, forecast ahead.
 
     ``last_period``: the last complete period (a partial trailing period would read as a drop).
+    ``intervals``: "model" (the model's own), or "backtest" (``backtest_bands``: from the best model's
+    backtest errors; for a handful of series, where the model's pooled quantiles cannot tell 80% from 95%).
     """
     if last_period is not None:
         panel = panel[panel["period"] <= pd.Timestamp(last_period)]
@@ -100,6 +102,9 @@ def demand_forecast(panel: pd.DataFrame, freq: str, *, categories: Sequence[str]
     forecast = forecast.drop(columns=["p_engage"], errors="ignore")
     forecast["category"] = forecast["category"].astype("string")
     history = history.assign(category=history["unique_id"].astype("string"))[["category", "period", "y"]]
+    if intervals == "backtest":
+        errors = result.forecasts[result.forecasts["model"].astype(str) == best]
+        forecast = backtest_bands(forecast, errors, history, levels)
     return DemandForecast(freq=freq, horizon=horizon, levels=tuple(int(v) for v in levels), best_model=best,
                           metric=used, categories=tuple(chosen), hidden=hidden, history=history,
                           forecast=forecast, leaderboard=board)
@@ -150,3 +155,56 @@ def rising_falling(panel: pd.DataFrame, freq: str, *, recent: int = 4, previous:
                             np.where(significant & (out["change"] < 0), "falling", "steady"))
     out = out.sort_values(["z", "category"], ascending=[False, True], ignore_index=True)
     return out[list(TREND_COLUMNS)], hidden
+
+
+def planner_table(forecast: pd.DataFrame, label: str = "category") -> pd.DataFrame:
+    """The forecast as a planner reads and downloads it: ``label``, period, forecast and interval bounds.
+
+    Values are rounded to whole interest units (a forecast is not more precise than that); bounds
+    below zero are shown as 0 (interest cannot be negative).
+    """
+    levels = sorted(int(c.removeprefix("lo_")) for c in forecast.columns if c.startswith("lo_"))
+    out = pd.DataFrame({label: forecast["category"].astype(str), "period": forecast["period"],
+                        "forecast": forecast["yhat"].clip(lower=0).round(0)})
+    for level in levels:
+        out[f"low ({level}%)"] = forecast[f"lo_{level}"].clip(lower=0).round(0)
+        out[f"high ({level}%)"] = forecast[f"hi_{level}"].clip(lower=0).round(0)
+    return out.sort_values([label, "period"], ignore_index=True)
+
+
+def trend_table(trends: pd.DataFrame, top: int | None = None) -> pd.DataFrame:
+    """``rising_falling`` rows in the order its chart draws them (largest rise first, largest fall last)."""
+    order = trends.reindex(trends["change_pct"].abs().sort_values(ascending=False).index)
+    if top is not None:
+        order = order.head(top)
+    return order.sort_values("change_pct", ascending=False, ignore_index=True)
+
+
+def backtest_bands(forecast: pd.DataFrame, errors: pd.DataFrame, history: pd.DataFrame,
+                   levels: Sequence[int]) -> pd.DataFrame:
+    """``forecast`` with lo_/hi_<L> = yhat -/+ the L% quantile of the backtest's absolute errors.
+
+    Errors are relative to each series' mean level (so series of different sizes pool) and taken per
+    periods-ahead step, pooled over steps where a step has under 10; the half-width never narrows
+    with the step. ``errors``: one model's backtest forecasts (unique_id, fold, period, y, yhat).
+    """
+    if errors.empty:
+        return forecast
+    scale = history.groupby("category")["y"].mean().clip(lower=1e-9)
+    rows = errors.sort_values(["unique_id", "fold", "period"])
+    step = rows.groupby(["unique_id", "fold"]).cumcount().to_numpy() + 1
+    level_of = rows["unique_id"].astype(str).map(scale.rename(index=str)).to_numpy(dtype=float)
+    rel = pd.Series(np.abs(rows["y"].to_numpy(dtype=float) - rows["yhat"].to_numpy(dtype=float)) / level_of)
+    out = forecast.sort_values(["category", "period"]).copy()
+    ahead = out.groupby("category").cumcount().to_numpy() + 1
+    out_scale = out["category"].astype(str).map(scale.rename(index=str)).to_numpy(dtype=float)
+    for level in levels:
+        q = float(level) / 100
+        pooled = float(rel.quantile(q))
+        per_step = {s: (float(rel[step == s].quantile(q)) if (step == s).sum() >= 10 else pooled)
+                    for s in range(1, int(ahead.max()) + 1)}
+        width = np.maximum.accumulate(np.array([per_step[s] for s in range(1, int(ahead.max()) + 1)]))
+        half = width[ahead - 1] * out_scale
+        out[f"lo_{level}"] = out["yhat"].to_numpy(dtype=float) - half
+        out[f"hi_{level}"] = out["yhat"].to_numpy(dtype=float) + half
+    return out.reset_index(drop=True)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -24,6 +25,9 @@ from interest_core.export import safe_csv
 from interest_core.forecasting import series
 from interest_core.forecasting.forecasters.base import Forecaster
 from interest_core.periods import future_periods, period_grid
+
+if TYPE_CHECKING:
+    from interest_core.analytics.promotion_model import FoldCache
 
 LIST_COLUMNS: tuple[str, ...] = ("rank", "user_id", "p_engage", "churn_risk", "expected_reach", "reach_share")
 DEFAULT_LIST_SIZES: tuple[int, ...] = (10, 25, 50, 100, 200)
@@ -209,3 +213,142 @@ def _lift_table(totals: dict[int, np.ndarray]) -> pd.DataFrame:
                      "lift_vs_recency": model_hits / base_hits if base_hits else np.nan,
                      "lift_vs_random": model_hits / random_hits if random_hits else np.nan})
     return pd.DataFrame(rows)
+
+
+# -- the learned list (users new to the category included) ---------------------------------------
+
+def learned_list(scores: pd.DataFrame, category: str | Sequence[str]) -> pd.DataFrame:
+    """``promotion_list``'s columns (+ ``new_to_category``) from ``PromotionModel.score`` rows of the categories."""
+    cats = _categories(category)
+    rows = scores[scores["category"].isin(cats)]
+    if rows.empty:
+        raise ModelError(f"no candidates for category {', '.join(cats)!r}",
+                         "pick a category users engaged with in the history window")
+    grouped = rows.assign(q=np.log1p(-rows["p_engage"].clip(0.0, 1.0 - 1e-12))).groupby("user_id", as_index=False)
+    ranked = grouped.agg(q=("q", "sum"), new_to_category=("new_to_category", "all"))
+    ranked["p_engage"] = -np.expm1(ranked["q"])
+    ranked["churn_risk"] = np.nan
+    ranked = ranked.sort_values(["p_engage", "user_id"], ascending=[False, True], ignore_index=True)
+    ranked.insert(0, "rank", np.arange(1, len(ranked) + 1))
+    ranked["expected_reach"] = ranked["p_engage"].cumsum()
+    total = float(ranked["p_engage"].sum())
+    ranked["reach_share"] = ranked["expected_reach"] / total if total > 0 else 0.0
+    return ranked[[*LIST_COLUMNS, "new_to_category"]]
+
+
+def learned_lift(panel: pd.DataFrame, categories: Sequence[str | Sequence[str]], *, freq: str, horizon: int = 4,
+                 n_cutoffs: int = 3, last_period: pd.Timestamp | None = None,
+                 list_sizes: Sequence[int] = DEFAULT_LIST_SIZES, history: int = 26,
+                 cache: FoldCache | None = None) -> pd.DataFrame:
+    """The learned list vs the recency list at the last ``n_cutoffs`` cutoffs whose next horizon is known.
+
+    One row per target and list size: ``_lift_table``'s columns plus ``expected_hits`` (the model's
+    own expectation for its list, summed over cutoffs: hits and expectation share population,
+    horizon and unit) and ``cutoffs``. The recency list is every past user of the category, most
+    recent first; the learned list may also hold users new to it. ``cache``: folds already built
+    from the same panel up to ``last_period`` (the page shares them with its list's model).
+    """
+    from interest_core.analytics.promotion_model import FoldCache, PromotionModel
+
+    last = pd.Timestamp(last_period) if last_period is not None else pd.Timestamp(panel["period"].max())
+    panel = panel[panel["period"] <= last]
+    cache = cache if cache is not None else FoldCache(panel, freq, history)
+    n = len(cache.grid)
+    ends = list(range(n - horizon - n_cutoffs, n - horizon))
+    if not ends or ends[0] < horizon + 1:
+        raise ModelError(f"{n} periods cannot hold {n_cutoffs} cutoffs of horizon {horizon} with a past to learn from",
+                         "use fewer cutoffs or a shorter horizon")
+    targets = [tuple(_categories(c)) for c in categories]
+    sizes = sorted({int(s) for s in list_sizes if s > 0})
+    totals = {t: {s: np.zeros(5) for s in sizes} for t in targets}
+    for t in ends:
+        cutoff = cache.grid[t]
+        model = PromotionModel(freq, horizon, history).fit(panel, cutoff, cache)
+        scores = model.score(sorted({c for cats in targets for c in cats}))
+        window = panel[panel["period"] >= model.fold_.history.periods[0]]
+        ahead = panel[panel["period"].isin(future_periods(cutoff, freq, horizon)) & (panel["interest"] > 0)]
+        for cats in targets:
+            if not scores["category"].isin(cats).any():
+                continue
+            listed_model = learned_list(scores, cats)
+            base = recency_ranking(window[window["period"] <= cutoff], cats, cutoff)
+            engaged = set(ahead.loc[ahead["category"].isin(cats), "user_id"].astype(str))
+            pool_rate = float(listed_model["user_id"].astype(str).isin(engaged).mean())
+            for s in sizes:
+                top = listed_model.head(s)
+                totals[cats][s] += [top["user_id"].astype(str).isin(engaged).sum(),
+                                    base["user_id"].head(s).astype(str).isin(engaged).sum(),
+                                    pool_rate * len(top), len(top), top["p_engage"].sum()]
+    frames = []
+    for cats in targets:
+        table = _lift_table({s: v[:4] for s, v in totals[cats].items()})
+        table["expected_hits"] = [totals[cats][s][4] for s in sizes]
+        frames.append(table.assign(category=" + ".join(cats), cutoffs=len(ends)))
+    return pd.concat(frames, ignore_index=True)
+
+
+# -- what a list is worth ------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Reach:
+    """Engaged users a list of ``list_size`` should hold over the horizon, the model's and the backtest's view.
+
+    ``model_expected`` sums the listed users' chances; ``backtest_per_cutoff`` is what lists this long
+    held on average at the backtest cutoffs and ``backtest_expected`` what the model expected there;
+    ``expected`` scales the model's sum by held / expected (a model that was too sure is corrected).
+    """
+
+    list_size: int
+    model_expected: float
+    backtest_per_cutoff: float
+    backtest_expected: float
+    expected: float
+
+
+def reconcile(ranked: pd.DataFrame, lift: pd.DataFrame, list_size: int, *, source: str = "model") -> Reach:
+    """``Reach`` of the top ``list_size`` of ``ranked`` (a learned list) from its ``learned_lift`` rows.
+
+    The backtest row used is the largest list size not above ``list_size`` (else the smallest); with
+    ``source="recency"`` the recency list's hits are used and the expectation is its hit rate x size.
+    """
+    size = int(min(list_size, len(ranked)))
+    model_expected = float(ranked["p_engage"].head(size).sum()) if "p_engage" in ranked else float("nan")
+    if lift.empty:
+        return Reach(size, model_expected, float("nan"), float("nan"), model_expected)
+    fits = lift[lift["list_size"] <= list_size]
+    row = (fits.iloc[-1] if len(fits) else lift.iloc[0])
+    cutoffs = float(row.get("cutoffs", 1) or 1)
+    hits = float(row["recency_hits" if source == "recency" else "model_hits"]) / cutoffs
+    listed = float(row["listed"]) / cutoffs
+    if source == "recency":
+        rate = hits / listed if listed else float("nan")
+        return Reach(size, float("nan"), hits, float("nan"), min(rate, 1.0) * size)
+    backtest_expected = float(row["expected_hits"]) / cutoffs
+    ratio = hits / backtest_expected if backtest_expected > 0 else 1.0
+    return Reach(size, model_expected, hits, backtest_expected, min(model_expected * ratio, float(size)))
+
+
+@dataclass(frozen=True)
+class WhatIf:
+    """Cost and return of contacting a list: money in the units the user typed."""
+
+    list_size: int
+    engaged: float
+    cost: float
+    value: float
+
+    @property
+    def net(self) -> float:
+        return self.value - self.cost
+
+    @property
+    def return_on_cost(self) -> float:
+        return self.net / self.cost if self.cost > 0 else float("nan")
+
+
+def what_if(list_size: int, engaged: float, cost_per_contact: float, value_per_engaged: float) -> WhatIf:
+    """Expected engaged users, total cost, value and net return of contacting ``list_size`` users."""
+    if list_size < 0 or cost_per_contact < 0 or value_per_engaged < 0:
+        raise ModelError("a list size, cost or value is negative", "enter zero or more")
+    return WhatIf(list_size=int(list_size), engaged=float(engaged), cost=list_size * float(cost_per_contact),
+                  value=float(engaged) * float(value_per_engaged))

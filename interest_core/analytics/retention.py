@@ -29,7 +29,7 @@ from interest_core.ingest.formats import BEHAVIORS
 from interest_core.ingest.privacy import DEFAULT_MIN_GROUP
 from interest_core.panel import EventsSource
 from interest_core.periods import FREQ_PART, PERIOD_LABEL, PERIOD_OFFSETS, check_freq, period_grid
-from interest_core.text import percent, plural
+from interest_core.text import counted, percent
 
 Returning = Literal["any", "buy"]
 GRID_COLUMNS: tuple[str, ...] = ("cohort", "offset", "period", "users", "size", "retention", "partial")
@@ -243,16 +243,17 @@ def retention_words(result: CohortRetention) -> list[str]:
     min_users = result.min_users
     unit = PERIOD_LABEL.get(result.freq, "period")
     if result.grid.empty:
-        return [f"No {unit} has {plural(min_users, 'new user')} or more to follow."]
+        return [f"No {unit} has {counted(min_users, 'new user')} or more to follow."]
     doing = "active again" if result.returning == "any" else "buying"
     avg = result.average().set_index("offset")
     out = []
     later = [k for k in avg.index if k > 0 and avg.loc[k, "cohorts"] >= 2]
     if later:
         first, last = later[0], later[min(len(later), 4) - 1]
-        text = f"On average {percent(avg.loc[first, 'retention'])} of new users are {doing} {plural(first, unit)} later"
+        text = (f"On average {percent(avg.loc[first, 'retention'])} of new users are {doing} "
+                f"{counted(first, unit)} later")
         if last != first:
-            text += f", and {percent(avg.loc[last, 'retention'])} after {plural(last, unit)}"
+            text += f", and {percent(avg.loc[last, 'retention'])} after {counted(last, unit)}"
         out.append(text + ".")
     first_period = period_floor(result.data_start, result.freq)
     if result.cohorts["cohort"].iloc[0] <= first_period + PERIOD_OFFSETS[result.freq]:
@@ -262,8 +263,8 @@ def retention_words(result: CohortRetention) -> list[str]:
         out.append(f"The last {unit} is partial (the data ends {result.data_end:%Y-%m-%d %H:%M}): its cells are "
                    "marked * and left out of the average.")
     if result.cohorts_left_out:
-        out.append(f"{plural(result.cohorts_left_out, 'older or smaller cohort')} (fewer than "
-                   f"{plural(min_users, 'user')}, or past the cohorts shown) left out.")
+        out.append(f"{counted(result.cohorts_left_out, 'older or smaller cohort')} (fewer than "
+                   f"{counted(min_users, 'user')}, or past the cohorts shown) left out.")
     return out
 
 
@@ -280,10 +281,10 @@ def funnel_words(funnel: OrderedFunnel) -> list[str]:
         return out
     window = f"{funnel.window.total_seconds() / 3600:g} hours"
     if funnel.window >= pd.Timedelta(days=1) and funnel.window.total_seconds() % 86_400 == 0:
-        window = plural(funnel.window.days, "day")
+        window = counted(funnel.window.days, "day")
     if len(t) > 1:
         last = t.iloc[-1]
-        out.append(f"{int(last['users']):,} of the {plural(int(t['users'].iloc[0]), 'user')} who did "
+        out.append(f"{int(last['users']):,} of the {counted(int(t['users'].iloc[0]), 'user')} who did "
                    f"{label[funnel.steps[0]]} went through every step in this order within {window} "
                    f"({percent(last['of_first'], 1)}).")
         drops = t.iloc[1:].assign(lost=1 - t["of_previous"].iloc[1:])
@@ -292,7 +293,7 @@ def funnel_words(funnel: OrderedFunnel) -> list[str]:
         out.append(f"The biggest drop is from {label[before]} to {label[str(worst['step'])]}: {percent(worst['lost'])} "
                    "go no further.")
         if int(last["did_at_all"]) > int(last["users"]):
-            out.append(f"{plural(int(last['did_at_all']), 'user')} did {label[funnel.steps[-1]]} at all; "
+            out.append(f"{counted(int(last['did_at_all']), 'user')} did {label[funnel.steps[-1]]} at all; "
                        f"{percent(int(last['users']) / int(last['did_at_all']))} of them followed this path, the "
                        "others skipped a step, took longer or did it in another order.")
     if funnel.day_granular:

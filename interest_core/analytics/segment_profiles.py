@@ -14,7 +14,7 @@ import pandas as pd
 
 from interest_core.analytics.segments import BEHAVIOUR_FEATURES, NOISE, SHARE_PREFIX
 from interest_core.periods import PERIOD_LABEL
-from interest_core.text import percent, plural
+from interest_core.text import counted, percent
 
 WEAK_SILHOUETTE = 0.25  # under this, the usual reading of a silhouette is "no substantial structure"
 MIN_LIFT = 1.3  # a category sets a segment apart when its share is this many times the population's
@@ -207,8 +207,8 @@ def member_table(features: pd.DataFrame, labels: Sequence[int] | np.ndarray, seg
 
 def sizes_text(n_users: int, n_segments: int, hidden: int, min_users: int) -> str:
     """'1,500 users in 5 segments; 1 segment under 5 users hidden.'"""
-    text = f"{plural(n_users, 'user')} in {plural(n_segments, 'segment')}"
-    return text + (f"; {plural(hidden, 'segment')} under {plural(min_users, 'user')} hidden." if hidden else ".")
+    text = f"{counted(n_users, 'user')} in {counted(n_segments, 'segment')}"
+    return text + (f"; {counted(hidden, 'segment')} under {counted(min_users, 'user')} hidden." if hidden else ".")
 
 
 def side_by_side(compared: pd.DataFrame, freq: str) -> pd.DataFrame:

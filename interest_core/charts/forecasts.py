@@ -42,8 +42,18 @@ def _rgba(hex_color: str, alpha: float) -> str:
     return f"rgba({int(h[0:2], 16)},{int(h[2:4], 16)},{int(h[4:6], 16)},{alpha:.2f})"
 
 
+# One colour per registered model, all different (the registry's order); other names hash into the rest.
+MODEL_ORDER: tuple[str, ...] = ("last_value", "seasonal_naive", "window_mean", "recency_decay", "arima", "lstm")
+MODEL_COLORS: dict[str, str] = {name: PALETTE[i] for i, name in enumerate(MODEL_ORDER)}
+
+
 def metric_label(metric: str) -> str:
     return METRIC_LABELS.get(metric, metric)
+
+
+def model_color(model: str) -> str:
+    """The model's own colour in every chart (``MODEL_COLORS``; unknown names: a colour from the rest)."""
+    return MODEL_COLORS.get(model) or color_for(model, None)
 
 
 def _fmt(value: float) -> str:
@@ -89,7 +99,7 @@ def tier_chart(frame: pd.DataFrame, metric: str, title: str) -> go.Figure:
     for model in pd.unique(frame["model"].astype(str)):
         part = frame[frame["model"].astype(str) == model].set_index("segment").reindex(order)
         fig.add_trace(go.Bar(x=order, y=part["value"].to_numpy(dtype=float), name=model,
-                             marker_color=color_for(model, None),
+                             marker_color=model_color(model),
                              hovertemplate=f"{model}<br>%{{x}}: %{{y:,.4f}}<extra></extra>"))
     fig.update_layout(barmode="group")
     return styled(fig, title, "users' activity tier (terciles of training interest)", metric_label(metric))
@@ -127,7 +137,7 @@ def predicted_vs_actual_chart(history: pd.DataFrame, forecasts: pd.DataFrame, mo
     rows = forecasts[forecasts["model"].astype(str) == model] if not forecasts.empty else forecasts
     if history.empty and rows.empty:
         return empty_figure(title, "no history or backtest for this series")
-    color = color_for(model, None)
+    color = model_color(model)
     fig = go.Figure()
     if not history.empty:
         fig.add_trace(go.Scatter(x=history["period"], y=history["y"], mode="lines", name="actual",
@@ -172,7 +182,10 @@ def predicted_vs_actual_chart(history: pd.DataFrame, forecasts: pd.DataFrame, mo
                            text=f"{len(cutoffs)} fold cutoffs ", showarrow=False, font={"size": 11, "color": "#666"})
         one = PERIOD_LENGTH.get(freq, pd.Timedelta(days=1))
         ends = [rows["period"].max(), *([] if future is None or future.empty else [future["period"].max()])]
-        fig.update_xaxes(range=[pd.Timestamp(cutoffs[0]) - one * context, max(ends) + one * 0.6])
+        start = pd.Timestamp(cutoffs[0]) - one * context
+        if not history.empty:  # never open on empty months before the first period of data
+            start = max(start, pd.Timestamp(history["period"].min()) - one * 0.4)
+        fig.update_xaxes(range=[start, max(ends) + one * 0.6])
     styled(fig, title, f"{period_label(freq)} starting (UTC)", f"interest per {period_label(freq)}", height=460)
     # Legend under the plot: five or six entries beside a long title would run into it.
     fig.update_layout(legend={"orientation": "h", "x": 0.0, "xanchor": "left", "y": -0.18, "yanchor": "top"},

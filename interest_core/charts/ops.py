@@ -95,14 +95,14 @@ def gains_chart(curve: pd.DataFrame, category: str) -> go.Figure:
     return styled(fig, title, "list size (users)", "expected engaged users")
 
 
-def lift_chart(table: pd.DataFrame, category: str) -> go.Figure:
+def lift_chart(table: pd.DataFrame, category: str, model_name: str = "model list") -> go.Figure:
     """Backtested hits of the model's list vs the recency list (and a random list) by list size."""
     title = f"Backtest: engaged users in the top N ({category})"
     if table.empty:
         return empty_figure(title, "no backtest to show")
     sizes = table["list_size"].astype(str)
     fig = go.Figure()
-    bars = (("model_hits", "model list", MODEL_COLOR), ("recency_hits", "recency list", BASELINE_COLOR),
+    bars = (("model_hits", model_name, MODEL_COLOR), ("recency_hits", "recency list", BASELINE_COLOR),
             ("random_hits", "random list (expected)", RANDOM_COLOR))
     for col, name, color in bars:
         fig.add_trace(go.Bar(x=sizes, y=table[col], name=name, marker_color=color,
@@ -117,10 +117,16 @@ def lift_chart(table: pd.DataFrame, category: str) -> go.Figure:
 
 def demand_chart(history: pd.DataFrame, forecast: pd.DataFrame, freq: str, *, level: int = 80,
                  colors: Mapping[str, str] | None = None, categories: Sequence[str] | None = None,
-                 history_periods: int = 26) -> go.Figure:
-    """History (solid) and forecast (dashed) of each category's demand, with a ``level``% interval band."""
+                 history_periods: int = 26, what: str = "category") -> go.Figure:
+    """History (solid) and forecast (dashed) of each category's demand, with a ``level``% interval band.
+
+    The title says the span really drawn (``history_periods`` or fewer when the log is shorter);
+    ``what`` names the series ('segment' for demand per segment).
+    """
     unit = period_label(freq)
-    title = f"Demand by category: last {history_periods} {unit}s and forecast ({level}% interval)"
+    shown = min(history_periods, int(history["period"].nunique())) if not history.empty else 0
+    span = f"last {shown} {unit}s" if shown != 1 else f"last {unit}"
+    title = f"Demand by {what}: {span} and forecast ({level}% interval)"
     if history.empty and forecast.empty:
         return empty_figure(title, "nothing to forecast")
     cats = list(categories) if categories is not None else list(dict.fromkeys(history["category"].astype(str)))

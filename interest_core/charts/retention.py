@@ -11,7 +11,7 @@ import plotly.graph_objects as go
 
 from interest_core.analytics.retention import CohortRetention, OrderedFunnel
 from interest_core.charts.style import BEHAVIOR_COLORS, BEHAVIOR_LABELS, PALETTE, empty_figure, period_label, styled
-from interest_core.text import percent, plural
+from interest_core.text import counted, percent
 
 ALL_COHORTS = "All cohorts"
 PARTIAL_MARK = "*"
@@ -19,7 +19,7 @@ PARTIAL_MARK = "*"
 
 def _cohort_label(cohort: pd.Timestamp, size: int, freq: str) -> str:
     when = f"{cohort:%Y-%m-%d %H:00}" if freq == "h" else f"{cohort:%Y-%m}" if freq == "M" else f"{cohort:%Y-%m-%d}"
-    return f"{when} ({plural(size, 'user')})"
+    return f"{when} ({counted(size, 'user')})"
 
 
 def _what(result: CohortRetention) -> str:
@@ -48,7 +48,7 @@ def retention_heatmap(result: CohortRetention) -> go.Figure:
             z[0, j] = a["retention"] * 100
             text[0, j] = percent(a["retention"])
             hover[0, j] = (f"All cohorts, {unit} {j}: {int(a['users']):,} of {int(a['size']):,} users "
-                           f"({percent(a['retention'], 1)}), over {plural(a['cohorts'], 'cohort')} with the whole "
+                           f"({percent(a['retention'], 1)}), over {counted(a['cohorts'], 'cohort')} with the whole "
                            f"{unit} in the data")
     index = {c: i + 1 for i, c in enumerate(cohorts["cohort"])}
     for cell in grid.itertuples(index=False):
@@ -98,8 +98,8 @@ def ordered_funnel_chart(funnel: OrderedFunnel) -> go.Figure:
         return empty_figure(title, "no user did the first step")
     t = funnel.table
     labels = [BEHAVIOR_LABELS.get(s, s) for s in t["step"]]
-    hover = [f"{plural(u, 'user')} reached {lab}<br>{percent(p)} of the step before, {percent(f)} of the first"
-             f"<br>{plural(d, 'user')} dropped off here<br>{plural(a, 'user')} did it at all, in any order"
+    hover = [f"{counted(u, 'user')} reached {lab}<br>{percent(p)} of the step before, {percent(f)} of the first"
+             f"<br>{counted(d, 'user')} dropped off here<br>{counted(a, 'user')} did it at all, in any order"
              for lab, u, p, f, d, a in zip(labels, t["users"], t["of_previous"], t["of_first"], t["dropped"],
                                            t["did_at_all"], strict=True)]
     fig = go.Figure(go.Funnel(
@@ -112,4 +112,4 @@ def ordered_funnel_chart(funnel: OrderedFunnel) -> go.Figure:
 
 def _window_text(window: pd.Timedelta) -> str:
     hours = pd.Timedelta(window).total_seconds() / 3600
-    return plural(hours / 24, "day") if hours >= 24 and hours % 24 == 0 else plural(hours, "hour")
+    return counted(hours / 24, "day") if hours >= 24 and hours % 24 == 0 else counted(hours, "hour")

@@ -95,6 +95,32 @@ def per_period(what: str, freq: str) -> str:
     return f"{what} per {period_label(freq)}"
 
 
+# Metric keys as a person reads them (tables, captions, tooltips): never a raw snake_case name.
+METRIC_NAMES: dict[str, str] = {
+    "mae": "mean absolute error", "mase": "scaled error (MASE)", "rmse": "root mean squared error",
+    "smape": "symmetric % error", "coverage_80": "share inside the 80% interval",
+    "coverage_95": "share inside the 95% interval", "auc": "AUC", "roc_auc": "ROC-AUC", "pr_auc": "PR-AUC",
+    "gauc": "AUC per user", "brier": "Brier score",
+}
+
+
+def metric_name(key: str) -> str:
+    """The words for a metric key ('mase' -> 'scaled error (MASE)'); unknown keys lose their underscores."""
+    return METRIC_NAMES.get(key, METRIC_NAMES.get(key.lower(), key.replace("_", " ")))
+
+
+def significant(value: float, digits: int = 3) -> str:
+    """A number with ``digits`` significant digits and thousands separators: 12,345 -> '12,300', 0.01234 -> '0.0123'."""
+    if value != value:  # NaN
+        return "n/a"
+    if value == 0:
+        return "0"
+    exponent = int(np.floor(np.log10(abs(value))))
+    decimals = max(0, digits - 1 - exponent)
+    rounded = round(float(value), digits - 1 - exponent)
+    return f"{rounded:,.{decimals}f}"
+
+
 def period_start(ts: Any, freq: str) -> pd.Timestamp:
     """Start of the period holding ``ts`` (as DuckDB's date_trunc: weeks start on Monday)."""
     t = pd.Timestamp(ts)

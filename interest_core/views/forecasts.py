@@ -237,6 +237,52 @@ def rank_by_mae(forecasts: pd.DataFrame) -> list[str]:
 
 
 def metrics_text(metrics: dict[str, Any], target: str, n: int = 3) -> str:
-    """The first ``n`` of a target's ranking metrics a saved model's backtest recorded ('auc 0.811 · ...')."""
-    parts = [f"{m} {float(metrics[m]):,.3f}" for m in METRICS.get(target, ()) if m in metrics][:n]
-    return " · ".join(parts) or "no backtest metrics"
+    """The first ``n`` of a target's ranking metrics a saved model's backtest recorded ('AUC 0.811 · ...')."""
+    from interest_core.charts.forecasts import metric_label
+    from interest_core.charts.style import significant
+
+    parts = [f"{metric_label(m)} {significant(float(metrics[m]))}" for m in METRICS.get(target, ()) if m in metrics]
+    return " · ".join(parts[:n]) or "no backtest metrics"
+
+
+def backtest_winner(payload: SavedBacktest | None, offered: Sequence[str]) -> str | None:
+    """The model of ``offered`` that is best on the target's primary metric in a saved backtest (None: none)."""
+    if payload is None:
+        return None
+    table = leaderboard(payload)
+    metric = PRIMARY.get(payload.meta.target, "mae")
+    if metric not in table or table[metric].isna().all():
+        return None
+    values = table[metric].astype(float).dropna()
+    values = values[values.index.astype(str).isin(list(offered))]
+    if values.empty:
+        return None
+    return str(values.idxmax() if metric_direction(metric) == "higher" else values.idxmin())
+
+
+def time_left(started: float, fraction: float, now: float) -> str:
+    """'about 3 min left' from the time a job started and the share done (a straight-line estimate)."""
+    if not 0.02 <= fraction < 1.0 or now <= started:
+        return "estimating time left"
+    left = (now - started) * (1.0 - fraction) / fraction
+    if left < 60:
+        return "under a minute left"
+    minutes = round(left / 60)
+    return f"about {minutes} min left" if minutes < 90 else f"about {left / 3600:.1f} h left"
+
+
+def saved_table(saved: pd.DataFrame) -> pd.DataFrame:
+    """Saved models as the page lists them: readable dates (UTC) and metrics in words."""
+    def day(value: object, with_time: bool) -> str:
+        stamp = pd.to_datetime(str(value), errors="coerce", utc=True)
+        if pd.isna(stamp):
+            return str(value or "n/a")
+        return stamp.strftime("%Y-%m-%d %H:%M UTC" if with_time else "%Y-%m-%d")
+
+    return pd.DataFrame({
+        "name": saved["name"].astype(str), "model": saved["model"].astype(str),
+        "target": [TARGET_TEXT.get(str(t), str(t)) for t in saved["target"]], "period": saved["freq"].astype(str),
+        "horizon": saved["horizon"].astype(int), "data up to": [day(v, False) for v in saved["last_period"]],
+        "saved": [day(v, True) for v in saved["created"]],
+        "backtest": [metrics_text(m, t) for m, t in zip(saved["metrics"], saved["target"], strict=True)],
+    })

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 
@@ -72,3 +73,52 @@ def promotion_lift(panel: pd.DataFrame, model: str, category: str, freq: str, ho
     result = backtest_lift(panel, lambda: make_forecaster(model), category, freq=freq, horizon=horizon,
                            last_period=last, history=OPS_HISTORY)
     return result.table.assign(cutoffs=len(result.cutoffs))
+
+
+# -- the learned promotion list and forward demand per segment (ui.planning) ---------------------
+
+def promotion_horizons(panel: pd.DataFrame, freq: str, n_cutoffs: int = 3) -> list[int]:
+    """Horizons (1-4 periods) whose backtest fits the log: 3 cutoffs, each after a past cutoff to learn from."""
+    periods = int(panel["period"].nunique())
+    return [h for h in (1, 2, 3, 4) if periods >= 2 * h + n_cutoffs + 1]
+
+
+def recent_categories(panel: pd.DataFrame, limit: int = 200, recent: int = 4) -> list[str]:
+    """Categories by distinct users in the last ``recent`` periods (then all-time), most first."""
+    last = panel["period"].drop_duplicates().nlargest(recent).min()
+    users = panel[panel["interest"] > 0].groupby("category", observed=True)["user_id"].nunique()
+    lately = panel[(panel["period"] >= last) & (panel["interest"] > 0)].groupby(
+        "category", observed=True)["user_id"].nunique()
+    order = pd.DataFrame({"lately": lately, "users": users}).fillna(0)
+    order = order.sort_values(["lately", "users"], ascending=False, kind="stable")
+    return order.index.astype(str).tolist()[:limit]
+
+
+def learned_promotion(scores: pd.DataFrame, category: str) -> Promotion:
+    """The learned list of one category (``PromotionModel.score`` rows) and its expected reach curve."""
+    from interest_core.analytics import promotions as promo
+
+    ranked = promo.learned_list(scores, category)
+    return Promotion(ranked=ranked, curve=promo.reach_curve(ranked))
+
+
+def segment_names(descriptions: pd.DataFrame) -> dict[int, str]:
+    """Segment number -> the name a page shows ('name' when the segmentation gives one, else 'segment N')."""
+    names = descriptions["name"] if "name" in descriptions else pd.Series(
+        [f"segment {s}" for s in descriptions["segment"]], index=descriptions.index)
+    return {int(s): str(n) for s, n in zip(descriptions["segment"], names, strict=True)}
+
+
+def segment_demand(panel: pd.DataFrame, labels: pd.Series, descriptions: pd.DataFrame, freq: str,
+                   horizon: int) -> Any:
+    """Each segment's total interest per period forecast ``horizon`` ahead (``demand_forecast`` over segments)."""
+    from interest_core.analytics.demand import demand_forecast
+
+    names = segment_names(descriptions)
+    member = labels.rename(index=str).map(names)
+    rows = panel.assign(category=panel["user_id"].astype(str).map(member).astype("string"))
+    rows = rows[rows["category"].notna()]
+    # A handful of series: intervals from the backtest's errors (the models' pooled quantiles cannot
+    # tell 80% from 95% with two or three series).
+    return demand_forecast(rows, freq, categories=list(names.values()), horizon=horizon, min_users=1,
+                           intervals="backtest")
