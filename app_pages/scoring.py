@@ -3,21 +3,25 @@ category next), with per-user top-K lists, the full pair table, counts and a dri
 
 from __future__ import annotations
 
+from typing import Any
+
 import streamlit as st
 
 from interest_core import charts
 from interest_core.export import safe_csv_bytes
 from interest_core.ingest.formats import PRESET_NAMES
-from interest_core.text import md_code, md_escape
+from interest_core.text import md_code, md_escape, percent
 from interest_core.views import forecasts as fv
+from interest_core.views import scoring as sv
 from ui import frame, models, queries, store, widgets
 
 SOURCES = {"upload": "Upload a file", "sample": "Taobao-like sample of the selected dataset"}
 SHOWN_PAIRS = 5_000  # rows of the pair table sent to the browser; the CSV holds them all
 PCT = st.column_config.NumberColumn("P(engage)", format="percent", help="probability of any engagement in the horizon")
 YHAT = st.column_config.NumberColumn("interest (sum)", format="%.2f", help="forecast interest summed over the horizon")
-FLAG_STYLE = {"shift": "background-color: #F4C7C3", "moderate": "background-color: #FFF2CC",
+FLAG_STYLE = {"shift": "background-color: #F4C7C3", "moderate shift": "background-color: #FFF2CC",
               "stable": "background-color: #D9EAD3"}
+PAIR_COLUMNS: dict[str, Any] = {"p_engage": PCT, "yhat": YHAT, "cold_start": "new user", "user_id": "user"}
 
 here = frame.current()
 st.caption("Score a new events file against a saved engagement model: for every user in the file, the probability "
@@ -76,31 +80,47 @@ if data is not None and chosen is not None:
             mapping = widgets.mapping_form(insp, lambda col: store.upload_codes(sha, path, col), f"sc_map_{sha[:12]}")
         with st.expander("Preview (first rows)"):
             st.dataframe(insp.preview, hide_index=True, width="stretch")
-        c1, c2 = st.columns(2)
+        c1, c2, c3 = st.columns(3)
         h = c1.number_input("Periods ahead", 1, 12, max(int(chosen["horizon"]), 1), key="sc_h",
                             help="The LSTM forecasts at most the horizon it was trained for.")
         k = c2.number_input("Top categories per user", 1, 20, 5, key="sc_k")
-        request = (sha, folder, int(h), int(k))
+        duplicates = c3.selectbox("Exact duplicate rows", list(sv.DUPLICATE_POLICIES), key="sc_dup",
+                                  format_func=sv.DUPLICATE_POLICIES.__getitem__,
+                                  help="Rows repeating another row exactly (same user, item, category, behaviour "
+                                       "and time). The format's default drops them, except for day-granular logs.")
+        request = (sha, folder, int(h), int(k), duplicates)
         if st.button("Score", type="primary", key="sc_go", icon=":material/play_arrow:"):
             st.session_state["sc_request"] = request
         if st.session_state.get("sc_request") == request:  # scored before: results stay while widgets change
-            result = models.score_upload(sha, path, folder, int(h), int(k), mapping)
-            n = result.counts
+            result = models.score_upload(sha, path, folder, int(h), int(k), mapping, duplicates)
+            n, shares = result.counts, result.shares
             st.subheader("3. Scores")
+            if result.warnings:
+                st.warning("**This model does not fit this file.** " + " ".join(result.warnings),
+                           icon=":material/warning:")
             widgets.metrics([
                 ("Users", f"{n['users']:,}", f"{n['pairs']:,} (user, category) pairs scored"),
-                ("New users", f"{n['users_cold_start']:,}", "unknown to the model: cold start (their own history "
-                 "blended with the training popularity of each category)"),
+                ("New users", f"{n['users_cold_start']:,} ({percent(shares['users_new'])})",
+                 "unknown to the model: cold start (their own history blended with the training popularity of "
+                 "each category)"),
                 ("Unseen categories", f"{n['categories_unseen']:,}",
-                 f"{n['events_unseen_categories']:,} events folded into 'other'"),
+                 f"{n['events_unseen_categories']:,} events ({percent(shares['events_unseen_categories'])}) "
+                 "folded into 'other'"),
                 ("Events", f"{n['events']:,}", "rows kept after validation"),
-                ("Rows rejected", f"{n['rows_rejected']:,}", "failed validation (see the Data page for reasons)"),
+                ("Rows rejected", f"{n['rows_rejected']:,}", "rows left out of scoring; the reasons are below"
+                 if n["rows_rejected"] else "every row passed validation"),
             ])
+            reasons = sv.rejected_in_words(result.report)  # library sentences: no text from the file
+            if reasons:
+                policy = result.report.duplicates_policy if result.report else "drop"
+                st.caption("**Rows rejected:** " + "; ".join(reasons) + ". Exact duplicates "
+                           f"were {'dropped' if policy == 'drop' else 'kept'}: change 'Exact duplicate rows' above "
+                           "to score them differently.")
             left, right = st.columns(2)
             with left:
                 st.markdown(f"**Top {int(k)} categories per user**")
                 st.dataframe(result.top_k, hide_index=True, width="stretch", key="sc_topk",
-                             column_config={"p_engage": PCT, "yhat": YHAT, "cold_start": "new user"})
+                             column_config=PAIR_COLUMNS)
                 widgets.csv_download("Top-K per user (CSV)", result.top_k, f"scores_top{int(k)}_{sha[:8]}.csv",
                                      key="sc_topk_csv")
             with right:
@@ -109,12 +129,13 @@ if data is not None and chosen is not None:
             st.markdown(f"**Every pair** ({len(pairs):,}; the {min(len(pairs), SHOWN_PAIRS):,} most likely shown, "
                         "all in the CSV)")
             st.dataframe(pairs.head(SHOWN_PAIRS), hide_index=True, width="stretch", key="sc_pairs",
-                         column_config={"p_engage": PCT, "yhat": YHAT, "cold_start": "new user"})
+                         column_config=PAIR_COLUMNS)
             widgets.csv_download("All pairs (CSV)", pairs, f"scores_all_{sha[:8]}.csv", key="sc_pairs_csv")
 
             st.subheader("Drift: the file vs the training data")
             st.plotly_chart(charts.drift_chart(result.drift), key="sc_drift")
-            st.dataframe(result.drift.style.map(lambda f: FLAG_STYLE.get(f, ""), subset=["flag"]).format(
-                precision=4, na_rep=""), hide_index=True, width="stretch", key="sc_drift_table")
+            drift = sv.drift_in_words(result.drift)
+            st.dataframe(drift.style.map(lambda f: FLAG_STYLE.get(f, ""), subset=["Flag"]), hide_index=True,
+                         width="stretch", key="sc_drift_table")
             st.caption("PSI (population stability index) below 0.1 is stable, 0.1-0.25 moderate, above 0.25 a shift: "
                        "scores of a shifted file deserve less trust; consider re-training on newer data.")

@@ -269,7 +269,8 @@ def search_users(source: EventsSource, text: str = "", limit: int = 50) -> pd.Da
 
 
 def time_window(source: EventsSource, q: float = 0.001, pad: float = 0.1) -> dict[str, Any]:
-    """The period most events fall in, for time axes: start, end, outside (events left out), first, last.
+    """The period most events fall in, for time axes: start, end, outside (events left out), first, last,
+    main_first / main_last (the first and last event inside it) and bulk_first / bulk_last (the quantiles).
 
     From the q and 1-q quantiles of time, widened by ``pad`` of that span on each side and clipped
     to the data: a few stray timestamps far from the rest (a log's outliers) do not stretch the
@@ -282,6 +283,12 @@ def time_window(source: EventsSource, q: float = 0.001, pad: float = 0.1) -> dic
     first, last, lo, hi = (pd.Timestamp(row[c]) for c in ("first", "last", "lo", "hi"))
     margin = (hi - lo) * float(pad)
     start, end = max(first, lo - margin), min(last, hi + margin)
-    outside = source.query("SELECT count(*) AS n FROM {events} WHERE ts < ? OR ts > ?",
-                           [start.to_pydatetime(), end.to_pydatetime()]).iloc[0]["n"]
-    return {"start": start, "end": end, "outside": int(outside), "first": first, "last": last}
+    bounds = [start.to_pydatetime(), end.to_pydatetime()]
+    inner = source.query("SELECT count(*) FILTER (WHERE ts < ? OR ts > ?) AS n, "
+                         "min(ts) FILTER (WHERE ts BETWEEN ? AND ?) AS lo, "
+                         "max(ts) FILTER (WHERE ts BETWEEN ? AND ?) AS hi FROM {events}", bounds * 3).iloc[0]
+    # main_first / main_last: the first and last event inside the span; bulk_first / bulk_last: the q and 1-q
+    # quantiles (where the bulk of the data starts and ends: a period before them is only partly covered).
+    return {"start": start, "end": end, "outside": int(inner["n"]), "first": first, "last": last,
+            "main_first": pd.Timestamp(inner["lo"]), "main_last": pd.Timestamp(inner["hi"]),
+            "bulk_first": lo, "bulk_last": hi}

@@ -88,3 +88,11 @@ def counted(n: float, word: str) -> str:
     """A count with its noun in the right number: '1 week', '3 weeks', '1,200 categories'."""
     count = round(float(n))
     return f"{count:,} {plural(word, count)}"
+
+
+def signed_percent(now: float, before: float) -> str | None:
+    """The change from ``before`` to ``now`` as '+12%' / '-3%' ('+0.4%' under 1%); None when before is 0."""
+    if not before:
+        return None
+    change = (float(now) - float(before)) / float(before)
+    return f"{change:+.1%}" if abs(change) < 0.01 else f"{change:+.0%}"

@@ -74,14 +74,14 @@ def test_overview_kpis_match_the_store_and_charts_have_data(db: Path) -> None:
     assert shown["Users"] == f"{k['users']:,}"
     assert shown["Categories"] == f"{k['categories']:,}"
     assert shown["Buyers"] == f"{k['buyers']:,}"
-    figs = check_figures_have_data(at, {"activity", "funnel", "top"})
+    figs = check_figures_have_data(at, {"activity", "behaviours", "top"})
     assert at.selectbox(key="w_freq").value == "W"  # 420 days of demo: weekly by default
     weeks = n_points(figs["activity"]["data"][0])
 
     at.selectbox(key="w_freq").set_value("D").run()
     check_clean(at)
     assert at.query_params["freq"] == "D"
-    days = n_points(check_figures_have_data(at, {"activity", "funnel", "top"})["activity"]["data"][0])
+    days = n_points(check_figures_have_data(at, {"activity", "behaviours", "top"})["activity"]["data"][0])
     assert days > 6 * weeks
     at.toggle(key="top_share").set_value(True).run()
     check_clean(at)
@@ -121,7 +121,7 @@ def test_upload_taobao_sample_gives_the_source_counts(db: Path, taobao_log: Path
     check_clean(at)
     assert metrics(at)["Events"] == "84,287"
     assert at.selectbox(key="w_freq").value == "D"
-    check_figures_have_data(at, {"activity", "funnel", "top"})
+    check_figures_have_data(at, {"activity", "behaviours", "top"})
 
 
 @pytest.mark.parametrize("name, data", [

@@ -74,7 +74,7 @@ def test_activity_chart_has_one_panel_per_behaviour_with_units() -> None:
 
 def test_funnel_keeps_stage_order_and_fills_missing_stages() -> None:
     funnel = pd.DataFrame({"behavior": ["buy", "view", "cart"], "events": [5, 100, 20], "users": [2, 10, 4]})
-    fig = charts.funnel_chart(funnel)
+    fig = charts.per_behavior_chart(funnel)
     assert list(fig.data[0].y) == ["view", "favourite", "add to cart", "buy"]
     assert list(fig.data[0].x) == [10, 0, 4, 2]
 
@@ -95,7 +95,7 @@ def test_top_categories_stack_with_other_grey_at_the_bottom() -> None:
 
 @pytest.mark.parametrize("build", [
     lambda: charts.activity_chart(pd.DataFrame(columns=["period", "behavior", "events"]), "W"),
-    lambda: charts.funnel_chart(pd.DataFrame(columns=["behavior", "events", "users"])),
+    lambda: charts.per_behavior_chart(pd.DataFrame(columns=["behavior", "events", "users"])),
     lambda: charts.top_categories_chart(pd.DataFrame(columns=["period", "category", "interest"]), "W"),
     lambda: charts.behavior_mix_chart({}),
 ])
@@ -124,3 +124,11 @@ def test_labels_from_data_cannot_become_live_links() -> None:
     assert bar.name == '&lt;a href="https://evil.example/login"&gt;Claim your refund&lt;/a&gt;'
     assert "Shoes" in bar.x and bar.customdata[1][1] == 2  # plain labels and numbers untouched
     assert bar.hovertemplate == "%{customdata[0]}<extra></extra>"  # our own hover markup is kept
+
+
+def test_users_per_behaviour_adds_ratings_where_the_log_has_them() -> None:
+    counts = pd.DataFrame({"behavior": ["view", "buy", "rate"], "events": [100, 5, 7], "users": [10, 2, 3]})
+    fig = charts.per_behavior_chart(counts, "events")
+    assert list(fig.data[0].y) == ["view", "favourite", "add to cart", "buy", "rate"]
+    assert list(fig.data[0].x) == [100, 0, 0, 5, 7]
+    assert fig.layout.title.text == "Events per behaviour"

@@ -152,14 +152,18 @@ def test_scoring_page_scores_the_sample_with_a_saved_model(engagement_model: Pat
     at.button(key="sc_go").click().run()
     clean(at)
     shown = {m.label: m.value for m in at.metric}
-    assert shown["Users"] == "300" and shown["New users"] == "30" and shown["Unseen categories"] == "1"
+    assert shown["Users"] == "300" and shown["New users"] == "30 (10%)" and shown["Unseen categories"] == "1"
+    assert not at.warning  # a tenth of the users new, 3% of events unseen: the model fits this file
     top = table(at, "rank")
     assert top.groupby("user_id")["rank"].max().max() == 5
     assert top["p_engage"].between(0, 1).all()
     pairs = table(at, "p_engage", "rank")
     assert pairs["p_engage"].is_monotonic_decreasing and "other" in set(pairs["category"])  # unseen -> other
-    drift = table(at, "psi")
-    assert {"behavior_mix", "category_mix", "activity"} <= set(drift["aspect"])
+    drift = table(at, "Stability (PSI)")
+    assert {"Behaviour mix", "Category mix", "Activity"} <= set(drift["What"])
+    cells = drift.astype(str)
+    assert not cells.isin(["None", "nan", "NaN"]).any().any() and not cells["Measure"].str.contains("_").any()
+    assert not cells.apply(lambda col: col.str.contains(r"\.\d{3}")).any().any()  # no 4-decimal fractions
     figures(at, {"sc_hist", "sc_drift"})
     assert len(at.get("download_button")) == 3  # the sample, top-K and all pairs
 
@@ -173,6 +177,34 @@ def test_scoring_page_scores_the_sample_with_a_saved_model(engagement_model: Pat
     at.button(key="sc_go").click().run()
     clean(at)
     assert int({m.label: m.value for m in at.metric}["Events"].replace(",", "")) == 1499
+
+
+def test_scoring_page_warns_when_the_model_does_not_fit_and_explains_rejects(engagement_model: Path) -> None:
+    import io
+
+    from ui import queries
+    from ui.store import dataset_key
+
+    sample = pd.read_csv(io.BytesIO(queries.scoring_sample(dataset_key("demo"))), dtype=str)
+    key = sample.columns
+    # Every user and category unknown to the model, and 40 rows repeated exactly.
+    sample[key[0]] = "9" + sample[key[0]]
+    sample[key[2]] = "9" + sample[key[2]]
+    shifted = pd.concat([sample, sample.head(40)], ignore_index=True).to_csv(index=False).encode()
+    at = page("app_pages/scoring.py", dataset="demo")
+    at.radio(key="sc_source").set_value("upload").run()
+    at.file_uploader(key="sc_upload").set_value(("shifted.csv", shifted, "text/csv")).run()
+    at.button(key="sc_go").click().run()
+    clean(at)
+    assert len(at.warning) == 1
+    text = at.warning[0].value
+    assert "does not fit" in text and "300 of 300 users (100%)" in text and "never saw" in text
+    assert {m.label: m.value for m in at.metric}["Rows rejected"] == "40"
+    assert any("40 duplicates: same user, item, category, behaviour and time" in c.value for c in at.caption)
+    at.selectbox(key="sc_dup").set_value("keep").run()
+    at.button(key="sc_go").click().run()
+    clean(at)
+    assert {m.label: m.value for m in at.metric}["Rows rejected"] == "0"
 
 
 def test_scoring_page_bad_upload_shows_a_named_error(engagement_model: Path) -> None:

@@ -60,6 +60,7 @@ def check_same(duck: scoring.ScoringResult, spark: scoring.ScoringResult, rtol: 
     pd.testing.assert_frame_equal(duck.scores, spark.scores, check_dtype=False, check_exact=False, rtol=rtol)
     pd.testing.assert_frame_equal(duck.top_k, spark.top_k, check_dtype=False, check_exact=False, rtol=rtol)
     assert duck.counts == spark.counts
+    assert duck.shares == spark.shares and duck.warnings == spark.warnings and duck.report == spark.report
     pd.testing.assert_frame_equal(duck.drift, spark.drift, check_dtype=False, rtol=1e-9)
 
 
@@ -67,7 +68,7 @@ def test_a_saved_model_scores_the_same_on_spark(spark: Any, tmall_parts: tuple[P
                                                 tmp_path: Path) -> None:
     train, to_score, _ = tmall_parts
     model_dir = saved("recency_decay", train, tmp_path / "rd")
-    assert spark_scoring.grouping_for(load_model(model_dir)) == "whole"  # its calibration spans every series
+    assert spark_scoring.grouping_for(load_model(model_dir)) == "users"  # calibration handed to each group
     duck = scoring.score(model_dir, to_score)
     on_spark = spark_scoring.score(model_dir, to_score, master=MASTER)
     check_same(duck, on_spark)
@@ -104,8 +105,8 @@ def test_an_lstm_scores_the_same_on_spark(spark: Any, tmall_parts: tuple[Path, P
     train, to_score, _ = tmall_parts
     model_dir = saved("lstm", train, tmp_path / "lstm", window=4, units=8, epochs=1, batch_size=1024,
                       horizon_train=2)
-    # Its context channels (user totals, category popularity) span the whole file: one group.
-    assert spark_scoring.grouping_for(load_model(model_dir)) == "whole"
+    # Groups of whole users; the category channels come from a Spark aggregate over the whole file.
+    assert spark_scoring.grouping_for(load_model(model_dir)) == "users"
     # float32 network: TensorFlow in a Spark worker sums in another thread layout (last-bit differences).
     check_same(scoring.score(model_dir, to_score), spark_scoring.score(model_dir, to_score, master=MASTER),
                rtol=1e-5)

@@ -23,3 +23,12 @@ def test_outliers_are_left_out_and_a_normal_log_is_whole() -> None:
     whole = panel.time_window(panel.events_source(_events(body)))
     assert whole["outside"] == 0
     assert (whole["start"], whole["end"]) == (whole["first"], whole["last"])
+
+
+def test_the_main_span_says_where_its_data_starts_and_ends() -> None:
+    body = [str(t) for t in pd.date_range("2017-11-24 16:00", "2017-12-03 15:59", freq="1min")]
+    window = panel.time_window(panel.events_source(_events(["2017-09-11 08:16:39", *body])))
+    assert window["start"] < pd.Timestamp("2017-11-24 16:00")  # the axis is padded
+    assert (window["main_first"], window["main_last"]) == (pd.Timestamp(body[0]), pd.Timestamp(body[-1]))
+    assert pd.Timestamp(body[0]) <= window["bulk_first"] < pd.Timestamp(body[100])  # the stray event is not the bulk
+    assert pd.Timestamp(body[-100]) < window["bulk_last"] <= pd.Timestamp(body[-1])

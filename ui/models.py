@@ -179,18 +179,22 @@ def launch_training(ds: DatasetKey, target: str, model: str, freq: str, horizon:
 # -- scoring --------------------------------------------------------------------------------------
 
 @st.cache_data(show_spinner="Scoring the file against the model...", max_entries=16)
-def _score(sha: str, path: str, folder: str, model_sha: str, h: int, k: int, mapping_json: str | None) -> Any:
+def _score(sha: str, path: str, folder: str, model_sha: str, h: int, k: int, mapping_json: str | None,
+           duplicates: str = "auto") -> Any:
+    from interest_core.config import IngestOptions
     from interest_core.forecasting import scoring
     from interest_core.ingest.formats import ColumnMapping
 
     mapping = ColumnMapping.from_dict(json.loads(mapping_json)) if mapping_json else None
     return scoring.score(_saved_model(folder, model_sha), path, h=h, k=k, fmt="generic" if mapping else "auto",
-                         mapping=mapping)
+                         mapping=mapping, options=IngestOptions(duplicates=duplicates))  # type: ignore[arg-type]
 
 
-def score_upload(sha: str, path: Path, folder: str, h: int, k: int, mapping: Any = None) -> Any:
-    """scoring.ScoringResult of an uploaded file (keyed on its sha256) against a saved model (its manifest sha)."""
+def score_upload(sha: str, path: Path, folder: str, h: int, k: int, mapping: Any = None,
+                 duplicates: str = "auto") -> Any:
+    """scoring.ScoringResult of an uploaded file (keyed on its sha256) against a saved model (its manifest sha);
+    ``duplicates`` is the ingest's duplicates policy (auto, drop, keep)."""
     from interest_core.forecasting.catalog import manifest_sha
 
     mapping_json = json.dumps(mapping.to_dict(), sort_keys=True) if mapping is not None else None
-    return _score(sha, str(path), folder, manifest_sha(folder), h, k, mapping_json)
+    return _score(sha, str(path), folder, manifest_sha(folder), h, k, mapping_json, duplicates)

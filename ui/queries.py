@@ -56,9 +56,14 @@ def top_categories(ds: DatasetKey, freq: str, k: int = TOP_K) -> pd.DataFrame:
     return panel.top_categories_over_time(ds.source(), freq, k=k)
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
 def colors(ds: DatasetKey, n: int = 64) -> dict[str, str]:
-    """One colour per category for every chart of this dataset (its n most engaged categories ranked)."""
+    """One colour per category for every chart of this dataset (its n most engaged categories ranked over the
+    whole span: a category keeps its colour whatever the date range)."""
+    return _colors(ds.whole(), n)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _colors(ds: DatasetKey, n: int) -> dict[str, str]:
     ranked = panel.category_totals(ds.source())["category"].astype(str).head(n).tolist()
     return category_colors(ranked)
 
@@ -81,10 +86,15 @@ def search_users(ds: DatasetKey, text: str = "", limit: int = 50) -> pd.DataFram
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def period_list(ds: DatasetKey, freq: str) -> list[pd.Timestamp]:
-    """Every period start of the dataset at this frequency, oldest first."""
-    from interest_core.periods import period_grid
+    """Every period start of the date range at this frequency, oldest first, inside the data's main span: the
+    periods of a few stray events far from the rest (a log's outliers) are left out."""
+    from interest_core.periods import period_grid, period_start
 
     lo, hi = panel.period_bounds(ds.source(), freq)
+    span = window(ds.whole())
+    main_lo, main_hi = period_start(span["main_first"], freq), period_start(span["main_last"], freq)
+    if max(lo, main_lo) <= min(hi, main_hi):  # else the range holds only stray events: show them
+        lo, hi = max(lo, main_lo), min(hi, main_hi)
     return list(period_grid(lo, hi, freq))
 
 
@@ -119,7 +129,8 @@ def last_complete_period(ds: DatasetKey, freq: str) -> pd.Timestamp:
     (a partial last period would read as everyone slowing down)."""
     from interest_core.forecasting.series import last_complete_period as last_complete
 
-    return last_complete(period_list(ds, freq)[-1], data_end(ds), freq)
+    main_last = pd.Timestamp(window(ds.whole())["main_last"])
+    return last_complete(period_list(ds, freq)[-1], min(data_end(ds), main_last), freq)
 
 
 @st.cache_data(show_spinner="Writing a Taobao-like sample from the dataset...", max_entries=8)
@@ -128,3 +139,28 @@ def scoring_sample(ds: DatasetKey) -> bytes:
     from interest_core.forecasting.scoring_sample import taobao_like
 
     return taobao_like(ds.source())
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def partial_periods(ds: DatasetKey, freq: str) -> list[pd.Timestamp]:
+    """The first and last period of the date range when the data covers them only in part (a week with 4
+    days of data): flag them in charts (``charts.style.mark_partial``) or leave them out. The data's edges
+    are where the bulk of the whole dataset starts and ends (``panel.time_window``), so a date range (cut at
+    period starts) never makes a period partial."""
+    from interest_core.periods import partial_periods as partial
+
+    periods, span = _main_periods(ds, freq)
+    return partial(periods, freq, span["bulk_first"], span["bulk_last"])
+
+
+def partial_note(ds: DatasetKey, freq: str) -> str | None:
+    """The sentence that says so ("The week from 2013-08-12 has 4 days of data: ..."), or None."""
+    from interest_core.periods import partial_note as note
+
+    periods, span = _main_periods(ds, freq)
+    return note(periods, freq, span["bulk_first"], span["bulk_last"])
+
+
+def _main_periods(ds: DatasetKey, freq: str) -> tuple[list[pd.Timestamp], dict[str, Any]]:
+    """The range's periods (inside the data's main span) and the whole dataset's span."""
+    return period_list(ds, freq), window(ds.whole())

@@ -1,4 +1,4 @@
-"""Selections shared by every page (dataset, frequency, segment, user).
+"""Selections shared by every page (dataset, frequency, date range, segment, user).
 
 Each lives in ``st.session_state`` under ``sel_<name>`` (kept while a person moves between
 pages) and is mirrored in ``st.query_params`` (so the address bar holds the view and a link
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-NAMES: tuple[str, ...] = ("dataset", "freq", "segment", "user")
+NAMES: tuple[str, ...] = ("dataset", "freq", "from", "to", "segment", "user")
 _PREFIX = "sel_"
 
 

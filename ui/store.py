@@ -3,15 +3,17 @@
 - the store: one DuckDB connection per process and database path (``cache_resource`` on the
   resolved path, so tests with their own ``$INTEREST_DB`` get their own store);
 - the demo: ingested once per process and store path (``cache_resource``);
-- ``DatasetKey``: what every cached dataset query is keyed on (store path, dataset name and the
-  dataset's fingerprint). The fingerprint is read from the catalog when a key is made (one small
-  query per run), so deleting or re-ingesting a dataset under the same name changes the key;
+- ``DatasetKey``: what every cached dataset query is keyed on (store path, dataset name, the
+  dataset's fingerprint and the frame's date range). The fingerprint is read from the catalog when a
+  key is made (one small query per run), so deleting or re-ingesting a dataset under the same name
+  changes the key; ``source()`` reads only the events inside the date range, so every query through
+  the key is filtered and cached per range;
 - uploads: ``cache_data`` on the sha256 of the uploaded bytes (never on a frame's hash).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pandas as pd
@@ -19,6 +21,7 @@ import streamlit as st
 
 from interest_core import panel
 from interest_core.ingest.uploads import Inspection, code_counts, ensure_demo, inspect_file, save_upload, sha256_bytes
+from interest_core.periods import Window
 from interest_core.store import Store, default_db_path
 
 
@@ -48,17 +51,31 @@ def store() -> Store:
 
 @dataclass(frozen=True)
 class DatasetKey:
-    """One stored dataset as the caches see it: a new ingest under the same name is a new key."""
+    """One stored dataset as the caches see it: a new ingest under the same name is a new key, and so is
+    another date range (``window``: None is the whole span)."""
 
     db: str  # resolved path of the store
     name: str
     fingerprint: str
+    window: Window | None = None
 
     def store(self) -> Store:
         return _store_at(self.db)
 
     def source(self) -> panel.EventsSource:
-        return panel.events_source(self.store(), self.name)
+        """The dataset's events inside the date range (a filtered subquery: every aggregate reads only those)."""
+        whole = panel.events_source(self.store(), self.name)
+        if self.window is None or self.window.whole:
+            return whole
+        return panel.EventsSource(whole.con, f"(SELECT * FROM {whole.relation} WHERE {self.window.where('ts')})")
+
+    def within(self, window: Window | None) -> DatasetKey:
+        """The same dataset over another date range (None: the whole span)."""
+        return replace(self, window=None if window is None or window.whole else window)
+
+    def whole(self) -> DatasetKey:
+        """The same dataset over its whole span."""
+        return self.within(None)
 
 
 def dataset_key(name: str) -> DatasetKey:

@@ -20,7 +20,7 @@ from interest_core.charts.migration import (
     sankey_chart,
     top_flows_chart,
 )
-from interest_core.charts.overview import activity_chart, behavior_mix_chart, funnel_chart, top_categories_chart
+from interest_core.charts.overview import activity_chart, behavior_mix_chart, per_behavior_chart, top_categories_chart
 from interest_core.charts.segments import projection_chart, segment_sizes_chart, segment_traits_chart
 from interest_core.charts.style import (
     BEHAVIOR_COLORS,
@@ -41,8 +41,8 @@ from interest_core.charts.user import (
 
 __all__ = [
     "BEHAVIOR_COLORS", "OTHER", "OTHER_COLOR", "PALETTE", "activity_chart", "behavior_mix_chart", "category_colors",
-    "diversity_chart", "drift_chart", "empty_figure", "forecast_vs_actual_chart", "funnel_chart",
-    "leaderboard_heatmap", "long_short_chart", "migration_heatmap", "predicted_vs_actual_chart", "projection_chart",
+    "diversity_chart", "drift_chart", "empty_figure", "forecast_vs_actual_chart", "leaderboard_heatmap",
+    "long_short_chart", "migration_heatmap", "per_behavior_chart", "predicted_vs_actual_chart", "projection_chart",
     "recommendations_chart", "residuals_chart", "sankey_chart", "score_histogram", "segment_sizes_chart",
     "segment_traits_chart", "styled", "tier_chart", "top_categories_chart", "top_flows_chart", "user_forecast_chart",
     "user_shares_chart",

@@ -1,4 +1,5 @@
-"""Overview and Data page charts: activity by behaviour, the behaviour funnel, top categories, behaviour mix.
+"""Overview and Data page charts: activity by behaviour, users (or events) per behaviour, top categories,
+behaviour mix. Time charts shade the partial first/last period they are given (``style.mark_partial``).
 
 Every builder takes the small aggregate frames of ``interest_core.panel`` (never raw events)
 and returns a titled ``go.Figure`` with axis units.
@@ -6,7 +7,7 @@ and returns a titled ``go.Figure`` with axis units.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pandas as pd
@@ -21,6 +22,7 @@ from interest_core.charts.style import (
     category_colors,
     color_for,
     empty_figure,
+    mark_partial,
     per_period,
     period_label,
     styled,
@@ -31,7 +33,8 @@ from interest_core.ingest.formats import BEHAVIORS
 FUNNEL_STAGES: tuple[str, ...] = ("view", "fav", "cart", "buy")
 
 
-def activity_chart(activity: pd.DataFrame, freq: str, window: tuple[Any, Any] | None = None) -> go.Figure:
+def activity_chart(activity: pd.DataFrame, freq: str, window: tuple[Any, Any] | None = None,
+                   partial: Sequence[Any] = ()) -> go.Figure:
     """One small panel per behaviour (own y scale, views would flatten the rest), shared time axis.
 
     ``activity``: period, behavior, events (``panel.activity_over_time``). ``window``: the time
@@ -58,30 +61,37 @@ def activity_chart(activity: pd.DataFrame, freq: str, window: tuple[Any, Any] | 
     fig.update_xaxes(title_text=f"{period_label(freq)} starting (UTC)", row=len(present), col=1)
     if window is not None:
         fig.update_xaxes(range=time_range(window, freq))
+    mark_partial(fig, partial, freq)
     return styled(fig, title, None, None, height=140 * len(present) + 120, legend=False)
 
 
-def funnel_chart(funnel: pd.DataFrame, measure: str = "users") -> go.Figure:
-    """View -> favourite -> cart -> buy. ``funnel``: behavior, events, users (``panel.funnel``).
+def per_behavior_chart(funnel: pd.DataFrame, measure: str = "users") -> go.Figure:
+    """Users (or events) per behaviour, one bar each in the order view, favourite, cart, buy (and rate where
+    the log has ratings).
 
-    With ``measure='users'`` each stage counts users who did it at least once.
+    ``funnel``: behavior, events, users (``panel.funnel``). Not a funnel: a user who bought need not have
+    put anything in the cart first (logs such as Tmall's record few carts), so no bar is a share of another.
     """
-    title = f"Behaviour funnel: {measure}"
+    title = f"{'Users' if measure == 'users' else 'Events'} per behaviour"
     counts = funnel.set_index(funnel["behavior"].astype(str))[measure] if not funnel.empty else pd.Series(dtype=int)
-    values = [int(counts.get(b, 0)) for b in FUNNEL_STAGES]
+    stages = [*FUNNEL_STAGES, *(b for b in BEHAVIORS if b not in FUNNEL_STAGES and counts.get(b, 0))]  # + ratings
+    values = [int(counts.get(b, 0)) for b in stages]
     if not any(values):
         return empty_figure(title)
-    fig = go.Figure(go.Funnel(
-        y=[BEHAVIOR_LABELS[b] for b in FUNNEL_STAGES], x=values, texttemplate="%{value:,}<br>%{percentInitial:.0%}",
-        marker={"color": [BEHAVIOR_COLORS[b] for b in FUNNEL_STAGES]},
-        hovertemplate="%{y}: %{x:,} " + measure + "<br>%{percentInitial:.1%} of views<extra></extra>",
+    fig = go.Figure(go.Bar(
+        y=[BEHAVIOR_LABELS[b] for b in stages], x=values, orientation="h",
+        text=[f"{v:,}" for v in values], textposition="auto",
+        marker={"color": [BEHAVIOR_COLORS[b] for b in stages]},
+        hovertemplate="%{y}: %{x:,} " + measure + "<extra></extra>",
     ))
+    fig.update_yaxes(autorange="reversed")
     x_title = "users who did it at least once" if measure == "users" else "events"
-    return styled(fig, title, x_title, "behaviour", height=400, legend=False)
+    return styled(fig, title, x_title, None, height=320, legend=False)
 
 
 def top_categories_chart(top: pd.DataFrame, freq: str, colors: Mapping[str, str] | None = None,
-                         share: bool = False, window: tuple[Any, Any] | None = None) -> go.Figure:
+                         share: bool = False, window: tuple[Any, Any] | None = None,
+                         partial: Sequence[Any] = ()) -> go.Figure:
     """Stacked area of interest per period for the top categories, the rest as grey 'other'.
 
     ``top``: period, category, interest (``panel.top_categories_over_time``).
@@ -110,7 +120,7 @@ def top_categories_chart(top: pd.DataFrame, freq: str, colors: Mapping[str, str]
                               "y": 1.0, "yanchor": "top"}, margin={"r": 10})
     if window is not None:
         fig.update_xaxes(range=time_range(window, freq))
-    return fig
+    return mark_partial(fig, partial, freq)
 
 
 def behavior_mix_chart(behaviors: Mapping[str, int]) -> go.Figure:

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from interest_core.periods import PERIOD_LABEL
+from interest_core.periods import PERIOD_LABEL, period_start
 
 OTHER = "other"
 OTHER_COLOR = "#9E9E9E"
@@ -121,18 +121,6 @@ def significant(value: float, digits: int = 3) -> str:
     return f"{rounded:,.{decimals}f}"
 
 
-def period_start(ts: Any, freq: str) -> pd.Timestamp:
-    """Start of the period holding ``ts`` (as DuckDB's date_trunc: weeks start on Monday)."""
-    t = pd.Timestamp(ts)
-    if freq == "h":
-        return t.floor("h")
-    if freq == "W":
-        return (t - pd.Timedelta(days=t.weekday())).floor("D")
-    if freq == "M":
-        return t.to_period("M").start_time
-    return t.floor("D")
-
-
 def time_range(window: tuple[Any, Any] | None, freq: str) -> list[pd.Timestamp] | None:
     """An x-axis range showing the periods of ``window`` (None: let plotly fit all the data)."""
     if window is None:
@@ -200,6 +188,19 @@ def empty_figure(title: str, message: str = "no events to draw") -> go.Figure:
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
     return styled(fig, title, None, None, height=260, legend=False)
+
+
+def mark_partial(fig: go.Figure, partial: Iterable[Any], freq: str) -> go.Figure:
+    """Shade the periods the data covers only in part (``periods.partial_periods``) across every row of a
+    time chart, labelled 'partial <period>': a week with 4 days of data does not read as a drop."""
+    half = PERIOD_LENGTH.get(freq, pd.Timedelta(days=1)) / 2
+    for start in partial:
+        at = pd.Timestamp(start)
+        fig.add_shape(type="rect", xref="x", yref="paper", x0=at - half, x1=at + half, y0=0, y1=1,
+                      fillcolor=OTHER_COLOR, opacity=0.18, line_width=0, layer="below")
+        fig.add_annotation(x=at, xref="x", y=1, yref="paper", yanchor="bottom", showarrow=False,
+                           text=f"partial {PERIOD_LABEL.get(freq, freq)}", font={"size": 11, "color": "#555"})
+    return fig
 
 
 TABLE_PERCENT = "%.1f%%"  # the one style of a share in a table column (prose uses text.percent)

@@ -181,6 +181,11 @@ def _register_fit_score(add: AddCommand) -> None:
     p.add_argument("--k", type=int, default=5, help="categories per user in the top-K (default 5)")
     p.add_argument("--format", default="auto", help="auto, taobao, tmall2014, retailrocket, rees46")
     p.add_argument("--year", type=int, default=2013, help="tmall2014: year of the M-D dates")
+    p.add_argument("--duplicates", default="auto", choices=["auto", "keep", "drop"],
+                   help="exact duplicate rows of the file: the format's default (auto), keep or drop")
+    p.add_argument("--register", default=None, metavar="NAME",
+                   help="record the --out Parquet in the store (--db) as scores NAME: DuckDB reads it as view sc_NAME")
+    p.add_argument("--db", help="DuckDB store for --register (default $INTEREST_DB or data/interest.duckdb)")
     add_engine_options(p)
 
 
@@ -237,18 +242,23 @@ def cmd_fit(args: argparse.Namespace) -> dict[str, Any]:
 def cmd_score(args: argparse.Namespace) -> dict[str, Any]:
     import json
 
+    from interest_core.config import IngestOptions
     from interest_core.export import safe_csv
     from interest_core.forecasting.scoring import score
 
+    out = Path(args.out)
+    if args.register and out.suffix != ".parquet":
+        raise ModelError(f"--register records Parquet, not {out.name}", "write the scores with --out NAME.parquet")
     started = time.perf_counter()
+    options = IngestOptions(duplicates=args.duplicates)
     if args.engine == "spark":
         from interest_core.engines.spark_scoring import score as spark_score
 
         result = spark_score(args.model_dir, args.path, h=args.h, k=args.k, fmt=args.format, year=args.year,
-                             master=args.spark_master)
+                             options=options, master=args.spark_master)
     else:
-        result = score(args.model_dir, args.path, h=args.h, k=args.k, fmt=args.format, year=args.year)
-    out = Path(args.out)
+        result = score(args.model_dir, args.path, h=args.h, k=args.k, fmt=args.format, year=args.year,
+                       options=options)
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix == ".parquet":
         result.scores.to_parquet(out, index=False)
@@ -258,10 +268,14 @@ def cmd_score(args: argparse.Namespace) -> dict[str, Any]:
         Path(args.top_out).write_bytes(safe_csv(result.top_k))
     drift = json.loads(result.drift.to_json(orient="records"))
     summary: dict[str, Any] = {
-        "out": str(out), "top_out": args.top_out, "counts": result.counts, "drift": drift,
+        "out": str(out), "top_out": args.top_out, "counts": result.counts,
+        "shares": {k: round(v, 6) for k, v in result.shares.items()}, "warnings": list(result.warnings),
+        "rejected": dict(result.report.rejected) if result.report else {}, "drift": drift,
         "top_k": json.loads(result.top_k.head(20).to_json(orient="records")),
-        "seconds": round(time.perf_counter() - started, 1),
     }
+    if args.register:
+        summary["registered"] = _register(args, result)
+    summary["seconds"] = round(time.perf_counter() - started, 1)
     if not args.json:
         c = result.counts
         flags = result.drift.dropna(subset=["flag"])
@@ -270,5 +284,19 @@ def cmd_score(args: argparse.Namespace) -> dict[str, Any]:
             f"scored {c['pairs']:,} pairs of {c['users']:,} users ({c['users_cold_start']:,} cold-start) for "
             f"{c['horizon']} periods -> {out}\n{c['categories_unseen']:,} unseen categories "
             f"({c['events_unseen_categories']:,} events) folded into 'other'; drift: "
-            + (", ".join(shifted) if shifted else "stable"))
+            + (", ".join(shifted) if shifted else "stable")
+            + "".join(f"\nwarning: {w}" for w in result.warnings)
+            + (f"\nregistered as {args.register!r}: DuckDB view {summary['registered']['view']}"
+               if args.register else ""))
     return summary
+
+
+def _register(args: argparse.Namespace, result: Any) -> dict[str, Any]:
+    from interest_core.forecasting.scoring_catalog import register_scores
+
+    model = str(result.forecasts["model"].iloc[0]) if len(result.forecasts) else ""
+    with open_store(args) as store:
+        entry = register_scores(store, args.register, args.out, model_dir=str(Path(args.model_dir).resolve()),
+                                model=model, source_name=Path(args.path).name,
+                                counts=result.counts, warnings=result.warnings)
+    return {"name": entry.name, "view": entry.view, "location": entry.location}

@@ -10,14 +10,14 @@ A drift table compares the file with the training profile saved beside the model
 from __future__ import annotations
 
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from interest_core.config import PanelSpec
+from interest_core.config import IngestOptions, PanelSpec
 from interest_core.errors import ModelError
 from interest_core.forecasting import series
 from interest_core.forecasting.forecasters.base import Forecaster
@@ -26,13 +26,18 @@ from interest_core.forecasting.persist import SavedModel, load_model
 from interest_core.grouping import OTHER
 from interest_core.ingest import pipeline
 from interest_core.ingest.formats import BEHAVIORS, ColumnMapping
+from interest_core.ingest.report import RejectReport
 from interest_core.panel import EventsSource, build_panel, events_source, period_bounds
-from interest_core.store import Store
+from interest_core.store import IngestResult, Store
+from interest_core.text import counted, percent
 
 PROFILE_TOP_CATEGORIES = 50  # categories kept by name in the drift profile (the rest pooled)
 COLD_START_WEIGHT = 0.5  # weight of the training popularity prior for users the model never saw
 PSI_MODERATE, PSI_SHIFT = 0.1, 0.25  # the usual population-stability thresholds
 DRIFT_COLUMNS = ("aspect", "item", "training", "scored", "difference", "psi", "flag")
+# Above this share of new users, or of events in categories the model never saw, the model does
+# not fit the file: its scores are mostly the training popularity prior or the 'other' group.
+DOMINANT_SHARE = 0.5
 
 
 @dataclass(frozen=True)
@@ -42,6 +47,9 @@ class ScoringResult:
     forecasts: pd.DataFrame  # the long Forecasts frame (one row per pair and future period)
     counts: dict[str, int]
     drift: pd.DataFrame  # DRIFT_COLUMNS
+    report: RejectReport | None = None  # the scored file's ingest report: rejected rows by reason
+    shares: dict[str, float] = field(default_factory=dict)  # users_new, events_unseen_categories (0..1)
+    warnings: tuple[str, ...] = ()  # why the scores may not fit the file, in words (empty when they do)
 
 
 # -- the training profile (saved in state.json as extra["profile"]) --------------------------------
@@ -201,15 +209,16 @@ def resolve(model: SavedModel | str | Path, h: int | None) -> tuple[SavedModel, 
 
 def score(model: SavedModel | str | Path, path: str | Path, h: int | None = None, k: int = 5, *,
           fmt: str = "auto", mapping: ColumnMapping | None = None, year: int = 2013,
-          cold_start_weight: float = COLD_START_WEIGHT) -> ScoringResult:
+          options: IngestOptions | None = None, cold_start_weight: float = COLD_START_WEIGHT) -> ScoringResult:
     """Engagement probability and intensity for every (user, category) pair of the file.
 
     A model saved without a training profile still scores, but then nothing is flagged
-    cold-start, no category is folded into 'other' and the drift table is empty.
+    cold-start, no category is folded into 'other' and the drift table is empty. ``options``
+    are the ingest options (e.g. the duplicates policy) the file is validated with.
     """
     saved, profile, spec, horizon = resolve(model, h)
     with tempfile.TemporaryDirectory(prefix="ic-score-") as tmp, Store(Path(tmp) / "score.duckdb") as store:
-        result = pipeline.ingest(store, path, name="scoring", fmt=fmt, mapping=mapping, year=year)
+        result = pipeline.ingest(store, path, name="scoring", fmt=fmt, mapping=mapping, year=year, options=options)
         source = events_source(store, result.name)
         cmap, unseen = _known_category_map(source, profile)
         panel = build_panel(source, spec, category_map=cmap)
@@ -223,16 +232,49 @@ def score(model: SavedModel | str | Path, path: str | Path, h: int | None = None
     forecasts = _forecast(saved.model, frame, spec.freq, horizon)
     unseen_events = float(unseen["events"].sum())
     drift = drift_report(profile, panel, unseen_events) if profile else pd.DataFrame(columns=list(DRIFT_COLUMNS))
+    return result_of(result, forecasts, profile, drift, cmap, unseen, horizon=horizon, k=k,
+                     cold_start_weight=cold_start_weight)
+
+
+def result_of(ingested: IngestResult, forecasts: pd.DataFrame, profile: dict[str, Any] | None, drift: pd.DataFrame,
+              category_map: pd.DataFrame, unseen: pd.DataFrame, *, horizon: int, k: int,
+              cold_start_weight: float = COLD_START_WEIGHT) -> ScoringResult:
+    """The ScoringResult of a file's forecasts, on any engine: pair scores, top-K, counts, shares, warnings.
+
+    ``category_map`` and ``unseen`` are ``_known_category_map``'s frames (every category of the
+    file; the unseen ones with their events).
+    """
+    forecasts = forecasts.sort_values(["unique_id", "period"], kind="stable").reset_index(drop=True)
     scores = _pair_scores(forecasts, profile, cold_start_weight)
-    top = top_k_per_user(scores, k)
+    events, unseen_events = int(ingested.summary["rows"]), int(unseen["events"].sum())
     counts = {
-        "events": int(result.summary["rows"]), "rows_rejected": int(sum(result.report.rejected.values())),
+        "events": events, "rows_rejected": int(ingested.report.rows_rejected),
         "users": int(scores["user_id"].nunique()), "pairs": len(scores),
         "users_cold_start": int(scores.loc[scores["cold_start"], "user_id"].nunique()),
-        "categories": len(cmap), "categories_unseen": len(unseen), "events_unseen_categories": int(unseen_events),
+        "categories": len(category_map), "categories_unseen": len(unseen), "events_unseen_categories": unseen_events,
         "horizon": horizon,
     }
-    return ScoringResult(scores, top, forecasts, counts, drift)
+    shares = {"users_new": counts["users_cold_start"] / max(counts["users"], 1),
+              "events_unseen_categories": unseen_events / max(events, 1)}
+    return ScoringResult(scores, top_k_per_user(scores, k), forecasts, counts, drift, ingested.report, shares,
+                         fit_warnings(counts, shares))
+
+
+def fit_warnings(counts: dict[str, int], shares: dict[str, float]) -> tuple[str, ...]:
+    """Sentences saying why the model does not fit the file, when new users or unseen categories dominate."""
+    out = []
+    if shares["users_new"] > DOMINANT_SHARE:
+        out.append(f"{counts['users_cold_start']:,} of {counts['users']:,} users ({percent(shares['users_new'])}) "
+                   "are new to the model: their scores rest mostly on how popular each category was in training, "
+                   "not on what the model learned about them.")
+    if shares["events_unseen_categories"] > DOMINANT_SHARE:
+        out.append(f"{percent(shares['events_unseen_categories'])} of the events are in "
+                   f"{counted(counts['categories_unseen'], 'category')} the model never saw; "
+                   f"they are all scored as one group, '{OTHER}'.")
+    if out:
+        out.append("The model was trained on different data: train one on data like this file before using "
+                   "these scores.")
+    return tuple(out)
 
 
 def top_k_per_user(scores: pd.DataFrame, k: int) -> pd.DataFrame:

@@ -43,6 +43,38 @@ SERVER_ARGS = ["--server.headless", "true", "--browser.gatherUsageStats", "false
                "--global.developmentMode", "false"]
 
 
+def save_backtest_and_model(db: Path, models: Path, dataset: str, freq: str = "W") -> None:
+    """A user-total backtest (the baselines) and a saved engagement model (recency_decay) of a stored dataset,
+    as the app would write them: the Forecasts page then has a leaderboard and Scoring a model."""
+    import pandas as pd
+
+    from interest_core.config import PanelSpec
+    from interest_core.forecasting import backtest, persist, scoring, series
+    from interest_core.forecasting.catalog import model_folder
+    from interest_core.forecasting.forecasters import BASELINE_NAMES, make_forecaster
+    from interest_core.panel import build_panel, events_source
+    from interest_core.periods import PERIOD_OFFSETS
+    from interest_core.store import Store
+
+    spec = PanelSpec(freq=freq)  # type: ignore[arg-type]
+    with Store(db, read_only=True) as store:  # closed before the server opens the file
+        source = events_source(store, dataset)
+        panel = build_panel(source, spec)
+        data_end = pd.Timestamp(source.query("SELECT max(ts) AS t FROM {events}")["t"].iloc[0])
+    result = backtest.run(panel, "user_total", [make_forecaster(n) for n in BASELINE_NAMES], freq, 2, 3,
+                          data_end=data_end)
+    backtest.write_json(backtest.result_to_json(result, {"dataset": dataset}),
+                        backtest.backtest_path(models, dataset, "user_total", freq))
+    last = series.last_complete_period(panel["period"].max(), data_end, freq)
+    train = series.training_frame(panel[panel["period"] <= last], "engagement", freq,
+                                  start=last - PERIOD_OFFSETS[freq] * 11, end=last)
+    model = make_forecaster("recency_decay").fit(train, freq)
+    persist.save_model(model, model_folder(models, dataset, "engagement", "recency_decay"), dataset_sha256="e2e",
+                       panel_spec=spec.to_dict(), metrics={"auc": 0.8},
+                       extra={"dataset": dataset, "target": "engagement", "horizon": 2, "last_period": str(last.date()),
+                              "profile": scoring.training_profile(panel[panel["period"] <= last], spec)})
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

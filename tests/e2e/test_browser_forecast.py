@@ -16,41 +16,19 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.browser import Screenshots, check_charts, idle, open_page, radio, select
+from tests.e2e.browser import Screenshots, check_charts, idle, open_page, radio, save_backtest_and_model, select
 
 pytestmark = pytest.mark.slow
 
 
 def _prepare(db: Path, models: Path) -> None:
     """A user-total backtest and a saved engagement model of the demo, as the app would write them."""
-    import pandas as pd
-
-    from interest_core.config import PanelSpec
-    from interest_core.forecasting import backtest, persist, scoring, series
-    from interest_core.forecasting.catalog import model_folder
-    from interest_core.forecasting.forecasters import BASELINE_NAMES, make_forecaster
     from interest_core.ingest.uploads import ensure_demo
-    from interest_core.panel import build_panel, events_source
     from interest_core.store import Store
 
-    spec = PanelSpec(freq="W")
     with Store(db) as store:  # closed before the server opens the file (one writer per DuckDB file)
         ensure_demo(store)
-        source = events_source(store, "demo")
-        panel = build_panel(source, spec)
-        data_end = pd.Timestamp(source.query("SELECT max(ts) AS t FROM {events}")["t"].iloc[0])
-    result = backtest.run(panel, "user_total", [make_forecaster(n) for n in BASELINE_NAMES], "W", 2, 3,
-                          data_end=data_end)
-    backtest.write_json(backtest.result_to_json(result, {"dataset": "demo"}),
-                        backtest.backtest_path(models, "demo", "user_total", "W"))
-    last = series.last_complete_period(panel["period"].max(), data_end, "W")
-    train = series.training_frame(panel[panel["period"] <= last], "engagement", "W",
-                                  start=last - pd.Timedelta(weeks=11), end=last)
-    model = make_forecaster("recency_decay").fit(train, "W")
-    persist.save_model(model, model_folder(models, "demo", "engagement", "recency_decay"), dataset_sha256="e2e",
-                       panel_spec=spec.to_dict(), metrics={"auc": 0.8},
-                       extra={"dataset": "demo", "target": "engagement", "horizon": 2, "last_period": str(last.date()),
-                              "profile": scoring.training_profile(panel[panel["period"] <= last], spec)})
+    save_backtest_and_model(db, models, "demo")
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ and p_engage is calibrated on a held-out tail (see ``conformal``); both are lear
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, Self
 
 import numpy as np
 import pandas as pd
@@ -63,18 +63,48 @@ class BaselineForecaster(Forecaster):
         if progress is not None:
             progress(1.0, f"{type(self).__name__}: {len(ids)} series")
 
-    def _calibrate(self, matrix: np.ndarray, freq: str) -> None:
-        """Conformal quantiles and the p_engage mapping from the last h_cal periods, held out."""
+    def _holdout(self, matrix: np.ndarray, freq: str) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """(history, held, predicted) of the series seen before the last h_cal periods; None when none is."""
+        if not 0 < self.h_cal < matrix.shape[1]:
+            return None
         history, held = matrix[:, : -self.h_cal], matrix[:, -self.h_cal:]
         # Only series with history before the hold-out resemble those we will forecast.
         seen = np.abs(history).sum(axis=1) > 0
         if not seen.any():
-            return
+            return None
         history, held = history[seen], held[seen]
-        predicted = expand_basis(self._basis(history, freq), self.h_cal)
+        return history, held, expand_basis(self._basis(history, freq), self.h_cal)
+
+    def _calibrate(self, matrix: np.ndarray, freq: str) -> None:
+        """Conformal quantiles and the p_engage mapping from the last h_cal periods, held out."""
+        holdout = self._holdout(matrix, freq)
+        if holdout is None:
+            return
+        history, held, predicted = holdout
         self.conformal_ = residual_quantiles(held, predicted, scale=series_scale(history))
-        self.engage_calibration_ = fit_engage_calibration(predicted.sum(axis=1), (held > 0).any(axis=1))
-        self.n_calibration_ = int(seen.sum())
+        self.engage_calibration_ = fit_engage_calibration(predicted.sum(axis=1), np.asarray((held > 0).any(axis=1)))
+        self.n_calibration_ = len(held)
+
+    def engage_sample(self, df: pd.DataFrame, freq: str) -> pd.DataFrame:
+        """What ``fit`` calibrates p_engage on, one row per series of ``df`` seen before the hold-out:
+        its held-out forecast total (``score``) and whether it engaged there (``engaged``).
+
+        A fit split over parts of a file (whole users per part) gathers these from every part,
+        calibrates once (``conformal.fit_engage_calibration``) and hands the result to each part's
+        fit through ``with_engage_calibration``: the p_engage of fitting the whole file.
+        """
+        matrix, _, _ = to_matrix(df)
+        holdout = self._holdout(matrix, freq)
+        if holdout is None:
+            return pd.DataFrame({"score": np.zeros(0), "engaged": np.zeros(0, dtype=bool)})
+        _, held, predicted = holdout
+        return pd.DataFrame({"score": predicted.sum(axis=1), "engaged": (held > 0).any(axis=1)})
+
+    def with_engage_calibration(self, calibration: tuple[float, float] | None) -> Self:
+        """This fitted baseline with the p_engage mapping calibrated over a whole file (see ``engage_sample``)."""
+        self.check_fitted()
+        self.engage_calibration_ = None if calibration is None else (float(calibration[0]), float(calibration[1]))
+        return self
 
     def _predict(self, h: int, levels: tuple[int, ...]) -> pd.DataFrame:
         yhat = np.clip(expand_basis(self.basis_, h), 0.0, None)

@@ -28,6 +28,10 @@ CALENDAR_CHANNELS = ("cal_sin", "cal_cos")
 # Channels left unnormalised: the padding indicator must stay exactly 0 (pad) / 1 (data), and
 # the calendar is already in [-1, 1] (training-range statistics of a phase would blow it up).
 RAW_CHANNELS = ("observed", *CALENDAR_CHANNELS)
+# Optional frame columns: the category's engaged series and total at each period over a whole
+# file, when the frame holds only some of its users (scoring split over Spark executors). Without
+# them the frame's own series are the file.
+CONTEXT_COLUMNS = ("cat_users", "cat_total")
 
 
 @dataclass(frozen=True)
@@ -39,6 +43,7 @@ class SeriesMatrix:
     y: np.ndarray  # (n, T) float64
     user_codes: np.ndarray | None  # (n,) int: index of the series' user, None without user_id
     cat_codes: np.ndarray | None  # (n,) int: index of the series' category
+    category_context: tuple[np.ndarray, np.ndarray] | None = None  # (n, T) cat_users, cat_total from CONTEXT_COLUMNS
 
 
 def series_matrix(frame: pd.DataFrame) -> SeriesMatrix:
@@ -53,7 +58,13 @@ def series_matrix(frame: pd.DataFrame) -> SeriesMatrix:
         _, first = np.unique(id_codes, return_index=True)  # first row of each series
         _, user_codes = np.unique(frame["user_id"].astype(str).to_numpy()[first], return_inverse=True)
         _, cat_codes = np.unique(frame["category"].astype(str).to_numpy()[first], return_inverse=True)
-    return SeriesMatrix(ids.astype(object), periods, y, user_codes, cat_codes)
+    context = None
+    if all(c in frame.columns for c in CONTEXT_COLUMNS):
+        users, total = np.zeros_like(y), np.zeros_like(y)
+        users[id_codes, t_codes] = frame["cat_users"].to_numpy(dtype=float)
+        total[id_codes, t_codes] = frame["cat_total"].to_numpy(dtype=float)
+        context = (users, total)
+    return SeriesMatrix(ids.astype(object), periods, y, user_codes, cat_codes, context)
 
 
 def channel_names(has_pairs: bool, calendar: bool) -> tuple[str, ...]:
@@ -96,8 +107,11 @@ def feature_tensor(mat: SeriesMatrix, freq: str, calendar: bool) -> np.ndarray:
     if mat.user_codes is not None and mat.cat_codes is not None:
         user_total = _group_sum(y, mat.user_codes)[mat.user_codes]
         user_breadth = _group_sum(engaged, mat.user_codes)[mat.user_codes]
-        cat_users = _group_sum(engaged, mat.cat_codes)[mat.cat_codes]
-        cat_total = _group_sum(y, mat.cat_codes)[mat.cat_codes]
+        if mat.category_context is not None:
+            cat_users, cat_total = mat.category_context
+        else:
+            cat_users = _group_sum(engaged, mat.cat_codes)[mat.cat_codes]
+            cat_total = _group_sum(y, mat.cat_codes)[mat.cat_codes]
         share = np.divide(y, user_total, out=np.zeros_like(y), where=user_total > 0)
         chans += [np.log1p(user_total), np.log1p(user_breadth), np.log1p(cat_users), np.log1p(cat_total), share]
     return np.stack(chans, axis=-1)
