@@ -13,7 +13,6 @@ from interest_core.analytics.retention import (
     cohort_retention,
     funnel_words,
     ordered_funnel,
-    period_floor,
     retention_words,
 )
 from interest_core.charts.retention import ordered_funnel_chart, retention_curve, retention_heatmap
@@ -149,13 +148,6 @@ def test_funnel_leaves_out_behaviours_the_log_lacks() -> None:
         ordered_funnel(events_source(log), ("view", "view"))
     with pytest.raises(ValueError, match="positive"):
         ordered_funnel(events_source(log), ("view", "buy"), pd.Timedelta(0))
-
-
-def test_period_floor_matches_duckdb() -> None:
-    ts = pd.Timestamp("2024-01-10 15:42")  # a Wednesday
-    assert period_floor(ts, "W") == MONDAY + pd.Timedelta(weeks=1)
-    assert period_floor(ts, "M") == MONDAY and period_floor(ts, "D") == pd.Timestamp("2024-01-10")
-    assert period_floor(ts, "h") == pd.Timestamp("2024-01-10 15:00")
 
 
 def test_tmall_cohorts_and_funnel(tmall_store: IngestedStore) -> None:

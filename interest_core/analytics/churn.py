@@ -58,10 +58,9 @@ def max_horizon(n_periods: int, *, min_history: int = MIN_HISTORY, n_test_cutoff
 
 def span_periods(start: pd.Timestamp, last_complete: pd.Timestamp, freq: str) -> int:
     """Complete periods from the one holding ``start`` (the main span's first event) to ``last_complete``."""
-    from interest_core.analytics.retention import period_floor
-    from interest_core.periods import period_grid
+    from interest_core.periods import period_grid, period_start
 
-    first = period_floor(pd.Timestamp(start), freq)
+    first = period_start(start, freq)
     return 0 if first > pd.Timestamp(last_complete) else len(period_grid(first, pd.Timestamp(last_complete), freq))
 
 
@@ -81,7 +80,8 @@ def horizon_for_span(freq: str, n_periods: int) -> int:
     if longest < 1:
         raise ModelError(
             f"the data holds only {counted(n_periods, 'complete period')}, too few to learn churn from (it needs at "
-            f"least {MIN_HISTORY + TEST_CUTOFFS + 2})", "pick a shorter period (e.g. daily or hourly) in the sidebar")
+            f"least {MIN_HISTORY + TEST_CUTOFFS + 2})",
+            "pick a shorter period (e.g. daily or hourly) or a wider date range in the sidebar")
     return min(DEFAULT_HORIZON.get(freq, 1), longest)
 
 

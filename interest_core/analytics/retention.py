@@ -28,7 +28,7 @@ from interest_core.forecasting.series import last_complete_period
 from interest_core.ingest.formats import BEHAVIORS
 from interest_core.ingest.privacy import DEFAULT_MIN_GROUP
 from interest_core.panel import EventsSource
-from interest_core.periods import FREQ_PART, PERIOD_LABEL, PERIOD_OFFSETS, check_freq, period_grid
+from interest_core.periods import FREQ_PART, PERIOD_LABEL, PERIOD_OFFSETS, check_freq, period_grid, period_start
 from interest_core.text import counted, percent
 
 Returning = Literal["any", "buy"]
@@ -113,7 +113,7 @@ def cohort_retention(source: EventsSource, freq: str = "W", *, returning: Return
     lo, hi = pd.Timestamp(bounds["lo"]), pd.Timestamp(bounds["hi"])
     sizes["cohort"] = pd.to_datetime(sizes["cohort"])
     shown = sizes[sizes["size"] >= min_users].tail(max(1, int(max_cohorts)))
-    grid = period_grid(period_floor(lo, freq), period_floor(hi, freq), freq)
+    grid = period_grid(period_start(lo, freq), period_start(hi, freq), freq)
     returned = "TRUE" if returning == "any" else "behavior = 'buy'"
     counts = source.query(
         f"""WITH firsts AS ({firsts_sql}), act AS (
@@ -141,18 +141,6 @@ def cohort_retention(source: EventsSource, freq: str = "W", *, returning: Return
     return CohortRetention(freq=freq, returning=returning, grid=frame,
                            first_partial=_partial_start(lo, grid[0], freq), last_partial=bool(last_full < grid[-1]),
                            cohorts_left_out=len(sizes) - len(shown), data_start=lo, data_end=hi, min_users=min_users)
-
-
-def period_floor(ts: pd.Timestamp, freq: str) -> pd.Timestamp:
-    """Start of the period holding ``ts``, as DuckDB's date_trunc (weeks start on Monday; charts.style.period_start
-    is the same rule for charts, and analytics does not import charts)."""
-    if freq == "h":
-        return ts.floor("h")
-    if freq == "W":
-        return (ts - pd.Timedelta(days=ts.weekday())).floor("D")
-    if freq == "M":
-        return ts.to_period("M").start_time
-    return ts.floor("D")
 
 
 # -- the ordered funnel ----------------------------------------------------------------------------
@@ -255,7 +243,7 @@ def retention_words(result: CohortRetention) -> list[str]:
         if last != first:
             text += f", and {percent(avg.loc[last, 'retention'])} after {counted(last, unit)}"
         out.append(text + ".")
-    first_period = period_floor(result.data_start, result.freq)
+    first_period = period_start(result.data_start, result.freq)
     if result.cohorts["cohort"].iloc[0] <= first_period + PERIOD_OFFSETS[result.freq]:
         out.append(f"The earliest cohorts hold users already active before the log begins "
                    f"({result.data_start:%Y-%m-%d}), not only new users.")
