@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -125,6 +126,20 @@ def test_sequence_lstm_fits_scores_and_repeats_itself() -> None:
 
 # -- the real Tmall brand log ------------------------------------------------------------------
 
+@pytest.fixture(scope="module")
+def taobao_daily(taobao_log: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[pd.DataFrame, pd.Timestamp]:
+    """The Taobao UserBehavior head ingested with the default options, as a daily panel, and its last event time."""
+    from interest_core.config import PanelSpec
+    from interest_core.ingest import pipeline
+    from interest_core.panel import build_panel, events_source
+    from interest_core.store import Store
+
+    with Store(tmp_path_factory.mktemp("taobao") / "taobao.duckdb") as store:
+        pipeline.ingest(store, taobao_log, name="taobao")
+        end = pd.Timestamp(store.describe("taobao").end)
+        return build_panel(events_source(store, "taobao"), PanelSpec(freq="D")), end
+
+
 def _fold_table(result: backtest.BacktestResult, metric: str) -> pd.DataFrame:
     part = result.fold_metrics[result.fold_metrics["metric"] == metric]
     return part.pivot(index="fold", columns="model", values="value")
@@ -150,13 +165,48 @@ def test_tmall_lstm_recall_beats_item_cf_and_popularity_in_every_fold(
     figures["candidates"] = {f"fold{r.fold}.{r.metric}": r.value for r in shared.itertuples(index=False)}
     figures["lookback"] = result.lookback
     figures["lstm_fit_s"] = result.timings[result.timings["model"] == "lstm"].set_index("fold")["fit_s"]
+    figures["test_windows"] = "3 folds, step 4 = horizon: weeks 2013-05-20..06-10, 06-17..07-08, 07-15..08-05"
     accuracy.record("next_interest.tmall.recall_at_10", figures)
-    # Measured (lookback 4, 709-753 users per fold): recall@10 lstm 0.081 / 0.072 / 0.074, item_cf 0.066 / 0.061 /
-    # 0.065, popularity 0.058 / 0.047 / 0.039, recency decay 0.094 / 0.092 / 0.091, random 0.001-0.002.
+    # Measured (lookback 4, 709-753 users per fold; defaults chosen before the first cutoff, the blend weight on
+    # held-out users in each fit): recall@10 lstm 0.104 / 0.099 / 0.101, recency decay 0.094 / 0.092 / 0.091,
+    # item_cf 0.066 / 0.061 / 0.065, popularity 0.058 / 0.047 / 0.039, random 0.001-0.002.
     assert (recall["lstm"] > recall["item_cf"]).all()
     assert (recall["lstm"] > recall["popularity"]).all()
+    assert (recall["lstm"] >= recall["recency_decay"]).all()  # at least matches the strongest baseline
+    assert (_fold_table(result, "ndcg@10")["lstm"] >= _fold_table(result, "ndcg@10")["recency_decay"]).all()
     assert (recall["lstm"] > 20 * recall["random"]).all()
-    # Most positives are brands new to the user (the field's 84 %), and the LSTM does reach some of them.
+    # Most positives are brands new to the user (the field's 84 %), and the LSTM does reach some of them. Since it
+    # ranks the user's own brands first like recency decay (the blend learnt on held-out users), its share of hits
+    # in new brands is recency decay's order of size (lstm 0.092 / 0.020 / 0.008, recency decay 0.075 / 0.021 /
+    # 0.007), no longer above 0.05 in every fold as the unblended LSTM's was (0.19 on average, at lower recall).
     new_positive = fm[(fm["model"] == "popularity") & (fm["metric"] == "new_positive_share")]["value"]
     assert (new_positive > 0.75).all()
-    assert (_fold_table(result, "new_share@10")["lstm"] > 0.05).all()
+    assert (_fold_table(result, "new_share@10")["lstm"] > 0).all()
+
+
+@pytest.mark.slow
+def test_taobao_daily_lstm_recall_at_least_recency_and_above_item_cf_every_fold(
+        taobao_daily: tuple[pd.DataFrame, pd.Timestamp], accuracy: AccuracyRecorder) -> None:
+    """A second shape of log: the Taobao sample by day (9 days, 2,911 categories), horizon 2 days, 3 folds."""
+    pytest.importorskip("tensorflow")
+    panel, end = taobao_daily
+    models = [make_next_interest(n) for n in ("popularity", "item_cf", "recency_decay", "lstm")]
+    result = run_next_interest(panel, models, "D", horizon=2, folds=3, lookback=3, data_end=end)
+    # Non-overlapping 2-day test windows (step = horizon): Nov 28-29, Nov 30-Dec 1, Dec 2-3.
+    assert [str(c.date()) for c in result.cutoffs] == ["2017-11-27", "2017-11-29", "2017-12-01"]
+    recall = _fold_table(result, "recall@10")
+    fm = result.fold_metrics
+    own = fm[fm["metric"].isin(["recall@10", "ndcg@10", "gauc"]) & (fm["model"] != "random")]
+    accuracy.record("next_interest.taobao_daily.recall_at_10", {
+        metric: _fold_table(result, metric).rename(index="fold{}".format)
+        for metric in ("recall@10", "hit_rate@10", "ndcg@10", "gauc", "new_share@10")},
+        intervals={f"fold{r.fold}.{r.model}.{r.metric}": {"value": r.value, "lo": r.lo, "hi": r.hi,
+                                                           "n_users": r.n_users} for r in own.itertuples(index=False)},
+        lookback=result.lookback, horizon=result.horizon, step=result.step)
+    # Measured (lookback 3 days, 680-777 users per fold): recall@10 lstm 0.318 / 0.335 / 0.367, recency decay
+    # 0.310 / 0.323 / 0.355, item_cf 0.298 / 0.297 / 0.315, popularity 0.195 / 0.192 / 0.183.
+    assert (recall["lstm"] >= recall["recency_decay"]).all()
+    assert (recall["lstm"] > recall["item_cf"]).all()
+    assert (recall["lstm"] > recall["popularity"]).all()
+    new_positive = fm[(fm["model"] == "popularity") & (fm["metric"] == "new_positive_share")]["value"]
+    assert (new_positive > 0.4).all()  # half the positives or more are categories new to the user

@@ -78,6 +78,7 @@ class Manifest:
     def from_dict(cls, data: Any, where: str) -> Manifest:
         """Schema-checked manifest; any problem raises ArtifactError naming ``where``."""
         from interest_core.forecasting.forecasters.registry import REGISTRY
+        from interest_core.forecasting.next_interest import NEXT_INTEREST_REGISTRY, SAVED_PREFIX
 
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             raise fail(where, f"is not an {FORMAT} manifest")
@@ -92,7 +93,12 @@ class Manifest:
                 raise fail(where, f"field {key!r} is missing or not a {kind.__name__}")
         model = data["model"]
         name, class_name = model.get("name"), model.get("class")
-        if name not in REGISTRY or REGISTRY[name].class_name != class_name:
+        if isinstance(name, str) and name.startswith(SAVED_PREFIX):  # a next_interest model
+            entry = NEXT_INTEREST_REGISTRY.get(name.removeprefix(SAVED_PREFIX))
+            if entry is None or entry[1] != class_name:
+                raise fail(where, f"names model {name!r} / class {class_name!r}, which is not a registered "
+                           "next_interest model", f"only {', '.join(NEXT_INTEREST_REGISTRY)} can be loaded")
+        elif name not in REGISTRY or REGISTRY[name].class_name != class_name:
             raise fail(where, f"names model {name!r} / class {class_name!r}, which is not a registered forecaster",
                        f"only {', '.join(REGISTRY)} can be loaded; save the model with this version of interest_core")
         if not isinstance(model.get("params"), dict):

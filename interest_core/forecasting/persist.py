@@ -56,9 +56,11 @@ from interest_core.forecasting.manifest import (
     signing_key,
 )
 from interest_core.forecasting.manifest import fail as _fail
+from interest_core.forecasting.next_interest import SAVED_PREFIX, next_interest_class, saved_name
+from interest_core.forecasting.next_interest.history import NextInterestModel
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "MANIFEST", "STATE", "Manifest", "SavedModel", "load_model", "model_dir",
-           "read_manifest", "save_model", "verify"]
+__all__ = ["FORMAT", "FORMAT_VERSION", "MANIFEST", "STATE", "Manifest", "SavedModel", "SavedNextInterest",
+           "load_model", "load_next_interest", "model_dir", "read_manifest", "save_model", "verify"]
 MAX_MANIFEST_BYTES = 1 << 20  # a manifest is a few KB; refuse to parse anything huge
 PICKLE_MAGIC = (b"\x80", b"(dp", b"(lp", b"c__builtin__", b"ccopy_reg")
 LOCK_TIMEOUT_S = 120.0
@@ -78,11 +80,21 @@ class SavedModel:
         return dict(self.manifest.panel_spec)
 
 
-def registry_name(model: Forecaster) -> str:
+@dataclass(frozen=True)
+class SavedNextInterest:
+    """A loaded next_interest model (ranks every category per user) with its manifest and extras."""
+
+    model: NextInterestModel
+    manifest: Manifest
+    extra: dict[str, Any]
+    path: Path
+
+
+def registry_name(model: Forecaster | NextInterestModel) -> str:
     from interest_core.forecasting.forecasters.registry import registry_name as name_of
 
     try:
-        return name_of(model)
+        return saved_name(model) if isinstance(model, NextInterestModel) else name_of(model)
     except ModelError as exc:
         raise ArtifactError(exc.problem, exc.fix) from None
 
@@ -205,8 +217,9 @@ def _check_target(link: Path) -> None:
                             "pick a new or empty folder (a saved model is only ever replaced by another)")
 
 
-def save_model(model: Forecaster, directory: str | Path, *, dataset_sha256: str, panel_spec: dict[str, Any],
-               metrics: dict[str, Any] | None = None, extra: dict[str, Any] | None = None) -> Path:
+def save_model(model: Forecaster | NextInterestModel, directory: str | Path, *, dataset_sha256: str,
+               panel_spec: dict[str, Any], metrics: dict[str, Any] | None = None,
+               extra: dict[str, Any] | None = None) -> Path:
     """Write the fitted model as a new version of ``directory`` and switch to it atomically."""
     model.check_fitted()
     name = registry_name(model)
@@ -229,8 +242,9 @@ def save_model(model: Forecaster, directory: str | Path, *, dataset_sha256: str,
     return link
 
 
-def _write_version(model: Forecaster, name: str, folder: Path, dataset_sha256: str, panel_spec: dict[str, Any],
-                   metrics: dict[str, Any] | None, extra: dict[str, Any] | None) -> Manifest:
+def _write_version(model: Forecaster | NextInterestModel, name: str, folder: Path, dataset_sha256: str,
+                   panel_spec: dict[str, Any], metrics: dict[str, Any] | None,
+                   extra: dict[str, Any] | None) -> Manifest:
     atomic.write_json(folder / STATE, {"format_version": FORMAT_VERSION, "model": name, "state": model.to_state(),
                                        "extra": extra or {}}, indent=1, sort_keys=True, durable=False)
     allowed = {STATE, *model.write_files(folder)}
@@ -320,21 +334,25 @@ def _check_binary(path: Path) -> None:
                     raise _fail(str(path), "is a zip without a Keras config.json")
 
 
-def load_model(directory: str | Path) -> SavedModel:
-    """Verify and load a saved model; any doubt about a file raises ArtifactError naming it."""
+def _load(directory: str | Path, next_interest: bool) -> tuple[Any, Manifest, dict[str, Any]]:
+    """Verify a saved model and build it from its state; any doubt about a file raises ArtifactError naming it."""
     from interest_core.forecasting.forecasters import forecaster_class
 
     folder = model_dir(directory)  # resolved once: a save switching the link meanwhile does not mix versions
     manifest = _verify(folder, Path(directory))
+    name = manifest.model.name
+    if name.startswith(SAVED_PREFIX) != next_interest:
+        kind, loader = ("a next_interest model", "load_next_interest") if not next_interest else \
+            ("a forecaster", "load_model")
+        raise ArtifactError(f"{str(directory)!r} holds {kind} ({name})", f"load it with persist.{loader}")
     state_path = folder / STATE
     try:
         stored = json.loads(state_path.read_bytes().decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise _fail(str(Path(directory) / STATE), f"is not valid JSON ({exc})") from None
-    name = manifest.model.name
     if not isinstance(stored, dict) or stored.get("model") != name or not isinstance(stored.get("state"), dict):
         raise _fail(str(Path(directory) / STATE), f"does not hold the state of a {name!r} model")
-    cls = forecaster_class(name)
+    cls = next_interest_class(name.removeprefix(SAVED_PREFIX)) if next_interest else forecaster_class(name)
     unknown = sorted(set(manifest.model.params) - set(cls._param_names()))
     if unknown:
         raise _fail(str(Path(directory) / MANIFEST), f"has parameters this code rejects ({name} has no {unknown})")
@@ -347,4 +365,17 @@ def load_model(directory: str | Path) -> SavedModel:
         raise _fail(str(Path(directory) / STATE),
                     f"has an incomplete or invalid state ({type(exc).__name__}: {exc})") from None
     model.check_fitted()
-    return SavedModel(model, manifest, dict(stored.get("extra") or {}), _link_path(directory))
+    return model, manifest, dict(stored.get("extra") or {})
+
+
+def load_model(directory: str | Path) -> SavedModel:
+    """Verify and load a saved forecaster; any doubt about a file raises ArtifactError naming it."""
+    model, manifest, extra = _load(directory, next_interest=False)
+    return SavedModel(model, manifest, extra, _link_path(directory))
+
+
+def load_next_interest(directory: str | Path) -> SavedNextInterest:
+    """Verify and load a saved next_interest model (same checks as ``load_model``); ``.model.top_categories``
+    scores users in batches."""
+    model, manifest, extra = _load(directory, next_interest=True)
+    return SavedNextInterest(model, manifest, extra, _link_path(directory))

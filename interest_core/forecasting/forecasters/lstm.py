@@ -90,7 +90,8 @@ class LSTMForecaster(Forecaster):
     files: ClassVar[tuple[str, ...]] = (MODEL_FILE, WINDOWS_FILE)
 
     def __init__(self, window: int = 8, units: int = 32, epochs: int = 20, batch_size: int = 512,
-                 patience: int = 3, seed: int = 0, horizon_train: int = 4, learning_rate: float = 3e-3) -> None:
+                 patience: int = 3, seed: int = 0, horizon_train: int = 4, learning_rate: float = 3e-3,
+                 max_users: int | None = None) -> None:
         self.window = window
         self.units = units
         self.epochs = epochs
@@ -99,6 +100,7 @@ class LSTMForecaster(Forecaster):
         self.seed = seed
         self.horizon_train = horizon_train
         self.learning_rate = learning_rate
+        self.max_users = max_users  # train on the windows of at most this many users (a seeded sample); None: all
 
     # -- fitting --------------------------------------------------------------------------------
     def _check_params(self) -> None:
@@ -134,6 +136,7 @@ class LSTMForecaster(Forecaster):
             "windows_train": len(train_s), "windows_val": len(val_s), "epochs_run": len(losses),
             "best_val_loss": float(min(losses)) if losses else None,
             "val_positive_rate": float(arrays.engaged[val_s, val_t, horizon - 1].mean()),
+            "users_trained": len(np.unique(mat.user_codes[train_s])) if mat.user_codes is not None else None,
         }
         # Conformal quantiles of per-step errors on the held-out latest windows, scaled by each
         # window's mean level (conformal.series_scale) so heavy series get wider intervals.
@@ -169,6 +172,7 @@ class LSTMForecaster(Forecaster):
         self.mean_, self.std_ = mean, std
         view = W.windows_view(features, mean, std, int(self.window))
         engaged, intensity = W.future_targets(mat.y, horizon)
+        active = active & self._sampled(mat)[:, None]
         train_s, train_t = np.nonzero(active[:, :n_train])
         val_s, val_t = np.nonzero(active[:, n_train:])
         val_t = val_t + n_train
@@ -183,6 +187,20 @@ class LSTMForecaster(Forecaster):
         return TrainingArrays(mat, view, engaged, (train_s, train_t), (val_s, val_t),
                               view[train_s, train_t], targets(train_s, train_t),
                               view[val_s, val_t], targets(val_s, val_t))
+
+    def _sampled(self, mat: W.SeriesMatrix) -> np.ndarray:
+        """Series whose windows train the model: those of ``max_users`` users drawn with the seed (all by default).
+
+        Features (category popularity included) still come from the whole frame; every series is forecast.
+        """
+        groups = mat.user_codes if mat.user_codes is not None else np.arange(len(mat.ids))
+        n_groups = int(groups.max()) + 1 if len(groups) else 0
+        if self.max_users is None or n_groups <= int(self.max_users):
+            return np.ones(len(groups), dtype=bool)
+        if int(self.max_users) < 1:
+            raise ModelError(f"LSTM parameter max_users={self.max_users} must be >= 1", "pass max_users >= 1 or None")
+        chosen = np.random.default_rng(int(self.seed)).choice(n_groups, size=int(self.max_users), replace=False)
+        return np.isin(groups, chosen)
 
     def _build(self, n_channels: int, horizon: int) -> Any:
         keras = _keras()

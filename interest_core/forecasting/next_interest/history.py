@@ -9,15 +9,19 @@ from __future__ import annotations
 import copy
 import inspect
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar, Self
 
 import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from interest_core.errors import ModelError, NotFittedError
+from interest_core.errors import ArtifactError, ModelError, NotFittedError
 from interest_core.periods import period_grid
+
+HISTORY_FILE = "history.npz"
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,37 @@ class InterestHistory:
         return np.asarray((seen > 0).sum(axis=0), dtype=float).ravel()
 
 
+def write_history(history: InterestHistory, path: Path) -> None:
+    """The history as one .npz of plain arrays (no pickle): ids, period starts and the cells of every period."""
+    coo = [mat.tocoo() for mat in history.interest]
+    with open(path, "wb") as fh:  # a file handle: np.savez must not append ".npz"
+        np.savez_compressed(
+            fh, users=history.users.astype(str), categories=history.categories.astype(str),
+            periods=history.periods.as_unit("ns").asi8, freq=np.array(str(history.periods.freqstr or "")),
+            slot=np.concatenate([np.full(m.nnz, t, dtype=np.int32) for t, m in enumerate(coo)]),
+            row=np.concatenate([m.row for m in coo]).astype(np.int32),
+            col=np.concatenate([m.col for m in coo]).astype(np.int32),
+            value=np.concatenate([m.data for m in coo]).astype(np.float64))
+
+
+def read_history(path: Path) -> InterestHistory:
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            users, categories = npz["users"].astype(str), npz["categories"].astype(str)
+            periods = pd.DatetimeIndex(npz["periods"].astype("datetime64[ns]"))
+            slot, row, col, value = npz["slot"], npz["row"], npz["col"], npz["value"]
+    except (KeyError, ValueError, OSError) as exc:
+        raise ArtifactError(f"{path.name} could not be read ({str(exc)[:160]})",
+                            "save the model again with persist.save_model") from None
+    shape = (len(users), len(categories))
+    if len(row) and (row.max() >= shape[0] or col.max() >= shape[1] or slot.max() >= len(periods)):
+        raise ArtifactError(f"{path.name} holds cells outside its users x categories x periods",
+                            "save the model again with persist.save_model")
+    mats = tuple(sparse.csr_matrix((value[slot == t], (row[slot == t], col[slot == t])), shape=shape)
+                 for t in range(len(periods)))
+    return InterestHistory(users=users, categories=categories, periods=periods, interest=mats)
+
+
 def history_from_panel(panel: pd.DataFrame, freq: str, start: pd.Timestamp, end: pd.Timestamp) -> InterestHistory:
     """The history of every user and category with interest in periods [start, end] of a long panel."""
     part = panel[(panel["period"] >= start) & (panel["period"] <= end) & (panel["interest"] > 0)]
@@ -78,6 +113,8 @@ class NextInterestModel(ABC):
     """
 
     name: ClassVar[str] = "next_interest"
+    learned: ClassVar[tuple[str, ...]] = ()  # JSON-able learned attributes saved beside the history
+    files: ClassVar[tuple[str, ...]] = (HISTORY_FILE,)
 
     @classmethod
     def _param_names(cls) -> list[str]:
@@ -100,10 +137,69 @@ class NextInterestModel(ABC):
         self._fit(history, horizon)
         return self
 
-    def score(self, rows: np.ndarray) -> np.ndarray:
+    def check_fitted(self) -> None:
         if not hasattr(self, "history_"):
             raise NotFittedError(f"{type(self).__name__} is not fitted", "call fit(history, horizon) first")
+
+    def score(self, rows: np.ndarray) -> np.ndarray:
+        self.check_fitted()
         return self._score(np.asarray(rows, dtype=int))
+
+    def rows_of(self, user_ids: Any) -> np.ndarray:
+        """Row numbers of ``user_ids`` in the history; unknown users raise a ModelError naming one."""
+        self.check_fitted()
+        wanted = np.asarray(user_ids).astype(str)
+        rows = pd.Index(self.history_.users).get_indexer(wanted)
+        if (rows < 0).any():
+            raise ModelError(f"user {wanted[rows < 0][0]!r} is not in the model's history",
+                             "score users the model was fitted on, or refit it on a later cutoff")
+        return rows
+
+    def top_categories(self, user_ids: Any, k: int = 10, batch_size: int = 1024) -> pd.DataFrame:
+        """The k best categories per user (user_id, rank 1..k, category, score), scored ``batch_size`` users at a
+        time: memory is one (batch x categories) block however many users are asked for."""
+        rows = self.rows_of(user_ids)
+        k = min(int(k), len(self.history_.categories))
+        parts = []
+        for start in range(0, len(rows), batch_size):
+            part = rows[start:start + batch_size]
+            scores = self.score(part)
+            top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+            parts.append(pd.DataFrame({
+                "user_id": np.repeat(self.history_.users[part], k), "rank": np.tile(np.arange(1, k + 1), len(part)),
+                "category": self.history_.categories[top.ravel()],
+                "score": np.take_along_axis(scores, top, axis=1).ravel().astype(float)}))
+        columns = ["user_id", "rank", "category", "score"]
+        return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
+
+    # -- persistence (persist.save_model / load_next_interest): the history file, learned scalars, binaries ----
+    def to_state(self) -> dict[str, Any]:
+        self.check_fitted()
+        return {"horizon": int(self.horizon_), **{a: getattr(self, a) for a in self.learned}}
+
+    def write_files(self, folder: Path) -> list[str]:
+        self.check_fitted()
+        write_history(self.history_, folder / HISTORY_FILE)
+        self._write_files(folder)
+        return list(self.files)
+
+    @classmethod
+    def from_state(cls, params: Mapping[str, Any], state: Mapping[str, Any], files: Mapping[str, Path]) -> Self:
+        """A fitted model from its parameters, ``to_state`` output and files (what a save wrote)."""
+        model = cls(**dict(params))
+        history = read_history(files[HISTORY_FILE])
+        model.history_, model.horizon_ = history, int(state["horizon"])
+        for attr in cls.learned:
+            setattr(model, attr, state[attr])
+        model._restore(history, model.horizon_, files)
+        return model
+
+    def _write_files(self, folder: Path) -> None:  # noqa: B027 - optional hook: the baselines write nothing more
+        """Binary files beyond the history (the LSTM's network)."""
+
+    def _restore(self, history: InterestHistory, horizon: int, files: Mapping[str, Path]) -> None:
+        """Rebuild what scoring needs after a load; the baselines are a deterministic function of the history."""
+        self._fit(history, horizon)
 
     @abstractmethod
     def _fit(self, history: InterestHistory, horizon: int) -> None: ...
