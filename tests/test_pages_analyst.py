@@ -29,15 +29,6 @@ TIMEOUT = 300
 db = store_fixture("analyst")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def wait_for_page_models() -> Iterator[None]:
-    """Pages whose models the background worker fits wait for them here (what these tests check is the page
-    with its results, not the progress bar a first visit may show)."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("INTEREST_FIT_WAIT_S", "240")
-        yield
-
-
 # -- the words (fast) -----------------------------------------------------------------------------
 
 def test_counted_plural_and_percent() -> None:
