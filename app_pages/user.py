@@ -70,15 +70,14 @@ def pick_user(ds: DatasetKey, freq: str, choice: CategoryChoice) -> str | None:
 
 
 def _churn_line(ds: DatasetKey, user: str, freq: str, unit: str) -> None:
-    """The user's churn risk over the usual horizon fitted to the date range (7 days would leave the Taobao
-    sample's 10 days nothing real to learn from), or why it is not scored."""
-    horizon = planning.churn_horizon(frame.current())
-    ahead = f"the next {counted(horizon, unit)}" if horizon > 1 else f"the next {unit}"
+    """The user's churn risk over the Churn page's horizon (fitted to the date range), or why it is not scored."""
     try:
+        horizon = planning.churn_horizon(frame.current())
         risk = ops.churn_risk(ds, freq, horizon)
-    except ModelError as err:  # a span too short to learn churn from: said, the rest of the page stays
-        st.markdown(f"**Churn risk:** not scored over {ahead} ({md_escape(err.problem)})")
+    except ModelError as err:  # a span too short, or a failed background fit: said in a line (Churn has Retry)
+        st.markdown(f"**Churn risk:** not scored ({md_escape(err.problem)})")
         return
+    ahead = f"the next {counted(horizon, unit)}" if horizon > 1 else f"the next {unit}"
     mine = risk[risk["user_id"].astype(str) == user]
     why = f" ({md_escape(mine['reasons'].iloc[0])})" if len(mine) and mine["reasons"].iloc[0] else ""
     st.markdown(f"**Churn risk:** {percent(mine['risk'].iloc[0])} chance of no event in {ahead}{why}" if len(mine) else

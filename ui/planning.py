@@ -24,12 +24,14 @@ HORIZON_CHOICES = (1, 2, 4, 8, 12)
 
 
 def churn_horizon(here: Frame) -> int:
-    """The horizon the User and Promotions pages score churn over: the usual one (``analytics.churn.
-    DEFAULT_HORIZON``) fitted to the date range. On the Taobao sample's 10 days, 2 days rather than 7, whose
-    only labelled cutoffs lie in the stray events before the bulk (a model of 1 churner in 184)."""
-    from interest_core.analytics.churn import DEFAULT_HORIZON
+    """The horizon the User and Promotions pages score churn over: the Churn page's default (the usual
+    ``analytics.churn.DEFAULT_HORIZON`` shortened to what the range's span can label, ``span_horizon``). On the
+    Taobao sample's 10 days, 1 day rather than 7, whose only labelled cutoffs lie in the stray events before
+    the bulk (a model of 1 churner in 184). Raises ModelError when the span is too short for any."""
+    from interest_core.analytics.churn import span_horizon
+    from ui.queries import window
 
-    return here.fitted(DEFAULT_HORIZON.get(here.freq, 1))
+    return span_horizon(here.freq, window(here.ds)["start"], last_complete_period(here.ds, here.freq))[0]
 
 
 def demand_horizons(here: Frame, wanted: int = 4) -> tuple[list[int], int]:
