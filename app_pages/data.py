@@ -13,7 +13,7 @@ from interest_core.ingest import pipeline
 from interest_core.ingest.formats import PRESET_NAMES
 from interest_core.ingest.uploads import dataset_name_for, discard_upload, max_decompressed_bytes
 from interest_core.text import md_code, md_escape
-from ui import frame, queries, state, store, widgets
+from ui import fits, frame, queries, state, store, widgets
 
 DATASET_COLUMNS = ("name", "format", "rows", "users", "categories", "start", "end", "created_at")
 TMALL, DEFAULT_YEAR = "tmall2014", 2013  # its dates are M-D: the year comes from the person (the CLI's --year)
@@ -109,5 +109,8 @@ with upload_tab, widgets.guard():
                 progress=show, max_decompressed_bytes=max_decompressed_bytes())
             discard_upload(path)
             state.put("dataset", result.name)
-            st.session_state["data_flash"] = result.message  # library text; the name matches NAME_RE
+            preparing = fits.prepare_after_upload(result.name)
+            st.session_state["data_flash"] = result.message + (  # library text; the name matches NAME_RE
+                " Its derived tables are being built in the background; pages read the events until then."
+                if preparing else "")
             st.rerun()

@@ -7,13 +7,15 @@ first use, so the pages are tested on the demo dataset, then on uploads through 
 from __future__ import annotations
 
 import hashlib
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from interest_core import panel
+from interest_core import derived, panel
+from interest_core.forecasting import page_models
 from interest_core.ingest import pipeline
 from tests import apptest
 from tests.apptest import app_store, check_figures, figures, n_points, run_app, store_fixture
@@ -116,6 +118,14 @@ def test_upload_taobao_sample_gives_the_source_counts(db: Path, taobao_log: Path
     assert info["rejected"] == {}
     shown = metrics(at)
     assert shown["Events"] == "84,287" and shown["Users"] == "814" and shown["Categories"] == "2,911"
+    # the upload started the derived tables in the worker pool (what `prepare` builds, page models aside)
+    assert any("being built in the background" in s.value for s in at.success)
+    deadline = time.monotonic() + 120
+    while derived.panel_relation(app_store(), name, "M") is None and time.monotonic() < deadline:
+        time.sleep(3.0)  # a read holds the file a moment: poll slowly so the worker's writes get in
+    jobs = page_models.jobs_root(page_models.page_models_root(app_store().path))
+    statuses = [p.read_text() for p in jobs.glob("*/status.json")]
+    assert all(derived.panel_relation(app_store(), name, f) is not None for f in ("D", "W", "M")), statuses
 
     at.switch_page("app_pages/overview.py").run()
     check_clean(at)

@@ -174,3 +174,17 @@ def section() -> Iterator[None]:
 
 def _forget(record: str) -> None:
     Path(record).unlink(missing_ok=True)
+
+
+def prepare_after_upload(name: str) -> bool:
+    """Start building an uploaded dataset's derived tables in the worker pool (the work of the CLI's
+    ``prepare`` without the page models, which pages fit when first opened). False when the pool is
+    full or another session already prepares it: pages read the events until the tables exist."""
+    from interest_core.errors import JobError
+    from ui.store import db_path
+
+    try:
+        _runner().start("prepare", {"db": db_path(), "dataset": name}, key=f"prepare:{db_path()}:{name}")
+    except JobError:
+        return False
+    return True

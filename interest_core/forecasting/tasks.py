@@ -5,7 +5,9 @@ the Forecasts page reads "the latest backtest", then the chosen model fitted on 
 periods and saved with its manifest (persist.save_model). The CLI ``fit`` command and the
 Forecasts page both build a ``TrainRequest`` with one constructor and go through here, so a
 model is trained the same way everywhere. ``page_model``: one model behind an analytics page
-(page_models.py), saved where every session reads it. ``probe``: holds a worker a while (tests, health checks).
+(page_models.py), saved where every session reads it. ``prepare``: a dataset's derived tables
+(derived.prepare) after an upload, so its pages read stored aggregates. ``probe``: holds a worker
+a while (tests, health checks).
 """
 
 from __future__ import annotations
@@ -16,8 +18,11 @@ from typing import Any
 
 import pandas as pd
 
+from interest_core.errors import StoreBusyError
 from interest_core.forecasting.forecasters.base import ProgressCallback
 from interest_core.forecasting.request import TrainRequest
+
+PREPARE_ATTEMPTS = 5  # a busy store (other sessions reading) is waited for again this many times
 
 Task = Callable[[Mapping[str, Any], dict[str, pd.DataFrame], ProgressCallback], dict[str, Any]]
 
@@ -93,6 +98,31 @@ def page_model(payload: Mapping[str, Any], frames: dict[str, pd.DataFrame],
     return {"folder": str(model.folder(payload["root"]))}
 
 
+def prepare(payload: Mapping[str, Any], frames: dict[str, pd.DataFrame],
+            progress: ProgressCallback) -> dict[str, Any]:
+    """Build the derived tables of ``payload['dataset']`` in the store at ``payload['db']``.
+
+    Only the tables: the models behind pages are fitted when a page first asks (in this same
+    worker pool), so an upload does not queue every page's model ahead of the one being looked at.
+    """
+    from pathlib import Path
+
+    from interest_core import derived
+    from interest_core.store import Store
+
+    store, name = Store(Path(str(payload["db"]))), str(payload["dataset"])
+    for attempt in range(PREPARE_ATTEMPTS):
+        try:
+            derived.prepare(store, name, freqs=payload.get("freqs") or None, progress=progress, steps=())
+            break
+        except StoreBusyError:  # sessions reading right after the upload: each table is kept, so retry
+            if attempt == PREPARE_ATTEMPTS - 1:
+                raise
+            progress(0.0, "the store is busy: trying again")
+            time.sleep(2.0 * (attempt + 1))
+    return {"tables": len(derived.tables(store, name))}
+
+
 def probe(payload: Mapping[str, Any], frames: dict[str, pd.DataFrame], progress: ProgressCallback) -> dict[str, Any]:
     """Hold a worker for ``payload['seconds']`` (capped at 60), reporting progress: checks the job machinery."""
     seconds = min(float(payload.get("seconds", 0.0)), 60.0)
@@ -103,4 +133,4 @@ def probe(payload: Mapping[str, Any], frames: dict[str, pd.DataFrame], progress:
     return {"rows": {name: len(frame) for name, frame in frames.items()}}
 
 
-TASKS: dict[str, Task] = {"train": train, "page_model": page_model, "probe": probe}
+TASKS: dict[str, Task] = {"train": train, "page_model": page_model, "prepare": prepare, "probe": probe}
