@@ -133,7 +133,7 @@ def next_interest_speed(args: argparse.Namespace) -> None:
 
     t0 = time.perf_counter()
     con = next_interest_panel(args)
-    n_cells = con.execute("SELECT count(*) FROM cells").fetchone()[0]  # type: ignore[index]
+    n_cells = con.execute("SELECT count(*) FROM cells").fetchall()[0][0]
     print(f"panel: {args.users:,} users, {n_cells:,} cells in DuckDB ({time.perf_counter() - t0:.1f} s)")
     t0 = time.perf_counter()
     _keras()

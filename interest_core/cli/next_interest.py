@@ -115,7 +115,7 @@ def cmd_recommend(args: argparse.Namespace) -> dict[str, Any]:
             if progress:
                 progress((bucket + 1) / buckets, f"bucket {bucket + 1} of {buckets}")
     out.parent.mkdir(parents=True, exist_ok=True)
-    rows = int(sink.execute("SELECT count(*) FROM recs").fetchone()[0])  # type: ignore[index]
+    rows = int(sink.execute("SELECT count(*) FROM recs").fetchall()[0][0])
     options = "FORMAT parquet" if fmt == "parquet" else "FORMAT csv, HEADER true"
     sink.execute(f"COPY (SELECT * FROM recs ORDER BY user_id, rank) TO '{_sql_path(out)}' ({options})")
     sink.close()
