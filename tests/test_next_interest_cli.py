@@ -126,6 +126,7 @@ def test_tmall_cost_of_training_the_next_interest_lstm_on_300_users(
     accuracy.record("next_interest.tmall.sampled_users", record, cutoff=str(result.cutoffs[0].date()),
                     sample_users=300, all_users=int(panel["user_id"].nunique()), fit_s=fit_s)
     recall = {r.model: r.value for r in rows[rows["metric"] == "recall@10"].itertuples(index=False)}
-    print(record, fit_s)
+    # Measured (753 users): recall@10 all users 0.101 (0.092-0.113), 300 users 0.099 (0.090-0.110), recency decay
+    # 0.091; fit 54 s vs 40 s on the shared 2-core machine.
     assert recall["lstm#2"] >= recall["lstm#1"] - 0.01  # the sample costs at most 0.01 recall@10
-    assert recall["lstm#2"] >= recall["recency_decay"] - 0.005
+    assert recall["lstm#2"] > recall["recency_decay"]
