@@ -12,7 +12,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from ui import frame, widgets
+from ui import fits, frame, widgets
 from ui.frame import PageSpec
 
 HERE = Path(__file__).resolve().parent
@@ -45,7 +45,7 @@ def main() -> None:
     if spec.needs_dataset and here.key is None:
         st.info(frame.NO_DATASET)
     else:
-        with widgets.guard(), frame.active(here):
+        with widgets.guard(), frame.active(here), fits.section():  # a model still fitting: its progress
             page.run()
 
 

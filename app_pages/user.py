@@ -12,7 +12,7 @@ from interest_core.analytics.churn import DEFAULT_HORIZON
 from interest_core.charts import user as user_charts
 from interest_core.grouping import CategoryChoice
 from interest_core.text import md_code, md_escape, percent
-from ui import frame, grouping, ops, queries, state, users, views, widgets
+from ui import fits, frame, grouping, ops, queries, state, users, views, widgets
 from ui.store import DatasetKey
 
 WHAT = {"category": "categories", "item": "items"}
@@ -76,9 +76,12 @@ def draw(ds: DatasetKey, user: str, freq: str, choice: CategoryChoice) -> None:
         st.warning(f"User {md_code(user)} has no events in dataset `{dataset}`.")
         return
     unit = widgets.period_name(freq)
-    seg = views.segmentation(ds, freq)
-    labels, words = seg.labels, seg.descriptions.set_index("segment")["description"]
-    segment = int(labels[user]) if user in labels.index else None
+    seg_text = "segment not known yet"
+    with fits.section():  # the segmentation is fitted in the background: the page goes on meanwhile
+        seg = views.segmentation(ds, freq)
+        labels, words = seg.labels, seg.descriptions.set_index("segment")["description"]
+        segment = int(labels[user]) if user in labels.index else None
+        seg_text = f"Segment {segment}: {md_escape(words.get(segment, ''))}" if segment is not None else "no segment"
     widgets.metrics([
         ("Events", f"{card['events']:,}", "all behaviours"),
         ("Buys", f"{card['buys']:,}", None),
@@ -90,15 +93,15 @@ def draw(ds: DatasetKey, user: str, freq: str, choice: CategoryChoice) -> None:
         (f"Last active {unit}", f"{card['last_seen']:%Y-%m-%d}", f"start of the {unit} (UTC)"),
     ])
     top = ", ".join(f"{md_escape(c['category'])} {c['share']:.0%}" for c in card["top_categories"])
-    seg_text = f"Segment {segment}: {md_escape(words.get(segment, ''))}" if segment is not None else "no segment"
     st.markdown(f"**Top categories:** {top} · **{seg_text}** (Segments page)")
     horizon = DEFAULT_HORIZON.get(freq, 1)
-    risk = ops.churn_risk(ds, freq, horizon)
-    mine = risk[risk["user_id"].astype(str) == user]
-    ahead = f"the next {horizon} {unit}{'s' if horizon > 1 else ''}"
-    why = f" ({md_escape(mine['reasons'].iloc[0])})" if len(mine) and mine["reasons"].iloc[0] else ""
-    st.markdown(f"**Churn risk:** {percent(mine['risk'].iloc[0])} chance of no event in {ahead}{why}" if len(mine) else
-                "**Churn risk:** not scored (not active lately; see the Churn page)")
+    with fits.section():  # the churn model is fitted in the background: the page goes on meanwhile
+        risk = ops.churn_risk(ds, freq, horizon)
+        mine = risk[risk["user_id"].astype(str) == user]
+        ahead = f"the next {horizon} {unit}{'s' if horizon > 1 else ''}"
+        why = f" ({md_escape(mine['reasons'].iloc[0])})" if len(mine) and mine["reasons"].iloc[0] else ""
+        st.markdown(f"**Churn risk:** {percent(mine['risk'].iloc[0])} chance of no event in {ahead}{why}"
+                    if len(mine) else "**Churn risk:** not scored (not active lately; see the Churn page)")
 
     colors = grouping.colors(ds, choice.spec)
     basis = st.radio("Mark a change of top category in", list(BASES), format_func=BASES.__getitem__,

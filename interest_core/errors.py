@@ -96,6 +96,19 @@ class JobLimitError(JobError):
     """As many training workers run as the cap allows."""
 
 
+class FitFailedError(ModelError):
+    """A model behind a page could not be fitted; remembered so that a rerun does not fit it again.
+
+    ``cause`` names the error class the fit raised (e.g. InsufficientHistoryError); ``record`` is the file
+    that remembers the failure (deleting it allows a retry)."""
+
+    def __init__(self, problem: str, fix: str | None = None, cause: str | None = None,
+                 record: str | None = None) -> None:
+        super().__init__(problem, fix)
+        self.cause = cause
+        self.record = record
+
+
 class MalformedFileError(ModelError):
     """A saved backtest, manifest, request or job file does not have the shape this code reads."""
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -50,6 +51,18 @@ class EventsSource:
             for name, frame in {**(self.frames or {}), **(frames or {})}.items():
                 cur.register(name, frame)
             return cur.execute(sql.replace("{events}", self.relation), params or []).df()
+        finally:
+            cur.close()
+
+    def execute(self, sql: str, params: Sequence[Any] | None = None,
+                frames: dict[str, pd.DataFrame] | None = None) -> list[tuple[Any, ...]]:
+        """Run a statement (a COPY, a count) and return its rows: for results that stay small."""
+        cur = self.con.cursor()
+        try:
+            cur.execute("SET TimeZone='UTC'")
+            for name, frame in {**(self.frames or {}), **(frames or {})}.items():
+                cur.register(name, frame)
+            return cur.execute(sql.replace("{events}", self.relation), params or []).fetchall()
         finally:
             cur.close()
 
@@ -100,13 +113,19 @@ def panel_sql(spec: PanelSpec, events: str, *, where: str = "TRUE", grouped: boo
         join = "LEFT JOIN ic_groups g ON e.category = g.category"
         cat_expr = f"coalesce(g.{dialect.ident('group')}, e.category)"
     counts = ", ".join(f"count(*) FILTER (WHERE behavior = '{b}') AS n_{b}" for b in BEHAVIORS)
+    # Interest from the counts (weight x count per behaviour) rather than a weight per event: one
+    # CASE per event less, about a fifth of the panel's time; equal for the integer-valued weights.
+    weights = spec.weights.as_dict()
+    interest = " + ".join(f"CAST({float(weights.get(b, 0.0))!r} AS DOUBLE) * n_{b}" for b in BEHAVIORS)
+    n_cols = ", ".join(f"n_{b}" for b in BEHAVIORS)
     period = dialect.trunc(FREQ_PART[spec.freq], "e.ts")
     return f"""
-        WITH agg AS (
-          SELECT e.user_id, {cat_expr} AS category, {period} AS period,
-                 sum({_weight_sql(spec.weights)}) AS interest, {counts}
+        WITH counted AS (
+          SELECT e.user_id, {cat_expr} AS category, {period} AS period, {counts}
           FROM (SELECT * FROM {events} WHERE {where}) e {join}
           GROUP BY ALL
+        ), agg AS (
+          SELECT user_id, category, period, {interest} AS interest, {n_cols} FROM counted
         ), totals AS (
           SELECT user_id, period, sum(interest) AS total FROM agg GROUP BY ALL
         )
@@ -155,6 +174,41 @@ def build_panel(
 
         panel = apply_decay(panel, spec.decay_half_life, spec.freq)
     return panel
+
+
+def _csv_safe(column: str) -> str:
+    """A text cell a spreadsheet would run as a formula gets a leading apostrophe (as export.escape_cell)."""
+    return rf"""CASE WHEN regexp_matches({column}, '^[=+\-@\t\r]') THEN '''' || {column} ELSE {column} END"""
+
+
+def write_panel(source: EventsSource, spec: PanelSpec, out: Path, *, category_map: pd.DataFrame | None = None,
+                stored: str | None = None) -> dict[str, int]:
+    """Write the panel (the rows of ``build_panel``, without decay) to ``out`` (.parquet, else CSV).
+
+    DuckDB's COPY streams the rows to the file: they never become a pandas frame. ``stored``: a
+    derived panel table (``derived.panel_relation``) to copy instead of aggregating the events.
+    Returns rows, users, categories and periods of what was written.
+    """
+    frames: dict[str, pd.DataFrame] = {}
+    if stored is not None:
+        select = f"SELECT * FROM {stored}"
+    else:
+        if category_map is not None:
+            frames["ic_groups"] = category_map[["category", "group"]].astype("string")
+        grouped = panel_sql(spec, "{events}", grouped=category_map is not None)
+        select = f"SELECT * REPLACE (coalesce(share, 0.0) AS share) FROM ({grouped})"
+    target = "'" + str(out).replace("'", "''") + "'"
+    if out.suffix == ".parquet":
+        source.execute(f"COPY ({select}) TO {target} (FORMAT parquet)", frames=frames)
+        written = f"read_parquet({target})"
+    else:  # ids and category names come from the file: escaped against spreadsheet formulas
+        escaped = f"{_csv_safe('user_id')} AS user_id, {_csv_safe('category')} AS category"
+        source.execute(f"COPY (SELECT * REPLACE ({escaped}) FROM ({select})) TO {target} (HEADER, DELIMITER ',')",
+                       frames=frames)
+        written = f"read_csv({target}, all_varchar=true)"
+    row = source.execute("SELECT count(*), count(DISTINCT user_id), count(DISTINCT category), "
+                         f"count(DISTINCT period) FROM {written}")[0]
+    return {"rows": int(row[0]), "users": int(row[1]), "categories": int(row[2]), "periods": int(row[3])}
 
 
 def _typed(panel: pd.DataFrame) -> pd.DataFrame:

@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import re
+import tempfile
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -38,6 +39,11 @@ CATALOG_DDL = """CREATE TABLE IF NOT EXISTS datasets (
     name VARCHAR PRIMARY KEY, table_name VARCHAR NOT NULL, source_sha256 VARCHAR NOT NULL,
     fingerprint VARCHAR NOT NULL, source_name VARCHAR, format VARCHAR, mapping JSON,
     options JSON, report JSON, summary JSON, created_at TIMESTAMP)"""
+# Derived tables (interest_core.derived): listed here so that deleting a dataset drops them.
+DERIVED_CATALOG = "derived_tables"
+DERIVED_DDL = f"""CREATE TABLE IF NOT EXISTS {DERIVED_CATALOG} (
+    dataset VARCHAR NOT NULL, freq VARCHAR NOT NULL, kind VARCHAR NOT NULL, table_name VARCHAR NOT NULL,
+    weights JSON, rows BIGINT, built_at TIMESTAMP, seconds DOUBLE, PRIMARY KEY (dataset, freq, kind))"""
 
 
 @dataclass(frozen=True)
@@ -184,6 +190,8 @@ class Store:
         self._memory = duckdb.connect() if str(path) == ":memory:" else None
         self._memory_lock = threading.Lock()
         if self._memory is not None:
+            store_sharing.configure(self._memory, Path(tempfile.gettempdir()) / "interest-duckdb" /
+                                    f"pid-{os.getpid()}")
             self._memory.execute(CATALOG_DDL)
         elif not read_only:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -317,9 +325,26 @@ class Store:
             cur.execute("DETACH ic_compact")
 
 
+def derived_prefix(events_table: str) -> str:
+    """Derived tables of a dataset are named from its events table: ``ev_<fp>`` -> ``dv_<fp>_...``."""
+    return "dv_" + events_table.removeprefix("ev_") + "_"
+
+
+def drop_derived(cur: duckdb.DuckDBPyConnection, name: str) -> None:
+    """Drop the derived tables recorded for dataset ``name`` (inside the caller's transaction)."""
+    found = cur.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ? "
+                        "AND database_name = current_database()", [DERIVED_CATALOG]).fetchone()
+    if not (found and found[0]):
+        return
+    for (table,) in cur.execute(f"SELECT table_name FROM {DERIVED_CATALOG} WHERE dataset = ?", [name]).fetchall():
+        cur.execute(f'DROP TABLE IF EXISTS "{table}"')
+    cur.execute(f"DELETE FROM {DERIVED_CATALOG} WHERE dataset = ?", [name])
+
+
 def _drop(cur: duckdb.DuckDBPyConnection, name: str, table: str) -> None:
     cur.execute("BEGIN TRANSACTION")
     try:
+        drop_derived(cur, name)
         # A Spark-built dataset is a view over its Parquet folder (engines.parquet_catalog).
         view = cur.execute("SELECT count(*) FROM duckdb_views() WHERE view_name = ?", [table]).fetchone()
         cur.execute(f'DROP {"VIEW" if view and view[0] else "TABLE"} IF EXISTS "{table}"')

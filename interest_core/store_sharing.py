@@ -14,6 +14,7 @@ from __future__ import annotations
 import atexit
 import fcntl
 import os
+import shutil
 import threading
 import time
 from collections.abc import Iterator
@@ -23,10 +24,16 @@ from pathlib import Path
 
 import duckdb
 
-from interest_core.errors import StoreBusyError
+from interest_core.errors import StoreBusyError, StoreError
 
 WAIT_ENV = "INTEREST_STORE_WAIT_S"  # how long a read or write waits for another program's lock
 DEFAULT_WAIT_S = 10.0
+# DuckDB's own default memory limit is 80 % of RAM, per process: the app, the CLI and a worker on
+# one machine could then ask for 2.4x the RAM. A limit makes large sorts and aggregates spill to
+# the temp directory instead. INTEREST_DUCKDB_MEMORY takes DuckDB's syntax ("2GB", "512MiB").
+MEMORY_ENV = "INTEREST_DUCKDB_MEMORY"
+MEMORY_FRACTION = 0.125  # of physical RAM, between the bounds below
+MEMORY_BOUNDS_GB = (1.0, 3.0)
 LINGER_S = 0.5  # an idle read connection stays open this long: a page's queries share one open
 
 
@@ -85,9 +92,70 @@ def _file(path: Path) -> _File:
         return _FILES.setdefault(key, _File())
 
 
+def default_memory_limit() -> str:
+    """DuckDB's memory_limit for every connection the store opens ($INTEREST_DUCKDB_MEMORY or a RAM share)."""
+    configured = (os.environ.get(MEMORY_ENV) or "").strip()
+    if configured:
+        return configured
+    try:
+        ram_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024**3
+    except (ValueError, OSError):
+        ram_gb = 8.0
+    low, high = MEMORY_BOUNDS_GB
+    return f"{max(low, min(high, ram_gb * MEMORY_FRACTION)):.1f}GB"
+
+
+def temp_dir(path: Path) -> Path:
+    """Where this process's connections to the file spill: beside the file, one folder per process
+    (DuckDB names its spill files alike in every process)."""
+    return path.with_name(f".{path.name}.tmp") / f"pid-{os.getpid()}"
+
+
+def configure(con: duckdb.DuckDBPyConnection, spill_dir: Path | None) -> None:
+    """UTC, a memory limit, and a spill folder (None: DuckDB's default)."""
+    con.execute("SET TimeZone='UTC'")
+    con.execute("SET enable_progress_bar = false")  # callers report progress their own way
+    try:
+        con.execute(f"SET memory_limit = '{default_memory_limit().replace(chr(39), '')}'")
+    except duckdb.Error as exc:
+        raise StoreError(f"{MEMORY_ENV}={os.environ.get(MEMORY_ENV)!r} is not a memory size DuckDB accepts",
+                         f"set {MEMORY_ENV} like 2GB or 512MiB, or unset it") from exc
+    if spill_dir is not None:
+        try:  # DuckDB creates the last folder of the path when it first spills, not its parents
+            spill_dir.parent.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            return  # a folder we cannot write (a read-only store): DuckDB's default stays
+        _prune_spill_dirs(spill_dir.parent)
+        con.execute(f"SET temp_directory = '{str(spill_dir).replace(chr(39), chr(39) * 2)}'")
+
+
+def _prune_spill_dirs(parent: Path) -> None:
+    """Remove the spill folders of processes that are gone (a killed process leaves its files)."""
+    if not parent.is_dir():
+        return
+    for folder in parent.glob("pid-*"):
+        pid = folder.name[4:]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
 def _connect(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect(str(path), read_only=read_only)
-    con.execute("SET TimeZone='UTC'")
+    try:
+        configure(con, temp_dir(path))
+    except BaseException:
+        con.close()
+        raise
     return con
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy.signal import lfilter
 
 from interest_core.config import PanelSpec
 from interest_core.periods import period_grid
@@ -30,6 +29,8 @@ def decay_factor(half_life: float) -> float:
 
 def ewm_matrix(matrix: np.ndarray, half_life: float, *, normalised: bool = True) -> np.ndarray:
     """Row-wise y_t = a*x_t + lam*y_{t-1}; a = 1-lam (a weighted mean) or 1 (a decayed sum)."""
+    from scipy.signal import lfilter  # about a second to import: only when a page smooths interest
+
     lam = decay_factor(half_life)
     gain = 1.0 - lam if normalised else 1.0
     return lfilter([gain], [1.0, -lam], matrix, axis=1)

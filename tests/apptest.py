@@ -29,10 +29,14 @@ APP = str(ROOT / "app.py")
 @contextmanager
 def temp_store(tmp_path_factory: pytest.TempPathFactory, prefix: str, *, models: bool = False) -> Iterator[Path]:
     """$INTEREST_DB on a fresh temp file (and $INTEREST_MODELS_DIR on ``models_dir(path)`` when ``models``),
-    with Streamlit's caches cleared before and after."""
+    page runs waiting for their background model fits ($INTEREST_FIT_WAIT_S), with Streamlit's caches
+    cleared before and after."""
     path = tmp_path_factory.mktemp(prefix) / "interest.duckdb"
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("INTEREST_DB", str(path))
+        # Models behind pages fit in a background worker; a page run waits for them (up to this) instead of
+        # showing their progress, so a test sees the page as it is once they are ready.
+        mp.setenv("INTEREST_FIT_WAIT_S", "600")
         if models:
             mp.setenv("INTEREST_MODELS_DIR", str(models_dir(path)))
         st.cache_data.clear()

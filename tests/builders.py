@@ -7,6 +7,7 @@ user, category and period), so a test can state its rows as short tuples and rea
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -60,3 +61,49 @@ def churny_panel(n_users: int = 120, n_weeks: int = 20, seed: int = 0) -> pd.Dat
             if n:
                 rows.append((f"u{u:03d}", f"c{rng.integers(0, 4)}", week(t), n, int(rng.random() < 0.2)))
     return counts_panel(rows)
+
+
+def write_taobao_log(path: str | Path, events: int, *, users: int, categories: int, days: int,
+                     start: str = "2017-11-25", seed: float = 0.42) -> Path:
+    """A Taobao UserBehavior-format CSV (no header; pv/fav/cart/buy; epoch seconds) generated in DuckDB.
+
+    Users and categories are skewed (a few heavy users, a few big categories), each user keeps to a few
+    favourite categories, behaviours are mostly views; a fifth of the users join late and two fifths stop
+    early (churners). Nothing is held in pandas, so any size fits.
+    """
+    import duckdb
+
+    out = Path(path)
+    t0 = int(pd.Timestamp(start, tz="UTC").timestamp())
+    con = duckdb.connect()
+    try:
+        con.execute(f"SELECT setseed({seed})")
+        con.execute(f"""
+            COPY (
+              WITH e AS (
+                SELECT i,
+                       CAST(floor({users} * pow(random(), 2.0)) AS BIGINT) AS u,
+                       random() AS r_cat, random() AS r_fav, random() AS r_beh, random() AS r_ts,
+                       CAST(floor(random() * 4) AS BIGINT) AS slot
+                FROM range({int(events)}) t(i)
+              ), life AS (  -- each user's active stretch, as fractions of the span
+                SELECT *, CASE WHEN hash(u * 19) % 10 < 2 THEN 0.5 * (hash(u * 23) % 1000) / 1000.0
+                               ELSE 0.0 END AS joined,
+                          CASE WHEN hash(u * 13) % 10 < 4 THEN 0.3 + 0.7 * (hash(u * 17) % 1000) / 1000.0
+                               ELSE 1.0 END AS stopped
+                FROM e
+              )
+              SELECT u + 1 AS user_id,
+                     CAST(floor(r_fav * 5000000) AS BIGINT) + 1 AS item_id,
+                     CASE WHEN r_cat < 0.8 THEN (hash(u * 7 + slot) % {categories}) + 1
+                          ELSE CAST(floor({categories} * pow(r_cat, 3.0)) AS BIGINT) + 1 END AS category_id,
+                     CASE WHEN r_beh < 0.89 THEN 'pv' WHEN r_beh < 0.92 THEN 'fav'
+                          WHEN r_beh < 0.98 THEN 'cart' ELSE 'buy' END AS behavior_type,
+                     {t0} + CAST(floor((joined + r_ts * (greatest(stopped, joined + 0.2) - joined))
+                                       * {days * 86400}) AS BIGINT) AS timestamp
+              FROM life
+            ) TO '{out}' (FORMAT csv, HEADER false)
+        """)
+    finally:
+        con.close()
+    return out

@@ -13,16 +13,18 @@ import json
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import pandas as pd
 import streamlit as st
 
 from interest_core.forecasting.jobs import JobEntry
-from interest_core.forecasting.saved_backtest import SavedBacktest
-from interest_core.views.forecasts import SeriesView
 from ui.queries import analytics_panel, data_end, describe
 from ui.store import DatasetKey
+
+if TYPE_CHECKING:  # the forecasting views pull in scikit-learn: imported when a page asks for them
+    from interest_core.forecasting.saved_backtest import SavedBacktest
+    from interest_core.views.forecasts import SeriesView
 
 JOB_POLL_S = 1.0  # how often a page with a running job reads its status.json
 
@@ -108,26 +110,33 @@ def category_choices(ds: DatasetKey, freq: str) -> list[str]:
     return frame.groupby("category")["interest"].sum().sort_values(ascending=False).index.astype(str).tolist()
 
 
-@st.cache_data(show_spinner="Backtesting this series...", max_entries=64)
-def _series_view(ds: DatasetKey, freq: str, kind: str, key: str | None, models: tuple[str, ...], params_json: str,
-                 horizon: int, folds: int, saved_stamp: tuple[int, int] | None) -> SeriesView:
+@st.cache_data(show_spinner=False, max_entries=64)
+def _saved_series_view(ds: DatasetKey, freq: str, kind: str, key: str | None, saved_stamp: tuple[int, int]
+                       ) -> SeriesView | None:
+    """The saved backtest's forecasts of one series (a file read), or None when it does not hold the series."""
     from interest_core.views import forecasts as fv
 
-    saved = latest_backtest(ds.name, fv.KIND_TARGET[kind], freq) if saved_stamp else None
+    saved = latest_backtest(ds.name, fv.KIND_TARGET[kind], freq)
+    if saved is None or fv.backtest_forecasts(saved, fv.series_id(kind, key)) is None:  # type: ignore[arg-type]
+        return None
     return fv.series_view(analytics_panel(ds, freq, fv.series_top_k(kind)), kind, key, freq,  # type: ignore[arg-type]
-                          models=models, horizon=horizon, folds=folds, data_end=data_end(ds), saved=saved,
-                          params=json.loads(params_json))
+                          models=(), horizon=1, folds=1, data_end=data_end(ds), saved=saved)
 
 
 def series_view(ds: DatasetKey, freq: str, kind: str, key: str | None, models: tuple[str, ...],
                 params: dict[str, dict[str, Any]], horizon: int, folds: int, use_saved_backtest: bool = True
                 ) -> SeriesView:
-    """One series' history and backtest forecasts: the saved backtest's when it has the series, else fresh."""
-    from interest_core.views.forecasts import KIND_TARGET
+    """One series' history and backtest forecasts: the saved backtest's when it has the series, else a fresh
+    backtest, run by the background worker and saved (ui.fits; ModelFitting while it runs)."""
+    from interest_core.views.forecasts import KIND_TARGET, series_top_k
+    from ui import fits
 
     # The saved backtest's (mtime, size) is part of the key: a re-train's new result shows at once.
     stamp = _backtest_stamp(ds.name, KIND_TARGET[kind], freq)[1] if use_saved_backtest else None
-    return _series_view(ds, freq, kind, key, tuple(models), json.dumps(params, sort_keys=True), horizon, folds, stamp)
+    if stamp is not None and (found := _saved_series_view(ds, freq, kind, key, stamp)) is not None:
+        return found
+    spec = fits.basis(ds, freq).series(kind, key, models, params, horizon, folds, data_end(ds))
+    return cast("SeriesView", fits.fitted(spec, lambda: analytics_panel(ds, freq, series_top_k(kind))))  # type: ignore[arg-type]
 
 
 # -- training jobs --------------------------------------------------------------------------------

@@ -1,61 +1,46 @@
-"""Cached models and views of the Churn, Promotions and Demand pages (``interest_core.views.ops``).
+"""Models and views of the Churn, Promotions and Demand pages (``interest_core.views.ops``).
 
-Fitted models are ``cache_resource`` (shared, never refitted on a rerun); the frames drawn from
-them are ``cache_data``. Every model learns from complete periods only.
+The models (churn classifier and backtest, engagement forecaster, promotion backtest, demand
+forecasts) are fitted by the background worker and saved (``ui.fits``): every session and restart
+reads them, a failed fit is remembered. The frames drawn from them are ``cache_data``. Every model
+learns from complete periods only.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import cast
 
 import pandas as pd
 import streamlit as st
 
 from interest_core.analytics.demand import DemandForecast
+from interest_core.errors import FitFailedError
+from interest_core.forecasting.page_defaults import DEMAND_SERIES
 from interest_core.grouping import CategoryChoice
 from interest_core.views.ops import ChurnBacktest, Promotion
+from ui import fits
 from ui.queries import analytics_panel, last_complete_period
 from ui.store import DatasetKey
 
-DEMAND_SERIES = 41  # most groups the widget makes (40 learned + 'other'); raw categories: the 41 most engaged
 
-
-@st.cache_resource(show_spinner="Training the churn model...", max_entries=16)
-def _churn_model(ds: DatasetKey, freq: str, horizon: int) -> Any:
-    from interest_core.analytics.churn import ChurnModel
-
-    return ChurnModel(freq=freq, horizon=horizon).fit(analytics_panel(ds, freq),
-                                                      last_period=last_complete_period(ds, freq))
-
-
-@st.cache_data(show_spinner="Scoring churn risk...", max_entries=16)
 def churn_risk(ds: DatasetKey, freq: str, horizon: int) -> pd.DataFrame:
-    """Users active lately with risk, recency, reasons and features, riskiest first (ChurnModel.predict_risk)."""
-    return _churn_model(ds, freq, horizon).predict_risk()
+    """Users active lately with risk, recency, reasons and features, riskiest first (ChurnModel.predict_risk).
+
+    Fitted once by the background worker (ui.fits); raises ModelFitting while it runs."""
+    model = fits.basis(ds, freq).churn("churn_risk", horizon)
+    return cast(pd.DataFrame, fits.fitted(model, lambda: analytics_panel(ds, freq)))
 
 
-@st.cache_data(show_spinner="Backtesting the churn model against recency...", max_entries=16)
 def churn_backtest(ds: DatasetKey, freq: str, horizon: int) -> ChurnBacktest:
     """Summary (ROC/PR-AUC of model and recency, Brier), reliability table and per-cutoff figures."""
-    from interest_core.views.ops import churn_backtest as backtest
-
-    return backtest(analytics_panel(ds, freq), freq, horizon, last_complete_period(ds, freq))
-
-
-@st.cache_resource(show_spinner="Fitting the engagement forecaster...", max_entries=8)
-def _engagement_model(ds: DatasetKey, freq: str, model: str) -> Any:
-    from interest_core.forecasting.forecasters import make_forecaster
-    from interest_core.views.ops import engagement_training
-
-    train = engagement_training(analytics_panel(ds, freq), freq, last_complete_period(ds, freq))
-    return make_forecaster(model).fit(train, freq)
+    model = fits.basis(ds, freq).churn("churn_backtest", horizon)
+    return cast(ChurnBacktest, fits.fitted(model, lambda: analytics_panel(ds, freq)))
 
 
-@st.cache_data(show_spinner="Forecasting who engages with what...", max_entries=16)
 def _engagement_scores(ds: DatasetKey, freq: str, model: str, horizon: int) -> pd.DataFrame:
-    from interest_core.analytics.promotions import engagement_scores
-
-    return engagement_scores(_engagement_model(ds, freq, model).predict(horizon))
+    """user_id, category, p_engage of the engagement forecaster (fitted by the background worker)."""
+    spec = fits.basis(ds, freq).engagement(model, horizon)
+    return cast(pd.DataFrame, fits.fitted(spec, lambda: analytics_panel(ds, freq)))
 
 
 def promotion_categories(ds: DatasetKey, freq: str, model: str, horizon: int) -> list[str]:
@@ -65,34 +50,47 @@ def promotion_categories(ds: DatasetKey, freq: str, model: str, horizon: int) ->
     return ranked(_engagement_scores(ds, freq, model, horizon))
 
 
-@st.cache_data(show_spinner="Ranking users...", max_entries=64)
 def promotion(ds: DatasetKey, freq: str, model: str, horizon: int, category: str, max_churn_risk: float | None,
               churn_horizon: int) -> Promotion:
-    """ranked (the full list, best first) and curve (expected reach by list size) for one category."""
+    """ranked (the full list, best first) and curve (expected reach by list size) for one category.
+
+    Without a churn model (still fitting, or failed) the list has no churn column, unless asked to leave
+    out users at risk."""
+    try:
+        churn_risk(ds, freq, churn_horizon)
+        with_churn = True
+    except (FitFailedError, fits.ModelFitting):
+        if max_churn_risk is not None:
+            raise
+        with_churn = False
+    return _promotion(ds, freq, model, horizon, category, max_churn_risk, churn_horizon, with_churn)
+
+
+@st.cache_data(show_spinner="Ranking users...", max_entries=64)
+def _promotion(ds: DatasetKey, freq: str, model: str, horizon: int, category: str, max_churn_risk: float | None,
+               churn_horizon: int, with_churn: bool) -> Promotion:
     from interest_core.views.ops import promotion as assemble
 
-    return assemble(_engagement_scores(ds, freq, model, horizon), category, churn_risk(ds, freq, churn_horizon),
-                    max_churn_risk)
+    churn = churn_risk(ds, freq, churn_horizon) if with_churn else None
+    return assemble(_engagement_scores(ds, freq, model, horizon), category, churn, max_churn_risk)
 
 
-@st.cache_data(show_spinner="Backtesting the list against a recency list...", max_entries=32)
 def promotion_lift(ds: DatasetKey, freq: str, model: str, horizon: int, category: str) -> pd.DataFrame:
     """list_size, model_hits, recency_hits, random_hits, lifts: summed over the last 3 backtest cutoffs."""
-    from interest_core.views.ops import promotion_lift as lift
+    spec = fits.basis(ds, freq).lift(model, horizon, category)
+    return cast(pd.DataFrame, fits.fitted(spec, lambda: analytics_panel(ds, freq)))
 
-    return lift(analytics_panel(ds, freq), model, category, freq, horizon, last_complete_period(ds, freq))
 
-
-@st.cache_data(show_spinner="Backtesting demand models and forecasting...", max_entries=16)
 def demand(ds: DatasetKey, freq: str, top_k: CategoryChoice | int, horizon: int, models: tuple[str, ...],
            min_users: int = 5) -> DemandForecast:
     """Demand of the top_k categories (+ 'other'), or of the groups of a ``widgets.category_grouping`` choice
-    (at most DEMAND_SERIES): best model by backtest, its forecast and the leaderboard."""
-    from interest_core.analytics.demand import demand_forecast
+    (at most DEMAND_SERIES): best model by backtest, its forecast and the leaderboard (fitted by the
+    background worker and saved)."""
+    from ui.grouping import choice_of
 
     series = top_k + 1 if isinstance(top_k, int) else DEMAND_SERIES
-    return demand_forecast(analytics_panel(ds, freq, top_k), freq, top_k=series, horizon=horizon,
-                           models=tuple(models), min_users=min_users, last_period=last_complete_period(ds, freq))
+    spec = fits.basis(ds, freq).demand(series, horizon, models, min_users, choice_of(top_k))
+    return cast(DemandForecast, fits.fitted(spec, lambda: analytics_panel(ds, freq, top_k)))
 
 
 @st.cache_data(show_spinner=False, max_entries=32)

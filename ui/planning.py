@@ -1,17 +1,17 @@
 """Cached planning views: the learned promotion list and its backtest, forward demand forecasts.
 
-Fitted models are ``cache_resource`` (shared, never refitted on a rerun), frames ``cache_data``.
+The learned promotion list and its backtest are page models (fitted by the background worker, saved,
+read by every session: ``ui.fits``); frames ``cache_data``.
 Every model learns from complete periods only (``last_complete_period``).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import pandas as pd
 import streamlit as st
 
-from interest_core.analytics.promotions import DEFAULT_LIST_SIZES
 from interest_core.views.ops import Promotion
 from ui.queries import analytics_panel, last_complete_period
 from ui.store import DatasetKey
@@ -29,21 +29,13 @@ def promotion_horizons(ds: DatasetKey, freq: str) -> list[int]:
     return horizons(_complete_panel(ds, freq), freq)
 
 
-@st.cache_resource(show_spinner=False, max_entries=4)
-def _folds(ds: DatasetKey, freq: str) -> Any:
-    """The interest history at each cutoff, built once: the list's model and its backtest share them."""
-    from interest_core.analytics.promotion_model import FoldCache
+def _learned(ds: DatasetKey, freq: str, horizon: int, category: str) -> Any:
+    """The learned list of one category and its backtest: fitted once by the background worker and saved
+    (ui.fits; ModelFitting while it runs, a failure remembered)."""
+    from ui import fits
 
-    return FoldCache(_complete_panel(ds, freq), freq, history=26)
-
-
-@st.cache_resource(show_spinner="Learning who engages with what (users new to a category included)...",
-                   max_entries=8)
-def _promotion_model(ds: DatasetKey, freq: str, horizon: int) -> Any:
-    from interest_core.analytics.promotion_model import PromotionModel
-
-    folds = _folds(ds, freq)
-    return PromotionModel(freq, horizon).fit(folds.panel, last_complete_period(ds, freq), folds)
+    spec = fits.basis(ds, freq).model("learned_promotion", horizon=int(horizon), category=str(category))
+    return fits.fitted(spec, lambda: _complete_panel(ds, freq))
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -54,12 +46,9 @@ def promotion_categories(ds: DatasetKey, freq: str, horizon: int, limit: int = 2
     return recent_categories(_complete_panel(ds, freq), limit)
 
 
-@st.cache_data(show_spinner="Ranking users...", max_entries=64)
 def learned_promotion(ds: DatasetKey, freq: str, horizon: int, category: str) -> Promotion:
     """The learned list of one category (users new to it included) and its expected reach."""
-    from interest_core.views.ops import learned_promotion as assemble
-
-    return assemble(_promotion_model(ds, freq, horizon).score([category]), category)
+    return cast(Promotion, _learned(ds, freq, horizon, category).promotion)
 
 
 @st.cache_data(show_spinner="Ranking users by recency...", max_entries=64)
@@ -70,15 +59,9 @@ def recency_promotion(ds: DatasetKey, freq: str, category: str) -> pd.DataFrame:
     return recency_ranking(_complete_panel(ds, freq), [category], last_complete_period(ds, freq))
 
 
-@st.cache_data(show_spinner="Backtesting the learned list against a recency list (about a minute)...",
-               max_entries=32)
 def promotion_backtest(ds: DatasetKey, freq: str, horizon: int, category: str) -> pd.DataFrame:
     """``learned_lift`` of one category at the last 3 cutoffs whose next ``horizon`` is known."""
-    from interest_core.analytics.promotions import learned_lift
-
-    folds = _folds(ds, freq)
-    return learned_lift(folds.panel, [category], freq=freq, horizon=horizon, list_sizes=DEFAULT_LIST_SIZES,
-                        cache=folds)
+    return cast(pd.DataFrame, _learned(ds, freq, horizon, category).lift)
 
 
 @st.cache_data(show_spinner="Forecasting demand per segment...", max_entries=16)

@@ -103,12 +103,23 @@ def analytics_panel(ds: DatasetKey, freq: str, grouping: CategoryChoice | int | 
     """The interest panel at this frequency, categories grouped as ``grouping`` says (``ui.widgets.category_grouping``;
     an int k: the top k, the rest folded into 'other'; None: raw categories)."""
     from interest_core.config import PanelSpec
+    from interest_core.derived_panel import stored_panel
     from interest_core.periods import check_freq
     from ui.grouping import choice_of, panel_map
 
     choice = choice_of(grouping)
     spec = PanelSpec(freq=check_freq(freq), grouping=choice.spec)
-    return choice.filter(panel.build_panel(ds.source(), spec, category_map=panel_map(ds, choice)))
+    groups = panel_map(ds, choice)
+    # The panel `prepare` stored, when the key reads the whole dataset; else built from the events.
+    stored = stored_panel(ds.store(), ds.name, spec, groups) if whole_dataset(ds) else None
+    return choice.filter(stored if stored is not None else panel.build_panel(ds.source(), spec, category_map=groups))
+
+
+def whole_dataset(ds: DatasetKey) -> bool:
+    """True when the key reads every event of its dataset (no date window), as the stored panels hold."""
+    from dataclasses import fields
+
+    return all(getattr(ds, f.name) is None for f in fields(ds) if f.name not in ("db", "name", "fingerprint"))
 
 
 def user_rows(ds: DatasetKey, user: str, freq: str, grouping: CategoryChoice | None = None) -> pd.DataFrame:

@@ -54,17 +54,18 @@ def recommendations(ds: DatasetKey, user: str, k: int = 10, level: str = "catego
     return _recommender(ds, level, known_weight).recommend([user], k=k).drop(columns="user_id")
 
 
-@st.cache_data(show_spinner="Segmenting users...", max_entries=16)
 def segmentation(ds: DatasetKey, freq: str, method: str = "kmeans", k: int | None = None, last: int | None = None,
                  sizes_window: int = SIZES_WINDOW, grouping: CategoryChoice | None = None) -> Segmentation:
     """Features, labels, descriptions, projection, silhouette and sizes over time of one segmentation; category
-    features by ``grouping`` (default: the dataset's suggested grouping, learned groups above 50 categories)."""
-    from interest_core.views.segments import segmentation as segment
+    features by ``grouping`` (default: the dataset's suggested grouping, learned groups above 50 categories).
+
+    Fitted once by the background worker and saved (ui.fits); raises ModelFitting while it runs."""
+    from ui import fits
     from ui.grouping import suggested_choice
 
-    panel = analytics_panel(ds, freq, grouping if grouping is not None else suggested_choice(ds))
-    return segment(panel, freq, method=method, k=k, last=last,  # type: ignore[arg-type]
-                   sizes_window=sizes_window)
+    choice = grouping if grouping is not None else suggested_choice(ds)
+    spec = fits.basis(ds, freq).segmentation(method, k, last, sizes_window, choice)
+    return cast(Segmentation, fits.fitted(spec, lambda: analytics_panel(ds, freq, choice)))
 
 
 def _segment_members(ds: DatasetKey, freq: str, segment: int | None) -> list[str] | None:

@@ -117,7 +117,8 @@ class CooccurrenceRecommender(_Base):
     ``neighbors`` most similar items (item-kNN).
     method='user': user-user cosine; the score for j = sum over the ``neighbors`` most similar
     users v of sim(u, v) * weight(v, j).
-    Learned: users_, items_, matrix_ (log1p interest), similarity_ (sparse).
+    Learned: users_, items_, matrix_ (log1p interest); similarity_ (sparse, item method) or unit_ (the
+    rows of matrix_ at unit length, user method: ``user_similarity`` computes the asked users' rows).
     """
 
     def __init__(self, method: Literal["item", "user"] = "user", neighbors: int = 50, known_weight: float = 0.0,
@@ -131,14 +132,32 @@ class CooccurrenceRecommender(_Base):
         if self.method not in ("item", "user"):
             raise ValueError(f"unknown method {self.method!r}; use 'item' or 'user'")
         matrix = self._fit_matrix(train)
-        vectors = matrix.T.tocsr() if self.method == "item" else matrix
-        self.similarity_ = _knn_cosine(vectors, self.neighbors, self.shrink)
+        if self.method == "item":
+            self.similarity_ = _knn_cosine(matrix.T.tocsr(), self.neighbors, self.shrink)
+        else:  # users x users does not fit in memory at a million users: rows are computed when asked
+            self.unit_ = normalize(matrix, norm="l2", axis=1)
         return self
 
     def _scores(self, rows: np.ndarray) -> np.ndarray:
         if self.method == "item":
             return np.asarray((self.matrix_[rows] @ self.similarity_).todense())
-        return np.asarray((self.similarity_[rows] @ self.matrix_).todense())
+        return np.asarray((self.user_similarity(rows) @ self.matrix_).todense())
+
+    def user_similarity(self, rows: np.ndarray) -> sparse.csr_matrix:
+        """Rows ``rows`` of the user-user kNN cosine (method='user'): the same values as computing the whole
+        matrix (each row of a sparse product depends on that row only), at the cost of the rows asked."""
+        self._check_fitted()
+        rows = np.asarray(rows, dtype=np.int64)
+        sim = (self.unit_[rows] @ self.unit_.T).tocsr()
+        row_of = np.repeat(np.arange(sim.shape[0]), np.diff(sim.indptr))
+        sim.data[sim.indices == rows[row_of]] = 0.0  # no user is their own neighbour
+        if self.shrink > 0:
+            binary = (self.matrix_ > 0).astype(float)
+            factor = (binary[rows] @ binary.T).tocsr()
+            factor.data = factor.data / (factor.data + self.shrink)
+            sim = sparse.csr_matrix(sim.multiply(factor))
+        sim.eliminate_zeros()
+        return _top_per_row(sim, self.neighbors)
 
     def similar_items(self, item: str, k: int = 10) -> pd.DataFrame:
         """item, similarity: the items most like one item (method='item' only)."""

@@ -41,6 +41,23 @@ def progress_bar(args: argparse.Namespace) -> Callable[[float, str], None] | Non
     return show
 
 
+def progress_lines(args: argparse.Namespace) -> Callable[[float, str], None]:
+    """Progress on stderr: the bar on a terminal, else one line per message (logs, scripts, --json)."""
+    bar = progress_bar(args)
+    if bar is not None:
+        return bar
+    last: list[str] = []
+
+    def show(fraction: float, message: str) -> None:
+        if last and last[0] == message:
+            return
+        last[:] = [message]
+        sys.stderr.write(f"{fraction:4.0%} {message}\n")
+        sys.stderr.flush()
+
+    return show
+
+
 def add_engine_options(parser: argparse.ArgumentParser) -> None:
     """--engine and --spark-master, for the commands that run on DuckDB or Spark."""
     from interest_core.engines import DEFAULT_SPARK_MASTER, ENGINES

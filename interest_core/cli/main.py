@@ -1,4 +1,4 @@
-"""Command line: python -m interest_core COMMAND ... (ingest, datasets, describe, delete, panel, synth).
+"""Command line: python -m interest_core COMMAND ... (ingest, datasets, describe, delete, panel, prepare, synth).
 
 Every command that touches the store takes --db. With --json each prints one JSON object.
 Bad input exits non-zero with one line naming the problem and the fix, never a traceback.
@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from interest_core.cli.common import add_engine_options, open_store, parse_pairs, progress_bar
+from interest_core.cli.common import add_engine_options, open_store, parse_pairs, progress_bar, progress_lines
 from interest_core.errors import InterestCoreError
 from interest_core.ingest import pipeline
 from interest_core.periods import FREQS
@@ -77,8 +77,12 @@ def cmd_datasets(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_describe(args: argparse.Namespace) -> dict[str, Any]:
+    from interest_core import derived
+
     with open_store(args) as store:
-        return store.describe(args.name).to_dict()
+        out = store.describe(args.name).to_dict()
+        out["derived"] = [f"{t.kind} {t.freq}: {t.rows:,} rows" for t in derived.tables(store, args.name)]
+    return out
 
 
 def cmd_delete(args: argparse.Namespace) -> dict[str, Any]:
@@ -88,30 +92,50 @@ def cmd_delete(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_panel(args: argparse.Namespace) -> dict[str, Any]:
+    from interest_core import derived
     from interest_core.config import GroupingSpec, PanelSpec
-    from interest_core.export import safe_csv
     from interest_core.grouping import category_map
-    from interest_core.panel import build_panel, events_source
+    from interest_core.panel import events_source, write_panel
 
     grouping = GroupingSpec(method="topk", k=args.top_k) if args.top_k else GroupingSpec()
     spec = PanelSpec(freq=args.freq, grouping=grouping)
     if args.engine == "spark":
-        from interest_core.engines.spark_panel import write_panel
+        from interest_core.engines import spark_panel
 
         with open_store(args) as store:
-            return write_panel(store, args.name, spec, args.out, top_k=args.top_k, master=args.spark_master)
-    with open_store(args) as store:
-        source = events_source(store, args.name)
-        panel = build_panel(source, spec, category_map=category_map(source, spec))
+            return spark_panel.write_panel(store, args.name, spec, args.out, top_k=args.top_k, master=args.spark_master)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    if out.suffix == ".parquet":
-        panel.to_parquet(out, index=False)
-    else:  # ids and category names come from the file: escaped against spreadsheet formulas
-        out.write_bytes(safe_csv(panel))
-    return {"out": str(out), "rows": len(panel), "users": int(panel["user_id"].nunique()),
-            "categories": int(panel["category"].nunique()), "periods": int(panel["period"].nunique()),
-            "freq": args.freq}
+    with open_store(args) as store:
+        source = events_source(store, args.name)
+        # Without grouping, a panel that `prepare` built is copied as it is.
+        stored = None if args.top_k else derived.panel_relation(store, args.name, args.freq)
+        cmap = None if stored else category_map(source, spec)
+        written = write_panel(source, spec, out, category_map=cmap, stored=stored)
+    return {"out": str(out), **written, "freq": args.freq}
+
+
+# Modules imported before `prepare` runs, so that the steps they register (derived.register_step,
+# e.g. fitting the models behind pages) run with it: add a module here to join the command.
+PREPARE_STEP_MODULES: tuple[str, ...] = ("interest_core.forecasting.page_defaults",)
+
+
+def cmd_prepare(args: argparse.Namespace) -> dict[str, Any]:
+    import importlib
+    import time
+
+    from interest_core import derived
+
+    for module in PREPARE_STEP_MODULES:
+        importlib.import_module(module)
+    started = time.perf_counter()
+    with open_store(args) as store:
+        derived.prepare(store, args.name, freqs=args.freq or None, progress=progress_lines(args), force=args.force)
+        built = derived.tables(store, args.name)
+    return {"name": args.name, "seconds": round(time.perf_counter() - started, 2),
+            "tables": [{"freq": t.freq, "kind": t.kind, "table": t.table, "rows": t.rows} for t in built],
+            "message": f"{args.name}: derived data ready ({len(built)} tables) in "
+                       f"{time.perf_counter() - started:.1f}s"}
 
 
 def cmd_synth(args: argparse.Namespace) -> dict[str, Any]:
@@ -166,6 +190,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top-k", type=int, default=0, help="group categories into the top K plus other")
     p.add_argument("--out", required=True, help=".csv or .parquet (spark: any other name is a Parquet folder)")
     add_engine_options(p)
+    p = add("prepare", cmd_prepare, "build a dataset's derived data (panels, per-user features) and wait for it")
+    p.add_argument("name")
+    p.add_argument("--freq", action="append", choices=list(FREQS),
+                   help="a frequency to build (repeatable; default D, W and M)")
+    p.add_argument("--force", action="store_true", help="rebuild tables that are already built")
     p = add("synth", cmd_synth, "generate the synthetic demo dataset with ground truth", db=False)
     p.add_argument("--users", type=int, default=1500)
     p.add_argument("--seed", type=int, default=7)

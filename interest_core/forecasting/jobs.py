@@ -230,6 +230,10 @@ class JobEntry:
     model_dir: str
 
 
+def _claim_key(key: str) -> str:
+    return hashlib.sha256(str(key).encode()).hexdigest()[:20]
+
+
 class JobRunner:
     """Starts jobs under a jobs folder: one per key (model folder), at most ``max_workers`` at once."""
 
@@ -271,7 +275,7 @@ class JobRunner:
     def start(self, task: str, payload: Mapping[str, Any], frames: dict[str, pd.DataFrame] | None = None,
               key: str | None = None) -> Job:
         """Start a job, or return the running one for the same key (model folder); JobLimitError at the cap."""
-        claim_key = hashlib.sha256(str(key if key is not None else uuid.uuid4().hex).encode()).hexdigest()[:20]
+        claim_key = _claim_key(key if key is not None else uuid.uuid4().hex)
         with self._lock, self._claims() as claims:
             self.reap()
             live = self._live_claims(claims)
@@ -288,6 +292,11 @@ class JobRunner:
                                                              "key": str(key)}, durable=False)
             self._jobs[claim_key] = job
             return job
+
+    def job_for(self, key: str) -> Job | None:
+        """The job this runner started for ``key`` and has not reaped yet, or None."""
+        with self._lock:
+            return self._jobs.get(_claim_key(key))
 
     def running(self) -> list[Job]:
         return [job for job in self._jobs.values() if not job.status().finished]

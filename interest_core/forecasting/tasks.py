@@ -4,7 +4,8 @@
 the Forecasts page reads "the latest backtest", then the chosen model fitted on all complete
 periods and saved with its manifest (persist.save_model). The CLI ``fit`` command and the
 Forecasts page both build a ``TrainRequest`` with one constructor and go through here, so a
-model is trained the same way everywhere. ``probe``: holds a worker a while (tests, health checks).
+model is trained the same way everywhere. ``page_model``: one model behind an analytics page
+(page_models.py), saved where every session reads it. ``probe``: holds a worker a while (tests, health checks).
 """
 
 from __future__ import annotations
@@ -79,6 +80,19 @@ def train(request: TrainRequest | Mapping[str, Any], frames: dict[str, pd.DataFr
     return {"model_dir": req.model_dir, "backtest_path": str(board_path), "metrics": metrics}
 
 
+def page_model(payload: Mapping[str, Any], frames: dict[str, pd.DataFrame],
+               progress: ProgressCallback) -> dict[str, Any]:
+    """Fit one model behind a page (page_models.PageModel) on ``frames['panel']`` and save its result;
+    a failure is saved too, so pages show it instead of fitting again."""
+    from interest_core.forecasting import page_models
+
+    spec = payload["model"]
+    model = page_models.PageModel(str(spec["dataset"]), str(spec["fingerprint"]), str(spec["kind"]),
+                                  tuple((str(k), v) for k, v in spec["params"]))
+    page_models.fit(model, payload["root"], frames["panel"], progress)
+    return {"folder": str(model.folder(payload["root"]))}
+
+
 def probe(payload: Mapping[str, Any], frames: dict[str, pd.DataFrame], progress: ProgressCallback) -> dict[str, Any]:
     """Hold a worker for ``payload['seconds']`` (capped at 60), reporting progress: checks the job machinery."""
     seconds = min(float(payload.get("seconds", 0.0)), 60.0)
@@ -89,4 +103,4 @@ def probe(payload: Mapping[str, Any], frames: dict[str, pd.DataFrame], progress:
     return {"rows": {name: len(frame) for name, frame in frames.items()}}
 
 
-TASKS: dict[str, Task] = {"train": train, "probe": probe}
+TASKS: dict[str, Task] = {"train": train, "page_model": page_model, "probe": probe}

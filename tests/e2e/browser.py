@@ -90,7 +90,8 @@ def streamlit_server(env: Mapping[str, str], log_dir: Path, start_timeout_s: flo
     log = log_path.open("w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), *SERVER_ARGS],
-        cwd=ROOT, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT,
+        # Pages wait for their background model fits (not a progress bar) unless a module's env says otherwise.
+        cwd=ROOT, env={**os.environ, "INTEREST_FIT_WAIT_S": "600", **env}, stdout=log, stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
     try:

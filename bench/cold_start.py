@@ -1,0 +1,117 @@
+"""Cold start: seconds from ``streamlit run app.py`` to the first chart drawn in a browser.
+
+    .venv/bin/python bench/cold_start.py [--runs 3] [--page overview]
+
+Each run starts a fresh server on a fresh temporary store (so the demo is ingested on the way, as on
+a first start) and, with ``--warm-store``, a second server on the same store (a restart). Chromium is
+launched before the clock starts: the figure is the server's, not the browser's. The time counts from
+spawning the server process to the first plotly chart in the page holding data (``_fullData``);
+``server_cpu_s`` is the CPU the server used until then (a figure the machine's other load does not
+inflate), ``load`` the 1-minute load average.
+Needs the playwright package and Debian's chromium (as tests/e2e).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+SERVER_ARGS = ["--server.headless", "true", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
+               "--global.developmentMode", "false"]
+CHART_DRAWN_JS = """() => Array.from(document.querySelectorAll('.js-plotly-plot'))
+  .some(el => (el._fullData || []).length > 0)"""
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float = 60.0) -> float:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=1) as resp:
+                if resp.read().decode().strip() == "ok":
+                    return time.monotonic()
+        except OSError:
+            pass
+        if proc.poll() is not None:
+            break
+        time.sleep(0.05)
+    raise RuntimeError(f"streamlit did not start (exit code {proc.poll()})")
+
+
+def _cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def first_chart(browser: Any, env: dict[str, str], page: str, root: Path = ROOT) -> dict[str, float]:
+    """One server start: seconds to health, and to the first chart with data on ``page`` ('' = the start page)."""
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    started = time.monotonic()
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+                             *SERVER_ARGS], cwd=root, env={**os.environ, **env},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        healthy = _wait_healthy(url, proc)
+        tab = browser.new_page(viewport={"width": 1400, "height": 1000})
+        tab.goto(f"{url}/{page}")
+        tab.wait_for_function(CHART_DRAWN_JS, timeout=60_000, polling=50)
+        drawn = time.monotonic()
+        server_cpu = _cpu_s(proc.pid)
+        tab.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+    return {"health_s": round(healthy - started, 2), "first_chart_s": round(drawn - started, 2),
+            "server_cpu_s": round(server_cpu, 2), "load": round(os.getloadavg()[0], 1)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--page", default="", help="url path of the page to open ('' = the start page)")
+    parser.add_argument("--warm-store", action="store_true", help="also restart on the store the first run made")
+    parser.add_argument("--root", type=Path, default=ROOT, help="the checkout whose app.py runs (compare two)")
+    args = parser.parse_args()
+    from playwright.sync_api import sync_playwright
+
+    rows: list[dict[str, Any]] = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        try:
+            for run in range(args.runs):
+                folder = Path(tempfile.mkdtemp(prefix="cold_start_"))
+                env = {"INTEREST_DB": str(folder / "interest.duckdb"), "INTEREST_MODELS_DIR": str(folder / "models")}
+                rows.append({"run": run, "store": "fresh", **first_chart(browser, env, args.page, args.root)})
+                if args.warm_store:
+                    rows.append({"run": run, "store": "restart", **first_chart(browser, env, args.page, args.root)})
+        finally:
+            browser.close()
+    for row in rows:
+        print(json.dumps(row))
+    for store in ("fresh", "restart"):
+        times = sorted(float(r["first_chart_s"]) for r in rows if r["store"] == store)
+        if times:
+            print(f"{store} store, page '{args.page or 'start'}': first chart median {times[len(times) // 2]:.2f} s "
+                  f"(min {times[0]:.2f}, max {times[-1]:.2f}, {len(times)} runs)")
+
+
+if __name__ == "__main__":
+    main()
