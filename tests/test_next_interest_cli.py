@@ -64,6 +64,24 @@ def test_cli_fit_then_recommend_every_user_in_batches(synth_store: str, tmp_path
         ["user_id", "rank", "category"]].astype(str).equals(recs[["user_id", "rank", "category"]].astype(str))
 
 
+def test_recommend_reads_the_stored_panel_when_prepared(synth_store: str, tmp_path: Path,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    capsys.readouterr()
+    out = tmp_path / "ni"
+    assert main(["fit", "syn", "--target", "next_interest", "--model", "recency_decay", "--out", str(out), "--db",
+                 synth_store, "--horizon", "2", "--json"]) == 0
+    capsys.readouterr()
+    csv = tmp_path / "events.csv"
+    assert main(["recommend", str(out), "syn", "--out", str(csv), "--k", "3", "--db", synth_store, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["read_from"] == "events"
+    assert main(["prepare", "syn", "--freq", "W", "--db", synth_store, "--json"]) == 0
+    capsys.readouterr()
+    stored = tmp_path / "stored.csv"
+    assert main(["recommend", str(out), "syn", "--out", str(stored), "--k", "3", "--db", synth_store, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["read_from"] == "stored panel"
+    assert pd.read_csv(stored, dtype=str).equals(pd.read_csv(csv, dtype=str))
+
+
 def test_cli_fit_refuses_an_engagement_model_for_next_interest(synth_store: str, tmp_path: Path,
                                                                capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["fit", "syn", "--target", "next_interest", "--model", "arima", "--out", str(tmp_path / "x"),

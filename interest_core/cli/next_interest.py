@@ -6,7 +6,8 @@
 - ``recommend DIR NAME --out FILE`` writes each user's top-K categories from a saved model. Users are
   split into buckets by a hash of their id inside DuckDB; each bucket's panel over the model's periods is
   read on its own, scored and appended to a DuckDB table, written as CSV or Parquet at the end: memory is
-  one bucket's cells and scores, never a users-sized array. Every bucket scans the events once.
+  one bucket's cells and scores, never a users-sized array. Cells come from the stored panel when
+  ``prepare`` built it (``derived.panel_relation``), else every bucket scans the events once.
 """
 
 from __future__ import annotations
@@ -76,6 +77,7 @@ def cmd_recommend(args: argparse.Namespace) -> dict[str, Any]:
     import duckdb
 
     from interest_core.config import PanelSpec
+    from interest_core.derived import panel_relation
     from interest_core.export import safe_frame
     from interest_core.forecasting import persist
     from interest_core.forecasting.next_interest.history import history_from_cells
@@ -98,12 +100,14 @@ def cmd_recommend(args: argparse.Namespace) -> dict[str, Any]:
     progress = progress_bar(args)
     with open_store(args) as store:
         source = events_source(store, args.name)
+        stored = panel_relation(store, args.name, freq)
         n_users = int(source.query(f"SELECT count(DISTINCT user_id) AS n FROM {{events}} WHERE {where}",
                                    window)["n"].iloc[0])
         buckets = max(1, math.ceil(n_users / args.batch_size))
         for bucket in range(buckets):
-            part = f"{where} AND hash(CAST(user_id AS VARCHAR)) % {buckets} = {bucket}"
-            cells_sql = panel_sql(PanelSpec(freq=check_freq(freq)), "{events}", where=part)
+            part = f"hash(CAST(user_id AS VARCHAR)) % {buckets} = {bucket}"
+            cells_sql = (f"SELECT * FROM {stored} WHERE period >= ? AND period < ? AND {part}" if stored else
+                         panel_sql(PanelSpec(freq=check_freq(freq)), "{events}", where=f"{where} AND {part}"))
             cells = source.query_arrow(f"SELECT user_id, category, period, interest FROM ({cells_sql})", window)
             if cells.empty:
                 continue
@@ -120,7 +124,8 @@ def cmd_recommend(args: argparse.Namespace) -> dict[str, Any]:
     sink.execute(f"COPY (SELECT * FROM recs ORDER BY user_id, rank) TO '{_sql_path(out)}' ({options})")
     sink.close()
     summary: dict[str, Any] = {"out": str(out), "model": saved.manifest.model.name, "users": n_users, "k": args.k,
-                               "rows": rows, "batches": buckets, "seconds": round(time.perf_counter() - started, 1)}
+                               "rows": rows, "batches": buckets, "read_from": "stored panel" if stored else "events",
+                               "seconds": round(time.perf_counter() - started, 1)}
     if not args.json:
         summary["message"] = (f"top {args.k} categories of {n_users:,} users ({buckets} batches) from "
                               f"{saved.manifest.model.name} -> {out} in {summary['seconds']} s")
