@@ -157,7 +157,8 @@ def next_interest_speed(args: argparse.Namespace) -> None:
     windows = info["examples_train"] * info["epochs_run"]
     print(f"training: {len(history.users):,} sampled users of {args.users:,} (read in {read_s:.1f} s), "
           f"{info['examples_train']:,} windows x {info['epochs_run']} epochs (+ {info['examples_val']:,} held out) in "
-          f"{fit_s:.1f} s (blend weights included) = {windows / fit_s:,.0f} windows/s; peak RSS {peak_gb():.2f} GB")
+          f"{fit_s:.1f} s (blend weights included) = {windows / fit_s:,.0f} windows/s; peak RSS {peak_gb():.2f} GB",
+          flush=True)
     scored, score_s, read_s = 0, 0.0, 0.0
     for start in range(0, args.users, args.batch):
         t0 = time.perf_counter()
@@ -170,6 +171,8 @@ def next_interest_speed(args: argparse.Namespace) -> None:
         read_s += t1 - t0
         scored += len(batch.users)
         del cells, batch, top
+        print(f"  scored {scored:,} users: {scored / score_s:,.0f} windows/s so far, peak RSS {peak_gb():.2f} GB",
+              flush=True)
     print(f"scoring: {scored:,} users (one window each, {args.categories:,} categories ranked) in batches of "
           f"{args.batch:,}: {score_s:.1f} s = {scored / score_s:,.0f} windows/s (+ {read_s:.1f} s reading batches "
           f"from DuckDB); peak RSS {peak_gb():.2f} GB")
