@@ -14,6 +14,16 @@ step 4, users active in the last 4 weeks), the LSTM trained on every user vs on 
 users (``max_users``, features from all users, every user scored): per-user AUC (gauc) and recall@10.
 
     .venv/bin/python bench/lstm_scale.py [--users 1000000] [--sample 20000] [--epochs 2] [--accuracy]
+
+``--target next_interest``: the next_interest LSTM (``SequenceLSTM``) instead. A generated panel of ``--users``
+users (``--pairs`` categories each of ``--categories``, Zipf-like, interest in ~40 % of the periods) is written
+to a DuckDB file in ``--workdir``; training reads the cells of a seeded sample of ``--sample`` users from it
+(training windows/s = training windows x epochs / fit seconds); scoring reads ``--batch`` users at a time from
+DuckDB and ranks every category for each (``top_categories_in``; scoring windows/s = users / seconds spent
+scoring, reads timed apart). Peak RSS after each phase. The cost of sampling on Tmall (recall@10) is
+asserted in tests/test_next_interest_cli.py (slow) and recorded to accuracy.json.
+
+    .venv/bin/python bench/lstm_scale.py --target next_interest --users 200000 --sample 20000 --epochs 2
 """
 
 from __future__ import annotations
@@ -93,6 +103,81 @@ def speed(args: argparse.Namespace) -> None:
           f"generating the frames); peak RSS {peak_gb():.2f} GB")
 
 
+def next_interest_panel(args: argparse.Namespace) -> Any:
+    """A DuckDB file of (user_no, user_id, category, period, interest) cells, generated inside DuckDB."""
+    import duckdb
+
+    workdir = Path(args.workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    path = workdir / f"ni-{args.users}-{args.categories}-{args.pairs}-{args.periods}.duckdb"
+    con = duckdb.connect(str(path))
+    if "cells" not in {r[0] for r in con.execute("SHOW TABLES").fetchall()}:
+        con.execute(f"SELECT setseed({0.5 / (1 + args.seed)})")
+        con.execute(f"""
+            CREATE TABLE cells AS
+            WITH pairs AS (
+              SELECT u.range AS user_no,
+                     'c' || CAST(floor(pow(random(), 2.5) * {args.categories}) AS BIGINT) AS category
+              FROM range({args.users}) u, range({args.pairs}) p)
+            SELECT user_no, 'u' || user_no AS user_id, category,
+                   TIMESTAMP '{START.date()}' + INTERVAL 7 DAY * t.range AS period,
+                   CAST(1 + floor(-ln(random() + 1e-12) * 2) AS DOUBLE) AS interest
+            FROM pairs, range({args.periods}) t WHERE random() < 0.4""")
+    return con
+
+
+def next_interest_speed(args: argparse.Namespace) -> None:
+    from interest_core.forecasting.forecasters.lstm import _device, _keras
+    from interest_core.forecasting.next_interest import make_next_interest
+    from interest_core.forecasting.next_interest.history import history_from_cells
+
+    t0 = time.perf_counter()
+    con = next_interest_panel(args)
+    n_cells = con.execute("SELECT count(*) FROM cells").fetchall()[0][0]
+    print(f"panel: {args.users:,} users, {n_cells:,} cells in DuckDB ({time.perf_counter() - t0:.1f} s)")
+    t0 = time.perf_counter()
+    _keras()
+    print(f"TensorFlow import and device ({_device()}): {time.perf_counter() - t0:.1f} s, not timed below")
+    categories = np.array([f"c{i}" for i in range(args.categories)])
+    periods = pd.date_range(START, periods=args.periods, freq="W-MON")
+    rng = np.random.default_rng(args.seed)
+    con.register("sample_users", pd.DataFrame(
+        {"user_no": np.sort(rng.choice(args.users, size=min(args.sample, args.users), replace=False))}))
+    t0 = time.perf_counter()
+    cells = con.execute("SELECT user_id, category, period, interest FROM cells WHERE user_no IN "
+                        "(SELECT user_no FROM sample_users)").df()
+    history = history_from_cells(cells, categories, periods)
+    del cells
+    read_s = time.perf_counter() - t0
+    model = make_next_interest("lstm", epochs=args.epochs, patience=args.epochs, max_users=args.sample)
+    started = time.perf_counter()
+    model.fit(history, 4)
+    fit_s = time.perf_counter() - started
+    info = model.train_info_
+    windows = info["examples_train"] * info["epochs_run"]
+    print(f"training: {len(history.users):,} sampled users of {args.users:,} (read in {read_s:.1f} s), "
+          f"{info['examples_train']:,} windows x {info['epochs_run']} epochs (+ {info['examples_val']:,} held out) in "
+          f"{fit_s:.1f} s (blend weights included) = {windows / fit_s:,.0f} windows/s; peak RSS {peak_gb():.2f} GB",
+          flush=True)
+    scored, score_s, read_s = 0, 0.0, 0.0
+    for start in range(0, args.users, args.batch):
+        t0 = time.perf_counter()
+        cells = con.execute("SELECT user_id, category, period, interest FROM cells WHERE user_no >= ? AND "
+                            "user_no < ?", [start, start + args.batch]).df()
+        batch = history_from_cells(cells, categories, periods)
+        t1 = time.perf_counter()
+        top = model.top_categories_in(batch, k=10)
+        score_s += time.perf_counter() - t1
+        read_s += t1 - t0
+        scored += len(batch.users)
+        del cells, batch, top
+        print(f"  scored {scored:,} users: {scored / score_s:,.0f} windows/s so far, peak RSS {peak_gb():.2f} GB",
+              flush=True)
+    print(f"scoring: {scored:,} users (one window each, {args.categories:,} categories ranked) in batches of "
+          f"{args.batch:,}: {score_s:.1f} s = {scored / score_s:,.0f} windows/s (+ {read_s:.1f} s reading batches "
+          f"from DuckDB); peak RSS {peak_gb():.2f} GB")
+
+
 def accuracy(args: argparse.Namespace) -> None:
     from interest_core.config import PanelSpec
     from interest_core.forecasting import backtest
@@ -118,6 +203,8 @@ def accuracy(args: argparse.Namespace) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--target", default="engagement", choices=["engagement", "next_interest"])
+    parser.add_argument("--batch", type=int, default=20_000, help="next_interest: users per scoring batch")
     parser.add_argument("--users", type=int, default=1_000_000)
     parser.add_argument("--sample", type=int, default=20_000, help="users trained on, and users per scoring batch")
     parser.add_argument("--categories", type=int, default=3_000)
@@ -130,6 +217,9 @@ def main() -> None:
     parser.add_argument("--skip-speed", action="store_true")
     parser.add_argument("--workdir", default="/tmp/lstm_scale")
     args = parser.parse_args()
+    if args.target == "next_interest":
+        next_interest_speed(args)
+        return
     if not args.skip_speed:
         speed(args)
     if args.accuracy:

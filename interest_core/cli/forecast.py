@@ -36,8 +36,11 @@ MODEL_GROUPS: tuple[str, ...] = ("baseline", *names())  # "baseline" expands to 
 
 def register(add: AddCommand) -> None:
     """Add every forecasting command to the CLI (fit and score register beside backtest)."""
+    from interest_core.cli import next_interest
+
     _register_backtest(add)
     _register_fit_score(add)
+    next_interest.register(add)
 
 
 # -- backtest ----------------------------------------------------------------------------------
@@ -160,9 +163,11 @@ def _num(value: Any) -> float | None:
 def _register_fit_score(add: AddCommand) -> None:
     p = add("fit", cmd_fit, "backtest a model, fit it on all complete periods and save it to a folder")
     p.add_argument("name", help="dataset name in the store")
-    p.add_argument("--model", default="lstm", help="forecaster name (lstm, arima, recency_decay, ...)")
+    p.add_argument("--model", default="lstm", help="forecaster name (lstm, arima, recency_decay, ...); "
+                   "next_interest: lstm, item_cf, recency_decay, popularity")
     p.add_argument("--out", required=True, help="model folder to write, e.g. models/tmall-lstm")
-    p.add_argument("--target", default="engagement", choices=["engagement", "user_total", "category_demand"])
+    p.add_argument("--target", default="engagement",
+                   choices=["engagement", "user_total", "category_demand", "next_interest"])
     p.add_argument("--freq", default="W", choices=list(FREQS))
     p.add_argument("--horizon", type=int, default=4, help="periods ahead (default 4; the LSTM trains for it)")
     p.add_argument("--folds", type=int, default=3, help="backtest folds recorded in the manifest (default 3)")
@@ -211,6 +216,10 @@ def cmd_fit(args: argparse.Namespace) -> dict[str, Any]:
     from interest_core.panel import build_panel, events_source
 
     params = _model_params(args.param)
+    if args.target == "next_interest":  # its own models and fit (cli/next_interest.py)
+        from interest_core.cli.next_interest import fit_next_interest
+
+        return fit_next_interest(args, params)
     compare = [n.strip() for n in args.compare.split(",") if n.strip() and n.strip() != args.model]
     out = Path(args.out)
     started = time.perf_counter()

@@ -38,7 +38,7 @@ class Popularity(NextInterestModel):
         overall = np.asarray(history.decayed(half_life=4.0).sum(axis=0)).ravel()
         self.popularity_ = recent + _unit(overall)
 
-    def _score(self, rows: np.ndarray) -> np.ndarray:
+    def _score_in(self, history: InterestHistory, rows: np.ndarray) -> np.ndarray:
         return np.broadcast_to(self.popularity_, (len(rows), len(self.popularity_))).copy()
 
 
@@ -57,8 +57,10 @@ class ItemCF(NextInterestModel):
         self.profile_ = history.decayed(self.half_life).log1p().tocsr()
         self.popularity_ = history.popularity(self.window)
 
-    def _score(self, rows: np.ndarray) -> np.ndarray:
-        cf = np.asarray((self.profile_[rows] @ self.similarity_).todense())
+    def _score_in(self, history: InterestHistory, rows: np.ndarray) -> np.ndarray:
+        profile = (self.profile_[rows] if history is self.history_
+                   else history.subset(rows).decayed(self.half_life).log1p())
+        cf = np.asarray((profile @ self.similarity_).todense())
         scale = cf.max(axis=1, keepdims=True)
         cf = np.divide(cf, scale, out=np.zeros_like(cf), where=scale > 0)
         return cf + 1e-3 * _unit(self.popularity_)[None, :]
@@ -75,6 +77,7 @@ class RecencyDecay(NextInterestModel):
         self.decayed_ = history.decayed(self.half_life).tocsr()
         self.popularity_ = history.popularity(self.window)
 
-    def _score(self, rows: np.ndarray) -> np.ndarray:
-        own = np.asarray(self.decayed_[rows].todense())
+    def _score_in(self, history: InterestHistory, rows: np.ndarray) -> np.ndarray:
+        decayed = self.decayed_[rows] if history is self.history_ else history.subset(rows).decayed(self.half_life)
+        own = np.asarray(decayed.todense())
         return np.where(own > 0, 2.0 + own, _unit(self.popularity_)[None, :])

@@ -37,6 +37,12 @@ class InterestHistory:
     def shape(self) -> tuple[int, int]:
         return len(self.users), len(self.categories)
 
+    def subset(self, rows: Any) -> InterestHistory:
+        """The history of the users at ``rows`` only (same categories and periods)."""
+        rows = np.asarray(rows, dtype=int)
+        return InterestHistory(users=self.users[rows], categories=self.categories, periods=self.periods,
+                               interest=tuple(mat[rows] for mat in self.interest))
+
     def decayed(self, half_life: float, end: int | None = None) -> sparse.csr_matrix:
         """Interest summed over periods [0, end) with weight 0.5 ** (age / half_life), age 0 = period end-1."""
         stop = len(self.periods) if end is None else end
@@ -105,6 +111,27 @@ def history_from_panel(panel: pd.DataFrame, freq: str, start: pd.Timestamp, end:
     return InterestHistory(users=users, categories=categories, periods=periods, interest=mats)
 
 
+def history_from_cells(cells: pd.DataFrame, categories: np.ndarray, periods: pd.DatetimeIndex,
+                       users: Any = None) -> InterestHistory:
+    """The history of ``users`` (default: those in ``cells``) on a model's own categories and periods.
+
+    ``cells`` holds (user_id, category, period, interest) rows, e.g. one batch of users read from DuckDB;
+    cells of other categories or periods are dropped (a model cannot score what it never saw).
+    """
+    ids = np.asarray(cells["user_id"].astype(str).to_numpy() if users is None else users).astype(str)
+    user_list = np.unique(ids) if users is None else ids
+    rows = pd.Index(user_list).get_indexer(cells["user_id"].astype(str).to_numpy())
+    cols = pd.Index(categories).get_indexer(cells["category"].astype(str).to_numpy())
+    slot = periods.get_indexer(pd.DatetimeIndex(cells["period"]))
+    values = cells["interest"].to_numpy(dtype=float)
+    keep = (rows >= 0) & (cols >= 0) & (slot >= 0) & (values > 0)
+    rows, cols, slot, values = rows[keep], cols[keep], slot[keep], values[keep]
+    shape = (len(user_list), len(categories))
+    mats = tuple(sparse.csr_matrix((values[slot == t], (rows[slot == t], cols[slot == t])), shape=shape)
+                 for t in range(len(periods)))
+    return InterestHistory(users=user_list, categories=np.asarray(categories), periods=periods, interest=mats)
+
+
 class NextInterestModel(ABC):
     """Ranks every category for each user over the next ``horizon`` periods (scikit-learn style).
 
@@ -143,7 +170,16 @@ class NextInterestModel(ABC):
 
     def score(self, rows: np.ndarray) -> np.ndarray:
         self.check_fitted()
-        return self._score(np.asarray(rows, dtype=int))
+        return self._score_in(self.history_, np.asarray(rows, dtype=int))
+
+    def check_aligned(self, history: InterestHistory) -> None:
+        """``history`` must hold the model's categories and periods (``history_from_cells`` builds one)."""
+        self.check_fitted()
+        if not np.array_equal(history.categories, self.history_.categories) or not history.periods.equals(
+                self.history_.periods):
+            raise ModelError("the history to score is not on the model's categories and periods",
+                             "build it with history_from_cells(cells, model.history_.categories, "
+                             "model.history_.periods)")
 
     def rows_of(self, user_ids: Any) -> np.ndarray:
         """Row numbers of ``user_ids`` in the history; unknown users raise a ModelError naming one."""
@@ -159,18 +195,25 @@ class NextInterestModel(ABC):
         """The k best categories per user (user_id, rank 1..k, category, score), scored ``batch_size`` users at a
         time: memory is one (batch x categories) block however many users are asked for."""
         rows = self.rows_of(user_ids)
-        k = min(int(k), len(self.history_.categories))
-        parts = []
-        for start in range(0, len(rows), batch_size):
-            part = rows[start:start + batch_size]
-            scores = self.score(part)
-            top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
-            parts.append(pd.DataFrame({
-                "user_id": np.repeat(self.history_.users[part], k), "rank": np.tile(np.arange(1, k + 1), len(part)),
-                "category": self.history_.categories[top.ravel()],
-                "score": np.take_along_axis(scores, top, axis=1).ravel().astype(float)}))
+        parts = [self._top(self.history_, rows[start:start + batch_size], k)
+                 for start in range(0, len(rows), batch_size)]
         columns = ["user_id", "rank", "category", "score"]
         return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
+
+    def top_categories_in(self, history: InterestHistory, k: int = 10) -> pd.DataFrame:
+        """``top_categories`` for every user of another history on the model's categories and periods (one batch
+        of users read from the store, say), scored as of the model's last period."""
+        self.check_aligned(history)
+        return self._top(history, np.arange(len(history.users)), k)
+
+    def _top(self, history: InterestHistory, rows: np.ndarray, k: int) -> pd.DataFrame:
+        k = min(int(k), len(self.history_.categories))
+        scores = self._score_in(history, rows)
+        top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+        return pd.DataFrame({
+            "user_id": np.repeat(history.users[rows], k), "rank": np.tile(np.arange(1, k + 1), len(rows)),
+            "category": self.history_.categories[top.ravel()],
+            "score": np.take_along_axis(scores, top, axis=1).ravel().astype(float)})
 
     # -- persistence (persist.save_model / load_next_interest): the history file, learned scalars, binaries ----
     def to_state(self) -> dict[str, Any]:
@@ -205,4 +248,5 @@ class NextInterestModel(ABC):
     def _fit(self, history: InterestHistory, horizon: int) -> None: ...
 
     @abstractmethod
-    def _score(self, rows: np.ndarray) -> np.ndarray: ...
+    def _score_in(self, history: InterestHistory, rows: np.ndarray) -> np.ndarray:
+        """Scores of the users at ``rows`` of ``history`` (the training history or one aligned on it)."""

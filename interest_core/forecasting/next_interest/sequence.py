@@ -37,14 +37,23 @@ log = logging.getLogger(__name__)
 # own decayed interest, ever touched, last period's interest, periods touched, popularity, popularity if new.
 N_SIDE = 6
 MODEL_FILE = "model.keras"
+# Held-out windows the blend weights are chosen on, at most: its grid holds several (windows x categories)
+# float64 blocks (20,000 sampled users x 3,000 categories peaked at 4.7 GB without this cap).
+BLEND_EXAMPLES = 4096
 SCORE_BATCH = 512  # users scored at once: a (batch x categories x N_SIDE) float32 block
+
+
+def popularity_table(history: InterestHistory, pop_window: int) -> np.ndarray:
+    """(periods + 1) x categories: log1p(distinct users over the ``pop_window`` periods before t), scaled to [0, 1]."""
+    pops = [np.log1p(history.popularity(pop_window, end=t)) for t in range(len(history.periods) + 1)]
+    return np.stack([p / max(p.max(), 1e-9) for p in pops]).astype(np.float32)
 
 
 class SequenceArrays:
     """Per position t = 0..T: the inputs seen before t and the targets from t on, indexed by t * U + user."""
 
     def __init__(self, history: InterestHistory, window: int, max_items: int, half_life: float,
-                 pop_window: int, horizon: int) -> None:
+                 pop_window: int, horizon: int, popularity: np.ndarray | None = None, targets: bool = True) -> None:
         n_users, n_cats = history.shape
         n_periods = len(history.periods)
         self.n_users, self.n_cats, self.n_periods, self.window = n_users, n_cats, n_periods, window
@@ -66,10 +75,11 @@ class SequenceArrays:
         self.decayed = sparse.vstack(decayed).tocsr()  # row t * U + u: before period t
         self.touched = sparse.vstack(touched).tocsr()  # periods touched before t
         self.last = sparse.vstack([sparse.csr_matrix((n_users, n_cats)), *history.interest]).tocsr()
-        pops = [history.popularity(pop_window, end=t) for t in range(n_periods + 1)]
-        self.popularity = np.stack([np.log1p(p) / max(np.log1p(p).max(), 1e-9) for p in pops]).astype(np.float32)
-        targets = [(history.window(t, t + horizon) > 0).astype(np.float32) for t in range(n_periods)]
-        self.targets = sparse.vstack(targets).tocsr()  # row t * U + u: positives in [t, t + horizon)
+        # Popularity at every position: of this history's users, or given (the population a sample came from).
+        self.popularity = popularity_table(history, pop_window) if popularity is None else popularity
+        if targets:  # scoring needs none
+            rows = [(history.window(t, t + horizon) > 0).astype(np.float32) for t in range(n_periods)]
+            self.targets = sparse.vstack(rows).tocsr()  # row t * U + u: positives in [t, t + horizon)
 
     def examples(self, positions: int) -> tuple[np.ndarray, np.ndarray]:
         """(user, t) of the latest ``positions`` positions t with a history before t and a positive from t on."""
@@ -144,7 +154,7 @@ class SequenceLSTM(NextInterestModel):
     def __init__(self, window: int = 8, max_items: int = 32, dim: int = 32, units: int = 64, epochs: int = 15,
                  batch_size: int = 256, patience: int = 2, learning_rate: float = 3e-3, half_life: float = 2.0,
                  pop_window: int = 4, positions: int = 8, val_share: float = 0.15, blend_k: int = 10,
-                 seed: int = 0) -> None:
+                 max_users: int | None = 20_000, seed: int = 0) -> None:
         self.window = window
         self.max_items = max_items
         self.dim = dim
@@ -158,6 +168,7 @@ class SequenceLSTM(NextInterestModel):
         self.positions = positions
         self.val_share = val_share
         self.blend_k = blend_k
+        self.max_users = max_users
         self.seed = seed
 
     def _build(self, keras: Any, n_cats: int) -> Any:
@@ -176,9 +187,17 @@ class SequenceLSTM(NextInterestModel):
                       loss=keras.losses.CategoricalCrossentropy(from_logits=True))
         return model
 
-    def _arrays(self, history: InterestHistory, horizon: int) -> SequenceArrays:
+    def _arrays(self, history: InterestHistory, horizon: int, targets: bool = True) -> SequenceArrays:
         return SequenceArrays(history, int(self.window), int(self.max_items), float(self.half_life),
-                              int(self.pop_window), horizon)
+                              int(self.pop_window), horizon, popularity=self.popularity_table_, targets=targets)
+
+    def _training_users(self, n_users: int) -> np.ndarray:
+        """Rows trained on: a seeded sample of ``max_users`` users (None = all), so that training arrays,
+        whose size grows with users x periods x max_items, stay bounded however large the log."""
+        if self.max_users is None or n_users <= int(self.max_users):
+            return np.arange(n_users)
+        rng = np.random.default_rng([int(self.seed), 1])
+        return np.sort(rng.choice(n_users, size=int(self.max_users), replace=False))
 
     def _write_files(self, folder: Path) -> None:
         self.model_.save(str(folder / MODEL_FILE))
@@ -191,14 +210,14 @@ class SequenceLSTM(NextInterestModel):
         except (KeyError, ValueError, OSError) as exc:
             raise ArtifactError(f"{MODEL_FILE} could not be loaded ({str(exc)[:160]})",
                                 "save the model again with persist.save_model") from None
-        self.arrays_ = self._arrays(history, horizon)
-        if int(self.model_.output.shape[-1]) != self.arrays_.n_cats:
+        self.popularity_table_ = popularity_table(history, int(self.pop_window))
+        if int(self.model_.output.shape[-1]) != len(history.categories):
             raise ArtifactError(f"{MODEL_FILE} scores {self.model_.output.shape[-1]} categories, the history holds "
-                                f"{self.arrays_.n_cats}", "save the model again with persist.save_model")
+                                f"{len(history.categories)}", "save the model again with persist.save_model")
 
     def _fit(self, history: InterestHistory, horizon: int) -> None:
-        for param in ("window", "max_items", "dim", "units", "epochs", "batch_size", "positions"):
-            if int(getattr(self, param)) < 1:
+        for param in ("window", "max_items", "dim", "units", "epochs", "batch_size", "positions", "max_users"):
+            if getattr(self, param) is not None and int(getattr(self, param)) < 1:
                 raise ModelError(f"lstm parameter {param}={getattr(self, param)} must be >= 1", f"pass {param} >= 1")
         from interest_core.forecasting.forecasters.lstm import _device, _keras
 
@@ -208,7 +227,10 @@ class SequenceLSTM(NextInterestModel):
         keras.utils.set_random_seed(int(self.seed))
         tf.config.experimental.enable_op_determinism()
         self.device_ = _device()
-        arrays = self._arrays(history, horizon)
+        # Popularity over every user; the training windows of a sample of them (max_users).
+        self.popularity_table_ = popularity_table(history, int(self.pop_window))
+        trained = self._training_users(len(history.users))
+        arrays = self._arrays(history if len(trained) == len(history.users) else history.subset(trained), horizon)
         users, ts = arrays.examples(int(self.positions))
         if not len(users):
             raise ModelError("no user has both a history and a later interest in the training window",
@@ -225,33 +247,37 @@ class SequenceLSTM(NextInterestModel):
         fitted = model.fit(train, validation_data=val, epochs=int(self.epochs), verbose=0, callbacks=callbacks)
         losses = fitted.history.get("val_loss", [])
         self.model_ = model
-        self.arrays_ = arrays
-        (self.blend_weight_, self.popularity_weight_), recalls = self._learn_blend(users[is_val], ts[is_val])
-        self.train_info_ = {"examples_train": int((~is_val).sum()), "examples_val": int(is_val.sum()),
+        (self.blend_weight_, self.popularity_weight_), recalls = self._learn_blend(arrays, users[is_val], ts[is_val])
+        self.train_info_ = {"users_trained": len(trained), "users": len(history.users),
+                            "examples_train": int((~is_val).sum()), "examples_val": int(is_val.sum()),
                             "epochs_run": len(losses), "best_val_loss": float(min(losses)) if losses else None,
                             "blend_weight": self.blend_weight_, "popularity_weight": self.popularity_weight_,
                             "val_recall_by_weight": recalls}
         log.info("next-interest LSTM on %s: %s", self.device_, self.train_info_)
 
-    def _learn_blend(self, users: np.ndarray, ts: np.ndarray) -> tuple[tuple[float, float], dict[str, float]]:
+    def _learn_blend(self, arrays: SequenceArrays, users: np.ndarray, ts: np.ndarray
+                     ) -> tuple[tuple[float, float], dict[str, float]]:
         """The recency prior's weights with the best recall@blend_k on the held-out users (see blend)."""
         if int(self.blend_k) < 1 or not len(users):
             return (0.0, 0.0), {}
-        logits = self._scores(users, ts, blended=False)
-        known, new_pop = self._priors(users, ts)
-        targets = self.arrays_.targets[ts * self.arrays_.n_users + users].toarray() > 0
+        if len(users) > BLEND_EXAMPLES:  # the grid holds a few (examples x categories) blocks: keep them bounded
+            keep = np.sort(np.random.default_rng([int(self.seed), 2]).choice(len(users), BLEND_EXAMPLES, replace=False))
+            users, ts = users[keep], ts[keep]
+        logits = self._scores(arrays, users, ts, blended=False)
+        known, new_pop = self._priors(arrays, users, ts)
+        targets = arrays.targets[ts * arrays.n_users + users].toarray() > 0
         return choose_weights(logits, known, new_pop, targets, int(self.blend_k))
 
-    def _priors(self, users: np.ndarray, ts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        arrays = self.arrays_
+    @staticmethod
+    def _priors(arrays: SequenceArrays, users: np.ndarray, ts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         keys = ts * arrays.n_users + users
         touched = arrays.touched[keys].toarray()
         return (known_prior(arrays.decayed[keys].toarray(), touched),
                 new_popularity(arrays.popularity[ts], touched))
 
-    def _scores(self, users: np.ndarray, ts: np.ndarray, blended: bool = True) -> np.ndarray:
+    def _scores(self, arrays: SequenceArrays, users: np.ndarray, ts: np.ndarray, blended: bool = True
+                ) -> np.ndarray:
         """Logits (plus the learnt share of the recency prior) at positions (users, ts), in batches."""
-        arrays = self.arrays_
         weight = float(getattr(self, "blend_weight_", 0.0)) if blended else 0.0
         pop_weight = float(getattr(self, "popularity_weight_", 0.0)) if blended else 0.0
         out = np.empty((len(users), arrays.n_cats), dtype=np.float32)
@@ -260,9 +286,17 @@ class SequenceLSTM(NextInterestModel):
             inputs = arrays.inputs(users[part], ts[part])
             out[part] = np.asarray(self.model_.predict(inputs, batch_size=SCORE_BATCH, verbose=0))
             if weight or pop_weight:
-                known, new_pop = self._priors(users[part], ts[part])
+                known, new_pop = self._priors(arrays, users[part], ts[part])
                 out[part] += weight * known + pop_weight * new_pop
         return out
 
-    def _score(self, rows: np.ndarray) -> np.ndarray:
-        return self._scores(rows, np.full(len(rows), self.arrays_.n_periods))
+    def _score_in(self, history: InterestHistory, rows: np.ndarray) -> np.ndarray:
+        """After the last period, SCORE_BATCH users at a time: each batch's arrays are built from its own rows
+        (memory: one batch, however many users the history holds), with the popularity the model learnt on."""
+        out = np.empty((len(rows), len(history.categories)), dtype=np.float32)
+        for start in range(0, len(rows), SCORE_BATCH):
+            part = rows[start:start + SCORE_BATCH]
+            arrays = self._arrays(history.subset(part), int(self.horizon_), targets=False)
+            out[start:start + len(part)] = self._scores(arrays, np.arange(len(part)),
+                                                        np.full(len(part), arrays.n_periods))
+        return out
