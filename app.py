@@ -26,6 +26,7 @@ PAGES: tuple[PageSpec, ...] = (
     PageSpec("Analytics", "app_pages/user.py", "User", ":material/person:", "User"),
     PageSpec("Analytics", "app_pages/migration.py", "Migration", ":material/swap_horiz:", "Migration"),
     PageSpec("Analytics", "app_pages/segments.py", "Segments", ":material/groups:", "Segments"),
+    PageSpec("Analytics", "app_pages/retention.py", "Retention", ":material/event_repeat:", "Retention and funnel"),
     PageSpec("Analytics", "app_pages/churn.py", "Churn", ":material/person_remove:", "Churn risk"),
     PageSpec("Analytics", "app_pages/promotions.py", "Promotions", ":material/campaign:", "Promotion targeting"),
     PageSpec("Analytics", "app_pages/demand.py", "Demand", ":material/inventory:", "Category demand"),

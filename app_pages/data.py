@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+import pandas as pd
 import streamlit as st
 
 from interest_core import charts
@@ -12,6 +15,9 @@ from interest_core.ingest.uploads import dataset_name_for, discard_upload, max_d
 from interest_core.text import md_code, md_escape
 from ui import frame, queries, state, store, widgets
 
+DATASET_COLUMNS = ("name", "format", "rows", "users", "categories", "start", "end", "created_at")
+TMALL, DEFAULT_YEAR = "tmall2014", 2013  # its dates are M-D: the year comes from the person (the CLI's --year)
+
 here = frame.current()
 dataset, ds = here.dataset, here.key
 if flash := st.session_state.pop("data_flash", None):
@@ -19,7 +25,15 @@ if flash := st.session_state.pop("data_flash", None):
 stored_tab, upload_tab = st.tabs(["Stored datasets", "Upload a file"])
 
 with stored_tab, widgets.guard():
-    st.dataframe(store.datasets(), hide_index=True, width="stretch", column_config=widgets.COUNT_COLUMNS)
+    # The columns that fit beside each other; the source path and more are in the dataset's details below.
+    listing = store.datasets()
+    listing[["start", "end"]] = listing[["start", "end"]].apply(pd.to_datetime)
+    st.dataframe(listing, hide_index=True, width="stretch", column_order=DATASET_COLUMNS, column_config={
+        **widgets.COUNT_COLUMNS,
+        "start": st.column_config.DatetimeColumn("first event", format="YYYY-MM-DD"),
+        "end": st.column_config.DatetimeColumn("last event", format="YYYY-MM-DD"),
+        "created_at": st.column_config.DatetimeColumn("stored (UTC)", format="YYYY-MM-DD HH:mm"),
+    })
     if dataset and ds:
         info = queries.describe(ds)
         st.subheader(f"Dataset `{dataset}`")
@@ -27,7 +41,8 @@ with stored_tab, widgets.guard():
                    f"{widgets.span(info.start, info.end)[1]} · stored {info.created_at[:19]} UTC")
         widgets.metrics([
             ("Events", f"{info.rows:,}", "rows kept after validation"),
-            ("Users", f"{info.users:,}", None), ("Items", f"{info.items:,}", None),
+            ("Users", f"{info.users:,}", None),
+            ("Items", f"{info.items:,}", None) if info.items else ("Items", "n/a", "this log has no item ids"),
             ("Categories", f"{info.categories:,}", None),
             widgets.span_metric(info.start, info.end),
         ])
@@ -72,10 +87,17 @@ with upload_tab, widgets.guard():
         mapping = None
         if how == "map columns":
             mapping = widgets.mapping_form(insp, lambda col: store.upload_codes(sha, path, col), f"map_{sha[:12]}")
-        n1, n2 = st.columns([2, 1])
+        n1, n2, n3 = st.columns([2, 1, 1])
         name = n1.text_input("Dataset name", value=dataset_name_for(upload.name), key=f"name_{sha}")
         dup = n2.selectbox("Exact duplicate rows", ["auto", "drop", "keep"], key=f"dup_{sha}",
                            help="auto: the format's default (drop, except day-granular logs).")
+        year = DEFAULT_YEAR
+        if insp.detected == TMALL:
+            year = int(n3.number_input("Year of the dates", 1995, 2100, DEFAULT_YEAR, key=f"year_{sha}",
+                                       help="This format writes dates as month-day: pick the year they fall in "
+                                            "(the original Tmall log is from 2013)."))
+        if mapping is not None and insp.detected == TMALL and mapping.ts_prefix:
+            mapping = replace(mapping, ts_prefix=f"{year}-")
         if st.button("Ingest", type="primary", key=f"ingest_{sha}"):
             bar = st.progress(0.0, text="starting")
             def show(fraction: float, message: str) -> None:
@@ -83,7 +105,7 @@ with upload_tab, widgets.guard():
 
             result = pipeline.ingest(store.store(),
                 path, name=name.strip(), fmt="generic" if mapping else "auto", mapping=mapping,
-                options=IngestOptions(duplicates=dup), source_name=upload.name,  # type: ignore[arg-type]
+                options=IngestOptions(duplicates=dup), year=year, source_name=upload.name,  # type: ignore[arg-type]
                 progress=show, max_decompressed_bytes=max_decompressed_bytes())
             discard_upload(path)
             state.put("dataset", result.name)

@@ -11,27 +11,41 @@ from interest_core.charts.style import OTHER, as_percent, metric_name, significa
 from interest_core.forecasting.forecasters import available
 from interest_core.text import counted
 from ui import frame, grouping, ops, planning, widgets
-from ui.store import DatasetKey
+from ui.frame import Frame
 
 BOARD_METRICS = ("mae", "mase", "rmse", "smape", "coverage_80", "coverage_95")
+BOARD_LABELS = {"mae": "mean error", "mase": "MASE", "rmse": "RMSE", "smape": "sMAPE",
+                "coverage_80": "in 80% band", "coverage_95": "in 95% band"}
+# The rising/falling table: the chart's figures, without the columns only an analyst reads (in the CSV too,
+# which exports what the table shows).
+TREND_COLUMNS = ("category", "recent", "previous", "change_pct", "z", "users_recent", "trend")
 
 
 def _board(result: DemandForecast, key: str) -> None:
-    """The backtest leaderboard with metrics in words and 3 significant digits (coverage as a percentage)."""
+    """The backtest leaderboard with metrics in words and 3 significant digits (coverage as a percentage);
+    short column names (the full name in each column's tooltip) so the table fits the page."""
     board = result.leaderboard
     cols = [c for c in BOARD_METRICS if c in board]
     shown = board[cols].reset_index()
     for col in cols:
         shown[col] = [significant(v * 100, 2) + "%" if col.startswith("coverage") and v == v else significant(v)
                       for v in shown[col]]
-    st.dataframe(shown.rename(columns={c: metric_name(c) for c in cols}), hide_index=True, key=key)
+    shown = shown.rename(columns={c: metric_name(c) for c in cols})
+    st.dataframe(shown, hide_index=True, key=key, width="stretch", column_config={
+        "model": st.column_config.TextColumn("model"),
+        **{metric_name(c): st.column_config.TextColumn(BOARD_LABELS.get(c, metric_name(c)),
+                                                       help=metric_name(c).capitalize()) for c in cols}})
 
 
-def draw(ds: DatasetKey, freq: str) -> None:
+def draw(here: Frame) -> None:
+    ds, freq = here.ds, here.freq
     unit = widgets.period_name(freq)
     top_k = widgets.category_grouping(ds, "demand", default_k=12, picker=False)
     c2, c3, c4 = st.columns(3)
-    horizon = int(c2.selectbox(f"Forecast {unit}s", [2, 4, 8, 12], index=1, key="demand_horizon"))
+    horizons, fitted = planning.demand_horizons(here)
+    horizon = int(c2.selectbox(f"Forecast {unit}s", horizons, index=horizons.index(fitted), key="demand_horizon",
+                               help=f"The longest offered leaves {planning.DEMAND_FOLDS} backtest folds room to "
+                                    "learn from earlier data."))
     use_lstm = c3.toggle("Include the LSTM (slow)", value=False, key="demand_lstm", disabled="lstm" not in available())
     min_users = int(c4.number_input("Hide categories under k users", 1, 100, 5, key="demand_min_users"))
     models = (*DEFAULT_MODELS, "lstm") if use_lstm else DEFAULT_MODELS
@@ -43,8 +57,9 @@ def draw(ds: DatasetKey, freq: str) -> None:
     shown = st.multiselect("Show", categories, default=[c for c in categories if c != OTHER][:6], key="demand_show")
     st.plotly_chart(ops_charts.demand_chart(result.history, result.forecast, freq, colors=colors,
                                             categories=shown), key="demand_chart")
-    st.caption(f"Best model by backtest: **{best}** (lowest {metric_name(metric)} over 3 rolling folds of "
-               f"{counted(horizon, unit)}; every fold trained only on earlier data)."
+    st.caption(f"Best model by backtest: **{best}** (lowest {metric_name(metric)} over {planning.DEMAND_FOLDS} "
+               f"rolling folds of {counted(horizon, unit)}; every fold trained only on earlier data). "
+               f"{here.fitted_note('Horizon', fitted)}"
                + (f" {counted(result.hidden, 'category')} under {counted(min_users, 'user')} hidden."
                   if result.hidden else ""))
     _board(result, "demand_board")
@@ -69,21 +84,20 @@ def draw(ds: DatasetKey, freq: str) -> None:
                "cannot make a trend)."
                + (f" {counted(hidden, 'category')} under {counted(min_users, 'user')} in a window hidden."
                   if hidden else "") + " The table lists every category in the chart's order: largest rise first.")
-    table = trend_table(trends)
-    st.dataframe(as_percent(table, ("change_pct",)), hide_index=True, key="demand_trend_table", column_config={
-        "category": st.column_config.TextColumn("category"),
-        "recent": st.column_config.NumberColumn(f"recent per {unit}", format="%,.1f"),
-        "previous": st.column_config.NumberColumn(f"previous per {unit}", format="%,.1f"),
-        "change": st.column_config.NumberColumn(f"change per {unit}", format="%+,.1f"),
-        "change_pct": st.column_config.NumberColumn("change (%)", format="%+.1f%%"),
-        "z": st.column_config.NumberColumn("z (paired over users)", format="%+.1f"),
-        "users_recent": st.column_config.NumberColumn("users lately"),
-        "users_previous": st.column_config.NumberColumn("users before"),
+    table = as_percent(trend_table(trends), ("change_pct",))[list(TREND_COLUMNS)]
+    st.dataframe(table, hide_index=True, width="stretch", key="demand_trend_table", column_config={
+        "category": st.column_config.TextColumn("category", width="medium"),
+        "recent": st.column_config.NumberColumn(f"recent / {unit}", format="%,.1f",
+                                                help=f"Interest per {unit} over the last {counted(recent, unit)}"),
+        "previous": st.column_config.NumberColumn(f"before / {unit}", format="%,.1f",
+                                                  help=f"Interest per {unit}, the {counted(previous, unit)} before"),
+        "change_pct": st.column_config.NumberColumn("change", format="%+.1f%%"),
+        "z": st.column_config.NumberColumn("z", format="%+.1f", help="Paired test over users: |z| ≥ 2 is more "
+                                           "than noise"),
+        "users_recent": st.column_config.NumberColumn("users", format="%,d", help="Users active in the recent window"),
         "trend": st.column_config.TextColumn("trend"),
     })
-    widgets.csv_download("Rising and falling (CSV)", as_percent(table, ("change_pct",)),
-                         f"{ds.name}_demand_trends.csv", key="demand_trends_csv")
+    widgets.csv_download("Rising and falling (CSV)", table, f"{ds.name}_demand_trends.csv", key="demand_trends_csv")
 
 
-here = frame.current()
-draw(here.ds, here.freq)
+draw(frame.current())

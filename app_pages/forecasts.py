@@ -23,7 +23,7 @@ ds, dataset, freq = here.ds, here.ds.name, here.freq
 unit = widgets.period_name(freq)
 # Training progress first: a running job is what a person came back to this page for.
 widgets.job_monitor(lambda: models.jobs(dataset), key="fc_jobs")
-planning.forward_section(ds, freq, key="fc_forward")
+planning.forward_section(here, key="fc_forward")
 target = st.radio("Forecast target", TARGETS, format_func=fv.TARGET_TEXT.__getitem__, horizontal=True,
                   key="fc_target", help="Engagement: will this user engage with this category? User totals: "
                   "how much interest a user shows. Category demand: interest in a category, over all users.")
@@ -66,10 +66,14 @@ if kind == "category":
 elif kind == "user":
     found = queries.search_users(ds, k2.text_input("Search user id", key="fc_user_search"))
     key = k2.selectbox("User", found["user_id"].astype(str).tolist(), key="fc_user")
+# Defaults that a backtest over the date range's complete periods can hold (8 weeks: 2 ahead, 4 folds).
+fit_h, fit_folds = here.fitted_backtest(4, 8)
 with st.expander("Backtest settings of this series"):
     s1, s2 = st.columns(2)
-    horizon = s1.slider(f"{unit.capitalize()}s ahead", 1, 8, 4, key="fc_h")
-    folds = s2.slider("Folds (rolling origins)", 1, 12, 8, key="fc_folds")
+    horizon = s1.slider(f"{unit.capitalize()}s ahead", 1, 8, fit_h, key="fc_h")
+    folds = s2.slider("Folds (rolling origins)", 1, 12, fit_folds, key="fc_folds")
+    st.caption(f"{here.fitted_note('Horizon', fit_h)} Folds: {fit_folds} of at most 8, as many as leave each "
+               "fold 3 training periods.")
     own = st.toggle("Use the saved backtest's forecasts when it has this series", value=True,
                     key="fc_use_saved",
                     help="Off: backtest this series now with the baselines (and ARIMA when one is saved).")
@@ -105,8 +109,9 @@ if saved.empty:
     st.caption(f"No model of `{dataset}` saved yet: train one below.")
 else:
     st.dataframe(fv.saved_table(saved), hide_index=True, width="stretch", key="fc_models", column_config={
-        "name": st.column_config.TextColumn("name", width="medium"),
-        "backtest": st.column_config.TextColumn("backtest metrics", width="large"),
+        "name": st.column_config.TextColumn("name", width="small", help="The model's file name"),
+        "target": st.column_config.TextColumn("target", width="small"),
+        "backtest": st.column_config.TextColumn("backtest metrics", width="medium"),
     })
 
 st.subheader("Train / re-train")
@@ -121,8 +126,9 @@ with st.form("fc_train"):
                                 "ARIMA: one model per series, so user totals or category demand only.")
     t_freq = f3.selectbox("Period", FREQS, index=FREQS.index(freq),
                           format_func=widgets.FREQ_TEXT.__getitem__, key="train_freq")
-    t_h = f4.number_input("Horizon (periods)", 1, 12, 4, key="train_h")
-    t_folds = f5.number_input("Backtest folds", 1, 8, 3, key="train_folds")
+    train_h, train_folds = here.fitted_backtest(4, 3)
+    t_h = f4.number_input("Horizon (periods)", 1, 12, train_h, key="train_h")
+    t_folds = f5.number_input("Backtest folds", 1, 8, train_folds, key="train_folds")
     go = st.form_submit_button("Train / re-train", type="primary", icon=":material/model_training:")
 if go:
     models.launch_training(ds, t_target, t_model, t_freq, int(t_h), int(t_folds))

@@ -6,7 +6,6 @@ import pandas as pd
 import streamlit as st
 
 from interest_core.analytics import promotions as promo
-from interest_core.analytics.churn import DEFAULT_HORIZON
 from interest_core.charts import ops as ops_charts
 from interest_core.charts.style import TABLE_PERCENT, as_percent, significant
 from interest_core.text import counted, md_escape, percent
@@ -65,9 +64,12 @@ def draw(ds: DatasetKey, freq: str) -> None:
 
     c4, c5, c6 = st.columns(3)
     size = int(c4.number_input("List size", 1, 100_000, 100, 10, key="promo_size"))
-    exclude = c5.toggle("Leave out users likely to churn", value=False, key="promo_exclude")
+    churn_horizon = planning.churn_horizon(frame.current())
+    exclude = c5.toggle("Leave out users likely to churn", value=False, key="promo_exclude",
+                        help=f"Churn risk: the chance of no event in the next {counted(churn_horizon, unit)} "
+                             "(the Churn page's model).")
     threshold = c6.slider("Churn risk cut-off", 0.1, 0.9, 0.5, 0.05, key="promo_churn", disabled=not exclude)
-    churn = ops.churn_risk(ds, freq, DEFAULT_HORIZON.get(freq, 1))[["user_id", "risk"]]
+    churn = ops.churn_risk(ds, freq, churn_horizon)[["user_id", "risk"]]
 
     learned = planning.learned_promotion(ds, freq, horizon, category).ranked
     scored = learned.drop(columns="churn_risk").merge(churn.rename(columns={"risk": "churn_risk"}).astype(

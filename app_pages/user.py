@@ -8,11 +8,12 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from interest_core.analytics.churn import DEFAULT_HORIZON
 from interest_core.charts import user as user_charts
+from interest_core.charts.style import TABLE_PERCENT, as_percent
+from interest_core.errors import ModelError
 from interest_core.grouping import CategoryChoice
-from interest_core.text import md_code, md_escape, percent
-from ui import fits, frame, grouping, ops, queries, state, users, views, widgets
+from interest_core.text import counted, md_code, md_escape, percent
+from ui import fits, frame, grouping, ops, planning, queries, state, users, views, widgets
 from ui.store import DatasetKey
 
 WHAT = {"category": "categories", "item": "items"}
@@ -68,6 +69,21 @@ def pick_user(ds: DatasetKey, freq: str, choice: CategoryChoice) -> str | None:
     return str(user)
 
 
+def _churn_line(ds: DatasetKey, user: str, freq: str, unit: str) -> None:
+    """The user's churn risk over the Churn page's horizon (fitted to the date range), or why it is not scored."""
+    try:
+        horizon = planning.churn_horizon(frame.current())
+        risk = ops.churn_risk(ds, freq, horizon)
+    except ModelError as err:  # a span too short, or a failed background fit: said in a line (Churn has Retry)
+        st.markdown(f"**Churn risk:** not scored ({md_escape(err.problem)})")
+        return
+    ahead = f"the next {counted(horizon, unit)}" if horizon > 1 else f"the next {unit}"
+    mine = risk[risk["user_id"].astype(str) == user]
+    why = f" ({md_escape(mine['reasons'].iloc[0])})" if len(mine) and mine["reasons"].iloc[0] else ""
+    st.markdown(f"**Churn risk:** {percent(mine['risk'].iloc[0])} chance of no event in {ahead}{why}" if len(mine) else
+                "**Churn risk:** not scored (not active lately; see the Churn page)")
+
+
 def draw(ds: DatasetKey, user: str, freq: str, choice: CategoryChoice) -> None:
     dataset = ds.name
     view = views.user_view(ds, user, freq, grouping=choice)
@@ -94,14 +110,8 @@ def draw(ds: DatasetKey, user: str, freq: str, choice: CategoryChoice) -> None:
     ])
     top = ", ".join(f"{md_escape(c['category'])} {c['share']:.0%}" for c in card["top_categories"])
     st.markdown(f"**Top categories:** {top} · **{seg_text}** (Segments page)")
-    horizon = DEFAULT_HORIZON.get(freq, 1)
     with fits.section():  # the churn model is fitted in the background: the page goes on meanwhile
-        risk = ops.churn_risk(ds, freq, horizon)
-        mine = risk[risk["user_id"].astype(str) == user]
-        ahead = f"the next {horizon} {unit}{'s' if horizon > 1 else ''}"
-        why = f" ({md_escape(mine['reasons'].iloc[0])})" if len(mine) and mine["reasons"].iloc[0] else ""
-        st.markdown(f"**Churn risk:** {percent(mine['risk'].iloc[0])} chance of no event in {ahead}{why}"
-                    if len(mine) else "**Churn risk:** not scored (not active lately; see the Churn page)")
+        _churn_line(ds, user, freq, unit)
 
     colors = grouping.colors(ds, choice.spec)
     basis = st.radio("Mark a change of top category in", list(BASES), format_func=BASES.__getitem__,
@@ -119,13 +129,13 @@ def draw(ds: DatasetKey, user: str, freq: str, choice: CategoryChoice) -> None:
         st.plotly_chart(user_charts.diversity_chart(view.diversity, freq), key="user_diversity")
 
     st.subheader(f"When the top category changed ({BASES[basis]})")
-    changes = changes.drop(columns="user_id")
+    changes = as_percent(changes.drop(columns="user_id"), ("from_share", "to_share"))  # the CSV = the table
     st.dataframe(changes, hide_index=True, key="user_changes_table", column_config={
         "period": st.column_config.DateColumn(f"{unit} (UTC)"),
         "previous_period": st.column_config.DateColumn(f"previous active {unit}"),
         "from_category": "old top", "to_category": "new top",
-        "from_share": st.column_config.NumberColumn("old top's share now", format="percent"),
-        "to_share": st.column_config.NumberColumn("new top's share now", format="percent"),
+        "from_share": st.column_config.NumberColumn("old top's share now", format=TABLE_PERCENT),
+        "to_share": st.column_config.NumberColumn("new top's share now", format=TABLE_PERCENT),
     })
     widgets.csv_download("Change points (CSV)", changes, f"{dataset}_{user}_changes.csv",
                          key="user_changes_csv")
@@ -137,7 +147,9 @@ def draw(ds: DatasetKey, user: str, freq: str, choice: CategoryChoice) -> None:
     f1, f2 = st.columns(2)
     model = f1.selectbox("Model", views.FORECAST_MODELS, key="user_fc_model",
                          help="Fitted on this user's own series up to the last complete period.")
-    h = f2.slider(f"{unit.capitalize()}s ahead", 1, 8, 4, key="user_fc_h")
+    fitted = frame.current().fitted(4)
+    h = f2.slider(f"{unit.capitalize()}s ahead", 1, 8, fitted, key="user_fc_h",
+                  help=frame.current().fitted_note("Default", fitted))
     merged = views.user_forecast(ds, user, freq, model, h, grouping=choice)
     top3 = [c["category"] for c in card["top_categories"]]
     st.plotly_chart(user_charts.user_forecast_chart(merged[merged["category"].isin(top3)], freq, colors,

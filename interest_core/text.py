@@ -59,6 +59,11 @@ def md_code(value: object) -> str:
     return f"{fence}{pad}{text}{pad}{fence}"
 
 
+# -- counts and shares in words (shared formatters: every page says "2 categories" and "45%" the same way) --
+
+_PLURALS = {"category": "categories", "person": "people", "activity": "activities", "was": "were", "is": "are"}
+
+
 def percent(share: float, digits: int = 0) -> str:
     """A share as a percentage a person reads: '9%', '<1%' (never '0%' for a small non-zero share), '>99%'."""
     if share != share:  # NaN
@@ -71,11 +76,12 @@ def percent(share: float, digits: int = 0) -> str:
     return f"{share:.{digits}%}"
 
 
-def plural(word: str, n: int) -> str:
-    """'brand' -> 'brands' unless n is 1; 'category' -> 'categories'."""
-    if n == 1:
+def plural(word: str, n: float) -> str:
+    """'brand' -> 'brands' unless n is 1; 'category' -> 'categories', 'box' -> 'boxes', 'person' -> 'people'."""
+    if round(float(n)) == 1:
         return word
-    return word[:-1] + "ies" if word.endswith("y") and word[-2:-1] not in "aeiou" else word + "s"
+    return _PLURALS.get(word) or (word[:-1] + "ies" if word.endswith("y") and word[-2:-1] not in "aeiou"
+                                  else word + "es" if word.endswith(("s", "x", "ch", "sh")) else word + "s")
 
 
 def counted(n: float, word: str) -> str:

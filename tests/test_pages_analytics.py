@@ -108,13 +108,13 @@ def test_migration_page(db: Path) -> None:
 def test_segments_page(db: Path) -> None:
     at = page("app_pages/segments.py", dataset="demo")
     figures(at, {"seg_projection", "seg_traits", "seg_sizes"})
-    table = at.dataframe[0].value
-    assert len(table) == 5 and table["description"].str.len().min() > 10
-    users = at.dataframe[1].value
+    table = at.table[0].value  # segments side by side: one column per segment, "in words" a row
+    assert len(table.columns) == 5 and table.loc["in words"].str.len().min() > 10
+    users = at.dataframe[0].value
     assert len(users) >= 5 and users["open"].iloc[0].startswith("user?user=")
     assert len(downloads(at)) == 3
     at.selectbox(key="seg_k").set_value("3").run()
     assert not at.exception
-    assert len(at.dataframe[0].value) == 3
+    assert len(at.table[0].value.columns) == 3
     at.radio(key="seg_method").set_value("dbscan").run()
     assert not at.exception, [e.value for e in at.exception]

@@ -180,6 +180,7 @@ def test_time_left_and_saved_table() -> None:
                           "metrics": [{"auc": 0.81234, "hit_rate@5": 0.5}]})
     row = saved_table(saved).iloc[0]
     assert row["saved"] == "2026-12-06 07:01 UTC" and row["data up to"] == "2013-08-05"
+    assert row["period"] == "weekly"  # not the code "W"
     assert row["backtest"] == "AUC 0.812 · HitRate@5 0.500" and "auc" not in row["backtest"]
 
 

@@ -37,9 +37,15 @@ def user_category(ds: DatasetKey) -> pd.DataFrame:
     return panel.user_category_totals(ds.source())
 
 
-@st.cache_data(show_spinner="Learning which categories go together (once per dataset)...", max_entries=16)
 def base_map(ds: DatasetKey, spec: GroupingSpec) -> pd.DataFrame | None:
-    """(category, group) of ``spec`` over the whole dataset; None for raw categories."""
+    """(category, group) of ``spec``; None for raw categories. Learned groups and name maps are learned over
+    the whole dataset whatever the date range (``ds.whole()``), so a group keeps its members and its name
+    when the range changes; top-K ranks the categories inside the range."""
+    return _base_map(ds if spec.method == "topk" else ds.whole(), spec)
+
+
+@st.cache_data(show_spinner="Learning which categories go together (once per dataset)...", max_entries=16)
+def _base_map(ds: DatasetKey, spec: GroupingSpec) -> pd.DataFrame | None:
     from interest_core.grouping import learned_map, name_map, topk_map
 
     if spec.method == "none":
@@ -107,4 +113,4 @@ def suggested_choice(ds: DatasetKey) -> CategoryChoice:
     from interest_core.grouping import suggested_grouping
     from ui.queries import kpis
 
-    return CategoryChoice(suggested_grouping(int(kpis(ds)["categories"])))
+    return CategoryChoice(suggested_grouping(int(kpis(ds.whole())["categories"])))

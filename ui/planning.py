@@ -7,7 +7,7 @@ Every model learns from complete periods only (``last_complete_period``).
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import pandas as pd
 import streamlit as st
@@ -15,6 +15,34 @@ import streamlit as st
 from interest_core.views.ops import Promotion
 from ui.queries import analytics_panel, last_complete_period
 from ui.store import DatasetKey
+
+if TYPE_CHECKING:
+    from ui.frame import Frame
+
+DEMAND_FOLDS = 3  # the rolling folds analytics.demand.demand_forecast backtests its candidates on
+HORIZON_CHOICES = (1, 2, 4, 8, 12)
+
+
+def churn_horizon(here: Frame) -> int:
+    """The horizon the User and Promotions pages score churn over: the Churn page's default (the usual
+    ``analytics.churn.DEFAULT_HORIZON`` shortened to what the range's span can label, ``span_horizon``). On the
+    Taobao sample's 10 days, 1 day rather than 7, whose only labelled cutoffs lie in the stray events before
+    the bulk (a model of 1 churner in 184). Raises ModelError when the span is too short for any."""
+    from interest_core.analytics.churn import span_horizon
+    from ui.queries import window
+
+    return span_horizon(here.freq, window(here.ds)["start"], last_complete_period(here.ds, here.freq))[0]
+
+
+def demand_horizons(here: Frame, wanted: int = 4) -> tuple[list[int], int]:
+    """The forecast horizons a demand backtest (``DEMAND_FOLDS`` folds, each with its training periods) can
+    hold over the date range's complete periods, and the default: ``wanted`` fitted to the span
+    (``Frame.fitted_backtest``), so an 8-week range starts on 2 weeks instead of an error."""
+    from interest_core.forecasting.backtest import MIN_TRAIN_PERIODS
+
+    longest = max(1, here.n_complete - DEMAND_FOLDS - MIN_TRAIN_PERIODS + 1)
+    default = min(here.fitted_backtest(wanted, DEMAND_FOLDS)[0], longest)
+    return sorted({h for h in HORIZON_CHOICES if h <= longest} | {default}), default
 
 
 def _complete_panel(ds: DatasetKey, freq: str) -> pd.DataFrame:
@@ -89,14 +117,17 @@ def forecast_table(result: Any, label: str, file_name: str, key: str) -> None:
     widgets.csv_download("Forecast (CSV)", table, file_name, key=f"{key}_csv")
 
 
-def forward_section(ds: DatasetKey, freq: str, *, key: str, top_k: int = 12, horizon: int = 4) -> None:
-    """'Next N periods': each category's or segment's demand forecast with its interval band and table."""
+def forward_section(here: Frame, *, key: str, top_k: int = 12) -> None:
+    """'Next N periods': each category's or segment's demand forecast with its interval band and table, N
+    fitted to the date range (``demand_horizons``) and said."""
     from interest_core.analytics.demand import DEFAULT_MODELS
     from interest_core.charts import ops as ops_charts
     from interest_core.charts.style import OTHER
     from interest_core.text import counted
     from ui import grouping, ops, widgets
 
+    ds, freq = here.ds, here.freq
+    horizon = demand_horizons(here)[1]
     unit = widgets.period_name(freq)
     st.subheader(f"Next {counted(horizon, unit)}")
     by = st.radio("Forecast by", ["category", "segment"], horizontal=True, key=f"{key}_by",
@@ -114,5 +145,5 @@ def forward_section(ds: DatasetKey, freq: str, *, key: str, top_k: int = 12, hor
     band = ("the model's own 80% interval (from its errors on the last held-out periods)" if by == "category"
             else "80% of the backtest's errors (relative to each segment's level)")
     st.caption(f"Forecast by **{result.best_model}**, the best of a 3-fold backtest of each {by}'s series; the "
-               f"band is {band}. The Demand page has more.")
+               f"band is {band}. {here.fitted_note('Horizon', horizon)} The Demand page has more.")
     forecast_table(result, by, f"{ds.name}_{by}_forecast.csv", key)

@@ -276,7 +276,9 @@ def category_grouping(ds: DatasetKey, key: str, *, default_k: int = 12, picker: 
     n_categories = int(kpis(ds)["categories"])
     noun = grp.noun(ds)
     nouns = plural(noun, 2)
-    suggested = "learned" if suggested_grouping(n_categories).method == "learned" else few
+    # Suggested from the whole dataset: a shorter range (fewer categories) keeps the same grouping.
+    whole_count = int(kpis(ds.whole())["categories"])
+    suggested = "learned" if suggested_grouping(whole_count).method == "learned" else few
     c1, c2, c3 = st.columns([2, 1, 1])
     methods = list(GROUPING_METHODS)
     method = c1.selectbox(f"Group the {n_categories:,} {plural(noun, n_categories)}", methods,

@@ -13,6 +13,7 @@ period. ``evaluate_churn`` repeats that at past cutoffs and compares with the re
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -34,12 +35,55 @@ from interest_core.analytics.churn_features import (
     reasons_text,
 )
 from interest_core.errors import ModelError, NotFittedError
+from interest_core.text import counted, percent
 
 RISK_COLUMNS: tuple[str, ...] = ("user_id", "cutoff", "risk", "recency", "reasons")
 # Horizon (periods) the pages default to. Measured on the weekly Tmall log: 1 week marks 22% of active
 # users as "churned" (a quiet week is not churn), 2 weeks 12%, 4 weeks 5% with too few labelled
 # cutoffs left in 17 weeks; 2 weeks is the compromise. Other frequencies: about a week or a month.
 DEFAULT_HORIZON: dict[str, int] = {"h": 24, "D": 7, "W": 2, "M": 1}
+MIN_CLASS_SNAPSHOTS = 5  # training snapshots each outcome (churned, stayed) needs for a model to learn from
+MIN_HISTORY = 4  # periods of history before the first cutoff a model learns from (ChurnModel.min_history)
+TEST_CUTOFFS = 3  # backtest cutoffs (evaluate_churn.n_test_cutoffs)
+TOP_SHARE = 0.2  # "the riskiest 20%": the list a marketer would act on, in the plain-words quality figure
+
+
+def max_horizon(n_periods: int, *, min_history: int = MIN_HISTORY, n_test_cutoffs: int = TEST_CUTOFFS) -> int:
+    """The longest horizon a log of ``n_periods`` complete periods can be backtested at (0: none).
+
+    The earliest test cutoff t = last - horizon - (n_test_cutoffs - 1) needs two labelled cutoffs before it
+    (t >= horizon + min_history), so 2 * horizon <= n_periods - n_test_cutoffs - min_history.
+    """
+    return max(0, (int(n_periods) - n_test_cutoffs - min_history) // 2)
+
+
+def span_periods(start: pd.Timestamp, last_complete: pd.Timestamp, freq: str) -> int:
+    """Complete periods from the one holding ``start`` (the main span's first event) to ``last_complete``."""
+    from interest_core.periods import period_grid, period_start
+
+    first = period_start(start, freq)
+    return 0 if first > pd.Timestamp(last_complete) else len(period_grid(first, pd.Timestamp(last_complete), freq))
+
+
+def span_horizon(freq: str, span_start: pd.Timestamp, last_complete: pd.Timestamp) -> tuple[int, int]:
+    """(default horizon, complete periods) of a log whose main span starts at ``span_start``."""
+    n_periods = span_periods(span_start, last_complete, freq)
+    return horizon_for_span(freq, n_periods), n_periods
+
+
+def horizon_for_span(freq: str, n_periods: int) -> int:
+    """The page's default horizon: DEFAULT_HORIZON[freq], shortened to what the span allows.
+
+    On the 9-day Taobao sample at daily periods the usual 7 days leave no labelled cutoff with both
+    outcomes (the error the page showed); 1 day does. Raises ModelError when no horizon fits.
+    """
+    longest = max_horizon(n_periods)
+    if longest < 1:
+        raise ModelError(
+            f"the data holds only {counted(n_periods, 'complete period')}, too few to learn churn from (it needs at "
+            f"least {MIN_HISTORY + TEST_CUTOFFS + 2})",
+            "pick a shorter period (e.g. daily or hourly) or a wider date range in the sidebar")
+    return min(DEFAULT_HORIZON.get(freq, 1), longest)
 
 
 class FrozenCalibrated:
@@ -125,9 +169,13 @@ class ChurnModel(BaseEstimator):
         n_cal = min(self.calibration_cutoffs, len(labelled) - 1) if self.calibration != "none" else 0
         train_cut, cal_cut = labelled[: len(labelled) - n_cal], labelled[len(labelled) - n_cal:]
         x_train, y_train = self._snapshots(activity, feats, train_cut)
-        if y_train.size == 0 or np.unique(y_train).size < 2:
-            raise ModelError("training snapshots hold one class only (everyone churned or no one did)",
-                             "use a longer history or another horizon")
+        # A handful of one class is one class: a model fitted on 1 churner in 184 snapshots (the Taobao
+        # sample's stray early events at a 7-day horizon) rated every real user ~100% at risk.
+        churned = int(y_train.sum())
+        if min(churned, y_train.size - churned) < MIN_CLASS_SNAPSHOTS:
+            raise ModelError(f"training snapshots hold one class only ({churned} of {y_train.size} churned; "
+                             f"each outcome needs {MIN_CLASS_SNAPSHOTS}+)",
+                             "use a longer history or a shorter horizon")
         base = self._base_estimator().fit(x_train, y_train)
         self.calibrated_ = False
         model: object = base
@@ -211,6 +259,25 @@ class ChurnModel(BaseEstimator):
                             n=self.n_reasons)
 
 
+def quality_in_words(summary: Mapping[str, float], unit: str) -> str:
+    """A backtest summary (``ChurnEvaluation.summary``) in a marketer's words (markdown): how many of the
+    users the model flags did go quiet, against everyone and against a list by time since the last visit."""
+    if "top_churn_rate" not in summary:  # a backtest saved before these figures existed
+        return (f"**How good is the list?** In a test on the last {counted(TEST_CUTOFFS, unit)} whose outcome is "
+                f"known, {percent(summary['base_rate'])} of active users went quiet.")
+    top, base, recency = summary["top_churn_rate"], summary["base_rate"], summary["recency_top_churn_rate"]
+    times = f" ({top / base:.1f} times the average)" if base > 0 else ""
+    text = (f"**How good is the list?** Tested on the last {counted(TEST_CUTOFFS, unit)} whose outcome is known: "
+            f"of the {percent(summary['top_share'])} of active users it rated riskiest, **{percent(top)} went quiet**, "
+            f"against {percent(base)} of all active users{times}. ")
+    if top > recency + 0.02:
+        text += f"Listing the users longest inactive instead would have caught {percent(recency)}."
+    else:
+        text += (f"Listing the users longest inactive does about as well here ({percent(recency)}): "
+                 "on this data, time since the last visit says most of what the model knows.")
+    return text
+
+
 # -- evaluation ----------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -233,9 +300,30 @@ class ChurnEvaluation:
     scores: pd.DataFrame = field(repr=False)
 
     def summary(self) -> dict[str, float]:
+        """The figures, with ``top_churn_rate`` / ``recency_top_churn_rate``: the churn rate among the
+        riskiest TOP_SHARE of users by the model and by recency (what a marketer's list would have caught)."""
         return {"roc_auc": self.roc_auc, "pr_auc": self.pr_auc, "recency_roc_auc": self.recency_roc_auc,
                 "recency_pr_auc": self.recency_pr_auc, "brier": self.brier, "base_rate": self.base_rate,
-                "n_test": float(self.n_test)}
+                "n_test": float(self.n_test), "top_share": TOP_SHARE,
+                "top_churn_rate": top_churn_rate(self.scores, "risk", TOP_SHARE),
+                "recency_top_churn_rate": top_churn_rate(self.scores, "recency", TOP_SHARE)}
+
+
+def top_churn_rate(scores: pd.DataFrame, by: str, share: float = TOP_SHARE) -> float:
+    """Churn rate among the ``share`` of snapshots ranked highest by ``by``, per cutoff and pooled.
+
+    Ties at the edge are broken pessimistically (churners last), so a score with many ties (recency)
+    gets no credit for luck.
+    """
+    if scores.empty:
+        return float("nan")
+    caught = listed = 0
+    for _, part in scores.groupby("cutoff"):
+        n = max(1, round(len(part) * share))
+        ranked = part.sort_values([by, "y"], ascending=[False, True], kind="stable").head(n)
+        caught += int(ranked["y"].sum())
+        listed += n
+    return caught / listed
 
 
 def reliability_table(y: np.ndarray, p: np.ndarray, n_bins: int = 10) -> pd.DataFrame:

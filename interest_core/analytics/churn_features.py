@@ -13,6 +13,7 @@ import pandas as pd
 
 from interest_core.errors import ModelError
 from interest_core.periods import PERIOD_LABEL, period_grid
+from interest_core.text import counted, percent
 
 NEVER = 1e9  # recency of a user not seen yet at a cutoff
 
@@ -156,46 +157,41 @@ def labels_at(activity: Activity, t: int, horizon: int) -> np.ndarray:
 
 # -- reasons in words ----------------------------------------------------------------------------
 
-def _plural(n: float, unit: str) -> str:
-    n = round(float(n))
-    return f"{n} {unit}" if n == 1 else f"{n} {unit}s"
-
-
 def describe_feature(name: str, value: float, *, freq: str, short: int, long: int) -> str:
     """One feature's value as a merchandiser would say it ("inactive for 3 weeks")."""
     unit = PERIOD_LABEL.get(freq, "period")
     if name == "recency":
-        return f"active this {unit}" if value < 1 else f"inactive for {_plural(value, unit)}"
+        return f"active this {unit}" if value < 1 else f"inactive for {counted(value, unit)}"
     if name == "silence":
-        return f"quiet for longer than usual ({np.exp(-value):.0%} chance of such a gap)"
+        return f"quiet for longer than usual ({percent(np.exp(-value))} chance of such a gap)"
     if name == "active_short":
-        return f"active in {round(value)} of the last {_plural(short, unit)}"
+        return f"active in {round(value)} of the last {counted(short, unit)}"
     if name == "active_long":
-        return f"active in {value:.0%} of the last {_plural(long, unit)}"
+        return f"active in {percent(value)} of the last {counted(long, unit)}"
     if name == "events_last":
-        return f"{_plural(np.expm1(value), 'event')} in the last {unit}"
+        return f"{counted(np.expm1(value), 'event')} in the last {unit}"
     if name == "events_short":
         return f"{np.expm1(value):.1f} events a {unit} lately"
     if name == "trend":
         change = np.expm1(value) * 100  # (recent + 1) / (previous + 1) - 1
         word = "down" if change < 0 else "up"
-        return f"activity {word} {abs(change):.0f}% vs the {_plural(short, unit)} before"
+        return f"activity {word} {abs(change):.0f}% vs the {counted(short, unit)} before"
     if name == "drop":
         change = np.expm1(value) * 100
         word = "below" if change < 0 else "above"
-        return f"activity {abs(change):.0f}% {word} the user's {_plural(long, unit)} average"
+        return f"activity {abs(change):.0f}% {word} the user's {counted(long, unit)} average"
     if name == "tenure":
-        return f"first seen {_plural(value, unit)} ago"
+        return f"first seen {counted(value, unit)} ago"
     if name == "buys_long":
         buys = round(float(np.expm1(value)))
-        return f"no purchase in {_plural(long, unit)}" if buys == 0 else \
-            f"{_plural(buys, 'purchase')} in {_plural(long, unit)}"
+        return f"no purchase in {counted(long, unit)}" if buys == 0 else \
+            f"{counted(buys, 'purchase')} in {counted(long, unit)}"
     if name == "buy_share":
-        return f"{value:.0%} of events are purchases"
+        return f"{percent(value)} of events are purchases"
     if name == "intent_share":
-        return "no favourites or carts lately" if value == 0 else f"{value:.0%} of events are favourites or carts"
+        return "no favourites or carts lately" if value == 0 else f"{percent(value)} of events are favourites or carts"
     if name == "categories_long":
-        return f"{_plural(np.expm1(value), 'category')} in {_plural(long, unit)}"
+        return f"{counted(np.expm1(value), 'category')} in {counted(long, unit)}"
     if name == "intensity":
         return f"{np.expm1(value):.1f} events per active {unit}"
     return f"{name} = {value:.3g}"

@@ -54,7 +54,8 @@ def stacked_shares(panel: pd.DataFrame, user_id: str, freq: str, *, top_k: int =
         return pd.DataFrame(columns=SHARES_COLUMNS)
     keep = top_categories(rows, top_k)
     rows = rows.assign(category=fold_categories(rows, keep))
-    order = [*keep, OTHER] if rows["category"].eq(OTHER).any() else keep
+    # 'other' once: it can already be one of the user's top categories (a grouping's 'other').
+    order = list(dict.fromkeys([*keep, OTHER])) if rows["category"].eq(OTHER).any() else keep
     agg = rows.groupby(["period", "category"], observed=True)[["interest", "share"]].sum()
     grid = period_grid(rows["period"].min(), rows["period"].max(), freq)
     full = pd.MultiIndex.from_product([grid, order], names=["period", "category"])

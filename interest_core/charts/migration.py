@@ -13,7 +13,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from interest_core.analytics.migration import relative_l1
-from interest_core.charts.style import color_for, empty_figure, styled
+from interest_core.charts.style import OTHER, color_for, empty_figure, plain_label, styled
 
 MASS_UNIT = "users' worth of interest"
 
@@ -63,11 +63,9 @@ def sankey_chart(links: pd.DataFrame, colors: Mapping[str, str] | None = None, *
     node_colors = [color_for(str(c), colors) for c in nodes["category"]]
     fig = go.Figure(go.Sankey(
         arrangement="snap",
-        # Labels on the first and last columns only: the labels of neighbouring columns overlap (the middle
-        # nodes keep the colour of their category, and name it on hover).
-        node={"label": [str(c) if p in (periods[0], periods[-1]) else "" for c, p in zip(
-                  nodes["category"], nodes["period"], strict=True)],
-              "color": node_colors, "pad": 22, "thickness": 14,
+        # No labels on the nodes: beside a node they run over the flows and each other; a key under the
+        # chart names each colour, and a node names its category on hover.
+        node={"label": [""] * len(nodes), "color": node_colors, "pad": 22, "thickness": 14,
               "x": [x_of[p] for p in nodes["period"]],
               "customdata": [f"{c} in {pd.Timestamp(p):%Y-%m-%d}" for c, p in zip(nodes["category"], nodes["period"],
                                                                                   strict=True)],
@@ -83,8 +81,32 @@ def sankey_chart(links: pd.DataFrame, colors: Mapping[str, str] | None = None, *
     for p in periods:  # a sankey draws no axes: each column's period goes under it
         fig.add_annotation(x=x_of[p], y=0, xref="paper", yref="paper", yanchor="top", showarrow=False,
                            text=f"{pd.Timestamp(p):%Y-%m-%d}", font={"size": 11, "color": "#666"})
-    return styled(fig, title, f"period start (UTC), left to right: {labels}", "categories (node height = "
-                  f"{unit})", height=520, legend=False)
+    rows = _colour_key(fig, _by_mass(links, value), colors)
+    fig = styled(fig, title, f"period start (UTC), left to right: {labels}", "categories (node height = "
+                 f"{unit})", height=480 + KEY_ROW_PX * rows, legend=False)
+    fig.update_layout(margin={"b": 50 + KEY_ROW_PX * rows})
+    return fig
+
+
+KEY_COLUMNS, KEY_ROW_PX = 3, 24
+
+
+def _by_mass(links: pd.DataFrame, value: str) -> list[str]:
+    """The Sankey's categories, the most flow first, 'other' last."""
+    flows = pd.concat([links[["from_category", value]].set_axis(["category", "v"], axis=1),
+                       links[["to_category", value]].set_axis(["category", "v"], axis=1)])
+    totals = flows.groupby(flows["category"].astype(str))["v"].sum().sort_values(ascending=False, kind="stable")
+    return sorted(totals.index, key=lambda c: c == OTHER)
+
+
+def _colour_key(fig: go.Figure, categories: list[str], colors: Mapping[str, str] | None) -> int:
+    """A key of coloured squares and names under the chart (a Sankey has no legend); its number of rows."""
+    for i, cat in enumerate(categories):
+        row, col = divmod(i, KEY_COLUMNS)
+        fig.add_annotation(x=col / KEY_COLUMNS, y=0, xref="paper", yref="paper", xanchor="left", yanchor="top",
+                           yshift=-24 - KEY_ROW_PX * row, showarrow=False, align="left", font={"size": 12},
+                           text=f"<span style='color:{color_for(cat, colors)}'>■</span> {plain_label(cat)}")
+    return -(-len(categories) // KEY_COLUMNS)
 
 
 def _wrap(text: str, width: int = 12) -> str:

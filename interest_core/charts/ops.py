@@ -124,13 +124,16 @@ def demand_chart(history: pd.DataFrame, forecast: pd.DataFrame, freq: str, *, le
     ``what`` names the series ('segment' for demand per segment).
     """
     unit = period_label(freq)
-    shown = min(history_periods, int(history["period"].nunique())) if not history.empty else 0
+    start = history["period"].drop_duplicates().nlargest(history_periods).min() if not history.empty else None
+    active = history.loc[history["y"] > 0, "period"] if not history.empty else history["period"]
+    if start is not None and not active.empty:  # no flat stretch of zeros before the data (stray early events)
+        start = max(start, active.min())
+    shown = int(history.loc[history["period"] >= start, "period"].nunique()) if start is not None else 0
     span = f"last {shown} {unit}s" if shown != 1 else f"last {unit}"
     title = f"Demand by {what}: {span} and forecast ({level}% interval)"
     if history.empty and forecast.empty:
         return empty_figure(title, "nothing to forecast")
     cats = list(categories) if categories is not None else list(dict.fromkeys(history["category"].astype(str)))
-    start = history["period"].drop_duplicates().nlargest(history_periods).min() if not history.empty else None
     lo, hi = f"lo_{level}", f"hi_{level}"
     fig = go.Figure()
     for cat in cats:
@@ -151,7 +154,11 @@ def demand_chart(history: pd.DataFrame, forecast: pd.DataFrame, freq: str, *, le
         fig.add_trace(go.Scatter(x=joined["period"], y=joined["yhat"], mode="lines", legendgroup=cat,
                                  showlegend=False, line={"color": color, "dash": "dash"}, name=f"{cat} forecast",
                                  hovertemplate=f"{cat}<br>%{{x|%Y-%m-%d}}: %{{y:,.0f}}<extra>forecast</extra>"))
-    return styled(fig, title, f"{unit} (period start, UTC)", f"interest per {unit} (weighted events)", height=460)
+    fig = styled(fig, title, f"{unit} (period start, UTC)", f"interest per {unit} (weighted events)", height=520)
+    # Legend under the axis title: six long group names beside the title would wrap into it.
+    fig.update_layout(legend={"orientation": "h", "x": 0.0, "xanchor": "left", "y": -0.3, "yanchor": "top"},
+                      margin={"b": 150})
+    return fig
 
 
 def rising_falling_chart(trends: pd.DataFrame, *, top: int = 12) -> go.Figure:

@@ -32,7 +32,7 @@ def segment_label(segment: int, names: Mapping[int, str] | None = None) -> str:
     return base
 
 
-def _short(text: str, n: int = 48) -> str:
+def _short(text: str, n: int = 80) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
 
 
@@ -64,8 +64,8 @@ def projection_chart(points: pd.DataFrame, names: Mapping[int, str] | None = Non
 def segment_sizes_chart(sizes: pd.DataFrame, freq: str, names: Mapping[int, str] | None = None, *,
                         window: int | None = None) -> go.Figure:
     """Users per segment over time (stacked). ``sizes``: period, segment, users (segment_sizes_over_time)."""
-    span = f" (rolling {window}-{period_label(freq)} windows)" if window else ""
-    title = f"Segment sizes over time: users per segment{span}"
+    span = f" ({window}-{period_label(freq)} windows)" if window else ""
+    title = f"Segment sizes over time{span}"
     if sizes.empty:
         return empty_figure(title, "not enough periods for one window")
     wide = sizes.pivot_table(index="period", columns="segment", values="users", aggfunc="sum", fill_value=0)
@@ -83,22 +83,32 @@ def segment_sizes_chart(sizes: pd.DataFrame, freq: str, names: Mapping[int, str]
     return fig
 
 
-def segment_traits_chart(descriptions: pd.DataFrame) -> go.Figure:
-    """Heatmap: segment x behaviour trait, in standard deviations from the population mean.
+def segment_traits_chart(traits: pd.DataFrame, names: Mapping[int, str] | None = None) -> go.Figure:
+    """Heatmap: segment x trait, in standard deviations from the population mean.
 
-    ``descriptions``: segments.describe_segments output (its ``traits`` dicts).
+    ``traits``: ``Segmentation.traits`` (segment index x traits with plain names, category shares included),
+    or ``segments.describe_segments`` output (its ``traits`` dicts: the behaviour features only).
     """
-    title = "Segment traits: standard deviations from the mean"
-    if descriptions.empty:
+    title = "Segment traits: how far each segment is from the average user"
+    if traits.empty:
         return empty_figure(title, "no segments")
-    traits = pd.DataFrame(list(descriptions["traits"]), index=descriptions["segment"].astype(int))
+    if "traits" in traits.columns:
+        traits = pd.DataFrame(list(traits["traits"]), index=traits["segment"].astype(int))
     z = traits.to_numpy(dtype=float)
     limit = float(np.nanmax(np.abs(z))) if z.size else 1.0
     fig = go.Figure(go.Heatmap(
-        z=z, x=list(traits.columns), y=[segment_label(int(s)) for s in traits.index], colorscale="RdBu",
-        zmid=0, zmin=-limit, zmax=limit, text=np.round(z, 1), texttemplate="%{text}",
-        colorbar={"title": {"text": "SD"}},
-        hovertemplate="%{y}, %{x}: %{z:+.2f} SD from the mean<extra></extra>",
+        z=z, x=list(traits.columns), y=[segment_label(int(s), names) for s in traits.index], colorscale="RdBu",
+        zmid=0, zmin=-limit, zmax=limit, text=[[_signed(v) for v in row] for row in z], texttemplate="%{text}",
+        colorbar={"title": {"text": "SDs from<br>the mean"}},
+        hovertemplate="%{y}<br>%{x}: %{z:+.2f} standard deviations from the average user<extra></extra>",
     ))
-    fig.update_yaxes(autorange="reversed", type="category")
-    return styled(fig, title, "trait", "segment", height=60 * len(traits) + 160, legend=False)
+    fig.update_yaxes(autorange="reversed", type="category", automargin=True, showgrid=False)
+    fig.update_xaxes(tickangle=-30, automargin=True, showgrid=False)
+    return styled(fig, title, "trait (blue: above average, red: below)", "segment", height=60 * len(traits) + 300,
+                  legend=False)
+
+
+def _signed(value: float) -> str:
+    """+1.5, -0.7, and 0.0 for what rounds to zero (never '-0.0')."""
+    rounded = round(float(value), 1)
+    return "0.0" if rounded == 0 else f"{rounded:+.1f}"

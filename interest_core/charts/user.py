@@ -111,8 +111,10 @@ def long_short_chart(profile: pd.DataFrame, freq: str, colors: Mapping[str, str]
             hovertemplate=f"{category} short-term{_hl(short_half_life)}<br>%{{x|%Y-%m-%d}}: %{{y:.1f}}%<extra></extra>",
         ))
     fig.update_yaxes(rangemode="tozero")
-    fig = styled(fig, title, _x_title(freq), "% of the user's smoothed interest", height=400)
-    _legend_right(fig)
+    fig = styled(fig, title, _x_title(freq), "% of the user's smoothed interest", height=440)
+    # Under the plot: the chart sits in half the page, where a legend beside it left the lines a third.
+    fig.update_layout(legend={"orientation": "h", "x": 0.0, "xanchor": "left", "y": -0.25, "yanchor": "top"},
+                      margin={"b": 110})
     return fig
 
 

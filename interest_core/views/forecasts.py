@@ -22,6 +22,7 @@ from interest_core.forecasting.metrics import TIERS
 from interest_core.forecasting.request import DEFAULT_TOP_K as DEFAULT_TOP_K  # re-exported: pages and ui read it here
 from interest_core.forecasting.request import TrainRequest
 from interest_core.forecasting.saved_backtest import SavedBacktest
+from interest_core.periods import PERIOD_ADJECTIVE
 
 SeriesKind = Literal["aggregate", "category", "user"]
 TARGET_TEXT: dict[str, str] = {
@@ -281,7 +282,8 @@ def saved_table(saved: pd.DataFrame) -> pd.DataFrame:
 
     return pd.DataFrame({
         "name": saved["name"].astype(str), "model": saved["model"].astype(str),
-        "target": [TARGET_TEXT.get(str(t), str(t)) for t in saved["target"]], "period": saved["freq"].astype(str),
+        "target": [TARGET_TEXT.get(str(t), str(t)) for t in saved["target"]],
+        "period": [PERIOD_ADJECTIVE.get(str(f), str(f)) for f in saved["freq"]],
         "horizon": saved["horizon"].astype(int), "data up to": [day(v, False) for v in saved["last_period"]],
         "saved": [day(v, True) for v in saved["created"]],
         "backtest": [metrics_text(m, t) for m, t in zip(saved["metrics"], saved["target"], strict=True)],

@@ -4,11 +4,12 @@ features are read over and the rolling windows its sizes over time are counted i
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import pandas as pd
 
+from interest_core.analytics import segment_profiles as profiles
 from interest_core.analytics import segments as seg
 
 SIZES_WINDOW = 8  # periods in each rolling window of the sizes-over-time chart
@@ -19,10 +20,28 @@ MAX_SIZE_WINDOWS = 24  # each window refits features: ~25 windows take seconds, 
 class Segmentation:
     features: pd.DataFrame  # one row per user (index user_id)
     labels: pd.Series  # segment per user, same index
-    descriptions: pd.DataFrame  # segment, users, share_of_users, description, traits
+    descriptions: pd.DataFrame  # segment, name, users, share_of_users, description, top_categories, traits
     projection: pd.DataFrame  # 2-D points per user with their segment
     silhouette: Mapping[int, float]  # k -> silhouette (k-means), empty otherwise
     sizes: pd.DataFrame  # period, segment, users
+    # segment x trait (behaviour and category shares), SDs from the mean, plain names; empty in a result saved
+    # before it existed (the page then draws the behaviour traits of ``descriptions``)
+    traits: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+    @property
+    def n_segments(self) -> int:
+        """Segments found (noise not counted)."""
+        return int((self.descriptions["segment"] >= 0).sum())
+
+    @property
+    def names(self) -> dict[int, str]:
+        """Segment -> its short name ("Heavy buyers of Phones")."""
+        return dict(zip(self.descriptions["segment"].astype(int), self.descriptions["name"], strict=True))
+
+    @property
+    def separation_warning(self) -> str | None:
+        """Plain words when the segments barely separate (silhouette under 0.25), else None."""
+        return profiles.separation_warning(self.silhouette, self.n_segments)
 
     def members(self, segment: int) -> list[str]:
         """The user ids of one segment."""
@@ -48,10 +67,14 @@ def segmentation(panel: pd.DataFrame, freq: str, *, method: Literal["kmeans", "d
     features = seg.user_features(panel, freq, start=feature_start(panel, last))
     model = seg.UserSegmenter(method=method, n_clusters=k).fit(features)
     step = sizes_step(int(panel["period"].nunique()), sizes_window)
+    descriptions = seg.describe_segments(features, model.labels_, freq)
+    names = profiles.segment_names(features, model.labels_)
+    descriptions.insert(1, "name", descriptions["segment"].astype(int).map(names))
     return Segmentation(
         features=features,
         labels=pd.Series(model.labels_, index=features.index, name="segment"),
-        descriptions=seg.describe_segments(features, model.labels_, freq),
+        descriptions=descriptions,
+        traits=profiles.trait_matrix(features, model.labels_, freq),
         projection=seg.projection_2d(features, model.labels_, model),
         silhouette=dict(model.silhouette_),
         sizes=seg.segment_sizes_over_time(panel, model, freq, window=sizes_window, step=step),

@@ -39,6 +39,7 @@ PAGES: dict[str, tuple[str, int]] = {
     "User": ("User", 5),  # interest mix, long vs short, diversity, forecast, recommendations
     "Migration": ("Migration", 3),  # heatmap, sankey, strongest flows (the forecast ones only when asked)
     "Segments": ("Segments", 3),  # projection, traits, sizes over time
+    "Retention": ("Retention and funnel", 3),  # cohort grid, average retention, ordered funnel
     "Churn": ("Churn risk", 2),  # risk histogram, calibration
     "Promotions": ("Promotion targeting", 2),  # expected reach, backtest lift
     "Demand": ("Category demand", 2),  # demand with forecast, rising and falling
@@ -132,7 +133,7 @@ def test_analytics_pages_in_a_real_browser(server: str, browser_page: Any,
     assert _query(page).get("user") == other, page.url
     shot(page, "05-segments")
     _pick(page, "Segments", 2)  # auto, 2, 3, ...
-    page.get_by_text(re.compile(r"users in 3 segment\(s\)")).wait_for()
+    page.get_by_text(re.compile(r"users in 3 segments")).wait_for()
     check_no_error(page)
     points = check_charts(page, PAGES["Segments"][1])
     assert len(points[0]) == 3, points  # projection: one trace per segment

@@ -1,0 +1,31 @@
+"""Cached views of the Retention page (``interest_core.analytics.retention``): small aggregates built in
+DuckDB, keyed on the dataset's key and the page's choices."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from interest_core.analytics.retention import CohortRetention, OrderedFunnel, Returning
+from ui.queries import window
+from ui.store import DatasetKey
+
+
+@st.cache_data(show_spinner="Counting cohorts...", max_entries=32)
+def cohorts(ds: DatasetKey, freq: str, returning: Returning, max_cohorts: int, max_offset: int = 52
+            ) -> CohortRetention:
+    """The cohort grid over the dataset's main span (stray far-off timestamps left out)."""
+    from interest_core.analytics.retention import cohort_retention
+
+    span = window(ds)
+    return cohort_retention(ds.source(), freq, returning=returning, max_cohorts=max_cohorts, max_offset=max_offset,
+                            start=span["start"], end=span["end"])
+
+
+@st.cache_data(show_spinner="Following users through the funnel...", max_entries=32)
+def funnel(ds: DatasetKey, steps: tuple[str, ...], window_hours: int) -> OrderedFunnel:
+    """Users who did ``steps`` in order, each within ``window_hours`` of the first step."""
+    from interest_core.analytics.retention import ordered_funnel
+
+    span = window(ds)
+    return ordered_funnel(ds.source(), steps, pd.Timedelta(hours=window_hours), start=span["start"], end=span["end"])
