@@ -4,12 +4,15 @@ Generates the log with DuckDB (interest_core.synth_scale), then, each CLI comman
 process (its peak RSS is its own):
 
 1. CLI ingest, then CLI daily panel to Parquet (budget at 100 M events: <= 4 min, <= 4 GB);
-2. CLI prepare (derived tables; budget at 10 M events over 6 months: <= 2 min);
-3. ingest + weekly panel against plain DuckDB with text ids (bench/ingest.py; budget <= 1.5x).
+2. CLI prepare (derived tables and page models; budget at 10 M events over 6 months: <= 2 min);
+3. every page opened cold and rerun warm in AppTest in a child process (bench/pages.py): wall and CPU
+   seconds per page (budgets 10 s cold, 0.5 s warm) and that process's peak RSS (budget 3 GB);
+4. ingest + weekly panel against plain DuckDB with text ids (bench/ingest.py; budget <= 1.5x).
 
     .venv/bin/python bench/scale.py --log 10m            # 10 M events, 6 months, 100 k users
     .venv/bin/python bench/scale.py --log 100m           # 100 M events, 9 days, 1 M users (~3.5 GB CSV)
     .venv/bin/python bench/scale.py --events 1e6         # a quick run at another size
+    .venv/bin/python bench/scale.py --pages-only --workdir DIR   # pages only, on DIR's prepared store
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.ingest import compare, report  # after the path above
+from bench.pages import COLD_S, PEAK_GB, WARM_S, PageTimes
 from interest_core.synth_scale import NINE_DAYS_100M, SIX_MONTHS_10M, ScaleSpec, write_taobao_csv
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -84,14 +88,20 @@ def main() -> None:
     parser.add_argument("--workdir", help="keep the CSV and store here (default: a temp folder, removed)")
     parser.add_argument("--repeat", type=int, default=1, help="runs of the ratio comparison (best is kept)")
     parser.add_argument("--skip-ratio", action="store_true", help="leave out the comparison with plain DuckDB")
-    parser.add_argument("--skip-prepare", action="store_true", help="leave out `prepare`")
+    parser.add_argument("--skip-prepare", action="store_true", help="leave out `prepare` (and the pages)")
+    parser.add_argument("--skip-pages", action="store_true", help="leave out the pages")
+    parser.add_argument("--pages-only", action="store_true",
+                        help="only the pages, on the store --workdir holds (ingested and prepared by a run before)")
     args = parser.parse_args()
     label, spec = _spec(args)
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="bench-scale-"))
     workdir.mkdir(parents=True, exist_ok=True)
     csv = workdir / f"taobao_{spec.events}_{spec.days}d.csv"
     try:
-        measure(label, spec, csv, workdir, args)
+        if args.pages_only:
+            _pages(workdir / "scale.duckdb")
+        else:
+            measure(label, spec, csv, workdir, args)
     finally:
         if not args.workdir:
             shutil.rmtree(workdir, ignore_errors=True)
@@ -122,10 +132,12 @@ def measure(label: str, spec: ScaleSpec, csv: Path, workdir: Path, args: argpars
 
     if not args.skip_prepare:
         _prepare(label, db)
+        if not args.skip_pages:
+            _pages(db)
     print(f"store file: {db.stat().st_size / 1e9:.2f} GB", flush=True)
-    for stale in workdir.glob("scale.duckdb*"):
-        stale.unlink()
     if not args.skip_ratio:
+        for stale in workdir.glob("scale.duckdb*"):  # kept otherwise, for --pages-only
+            stale.unlink()
         print("\ningest + weekly panel vs plain DuckDB (text ids), each in a fresh process:")
         ratio = report(compare(csv, workdir, args.repeat), spec.events)
         print(f"ratio budget <= {RATIO_BUDGET}: {_verdict(ratio <= RATIO_BUDGET)}")
@@ -140,6 +152,37 @@ def _prepare(label: str, db: Path) -> None:
           f"(cpu {prepare['cpu_s']:.1f}s), "
           f"peak {prepare['peak_gb']:.2f} GB{budget}")
     print(f"  rows: {', '.join(f'{k} {v:,}' for k, v in sorted(tables.items()))}")
+
+
+def _page_verdict(page: PageTimes) -> str:
+    if page.problem or not page.within_budget(slack=float("inf")):
+        return "OVER"
+    return "OK" if page.within_budget() else "CPU OK, wall OVER"  # wall: the shared machine's load
+
+
+def _pages(db: Path) -> None:
+    """Every page cold and warm in one child process (bench/pages.py) on the prepared store."""
+    if not db.exists():
+        raise SystemExit(f"no store at {db}: run without --pages-only first (with --workdir)")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    started = time.perf_counter()
+    proc = subprocess.run([sys.executable, str(ROOT / "bench" / "pages.py"), "--db", str(db), "--dataset", "scale"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+    marker = [line for line in proc.stdout.splitlines() if line.startswith("PAGES ")]
+    if proc.returncode or not marker:
+        raise SystemExit(f"the page walk failed:\n{proc.stderr[-3000:]}")
+    result = json.loads(marker[-1][6:])
+    print(f"\npages (AppTest, one process, {time.perf_counter() - started:.0f}s in all; "
+          f"budgets cold <= {COLD_S:.0f}s, warm <= {WARM_S}s):")
+    print(f"  {'page':<28} {'cold wall':>9} {'cold cpu':>9} {'warm wall':>9} {'warm cpu':>9}")
+    for file, figures in result["pages"].items():
+        page = PageTimes(**figures)
+        problem = f"  ({page.problem})" if page.problem else ""
+        print(f"  {Path(file).stem:<28} {page.cold_wall:>9.2f} {page.cold_cpu:>9.2f} {page.warm_wall:>9.2f} "
+              f"{page.warm_cpu:>9.2f}  {_page_verdict(page)}{problem}")
+    print(f"  process peak RSS {result['peak_gb']:.2f} GB (budget <= {PEAK_GB:.0f} GB) "
+          f"{_verdict(result['peak_gb'] <= PEAK_GB)}; background fit workers peak "
+          f"{result['worker_peak_gb']:.2f} GB", flush=True)
 
 
 if __name__ == "__main__":

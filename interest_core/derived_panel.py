@@ -2,7 +2,9 @@
 
 Pages and ``prepare`` read the panel built once at ``prepare`` instead of aggregating the events
 again; categories are folded into groups in DuckDB (interest, counts and shares summed: a folded
-category's share of a user's period is the sum of its members' shares).
+category's share of a user's period is the sum of its members' shares). A date window (``periods.Window``)
+is read as a filter on ``period``: the same rows as the panel of the window's events when the window's bounds
+are starts of the panel's periods (else None: the events must be aggregated).
 """
 
 from __future__ import annotations
@@ -12,20 +14,24 @@ import pandas as pd
 from interest_core.config import PanelSpec
 from interest_core.ingest.formats import BEHAVIORS
 from interest_core.panel import EventsSource, _typed
+from interest_core.periods import Window, period_start
 from interest_core.store import Store
 
 
 def stored_panel(store: Store, dataset: str, spec: PanelSpec,
-                 category_map: pd.DataFrame | None = None) -> pd.DataFrame | None:
-    """The stored panel at ``spec.freq`` folded through ``category_map`` (category, group); None when it is
-    not built for these weights (or ``spec`` asks for decay, which the stored panel does not hold)."""
+                 category_map: pd.DataFrame | None = None, window: Window | None = None) -> pd.DataFrame | None:
+    """The stored panel at ``spec.freq`` folded through ``category_map`` (category, group), only the periods
+    inside ``window``; None when it is not built for these weights, ``spec`` asks for decay (which the stored
+    panel does not hold) or the window cuts a period in two."""
     from interest_core.derived import panel_relation
 
-    if spec.decay_half_life is not None:
+    if spec.decay_half_life is not None or not splits_periods_whole(window, spec.freq):
         return None
     relation = panel_relation(store, dataset, spec.freq, weights=spec.weights)
     if relation is None:
         return None
+    if window is not None and not window.whole:
+        relation = f"(SELECT * FROM {relation} WHERE {window.where('period')})"
     source = EventsSource(store, relation)
     if category_map is None:
         return _typed(source.query_arrow("SELECT * FROM {events}"))
@@ -36,3 +42,10 @@ def stored_panel(store: Store, dataset: str, spec: PanelSpec,
               GROUP BY ALL"""
     groups = category_map[["category", "group"]].astype("string")
     return _typed(source.query_arrow(sql, None, {"ic_groups": groups}))
+
+
+def splits_periods_whole(window: Window | None, freq: str) -> bool:
+    """True when every period at ``freq`` lies wholly inside or wholly outside ``window`` (its bounds are
+    period starts), so filtering a panel by ``period`` keeps exactly the window's events."""
+    bounds = [] if window is None else [b for b in (window.start, window.end) if b is not None]
+    return all(period_start(b, freq) == b for b in bounds)

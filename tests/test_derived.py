@@ -19,10 +19,11 @@ import pytest
 from interest_core import derived, store_sharing
 from interest_core.cli.main import main as cli_main
 from interest_core.config import BehaviorWeights, PanelSpec
+from interest_core.derived_panel import stored_panel
 from interest_core.errors import StoreError
 from interest_core.ingest import pipeline
-from interest_core.panel import PANEL_COLUMNS, build_panel, events_source
-from interest_core.periods import check_freq
+from interest_core.panel import PANEL_COLUMNS, EventsSource, build_panel, events_source
+from interest_core.periods import Window, check_freq, period_start
 from interest_core.store import Progress, Store
 from interest_core.synth_scale import ScaleSpec, write_taobao_csv
 from tests.conftest import IngestedStore
@@ -102,6 +103,38 @@ def test_stored_panels_equal_build_panel_on_a_generated_log(generated_log: Path,
     for freq in ("D", "W", "M"):
         _assert_same_panel(store, "gen", freq)
     assert {t.kind for t in derived.tables(store, "gen")} == set(derived.KINDS)
+
+
+def test_a_windowed_stored_panel_equals_the_panel_of_the_windowed_events(generated_log: Path,
+                                                                         tmp_path: Path) -> None:
+    """A date window reads the stored panel filtered by period: the rows build_panel makes of the events inside
+    the window (raw and with categories folded); a window that cuts a period in two is not served from it."""
+    store = Store(tmp_path / "gen.duckdb")
+    pipeline.ingest(store, generated_log, name="gen")
+    derived.prepare(store, "gen", freqs=["D", "W"])
+    whole = events_source(store, "gen")
+    first, last = (pd.Timestamp(t) for t in store.query(f"SELECT min(ts), max(ts) FROM {whole.relation}").iloc[0])
+    top = store.query(f"SELECT category FROM {whole.relation} GROUP BY 1 ORDER BY count(*) DESC LIMIT 5")
+    folds = top.assign(group="top five").astype("string")
+    cases = {"D": Window.of_periods(first + pd.Timedelta(days=10), first + pd.Timedelta(days=30), "D"),
+             "W": Window.of_periods(first + pd.Timedelta(days=14), last - pd.Timedelta(days=14), "W"),
+             "open start": Window.of_periods(None, first + pd.Timedelta(days=20), "W")}
+    for case, window in cases.items():
+        freq = "D" if case == "D" else "W"
+        spec = PanelSpec(freq=check_freq(freq))
+        inside = EventsSource(store, f"(SELECT * FROM {whole.relation} WHERE {window.where('ts')})")
+        for category_map in (None, folds):
+            expected = _sorted(build_panel(inside, spec, category_map=category_map))
+            stored = stored_panel(store, "gen", spec, category_map, window=window)
+            assert stored is not None, case
+            stored = _sorted(stored)
+            assert 0 < len(stored) < len(_stored_panel(store, "gen", freq)), case
+            assert stored["period"].min() >= (window.start or period_start(first, freq)), case
+            assert stored["period"].max() < window.end, case
+            pd.testing.assert_frame_equal(stored, expected, check_exact=False, rtol=1e-9)
+    daily_window = Window.of_periods(first + pd.Timedelta(days=10), first + pd.Timedelta(days=30), "D")
+    assert daily_window.start != period_start(daily_window.start, "W")  # a day inside a week: weeks cut in two
+    assert stored_panel(store, "gen", PanelSpec(freq=check_freq("W")), window=daily_window) is None
 
 
 def test_prepare_is_idempotent_and_force_rebuilds(tmall_copy: Store) -> None:

@@ -110,8 +110,8 @@ def analytics_panel(ds: DatasetKey, freq: str, grouping: CategoryChoice | int | 
     choice = choice_of(grouping)
     spec = PanelSpec(freq=check_freq(freq), grouping=choice.spec)
     groups = panel_map(ds, choice)
-    # The panel `prepare` stored, when the key reads the whole dataset; else built from the events.
-    stored = stored_panel(ds.store(), ds.name, spec, groups) if whole_dataset(ds) else None
+    # The panel `prepare` stored (filtered by period to the key's date window); else built from the events.
+    stored = stored_panel(ds.store(), ds.name, spec, groups, window=ds.window) if whole_dataset(ds.whole()) else None
     return choice.filter(stored if stored is not None else panel.build_panel(ds.source(), spec, category_map=groups))
 
 
