@@ -126,3 +126,21 @@ def check_figures(at: AppTest, keys: set[str], *, every_trace: bool = False,
             assert layout.get("xaxis", {}).get("title", {}).get("text"), f"chart {key} has no x-axis title"
             assert layout.get("yaxis", {}).get("title", {}).get("text"), f"chart {key} has no y-axis title"
     return figs
+
+
+def wait_for_background_jobs(timeout: float = 180.0) -> None:
+    """Wait until the app store's worker jobs (an upload's derived tables, page-model fits) are done:
+    a test that writes to the store next must not race the worker for the write lock."""
+    import time
+
+    from interest_core.forecasting import jobs, page_models
+
+    root = page_models.jobs_root(page_models.page_models_root(app_store().path))
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        states = [jobs.JobStatus.from_dict(json.loads(p.read_text()), str(p)).finished
+                  for p in root.glob(f"*/{jobs.STATUS}")]
+        if all(states):
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"background jobs still running after {timeout:.0f} s under {root}")

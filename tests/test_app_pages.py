@@ -50,7 +50,9 @@ def upload(at: AppTest, name: str, data: bytes, mime: str = "text/csv") -> AppTe
 
 def ingest(at: AppTest, data: bytes) -> AppTest:
     sha = hashlib.sha256(data).hexdigest()
-    return at.button(key=f"ingest_{sha}").click().run()
+    at = at.button(key=f"ingest_{sha}").click().run()
+    apptest.wait_for_background_jobs()  # the upload's derived tables: the next write must not race them
+    return at
 
 
 def test_data_page_opens_on_the_demo(db: Path) -> None:

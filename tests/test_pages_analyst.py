@@ -22,7 +22,7 @@ from interest_core.ingest import pipeline
 from interest_core.panel import build_panel, events_source, time_window
 from interest_core.store import Store
 from interest_core.text import counted, percent, plural
-from tests.apptest import app_store, check_figures, open_page, store_fixture
+from tests.apptest import app_store, check_figures, open_page, store_fixture, wait_for_background_jobs
 
 TIMEOUT = 300
 
@@ -304,5 +304,6 @@ def test_tmall_upload_takes_a_year(db: Path) -> None:
     at.text_input(key=f"name_{sha}").set_value("tmall_2015").run()
     at.button(key=f"ingest_{sha}").click().run()
     assert not at.exception and not at.error, [e.value for e in at.error]
+    wait_for_background_jobs()  # the upload's derived tables: later tests write to this store
     info = app_store().describe("tmall_2015")
     assert (info.rows, str(info.start)[:10], str(info.end)[:10]) == (3, "2015-04-15", "2015-06-30")

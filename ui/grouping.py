@@ -21,7 +21,7 @@ CATEGORY_NOUN = {"tmall2014": "brand"}
 
 def noun(ds: DatasetKey) -> str:
     """What a category of this dataset is ('brand' on the Tmall log, else 'category')."""
-    from ui.queries import describe
+    from ui.store import describe
 
     return CATEGORY_NOUN.get(describe(ds).format or "", "category")
 
@@ -111,6 +111,6 @@ def suggested_choice(ds: DatasetKey) -> CategoryChoice:
     """The grouping pages start with: learned groups above ``grouping.LEARNED_ABOVE`` categories, else raw ones
     (the same choice ``widgets.category_grouping(..., few='none')`` makes by default)."""
     from interest_core.grouping import suggested_grouping
-    from ui.queries import kpis
+    from ui.store import kpis
 
     return CategoryChoice(suggested_grouping(int(kpis(ds.whole())["categories"])))

@@ -26,7 +26,6 @@ if TYPE_CHECKING:  # the forecasting views pull in scikit-learn: imported when a
     from interest_core.forecasting.saved_backtest import SavedBacktest
     from interest_core.views.forecasts import SeriesView
 
-JOB_POLL_S = 1.0  # how often a page with a running job reads its status.json
 
 
 def models_dir() -> Path:

@@ -14,20 +14,11 @@ import streamlit as st
 from interest_core import panel
 from interest_core.charts import category_colors
 from interest_core.grouping import CategoryChoice
-from interest_core.store import DatasetInfo
 from ui.store import DatasetKey
+from ui.store import describe as describe  # re-exported: the pages' usual place for them
+from ui.store import kpis as kpis
 
 TOP_K = 8
-
-
-@st.cache_data(show_spinner=False, max_entries=64)
-def describe(ds: DatasetKey) -> DatasetInfo:
-    return ds.store().describe(ds.name)
-
-
-@st.cache_data(show_spinner=False, max_entries=64)
-def kpis(ds: DatasetKey) -> dict[str, Any]:
-    return panel.kpis(ds.source())
 
 
 def data_end(ds: DatasetKey) -> pd.Timestamp:

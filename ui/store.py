@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import streamlit as st
@@ -22,7 +23,7 @@ import streamlit as st
 from interest_core import panel
 from interest_core.ingest.uploads import Inspection, code_counts, ensure_demo, inspect_file, save_upload, sha256_bytes
 from interest_core.periods import Window
-from interest_core.store import Store, default_db_path
+from interest_core.store import DatasetInfo, Store, default_db_path
 
 
 @st.cache_resource(show_spinner=False)
@@ -112,3 +113,15 @@ def inspect_upload(sha: str, path: Path) -> Inspection:
 
 def upload_codes(sha: str, path: Path, column: str) -> pd.DataFrame:
     return _codes(sha, str(path), column)
+
+
+# -- facts every page and the grouping read (here, not in queries.py, which needs the grouping) ---
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def describe(ds: DatasetKey) -> DatasetInfo:
+    return ds.store().describe(ds.name)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def kpis(ds: DatasetKey) -> dict[str, Any]:
+    return panel.kpis(ds.source())

@@ -22,7 +22,6 @@ from interest_core.ingest.formats import BEHAVIORS, IGNORE, ColumnMapping, TsUni
 from interest_core.ingest.uploads import Inspection, guess_behavior, guess_mapping
 from interest_core.periods import PERIOD_ADJECTIVE, PERIOD_LABEL
 from interest_core.text import md_code, md_escape, percent, plural
-from ui.models import JOB_POLL_S
 from ui.queries import kpis, window
 from ui.store import DatasetKey
 
@@ -161,6 +160,7 @@ def mapping_form(insp: Inspection, codes_of: Callable[[str], pd.DataFrame], key:
 # -- forecasts and scoring ------------------------------------------------------------------------
 
 JOBS_SHOWN = 3  # latest training jobs listed under the form
+JOB_POLL_S = 1.0  # how often a page with a running job reads its status.json
 
 
 @contextmanager
@@ -188,7 +188,7 @@ def _job_line(entry: JobEntry) -> str:
 
 
 def job_monitor(entries: Callable[[], list[JobEntry]], key: str = "jobs") -> None:
-    """Progress of the latest training jobs: polled every ``models.JOB_POLL_S`` seconds in a fragment while
+    """Progress of the latest training jobs: polled every ``JOB_POLL_S`` seconds in a fragment while
     one runs (the rest of the page stays usable); when one ends, the whole page reruns once so its
     leaderboard and model list show the result."""
     from interest_core.views.forecasts import time_left
