@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from interest_core.charts import user as user_charts
-from interest_core.charts.style import TABLE_PERCENT, as_percent
+from interest_core.charts.style import TABLE_PERCENT, as_percent, mark_partial
 from interest_core.errors import ModelError
 from interest_core.grouping import CategoryChoice
 from interest_core.text import counted, md_code, md_escape, percent
@@ -122,11 +122,13 @@ def draw(ds: DatasetKey, user: str, freq: str, choice: CategoryChoice) -> None:
                                                   user_id=user), key="user_shares")
     left, right = st.columns(2)
     with left:
-        st.plotly_chart(user_charts.long_short_chart(
+        st.plotly_chart(mark_partial(user_charts.long_short_chart(
             view.long_short, freq, colors, long_half_life=view.long_half_life,
-            short_half_life=view.short_half_life), key="user_long_short")
+            short_half_life=view.short_half_life), queries.partial_periods(ds, freq), freq), key="user_long_short")
     with right:
         st.plotly_chart(user_charts.diversity_chart(view.diversity, freq), key="user_diversity")
+    if note := queries.partial_note(ds, freq):
+        st.caption(f":material/info: {note}")
 
     st.subheader(f"When the top category changed ({BASES[basis]})")
     changes = as_percent(changes.drop(columns="user_id"), ("from_share", "to_share"))  # the CSV = the table

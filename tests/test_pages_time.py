@@ -84,6 +84,15 @@ def test_tmall_at_its_defaults_flags_the_partial_last_week(db: Path) -> None:
     assert "The week from 2013-08-12 has 4 days of data: marked in the charts" in notes, notes
 
 
+def test_the_user_page_flags_the_partial_last_week_too(db: Path) -> None:
+    at = run_app(TIMEOUT, dataset="tmall")
+    at.switch_page("app_pages/user.py").run()
+    check_clean(at)
+    shapes = check_figures(at, {"user_long_short"})["user_long_short"]["layout"]["shapes"]
+    assert any(pd.Timestamp(s["x0"]) < pd.Timestamp("2013-08-12") < pd.Timestamp(s["x1"]) for s in shapes), shapes
+    assert any("The week from 2013-08-12 has 4 days of data" in c.value for c in at.caption)
+
+
 def test_another_dataset_drops_a_range_it_does_not_hold(db: Path) -> None:
     at = _overview(dataset="tmall", freq="W", **{"from": "2024-06-03"})
     assert "from" not in at.query_params
