@@ -50,7 +50,7 @@ window = widgets.time_axis(ds)
 partial = queries.partial_periods(ds, freq)
 st.plotly_chart(charts.activity_chart(queries.activity(ds, freq), freq, window, partial), key="activity")
 if note := queries.partial_note(ds, freq):
-    st.caption(f":material/info: {note}")
+    st.caption(note)
 choice = widgets.category_grouping(ds, "overview", default_k=queries.TOP_K)
 left, right = st.columns([1, 2])
 with left:

@@ -128,7 +128,7 @@ def draw(ds: DatasetKey, user: str, freq: str, choice: CategoryChoice) -> None:
     with right:
         st.plotly_chart(user_charts.diversity_chart(view.diversity, freq), key="user_diversity")
     if note := queries.partial_note(ds, freq):
-        st.caption(f":material/info: {note}")
+        st.caption(note)
 
     st.subheader(f"When the top category changed ({BASES[basis]})")
     changes = as_percent(changes.drop(columns="user_id"), ("from_share", "to_share"))  # the CSV = the table
