@@ -97,6 +97,22 @@ def test_estimator_contract_and_scores() -> None:
     assert contrib.shape == (5, len(cf.FEATURES))
 
 
+def test_activity_up_to_a_cutoff_equals_reading_the_panel_up_to_it() -> None:
+    """The backtest reads the panel once and cuts the activity at each cutoff: the same model as a refit."""
+    panel = churny_panel(n_users=240, n_weeks=24)
+    full = cf.activity_from_panel(panel, "W")
+    for t in (5, 12, 20):
+        cut = full.up_to(t)
+        direct = cf.activity_from_panel(panel, "W", last_period=full.periods[t])
+        assert list(cut.users) == list(direct.users) and cut.periods.equals(direct.periods)
+        for name in ("events", "buys", "intent"):
+            np.testing.assert_array_equal(getattr(cut, name), getattr(direct, name), err_msg=name)
+        np.testing.assert_array_equal(cf.distinct_categories(cut, 6), cf.distinct_categories(direct, 6))
+    params = {"horizon": 2, "short_window": 3, "long_window": 6}
+    pd.testing.assert_frame_equal(ChurnModel(**params).fit_activity(full.up_to(20)).predict_risk(),
+                                  ChurnModel(**params).fit(panel, last_period=full.periods[20]).predict_risk())
+
+
 def test_too_little_history_is_a_clear_error() -> None:
     panel = churny_panel(n_weeks=6)
     with pytest.raises(ModelError, match="labelled cutoff"):

@@ -157,7 +157,12 @@ class ChurnModel(BaseEstimator):
     def fit(self, panel: pd.DataFrame, y: None = None, last_period: pd.Timestamp | None = None) -> ChurnModel:
         if self.horizon < 1 or self.active_within < 1:
             raise ModelError("horizon and active_within must be at least 1 period", "pass e.g. horizon=2")
-        activity = activity_from_panel(panel, self.freq, last_period=last_period)
+        return self.fit_activity(activity_from_panel(panel, self.freq, last_period=last_period))
+
+    def fit_activity(self, activity: Activity) -> ChurnModel:
+        """``fit`` on a panel's activity already read (``activity_from_panel``, or ``Activity.up_to`` a cutoff)."""
+        if self.horizon < 1 or self.active_within < 1:
+            raise ModelError("horizon and active_within must be at least 1 period", "pass e.g. horizon=2")
         feats = self._features(activity)
         last = len(activity.periods) - 1
         labelled = list(range(self.min_history - 1, last - self.horizon + 1))
@@ -356,7 +361,7 @@ def evaluate_churn(panel: pd.DataFrame, *, freq: str = "W", horizon: int = 1, n_
     tests = list(range(last - horizon - n_test_cutoffs + 1, last - horizon + 1))
     rows, fitted = [], []
     for t in tests:
-        model = ChurnModel(freq=freq, horizon=horizon, **params).fit(panel, last_period=full.periods[t])  # type: ignore[arg-type]
+        model = ChurnModel(freq=freq, horizon=horizon, **params).fit_activity(full.up_to(t))  # type: ignore[arg-type]
         frame, x = model.snapshot()
         label = labels_at(full, t, horizon)[full.positions(frame["user_id"].to_numpy())]
         rows.append(pd.DataFrame({"cutoff": full.periods[t], "user_id": frame["user_id"], "y": label.astype(int),
