@@ -59,6 +59,12 @@ class Activity:
     def positions(self, user_ids: np.ndarray) -> np.ndarray:
         return np.searchsorted(self.users, user_ids.astype(object))
 
+    def seen_by(self, last: int) -> np.ndarray:
+        """Users with a panel row in periods <= ``periods[last]`` (the rows ``up_to(last)`` keeps)."""
+        seen = np.zeros(len(self.users), dtype=bool)
+        seen[self.row_user[self.row_t <= int(last)]] = True
+        return seen
+
     def up_to(self, last: int) -> Activity:
         """The activity ``activity_from_panel`` gives for the panel's periods <= ``periods[last]``: users seen by
         then, their counts up to it. A backtest refits at several cutoffs from one pass over the panel."""
@@ -66,8 +72,7 @@ class Activity:
         if stop >= len(self.periods):
             return self
         rows = self.row_t < stop
-        seen = np.zeros(len(self.users), dtype=bool)
-        seen[self.row_user[rows]] = True
+        seen = self.seen_by(last)
         new_row = np.cumsum(seen) - 1
         return Activity(users=self.users[seen], periods=self.periods[:stop], events=self.events[seen, :stop],
                         buys=self.buys[seen, :stop], intent=self.intent[seen, :stop],

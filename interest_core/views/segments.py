@@ -27,6 +27,9 @@ class Segmentation:
     # segment x trait (behaviour and category shares), SDs from the mean, plain names; empty in a result saved
     # before it existed (the page then draws the behaviour traits of ``descriptions``)
     traits: pd.DataFrame = field(default_factory=pd.DataFrame)
+    # users K-means learned its centres from: every user, or a seeded sample on bigger logs (seg.FIT_SAMPLE;
+    # every user is then assigned to the nearest centre); 0 in a result saved before it was recorded
+    fitted_on: int = 0
 
     @property
     def n_segments(self) -> int:
@@ -78,4 +81,5 @@ def segmentation(panel: pd.DataFrame, freq: str, *, method: Literal["kmeans", "d
         projection=seg.projection_2d(features, model.labels_, model),
         silhouette=dict(model.silhouette_),
         sizes=seg.segment_sizes_over_time(panel, model, freq, window=sizes_window, step=step),
+        fitted_on=int(getattr(model, "fit_users_", len(features))),
     )
