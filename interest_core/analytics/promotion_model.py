@@ -35,7 +35,7 @@ FEATURES: tuple[str, ...] = ("interest_half_life_1", "interest_half_life_4", "in
                              "periods_since_active", "recent_active_periods", "categories_touched",
                              "category_popularity", "share_of_user_interest")
 MAX_TRAIN_USERS = 2_000  # users per training fold (a sample seeded by the fold on larger logs): LogReg rows bounded
-MAX_FOLDS = 4  # folds a FoldCache keeps at once (a fold of 100 k users x 26 weeks holds ~4 M pairs)
+MAX_FOLDS = 2  # folds a FoldCache keeps at once (100 k users x 26 weeks: ~4 M pairs, ~0.3 GB a fold)
 
 
 @dataclass(frozen=True, eq=False)
@@ -105,23 +105,23 @@ class _Fold:
 
 
 class _Cells:
-    """A panel's cells with interest as integer codes, sorted by period: folds slice it, never the frame."""
+    """A panel's cells with interest as integer codes sorted by (user, category, period): a fold selects its
+    periods with one mask and finds its (user, category) pairs as runs, without sorting again."""
 
     def __init__(self, panel: pd.DataFrame, grid: pd.DatetimeIndex) -> None:
         part = panel[panel["interest"] > 0]
         slot = grid.get_indexer(pd.DatetimeIndex(part["period"]))
         self.users, user = _sorted_codes(part["user_id"])
         self.categories, category = _sorted_codes(part["category"])
-        keep = slot >= 0
-        order = np.argsort(slot[keep], kind="stable")
-        self.slot = slot[keep][order].astype(np.int32)
-        self.user, self.category = user[keep][order], category[keep][order]
-        self.value = part["interest"].to_numpy(dtype=float)[keep][order]
-        self.bounds = np.searchsorted(self.slot, np.arange(len(grid) + 1))  # rows of period t: bounds[t]:bounds[t+1]
+        keep = np.flatnonzero(slot >= 0)
+        order = keep[np.lexsort((slot[keep], category[keep], user[keep]))]
+        self.slot = slot[order].astype(np.int32)
+        self.user, self.category = user[order].astype(np.int32), category[order].astype(np.int32)
+        self.value = part["interest"].to_numpy(dtype=float)[order]
 
-    def between(self, first: int, last: int) -> slice:
-        """The rows of periods first..last (grid positions, inclusive)."""
-        return slice(int(self.bounds[max(first, 0)]), int(self.bounds[min(last + 1, len(self.bounds) - 1)]))
+    def between(self, first: int, last: int) -> np.ndarray:
+        """Mask of the cells of periods first..last (grid positions, inclusive)."""
+        return (self.slot >= first) & (self.slot <= last)
 
 
 def _sorted_codes(column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
@@ -135,52 +135,59 @@ def _sorted_codes(column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     return values[order], rank[codes]
 
 
+def _local(codes: np.ndarray, n_codes: int) -> tuple[np.ndarray, np.ndarray]:
+    """(the distinct codes present, ascending; each entry's position among them), in O(n) without a sort."""
+    present = np.zeros(n_codes, dtype=bool)
+    present[codes] = True
+    return np.flatnonzero(present), (np.cumsum(present) - 1)[codes]
+
+
 def _fold(cells: _Cells, grid: pd.DatetimeIndex, t: int, history: int) -> _Fold:
     first = max(0, t - history + 1)
-    rows = cells.between(first, t)
-    if rows.stop <= rows.start:
+    sel = cells.between(first, t)
+    if not sel.any():
         raise ModelError(f"no interest between {grid[first].date()} and {grid[t].date()}",
                          "pick a later cutoff or more data")
     periods = grid[first:t + 1]
     n_periods = len(periods)
-    user_codes, row = np.unique(cells.user[rows], return_inverse=True)
-    category_codes, col = np.unique(cells.category[rows], return_inverse=True)
-    age = (t - cells.slot[rows]).astype(float)  # 0 = the cutoff's period
-    value = cells.value[rows]
+    user_codes, row = _local(cells.user[sel], len(cells.users))
+    category_codes, col = _local(cells.category[sel], len(cells.categories))
+    slot, value = cells.slot[sel], cells.value[sel]
+    age = (t - slot).astype(float)  # 0 = the cutoff's period
     n_users, n_cats = len(user_codes), len(category_codes)
-    # one entry per (user, category) pair, column-major (csc order); rows stay in period order within a pair
-    pair_key, pair = np.unique(col.astype(np.int64) * n_users + row, return_inverse=True)
-    pair_row, pair_col = pair_key % n_users, pair_key // n_users
-    n_pairs = len(pair_key)
+    # cells are sorted by (user, category, period): each (user, category) pair is a run, oldest period first
+    starts = np.ones(len(row), dtype=bool)
+    starts[1:] = (row[1:] != row[:-1]) | (col[1:] != col[:-1])
+    pair = np.cumsum(starts) - 1
+    pair_row, pair_col = row[starts], col[starts]
+    n_pairs = len(pair_row)
+    ends = np.append(np.flatnonzero(starts)[1:] - 1, len(row) - 1)
 
     def per_pair(weights: np.ndarray) -> np.ndarray:
         return np.bincount(pair, weights=weights, minlength=n_pairs)
 
-    newest = np.full(n_pairs, np.inf)
-    np.minimum.at(newest, pair, age)
     values = np.column_stack([per_pair(value * 0.5 ** (age / h)) for h in (1.0, 4.0, 8.0)]
-                             + [np.bincount(pair, minlength=n_pairs).astype(float), newest])
-    indptr = np.concatenate([[0], np.cumsum(np.bincount(pair_col, minlength=n_cats))])
-    pairs = sparse.csc_matrix((np.arange(1, n_pairs + 1), pair_row, indptr), shape=(n_users, n_cats))  # row + 1
-    touched = sparse.csc_matrix((np.ones(n_pairs), pair_row, indptr), shape=(n_users, n_cats))
-    profile = sparse.csc_matrix((np.log1p(per_pair(value * 0.5 ** (age / 2.0))), pair_row, indptr),
-                                shape=(n_users, n_cats)).tocsr()  # item_cf's half-life 2
+                             + [np.bincount(pair, minlength=n_pairs).astype(float), age[ends]])
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(pair_row, minlength=n_users))])  # csr order
+    pairs = sparse.csr_matrix((np.arange(1, n_pairs + 1, dtype=np.int32), pair_col, indptr),
+                              shape=(n_users, n_cats)).tocsc()
+    touched = sparse.csc_matrix((np.ones(n_pairs), pairs.indices, pairs.indptr), shape=(n_users, n_cats))
+    profile = sparse.csr_matrix((np.log1p(per_pair(value * 0.5 ** (age / 2.0))), pair_col, indptr),
+                                shape=(n_users, n_cats))  # item_cf's profile (half-life 2)
     reach = np.bincount(pair_col, minlength=n_cats).astype(float)
     norm = np.sqrt(reach)
-    active = np.unique(row.astype(np.int64) * n_periods + (n_periods - 1 - age.astype(np.int64)))
-    active_row, active_t = active // n_periods, active % n_periods
-    last_t = np.full(n_users, -1)
-    np.maximum.at(last_t, active_row, active_t)
-    recent_cols = pair_col[newest < 4]
+    active = np.zeros((n_users, n_periods), dtype=bool)
+    active[row, slot - first] = True
+    last_t = n_periods - 1 - np.argmax(active[:, ::-1], axis=1)
     return _Fold(cutoff=grid[t], users=cells.users[user_codes], categories=cells.categories[category_codes],
                  periods=periods, user_codes=user_codes, category_codes=category_codes, pairs=pairs, values=values,
                  touched=touched, profile=profile,
                  category_norm=np.divide(1.0, norm, out=np.zeros_like(norm), where=norm > 0),
                  user_since=(n_periods - 1 - last_t).astype(float),
-                 user_recent=np.bincount(active_row[active_t >= n_periods - 4], minlength=n_users).astype(float),
+                 user_recent=active[:, -4:].sum(axis=1).astype(float),
                  user_breadth=np.bincount(pair_row, minlength=n_users).astype(float),
                  user_total=np.bincount(pair_row, weights=values[:, 0], minlength=n_users),
-                 popularity=np.bincount(recent_cols, minlength=n_cats).astype(float), reach=reach)
+                 popularity=np.bincount(pair_col[values[:, 4] < 4], minlength=n_cats).astype(float), reach=reach)
 
 
 def _labels(cells: _Cells, fold: _Fold, cols: np.ndarray, t: int, horizon: int,
