@@ -156,13 +156,15 @@ def _prepare(label: str, db: Path, fresh: bool = False) -> None:
         from interest_core.forecasting.page_models import page_models_root
 
         shutil.rmtree(page_models_root(db), ignore_errors=True)
+    load_before = os.getloadavg()[0]
     prepare = run_cli("prepare", "scale", "--db", str(db), *(["--force"] if fresh else []))
     tables = {f"{t['kind']} {t['freq']}": t["rows"] for t in prepare["result"]["tables"]}
     ok = prepare["seconds"] <= PREPARE_BUDGET_S
     budget = "" if label != "10m" else f"  (budget <= {PREPARE_BUDGET_S:.0f}s) {_verdict(ok)}"
-    print(f"CLI prepare (D, W, M: panel, users, categories): {prepare['seconds']:.1f}s "
+    print(f"CLI prepare (D, W, M: panel, users, categories; page models): {prepare['seconds']:.1f}s "
           f"(cpu {prepare['cpu_s']:.1f}s), "
-          f"peak {prepare['peak_gb']:.2f} GB{budget}")
+          f"peak {prepare['peak_gb']:.2f} GB{budget}; load average {load_before:.1f} before, "
+          f"{os.getloadavg()[0]:.1f} after")
     print(f"  rows: {', '.join(f'{k} {v:,}' for k, v in sorted(tables.items()))}")
 
 

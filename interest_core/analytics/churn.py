@@ -25,6 +25,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
 
 from interest_core.analytics.churn_features import (
     FEATURES,
@@ -192,15 +193,17 @@ class ChurnModel(BaseEstimator):
             raise ModelError(f"training snapshots hold one class only ({churned} of {y_train.size} churned; "
                              f"each outcome needs {MIN_CLASS_SNAPSHOTS}+)",
                              "use a longer history or a shorter horizon")
-        base = self._base_estimator().fit(x_train, y_train)
-        self.calibrated_ = False
-        model: object = base
-        if cal_cut:
-            x_cal, y_cal = self._snapshots(activity, feats, cal_cut, learners)
-            if np.unique(y_cal).size == 2 and y_cal.size >= 20:
-                # A calibrator fitted on later cutoffs than the base: it sees the drift in base rate.
-                model = FrozenCalibrated(base, self.calibration).fit(x_cal, y_cal)
-                self.calibrated_ = True
+        # One BLAS thread: on a busy 2-core machine threads contending made these small fits many times slower.
+        with threadpool_limits(1):
+            base = self._base_estimator().fit(x_train, y_train)
+            self.calibrated_ = False
+            model: object = base
+            if cal_cut:
+                x_cal, y_cal = self._snapshots(activity, feats, cal_cut, learners)
+                if np.unique(y_cal).size == 2 and y_cal.size >= 20:
+                    # A calibrator fitted on later cutoffs than the base: it sees the drift in base rate.
+                    model = FrozenCalibrated(base, self.calibration).fit(x_cal, y_cal)
+                    self.calibrated_ = True
         self.model_ = model
         self.base_model_ = base
         self.reference_ = np.median(x_train, axis=0)  # the "typical active user" reasons compare against

@@ -26,6 +26,7 @@ from scipy import sparse
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
 
 from interest_core.errors import ModelError, NotFittedError
 from interest_core.periods import period_grid
@@ -274,8 +275,9 @@ class PromotionModel:
         y_all = np.concatenate(ys)
         if y_all.all() or not y_all.any():
             raise ModelError("every past candidate engaged, or none did", "use a longer log or another horizon")
-        self.pipeline_: Pipeline = make_pipeline(
-            StandardScaler(), LogisticRegression(C=self.regularization, max_iter=2000)).fit(np.concatenate(xs), y_all)
+        with threadpool_limits(1):  # one BLAS thread: contending threads slow it down on a busy 2-core machine
+            self.pipeline_: Pipeline = make_pipeline(StandardScaler(), LogisticRegression(
+                C=self.regularization, max_iter=2000)).fit(np.concatenate(xs), y_all)
         self.fold_ = folds.fold(t)
         self.train_cutoffs_ = tuple(folds.grid[train_at])
         return self
