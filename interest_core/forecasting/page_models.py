@@ -118,7 +118,9 @@ def _churn_backtest(panel: pd.DataFrame, p: Mapping[str, Any], progress: Callabl
     from interest_core.views.ops import churn_backtest
 
     progress(0.1, "backtesting the churn classifier against recency")
-    return churn_backtest(panel, p["freq"], int(p["horizon"]), _last(p), activity=_churn_activity(panel, p))
+    result = churn_backtest(panel, p["freq"], int(p["horizon"]), _last(p), activity=_churn_activity(panel, p))
+    _ACTIVITY.clear()  # prepare fits the model first: nothing reads the activity after its backtest
+    return result
 
 
 def _engagement_scores(panel: pd.DataFrame, p: Mapping[str, Any], progress: Callable[[float, str], None]) -> Any:
@@ -178,6 +180,7 @@ def _learned_promotion(panel: pd.DataFrame, p: Mapping[str, Any], progress: Call
     progress(0.2, "learning who engages with what (users new to a category included)")
     model = PromotionModel(freq, horizon).fit(folds.panel, _last(p), folds)
     promotion = learned_promotion(model.score([category]), category)
+    del model  # its fold (every pair of the window) is not needed by the backtest
     progress(0.5, f"backtesting the learned list for {category} against a recency list")
     lift = learned_lift(folds.panel, [category], freq=freq, horizon=horizon, list_sizes=DEFAULT_LIST_SIZES,
                         cache=folds)
