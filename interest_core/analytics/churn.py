@@ -388,19 +388,20 @@ def evaluate_churn(panel: pd.DataFrame | None, *, freq: str = "W", horizon: int 
         label = labels_at(full, t, horizon)[full.positions(frame["user_id"].to_numpy())]
         rows.append(pd.DataFrame({"cutoff": full.periods[t], "user_id": frame["user_id"], "y": label.astype(int),
                                   "risk": model.predict_proba(x)[:, 1], "recency": frame["recency"]}))
-        fitted.append(model)
+        # what the summary needs of each model (the models themselves hold every user's feature matrices)
+        fitted.append({"n_train": model.n_train_, "train_users": model.n_train_users_, "base_rate": model.base_rate_})
     scores = pd.concat(rows, ignore_index=True)
     y, p = scores["y"].to_numpy(), scores["risk"].to_numpy()
     roc, pr = _safe_auc(y, p)
     r_roc, r_pr = _safe_auc(y, scores["recency"].to_numpy(dtype=float))
     per = []
-    for (cut, g), model in zip(scores.groupby("cutoff"), fitted, strict=True):
+    for (cut, g), fit in zip(scores.groupby("cutoff"), fitted, strict=True):
         m_roc, m_pr = _safe_auc(g["y"].to_numpy(), g["risk"].to_numpy())
         b_roc, b_pr = _safe_auc(g["y"].to_numpy(), g["recency"].to_numpy(dtype=float))
         per.append({"cutoff": cut, "n": len(g), "churn_rate": g["y"].mean(), "roc_auc": m_roc, "pr_auc": m_pr,
-                    "recency_roc_auc": b_roc, "recency_pr_auc": b_pr, "n_train": model.n_train_,
-                    "train_users": model.n_train_users_})
-    base_rates = np.concatenate([np.full(len(g), m.base_rate_) for (_, g), m in
+                    "recency_roc_auc": b_roc, "recency_pr_auc": b_pr, "n_train": fit["n_train"],
+                    "train_users": fit["train_users"]})
+    base_rates = np.concatenate([np.full(len(g), m["base_rate"]) for (_, g), m in
                                  zip(scores.groupby("cutoff"), fitted, strict=True)])
     return ChurnEvaluation(
         horizon=horizon, freq=freq, test_cutoffs=tuple(full.periods[tests]), n_test=len(scores),
