@@ -7,7 +7,9 @@ engaged with it and how often, item-to-item co-occurrence with the user's other 
 recency and breadth, and the category's recent popularity. It learns at the ``train_folds`` past
 cutoffs whose next ``horizon`` is known before the cutoff it scores at, so a backtest never sees
 its test window. Its probability is the chance of any interest in the category over the next
-``horizon`` periods, the unit the backtest counts hits in.
+``horizon`` periods, the unit the backtest counts hits in. On larger logs each training fold
+learns from a seeded sample of ``MAX_TRAIN_USERS`` users (every user is scored): on Tmall, 300 of
+884 users give a lift over recency at the top 100 of 1.062 against 1.067 with all of them.
 
 Design choices were made on the Tmall log at cutoffs before the first test cutoff (the weekly
 folds of 2013-05-20 and 05-27): a logistic regression beat gradient boosting there (lift over
