@@ -146,7 +146,7 @@ def _segmentation(panel: pd.DataFrame, p: Mapping[str, Any], progress: Callable[
     from interest_core.views.segments import segmentation
 
     progress(0.1, "clustering users")
-    # ids as categories: the features are grouped by user ~20 times (the sizes over time), codes group fast
+    # ids as categories: the features are grouped by user once per window of the sizes chart; codes group fast
     panel = panel.astype({"user_id": "category", "category": "category"})
     return segmentation(panel, p["freq"], method=p["method"], k=p["k"], last=p["last"],
                         sizes_window=int(p["sizes_window"]))
