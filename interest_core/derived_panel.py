@@ -49,3 +49,41 @@ def splits_periods_whole(window: Window | None, freq: str) -> bool:
     period starts), so filtering a panel by ``period`` keeps exactly the window's events."""
     bounds = [] if window is None else [b for b in (window.start, window.end) if b is not None]
     return all(period_start(b, freq) == b for b in bounds)
+
+
+def stored_source(store: Store, dataset: str, freq: str, window: Window | None = None) -> EventsSource | None:
+    """The stored panel at ``freq`` (default weights) as a source to aggregate in DuckDB, only the periods inside
+    ``window``; None when it is not built or the window cuts a period in two (callers use the panel frame)."""
+    from interest_core.derived import panel_relation
+
+    relation = panel_relation(store, dataset, freq) if splits_periods_whole(window, freq) else None
+    if relation is None:
+        return None
+    if window is not None and not window.whole:
+        relation = f"(SELECT * FROM {relation} WHERE {window.where('period')})"
+    return EventsSource(store, relation)
+
+
+def period_count(source: EventsSource, last: pd.Timestamp) -> int:
+    """Periods up to ``last`` with any panel row (``panel['period'].nunique()`` of the complete panel)."""
+    row = source.query("SELECT count(DISTINCT period) AS n FROM {events} WHERE period <= ?", [last])
+    return int(row["n"].iloc[0])
+
+
+def recent_categories(source: EventsSource, last: pd.Timestamp, limit: int = 200, recent: int = 4) -> list[str]:
+    """``views.ops.recent_categories`` of the panel up to ``last``, counted in DuckDB: categories by distinct users
+    in the last ``recent`` periods, then all-time, then by id."""
+    frame = source.query(
+        f"""WITH p AS (SELECT * FROM {{events}} WHERE period <= ?),
+                 since AS (SELECT min(period) AS start FROM (SELECT DISTINCT period FROM p
+                                                             ORDER BY period DESC LIMIT {int(recent)}))
+            SELECT category, count(DISTINCT user_id) FILTER (WHERE period >= (SELECT start FROM since)) AS lately,
+                   count(DISTINCT user_id) AS users
+            FROM p WHERE interest > 0 GROUP BY category
+            ORDER BY lately DESC, users DESC, category LIMIT {int(limit)}""", [last])
+    return frame["category"].astype(str).tolist()
+
+
+def category_rows(source: EventsSource, category: str) -> pd.DataFrame:
+    """The panel rows of one category (as ``panel.build_panel`` types them)."""
+    return _typed(source.query_arrow("SELECT * FROM {events} WHERE category = ?", [category]))

@@ -24,11 +24,13 @@ def user_tops(ds: DatasetKey, spec: GroupingSpec) -> pd.DataFrame:
 @st.cache_data(show_spinner="Finding an active user to start with...", max_entries=16)
 def default_user(ds: DatasetKey, freq: str) -> str | None:
     """An active user (most interest in the last complete period) whose new recommendations stand out."""
+    from interest_core.periods import Window
     from interest_core.views.users import default_user as pick
     from ui import queries, views
 
-    frame = queries.analytics_panel(ds, freq)
     last = queries.last_complete_period(ds, freq)
+    # Only that period's panel rows (the stored panel filtered in DuckDB), not the whole panel.
+    frame = queries.analytics_panel(ds.within(Window.of_periods(last, last, freq)), freq)
     recent = frame[frame["period"] == last].groupby("user_id", as_index=False)["interest"].sum()
     recent = recent.sort_values(["interest", "user_id"], ascending=[False, True]).head(DEFAULT_CANDIDATES)
     if recent.empty:

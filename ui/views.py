@@ -77,8 +77,10 @@ def _segment_members(ds: DatasetKey, freq: str, segment: int | None) -> list[str
 def _transitions(ds: DatasetKey, freq: str, grouping: CategoryChoice, mode: str, start: str, end: str,
                  split: str | None) -> pd.DataFrame:
     from interest_core.views.migration import transitions
+    from ui.queries import panel_periods
 
-    return transitions(analytics_panel(ds, freq, grouping), freq, cast(Mode, mode), start, end, split)
+    # Only the periods of the selection: transitions never look outside [start, end].
+    return transitions(panel_periods(ds, freq, grouping, start, end), freq, cast(Mode, mode), start, end, split)
 
 
 @st.cache_data(show_spinner="Summing the flows...", max_entries=64)

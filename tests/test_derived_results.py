@@ -1,0 +1,102 @@
+"""Whole-dataset results ``prepare`` keeps for the pages (interest_core.derived_results, issue 10): each equals
+what the page computed from the events before, pages read them instead of scanning the events, and a result of
+older events is never read."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from pandas.testing import assert_frame_equal
+
+from interest_core import derived_results, panel
+from interest_core.analytics.retention import DEFAULT_STEPS, DEFAULT_WINDOW, ordered_funnel
+from interest_core.config import GroupingSpec
+from interest_core.grouping import group_quality, learned_map
+from interest_core.ingest import pipeline
+from interest_core.store import Store
+from tests.conftest import IngestedStore
+from tests.corpus import TB_HEADER, TB_ROWS
+
+SPEC = GroupingSpec(method="learned", n_groups=12)  # the grouping pages open with on Tmall (3,000+ brands)
+
+
+def _noop(_fraction: float, _message: str) -> None:
+    return None
+
+
+@pytest.fixture(scope="module")
+def prepared(tmall_store: IngestedStore, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    db = tmall_store.copy_to(tmp_path_factory.mktemp("results"))
+    with Store(db) as store:
+        derived_results.summarize(store, "tmall", ("W", "M"), _noop)
+    return db
+
+
+def test_each_result_equals_what_the_page_computed(prepared: Path) -> None:
+    with Store(prepared, read_only=True) as store:
+        source = panel.events_source(store, "tmall")
+
+        def stored(key: str) -> derived_results.Result:
+            found = derived_results.load(store, "tmall", key)
+            assert found is not None, key
+            return found
+
+        assert derived_results.row_dict(stored("kpis")) == panel.kpis(source)
+        assert derived_results.row_dict(stored("time_window")) == panel.time_window(source)
+        assert_frame_equal(stored("category_totals").frame, panel.category_totals(source))
+        assert_frame_equal(stored("funnel").frame, panel.funnel(source))
+        for freq in ("W", "M"):
+            assert_frame_equal(stored(f"activity/{freq}").frame, panel.activity_over_time(source, freq))
+        user_category = panel.user_category_totals(source)
+        mapping = learned_map(user_category, SPEC.n_groups, SPEC.seed, noun="brand")
+        assert_frame_equal(stored("learned_map/12/0/brand").frame, mapping)
+        assert stored("group_quality/12/0/brand").facts == group_quality(user_category, mapping).__dict__
+        span = panel.time_window(source)
+        flow = ordered_funnel(source, DEFAULT_STEPS, DEFAULT_WINDOW, start=span["start"], end=span["end"])
+        found = stored("ordered_funnel/view,cart,buy/168")
+        assert_frame_equal(found.frame, flow.table)
+        assert found.facts == {"steps": list(flow.steps), "missing": list(flow.missing),
+                               "day_granular": flow.day_granular}
+
+
+def test_pages_read_the_results_instead_of_the_events(prepared: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from interest_core.periods import Window
+    from ui import grouping, queries, retention
+    from ui.store import DatasetKey
+
+    with Store(prepared, read_only=True) as store:
+        source = panel.events_source(store, "tmall")
+        expected = {"kpis": panel.kpis(source), "funnel": panel.funnel(source),
+                    "totals": panel.category_totals(source)}
+        ds = DatasetKey(str(prepared.resolve()), "tmall", store.fingerprint("tmall"))
+
+    def scans(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("a page scanned the events for a result prepare keeps")
+
+    for name in ("kpis", "funnel", "category_totals", "user_category_totals", "activity_over_time", "time_window"):
+        monkeypatch.setattr(panel, name, scans)
+    assert queries.kpis(ds) == expected["kpis"]
+    assert_frame_equal(queries.funnel(ds), expected["funnel"])
+    assert_frame_equal(grouping.category_totals(ds), expected["totals"])
+    assert grouping.quality(ds, SPEC) is not None and grouping.base_map(ds, SPEC) is not None
+    assert not queries.activity(ds, "W").empty and queries.window(ds)["outside"] >= 0
+    assert retention.funnel(ds, DEFAULT_STEPS, 168).steps == DEFAULT_STEPS
+    # a date range is not the whole dataset: computed from its events, as before
+    with pytest.raises(AssertionError, match="scanned the events"):
+        queries.kpis(ds.within(Window(pd.Timestamp(expected["kpis"]["start"]).normalize() + pd.Timedelta(days=7))))
+
+
+def test_prepare_keeps_results_and_never_reads_those_of_older_events(prepared: Path, tmp_path: Path) -> None:
+    db = tmp_path / "copy.duckdb"
+    db.write_bytes(prepared.read_bytes())
+    messages: list[str] = []
+    with Store(db) as store:
+        derived_results.summarize(store, "tmall", ("W",), lambda _f, m: messages.append(m))
+        assert messages == ["tmall: page summaries already built"]
+        small = tmp_path / "small.csv"
+        small.write_text("\n".join([TB_HEADER, *TB_ROWS]) + "\n")
+        store.delete("tmall")
+        pipeline.ingest(store, small, name="tmall")  # the same name, other events
+        assert derived_results.load(store, "tmall", "kpis") is None
