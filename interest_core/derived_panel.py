@@ -87,3 +87,11 @@ def recent_categories(source: EventsSource, last: pd.Timestamp, limit: int = 200
 def category_rows(source: EventsSource, category: str) -> pd.DataFrame:
     """The panel rows of one category (as ``panel.build_panel`` types them)."""
     return _typed(source.query_arrow("SELECT * FROM {events} WHERE category = ?", [category]))
+
+
+def user_period_totals(source: EventsSource, last: pd.Timestamp) -> pd.DataFrame:
+    """user_id, period, interest: each user's interest per period up to ``last``, summed over categories in DuckDB
+    (what per-segment demand needs of the panel: a row per user and period, not per category)."""
+    frame = source.query_arrow("SELECT user_id, period, sum(interest) AS interest FROM {events} "
+                               "WHERE period <= ? GROUP BY ALL ORDER BY user_id, period", [last])
+    return frame.astype({"user_id": "string", "interest": "float64"}).assign(period=pd.to_datetime(frame["period"]))

@@ -100,3 +100,59 @@ def test_prepare_keeps_results_and_never_reads_those_of_older_events(prepared: P
         store.delete("tmall")
         pipeline.ingest(store, small, name="tmall")  # the same name, other events
         assert derived_results.load(store, "tmall", "kpis") is None
+
+
+def test_queries_over_the_stored_panel_equal_those_over_the_panel_frame(tmall_store: IngestedStore,
+                                                                       tmp_path: Path) -> None:
+    """Promotions and Demand count in DuckDB over the stored panel what they counted over the whole panel frame."""
+    from interest_core import derived, derived_panel
+    from interest_core.analytics.promotions import recency_ranking
+    from interest_core.config import PanelSpec
+    from interest_core.periods import Window
+    from interest_core.views.ops import promotion_horizons, recent_categories
+
+    db = tmall_store.copy_to(tmp_path)
+    with Store(db) as store:
+        derived.prepare(store, "tmall", freqs=["W"], steps=())
+        source = derived_panel.stored_source(store, "tmall", "W")
+        full = derived_panel.stored_panel(store, "tmall", PanelSpec(freq="W"))
+        assert source is not None and full is not None
+        last = pd.Timestamp(full["period"].max()) - pd.Timedelta(weeks=1)
+        complete = full[full["period"] <= last]
+        assert promotion_horizons(complete, "W") == [
+            h for h in (1, 2, 3, 4) if derived_panel.period_count(source, last) >= 2 * h + 4]
+        assert derived_panel.period_count(source, last) == complete["period"].nunique()
+        assert derived_panel.recent_categories(source, last, 50) == recent_categories(complete, 50)
+        category = recent_categories(complete, 1)[0]
+        assert_frame_equal(recency_ranking(derived_panel.category_rows(source, category), [category], last),
+                           recency_ranking(complete, [category], last))
+        totals = derived_panel.user_period_totals(source, last)
+        expected = complete.groupby(["user_id", "period"], as_index=False)["interest"].sum()
+        assert_frame_equal(totals, expected.sort_values(["user_id", "period"], ignore_index=True),
+                           check_exact=False, rtol=1e-12)
+        window = Window.of_periods(last - pd.Timedelta(weeks=3), last, "W")
+        narrowed = derived_panel.stored_source(store, "tmall", "W", window)
+        assert narrowed is not None and derived_panel.period_count(narrowed, last) == 4
+
+
+def test_a_few_periods_of_the_panel_equal_those_periods_of_the_whole_panel(prepared: Path) -> None:
+    """Migration and Demand trends read only the periods they look at (ui.queries.panel_periods)."""
+    from interest_core import derived
+    from interest_core.grouping import CategoryChoice
+    from interest_core.periods import Window
+    from ui import queries
+    from ui.store import DatasetKey
+
+    with Store(prepared) as store:
+        derived.prepare(store, "tmall", freqs=["W"], steps=())
+        ds = DatasetKey(str(prepared.resolve()), "tmall", store.fingerprint("tmall"))
+    for grouping in (CategoryChoice(SPEC, drop_other=True), 5, None):
+        whole = queries.analytics_panel(ds, "W", grouping)
+        last = pd.Timestamp(whole["period"].max())
+        first = last - pd.Timedelta(weeks=5)
+        expected = Window.of_periods(first, last, "W").clip(whole).reset_index(drop=True)
+        got = queries.panel_periods(ds, "W", grouping, first, last)
+        key = ["user_id", "category", "period"]
+        assert len(got) == len(expected) > 0
+        assert_frame_equal(got.sort_values(key, ignore_index=True), expected.sort_values(key, ignore_index=True),
+                           check_exact=False, rtol=1e-12)
