@@ -95,3 +95,19 @@ def user_period_totals(source: EventsSource, last: pd.Timestamp) -> pd.DataFrame
     frame = source.query_arrow("SELECT user_id, period, sum(interest) AS interest FROM {events} "
                                "WHERE period <= ? GROUP BY ALL ORDER BY user_id, period", [last])
     return frame.astype({"user_id": "string", "interest": "float64"}).assign(period=pd.to_datetime(frame["period"]))
+
+
+def grouped_source(store: Store, dataset: str, freq: str, category_map: pd.DataFrame | None = None,
+                   window: Window | None = None, *, drop: str | None = None) -> EventsSource | None:
+    """``stored_source`` with categories folded through ``category_map`` (category, group) in the query, and the
+    rows of category ``drop`` left out (e.g. 'other'): user_id, category, period, interest; None as there."""
+    base = stored_source(store, dataset, freq, window)
+    if base is None:
+        return None
+    frames = {"ic_groups": category_map[["category", "group"]].astype("string")} if category_map is not None else {}
+    label = 'coalesce(g."group", p.category)' if frames else "p.category"
+    join = "LEFT JOIN ic_groups g ON p.category = g.category" if frames else ""
+    relation = f"(SELECT p.user_id, {label} AS category, p.period, p.interest FROM {base.relation} p {join})"
+    if drop is not None:
+        relation = f"(SELECT * FROM {relation} WHERE category <> '{drop.replace(chr(39), chr(39) * 2)}')"
+    return EventsSource(store, relation, frames=frames or None)

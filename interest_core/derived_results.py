@@ -30,7 +30,7 @@ RESULTS_TABLE = "derived_results"
 RESULTS_DDL = f"""CREATE TABLE IF NOT EXISTS {RESULTS_TABLE} (
     dataset VARCHAR NOT NULL, events_table VARCHAR NOT NULL, key VARCHAR NOT NULL, frame BLOB, facts VARCHAR,
     built_at TIMESTAMP, PRIMARY KEY (dataset, key))"""
-SUMMARIES_VERSION = 1  # raise it when summarize computes something else: prepare then recomputes them
+SUMMARIES_VERSION = 2  # raise it when summarize computes something else: prepare then recomputes them
 # What a category of a known log format is, for learned group names ('brand 911, 26288 +702').
 CATEGORY_NOUN = {"tmall2014": "brand"}
 
@@ -118,6 +118,7 @@ def summarize(store: Store, dataset: str, freqs: tuple[str, ...], progress: Prog
     from interest_core import panel
     from interest_core.analytics.retention import DEFAULT_STEPS, DEFAULT_WINDOW, ordered_funnel
     from interest_core.grouping import group_quality, learned_map, suggested_grouping
+    from interest_core.views.users import user_tops
 
     done = load(store, dataset, "summaries")
     wanted = {result_key("activity", f) for f in freqs}
@@ -151,6 +152,7 @@ def summarize(store: Store, dataset: str, freqs: tuple[str, ...], progress: Prog
         user_category = panel.user_category_totals(source)
         mapping = learned_map(user_category, spec.n_groups, spec.seed, noun=noun)
         out[result_key("learned_map", spec.n_groups, spec.seed, noun)] = Result(mapping)
+        out[result_key("user_tops", spec.n_groups, spec.seed, noun)] = Result(user_tops(user_category, mapping))
         quality = group_quality(user_category, mapping)
         out[result_key("group_quality", spec.n_groups, spec.seed, noun)] = Result(facts=asdict(quality))
 

@@ -16,6 +16,7 @@ from interest_core.config import GroupingSpec
 from interest_core.grouping import group_quality, learned_map
 from interest_core.ingest import pipeline
 from interest_core.store import Store
+from interest_core.views.users import user_tops
 from tests.conftest import IngestedStore
 from tests.corpus import TB_HEADER, TB_ROWS
 
@@ -52,6 +53,7 @@ def test_each_result_equals_what_the_page_computed(prepared: Path) -> None:
         user_category = panel.user_category_totals(source)
         mapping = learned_map(user_category, SPEC.n_groups, SPEC.seed, noun="brand")
         assert_frame_equal(stored("learned_map/12/0/brand").frame, mapping)
+        assert_frame_equal(stored("user_tops/12/0/brand").frame, user_tops(user_category, mapping))
         assert stored("group_quality/12/0/brand").facts == group_quality(user_category, mapping).__dict__
         span = panel.time_window(source)
         flow = ordered_funnel(source, DEFAULT_STEPS, DEFAULT_WINDOW, start=span["start"], end=span["end"])
@@ -63,7 +65,7 @@ def test_each_result_equals_what_the_page_computed(prepared: Path) -> None:
 
 def test_pages_read_the_results_instead_of_the_events(prepared: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from interest_core.periods import Window
-    from ui import grouping, queries, retention
+    from ui import grouping, queries, retention, users
     from ui.store import DatasetKey
 
     with Store(prepared, read_only=True) as store:
@@ -83,6 +85,7 @@ def test_pages_read_the_results_instead_of_the_events(prepared: Path, monkeypatc
     assert grouping.quality(ds, SPEC) is not None and grouping.base_map(ds, SPEC) is not None
     assert not queries.activity(ds, "W").empty and queries.window(ds)["outside"] >= 0
     assert retention.funnel(ds, DEFAULT_STEPS, 168).steps == DEFAULT_STEPS
+    assert not users.user_tops(ds, SPEC).empty
     # a date range is not the whole dataset: computed from its events, as before
     with pytest.raises(AssertionError, match="scanned the events"):
         queries.kpis(ds.within(Window(pd.Timestamp(expected["kpis"]["start"]).normalize() + pd.Timedelta(days=7))))
@@ -156,3 +159,30 @@ def test_a_few_periods_of_the_panel_equal_those_periods_of_the_whole_panel(prepa
         assert len(got) == len(expected) > 0
         assert_frame_equal(got.sort_values(key, ignore_index=True), expected.sort_values(key, ignore_index=True),
                            check_exact=False, rtol=1e-12)
+
+
+@pytest.mark.parametrize("freq", ["W", "M"])
+def test_share_transitions_in_duckdb_equal_those_in_pandas(tmall_store: IngestedStore, tmp_path: Path,
+                                                            freq: str) -> None:
+    """Migration couples shares in DuckDB over the stored panel (analytics.migration_sql): the same flows."""
+    from interest_core import derived, derived_panel
+    from interest_core.analytics import migration, migration_sql
+    from interest_core.config import PanelSpec
+    from interest_core.grouping import OTHER, topk_map
+
+    db = tmall_store.copy_to(tmp_path)
+    with Store(db) as store:
+        derived.prepare(store, "tmall", freqs=[freq], steps=())
+        groups = topk_map(panel.category_totals(panel.events_source(store, "tmall")), 6)
+        whole = derived_panel.stored_panel(store, "tmall", PanelSpec(freq=freq), groups)
+        assert whole is not None
+        periods = sorted(whole["period"].unique())
+        start, end = periods[1], periods[-2]
+        for drop in (None, OTHER):
+            frame = whole if drop is None else whole[whole["category"] != OTHER]
+            expected = migration.share_transitions(frame, freq, start=start, end=end, entry_exit=True)
+            source = derived_panel.grouped_source(store, "tmall", freq, groups, drop=drop)
+            assert source is not None
+            got = migration_sql.share_transitions(source, freq, start=start, end=end)
+            assert len(got) == len(expected) > 0 and got["to_category"].eq(migration.GONE).any()
+            assert_frame_equal(got, expected, check_exact=False, rtol=1e-9, atol=1e-12)

@@ -44,7 +44,12 @@ def user_forecast(ds: DatasetKey, user: str, freq: str, model: str = "recency_de
 def _recommender(ds: DatasetKey, level: str, known_weight: float) -> Any:
     from interest_core.analytics import recommendations as rec
 
-    train = rec.interactions(ds.source(), level=level)  # type: ignore[arg-type]
+    if level == "category":  # the user x category totals the grouping reads too (one scan of the events)
+        from ui.grouping import user_category
+
+        train = user_category(ds).rename(columns={"category": "item"}).astype({"user_id": "string", "item": "string"})
+    else:
+        train = rec.interactions(ds.source(), level=level)  # type: ignore[arg-type]
     return rec.CooccurrenceRecommender(known_weight=known_weight).fit(train)
 
 
@@ -52,6 +57,11 @@ def recommendations(ds: DatasetKey, user: str, k: int = 10, level: str = "catego
                     known_weight: float = 0.0) -> pd.DataFrame:
     """item, score, rank, known: the user's top k next categories (or items) by user-user cosine."""
     return _recommender(ds, level, known_weight).recommend([user], k=k).drop(columns="user_id")
+
+
+def recommendations_of(ds: DatasetKey, users: list[str], k: int = 10) -> pd.DataFrame:
+    """user_id, item, score, rank, known: ``recommendations`` of several users in one call."""
+    return _recommender(ds, "category", 0.0).recommend(users, k=k)
 
 
 def segmentation(ds: DatasetKey, freq: str, method: str = "kmeans", k: int | None = None, last: int | None = None,
@@ -76,8 +86,18 @@ def _segment_members(ds: DatasetKey, freq: str, segment: int | None) -> list[str
 @st.cache_data(show_spinner="Finding how interest moved...", max_entries=32)
 def _transitions(ds: DatasetKey, freq: str, grouping: CategoryChoice, mode: str, start: str, end: str,
                  split: str | None) -> pd.DataFrame:
+    from interest_core.analytics.migration_sql import share_transitions
+    from interest_core.derived_panel import grouped_source
+    from interest_core.grouping import OTHER
     from interest_core.views.migration import transitions
+    from ui.grouping import panel_map
     from ui.queries import panel_periods
+
+    if mode == "periods":  # the coupling in DuckDB over the stored panel (pandas merges took 5-10 s at 10 M events)
+        source = grouped_source(ds.store(), ds.name, freq, panel_map(ds, grouping), ds.window,
+                                drop=OTHER if grouping.drop_other else None)
+        if source is not None:
+            return share_transitions(source, freq, start=start, end=end)
 
     # Only the periods of the selection: transitions never look outside [start, end].
     return transitions(panel_periods(ds, freq, grouping, start, end), freq, cast(Mode, mode), start, end, split)
