@@ -169,12 +169,13 @@ def test_share_transitions_in_duckdb_equal_those_in_pandas(tmall_store: Ingested
     from interest_core.analytics import migration, migration_sql
     from interest_core.config import PanelSpec
     from interest_core.grouping import OTHER, topk_map
+    from interest_core.periods import check_freq
 
     db = tmall_store.copy_to(tmp_path)
     with Store(db) as store:
         derived.prepare(store, "tmall", freqs=[freq], steps=())
         groups = topk_map(panel.category_totals(panel.events_source(store, "tmall")), 6)
-        whole = derived_panel.stored_panel(store, "tmall", PanelSpec(freq=freq), groups)
+        whole = derived_panel.stored_panel(store, "tmall", PanelSpec(freq=check_freq(freq)), groups)
         assert whole is not None
         periods = sorted(whole["period"].unique())
         start, end = periods[1], periods[-2]
