@@ -64,6 +64,20 @@ def recommendations_of(ds: DatasetKey, users: list[str], k: int = 10) -> pd.Data
     return _recommender(ds, "category", 0.0).recommend(users, k=k)
 
 
+@st.cache_data(show_spinner=False, max_entries=32)
+def segment_members(ds: DatasetKey, freq: str, method: str, k: int | None, last: int | None,
+                    grouping: CategoryChoice, segment: int) -> pd.DataFrame:
+    """One segment's users (segment_profiles.member_table) with a link to each one's User page ('open')."""
+    from urllib.parse import quote
+
+    from interest_core.analytics.segment_profiles import member_table
+
+    seg = segmentation(ds, freq, method, k, last, grouping=grouping)
+    users = member_table(seg.features, seg.labels.to_numpy(), segment, freq)
+    name = quote(ds.name)
+    return users.assign(open=[f"user?user={quote(str(u))}&dataset={name}" for u in users["user_id"]])
+
+
 def segmentation(ds: DatasetKey, freq: str, method: str = "kmeans", k: int | None = None, last: int | None = None,
                  sizes_window: int = SIZES_WINDOW, grouping: CategoryChoice | None = None) -> Segmentation:
     """Features, labels, descriptions, projection, silhouette and sizes over time of one segmentation; category
@@ -83,7 +97,9 @@ def _segment_members(ds: DatasetKey, freq: str, segment: int | None) -> list[str
     return None if segment is None else segmentation(ds, freq).members(segment)
 
 
-@st.cache_data(show_spinner="Finding how interest moved...", max_entries=32)
+# A resource, not data: the frame (a row per user, period pair and flow; 3 M rows on a 10 M-event log) is
+# shared as it is, where cache_data would copy it on every read; callers only filter it.
+@st.cache_resource(show_spinner="Finding how interest moved...", max_entries=8)
 def _transitions(ds: DatasetKey, freq: str, grouping: CategoryChoice, mode: str, start: str, end: str,
                  split: str | None) -> pd.DataFrame:
     from interest_core.analytics.migration_sql import share_transitions
