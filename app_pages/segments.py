@@ -107,7 +107,7 @@ def draw(ds: DatasetKey, freq: str) -> None:
         words["diversity"]: st.column_config.NumberColumn(format="%.1f"),
     })
     widgets.csv_download("These users (CSV)", pd.DataFrame(users.drop(columns="open")),
-                         f"{dataset}_segment_{pick}_users.csv", key="seg_users_csv")
+                         f"{dataset}_segment_{pick}_users.csv", key="seg_users_csv", deferred=True)
 
 
 here = frame.current()
