@@ -187,3 +187,41 @@ def test_share_transitions_in_duckdb_equal_those_in_pandas(tmall_store: Ingested
             got = migration_sql.share_transitions(source, freq, start=start, end=end)
             assert len(got) == len(expected) > 0 and got["to_category"].eq(migration.GONE).any()
             assert_frame_equal(got, expected, check_exact=False, rtol=1e-9, atol=1e-12)
+
+
+def test_migration_aggregates_in_duckdb_equal_those_in_pandas(tmall_store: IngestedStore, tmp_path: Path) -> None:
+    """The Migration page sums its matrix, Sankey links and a flow's users in DuckDB over the Arrow transitions
+    (migration_sql.view_tables / flow_users): the same cells, links, users and counts as the pandas functions."""
+    from interest_core import derived, derived_panel
+    from interest_core.analytics import migration, migration_sql
+    from interest_core.grouping import topk_map
+    from interest_core.views.migration import SANKEY_LAST_PAIRS, SANKEY_MAX_CATEGORIES, migration_view, of_users
+
+    db = tmall_store.copy_to(tmp_path)
+    with Store(db) as store:
+        derived.prepare(store, "tmall", freqs=["W"], steps=())
+        groups = topk_map(panel.category_totals(panel.events_source(store, "tmall")), 12)
+        source = derived_panel.grouped_source(store, "tmall", "W", groups)
+        assert source is not None
+        table = migration_sql.transitions_table(source, "W")
+        frame = migration_sql.share_transitions(source, "W")
+    assert table.num_rows == len(frame) > 0
+    members = sorted(set(frame["user_id"]))[::3]
+    for who, min_users in ((None, 5), (members, 1), (members, 3)):
+        expected = migration_view(of_users(frame, who), min_users=min_users)
+        got = migration_sql.view_tables(table, who, min_users=min_users, top_k=SANKEY_MAX_CATEGORIES,
+                                        last_pairs=SANKEY_LAST_PAIRS)
+        assert (got.users, got.pairs, got.hidden, got.links_hidden) == (
+            expected.users, expected.pairs, expected.hidden, expected.links_hidden)
+        for mine, theirs, keys in ((got.matrix, expected.matrix, ["from_category", "to_category"]),
+                                   (got.links, expected.links, ["period", "to_period", "from_category",
+                                                                "to_category"])):
+            assert len(mine) == len(theirs) > 0
+            assert_frame_equal(mine.sort_values(keys, ignore_index=True), theirs.sort_values(keys, ignore_index=True),
+                               check_exact=False, rtol=1e-12, check_dtype=False)
+        flows = migration.top_flows(expected.matrix, 3)
+        for a, b in zip(flows["from_category"], flows["to_category"], strict=True):
+            theirs = migration.flow_users(of_users(frame, who), a, b)
+            mine = migration_sql.flow_users(table, who, a, b)
+            assert len(mine) == len(theirs) > 0
+            assert_frame_equal(mine, theirs, check_exact=False, rtol=1e-12, check_dtype=False)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any, cast
 
 import pandas as pd
+import pyarrow as pa
 import streamlit as st
 
 from interest_core.grouping import CategoryChoice
@@ -97,12 +98,13 @@ def _segment_members(ds: DatasetKey, freq: str, segment: int | None) -> list[str
     return None if segment is None else segmentation(ds, freq).members(segment)
 
 
-# A resource, not data: the frame (a row per user, period pair and flow; 3 M rows on a 10 M-event log) is
-# shared as it is, where cache_data would copy it on every read; callers only filter it.
+# A resource, not data: the transitions (a row per user, period pair and flow; 3 M rows on a 10 M-event log) are
+# shared as they are, where cache_data would copy them on every read; callers only aggregate or filter them. Over
+# the stored panel ("periods" mode) they stay an Arrow table that DuckDB aggregates (migration_sql).
 @st.cache_resource(show_spinner="Finding how interest moved...", max_entries=8)
 def _transitions(ds: DatasetKey, freq: str, grouping: CategoryChoice, mode: str, start: str, end: str,
-                 split: str | None) -> pd.DataFrame:
-    from interest_core.analytics.migration_sql import share_transitions
+                 split: str | None) -> pd.DataFrame | pa.Table:
+    from interest_core.analytics.migration_sql import transitions_table
     from interest_core.derived_panel import grouped_source
     from interest_core.grouping import OTHER
     from interest_core.views.migration import transitions
@@ -113,7 +115,7 @@ def _transitions(ds: DatasetKey, freq: str, grouping: CategoryChoice, mode: str,
         source = grouped_source(ds.store(), ds.name, freq, panel_map(ds, grouping), ds.window,
                                 drop=OTHER if grouping.drop_other else None)
         if source is not None:
-            return share_transitions(source, freq, start=start, end=end)
+            return transitions_table(source, freq, start=start, end=end)
 
     # Only the periods of the selection: transitions never look outside [start, end].
     return transitions(panel_periods(ds, freq, grouping, start, end), freq, cast(Mode, mode), start, end, split)
@@ -124,22 +126,33 @@ def migration_view(ds: DatasetKey, freq: str, grouping: CategoryChoice, mode: st
                    split: str | None = None, segment: int | None = None, min_users: int = 5) -> MigrationView:
     """Matrix, Sankey links, net flows, users and period pairs of one selection; ``segment`` restricts
     it to the users of one segment of the default segmentation."""
+    from interest_core.analytics.migration import net_flows
+    from interest_core.analytics.migration_sql import view_tables
+    from interest_core.views.migration import SANKEY_LAST_PAIRS, SANKEY_MAX_CATEGORIES, of_users
     from interest_core.views.migration import migration_view as assemble
-    from interest_core.views.migration import of_users
 
-    tr = of_users(_transitions(ds, freq, grouping, mode, start, end, split), _segment_members(ds, freq, segment))
-    return assemble(tr, min_users=min_users)
+    tr = _transitions(ds, freq, grouping, mode, start, end, split)
+    members = _segment_members(ds, freq, segment)
+    if isinstance(tr, pd.DataFrame):
+        return assemble(of_users(tr, members), min_users=min_users)
+    t = view_tables(tr, members, min_users=min_users, top_k=SANKEY_MAX_CATEGORIES, last_pairs=SANKEY_LAST_PAIRS)
+    return MigrationView(matrix=t.matrix, hidden=t.hidden, links=t.links, links_hidden=t.links_hidden,
+                         net=net_flows(t.matrix), users=t.users, pairs=t.pairs)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def flow_users(ds: DatasetKey, freq: str, grouping: CategoryChoice, mode: str, start: str, end: str, split: str | None,
                segment: int | None, from_category: str, to_category: str) -> pd.DataFrame:
     """The users behind one flow of a migration_view selection, biggest flow first."""
+    from interest_core.analytics import migration_sql
     from interest_core.analytics.migration import flow_users as users_of
     from interest_core.views.migration import of_users
 
-    tr = of_users(_transitions(ds, freq, grouping, mode, start, end, split), _segment_members(ds, freq, segment))
-    return users_of(tr, from_category, to_category)
+    tr = _transitions(ds, freq, grouping, mode, start, end, split)
+    members = _segment_members(ds, freq, segment)
+    if isinstance(tr, pd.DataFrame):
+        return users_of(of_users(tr, members), from_category, to_category)
+    return migration_sql.flow_users(tr, members, from_category, to_category)
 
 
 @st.cache_data(show_spinner="Forecasting where interest will move...", max_entries=32)
