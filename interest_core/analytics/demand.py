@@ -22,6 +22,7 @@ from interest_core.forecasting import backtest, series
 from interest_core.forecasting.forecasters import make_forecaster
 from interest_core.forecasting.forecasters.base import ProgressCallback
 from interest_core.ingest.privacy import DEFAULT_MIN_GROUP, suppress_small_groups
+from interest_core.panel import EventsSource
 from interest_core.periods import PERIOD_OFFSETS
 
 DEFAULT_MODELS: tuple[str, ...] = ("last_value", "window_mean", "recency_decay", "arima")
@@ -139,7 +140,37 @@ def rising_falling(panel: pd.DataFrame, freq: str, *, recent: int = 4, previous:
     d = wide["recent"] / recent - wide["previous"] / previous
     per = pd.DataFrame({"d": d, "d2": d**2, "recent": wide["recent"] / recent, "previous": wide["previous"] / previous,
                         "in_recent": wide["recent"] > 0, "in_previous": wide["previous"] > 0})
-    agg = per.groupby(level="category", observed=True).sum()
+    return _trend_table(per.groupby(level="category", observed=True).sum(), min_users, z_min, min_change)
+
+
+def rising_falling_sql(source: EventsSource, freq: str, *, last_period: pd.Timestamp, recent: int = 4,
+                       previous: int = 4, min_users: int = DEFAULT_MIN_GROUP, z_min: float = 2.0,
+                       min_change: float = 0.1) -> tuple[pd.DataFrame, int]:
+    """``rising_falling`` of a panel relation (rows of user_id, category, period, interest; the stored panel)
+    summed per user and category in DuckDB: no frame of the windows' panel rows. Equal up to float order."""
+    if recent < 1 or previous < 1:
+        raise ModelError("both windows need at least 1 period", "pass recent >= 1 and previous >= 1")
+    last = pd.Timestamp(last_period)
+    step = PERIOD_OFFSETS[freq]
+    recent_start = last - step * (recent - 1)
+    previous_start = recent_start - step * previous
+    agg = source.query(f"""
+        WITH pair AS (SELECT category, user_id, coalesce(sum(interest) FILTER (WHERE period >= $1), 0) AS r,
+                             coalesce(sum(interest) FILTER (WHERE period < $1), 0) AS p
+                      FROM {{events}} WHERE period >= $2 AND period <= $3 GROUP BY ALL),
+        per AS (SELECT category, r / {int(recent)} AS recent, p / {int(previous)} AS previous,
+                       r / {int(recent)} - p / {int(previous)} AS d, r > 0 AS in_recent, p > 0 AS in_previous
+                FROM pair)
+        SELECT category, sum(d) AS d, sum(d * d) AS d2, sum(recent) AS recent, sum(previous) AS previous,
+               count(*) FILTER (WHERE in_recent) AS in_recent, count(*) FILTER (WHERE in_previous) AS in_previous
+        FROM per GROUP BY category ORDER BY category""", [recent_start, previous_start, last])
+    if agg.empty:
+        return pd.DataFrame(columns=list(TREND_COLUMNS)), 0
+    return _trend_table(agg.set_index("category"), min_users, z_min, min_change)
+
+
+def _trend_table(agg: pd.DataFrame, min_users: int, z_min: float, min_change: float) -> tuple[pd.DataFrame, int]:
+    """The trend rows from per-category sums of d, d2, recent, previous, in_recent, in_previous."""
     out = pd.DataFrame({
         "category": agg.index.astype(str), "recent": agg["recent"].to_numpy(), "previous": agg["previous"].to_numpy(),
         "change": agg["d"].to_numpy(),
