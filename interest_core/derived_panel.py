@@ -89,6 +89,13 @@ def category_rows(source: EventsSource, category: str) -> pd.DataFrame:
     return _typed(source.query_arrow("SELECT * FROM {events} WHERE category = ?", [category]))
 
 
+def user_category_totals(source: EventsSource) -> pd.DataFrame:
+    """``panel.user_category_totals`` (default weights) of a stored panel: each user's interest per category summed
+    over its periods in DuckDB (the panel holds fewer rows than the events; equal up to float order)."""
+    return source.query("SELECT user_id, category, sum(interest) AS interest FROM {events} GROUP BY ALL "
+                        "ORDER BY user_id, category")
+
+
 def user_period_totals(source: EventsSource, last: pd.Timestamp) -> pd.DataFrame:
     """user_id, period, interest: each user's interest per period up to ``last``, summed over categories in DuckDB
     (what per-segment demand needs of the panel: a row per user and period, not per category)."""

@@ -255,3 +255,21 @@ def test_rising_falling_in_duckdb_equals_that_in_pandas(tmall_store: IngestedSto
                                      min_users=min_users)
             assert got[1] == expected[1] and len(got[0]) == len(expected[0]) > 0
             assert_frame_equal(got[0], expected[0], check_exact=False, rtol=1e-12, check_dtype=False)
+
+
+def test_user_category_totals_of_the_stored_panel_equal_those_of_the_events(tmall_store: IngestedStore,
+                                                                            tmp_path: Path) -> None:
+    """The recommender and groupings read each user's category totals summed from the stored panel
+    (derived_panel.user_category_totals): the same rows and interest as panel.user_category_totals."""
+    from interest_core import derived, derived_panel
+
+    db = tmall_store.copy_to(tmp_path)
+    with Store(db) as store:
+        derived.prepare(store, "tmall", freqs=["W", "M"], steps=())
+        expected = panel.user_category_totals(panel.events_source(store, "tmall"))
+        for freq in ("W", "M"):
+            source = derived_panel.stored_source(store, "tmall", freq)
+            assert source is not None
+            got = derived_panel.user_category_totals(source)
+            assert len(got) == len(expected) > 0
+            assert_frame_equal(got, expected, check_exact=False, rtol=1e-12)

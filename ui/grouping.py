@@ -31,6 +31,17 @@ def category_totals(ds: DatasetKey) -> pd.DataFrame:
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def user_category(ds: DatasetKey) -> pd.DataFrame:
+    """user_id, category, interest over the key's events (panel.user_category_totals): summed from the smallest
+    stored panel when the key reads the whole dataset (a quarter of the rows of the events; equal up to float
+    order), else from the events."""
+    from interest_core.derived_panel import stored_source, user_category_totals
+    from ui.queries import whole_dataset
+
+    if whole_dataset(ds):
+        for freq in ("M", "W", "D"):
+            source = stored_source(ds.store(), ds.name, freq)
+            if source is not None:
+                return user_category_totals(source)
     return panel.user_category_totals(ds.source())
 
 
