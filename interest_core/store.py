@@ -233,6 +233,11 @@ class Store:
         with store_sharing.writing(self.path, self.wait_s) as cur:
             yield cur
 
+    @property
+    def in_memory(self) -> bool:
+        """A private ``:memory:`` store (one connection of this process, no file)."""
+        return self._memory is not None
+
     def check_writable(self) -> None:
         if self.read_only:
             raise StoreError("this store was opened read-only", "open it without read_only to change it")

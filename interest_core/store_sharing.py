@@ -135,11 +135,11 @@ def _prune_spill_dirs(parent: Path) -> None:
         return
     for folder in parent.glob("pid-*"):
         pid = folder.name[4:]
-        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+        if pid.isdigit() and int(pid) != os.getpid() and not pid_alive(int(pid)):
             shutil.rmtree(folder, ignore_errors=True)
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -178,6 +178,15 @@ def _close_if_idle(state: _File) -> None:
     with state.cond:
         if state.con is not None and not state.readers and not state.writing and \
                 time.monotonic() - state.idle_since >= LINGER_S * 0.9:
+            _close(state)
+            state.cond.notify_all()
+
+
+def release(path: Path) -> None:
+    """Close this process's idle read connection now, not after the linger: another process is about to write."""
+    state = _file(path)
+    with state.cond:
+        if state.con is not None and not state.readers and not state.writing:
             _close(state)
             state.cond.notify_all()
 

@@ -20,7 +20,7 @@ import pytest
 
 from interest_core.cli.main import main as cli_main
 from interest_core.config import IngestOptions
-from interest_core.errors import DecompressedTooLargeError, StoreError
+from interest_core.errors import DatasetExistsError, DecompressedTooLargeError, NoUsableRowsError, StoreError
 from interest_core.ingest import pipeline
 from interest_core.ingest.privacy import pseudonymize
 from interest_core.ingest.sources import open_source
@@ -202,6 +202,56 @@ def test_pseudonymised_ids_never_reach_the_database_file(users: int, tmp_path: P
     assert b"RAWID" not in content
     stored = store.query(f"SELECT user_id FROM {store.table('p')} ORDER BY user_id LIMIT 1")["user_id"].iloc[0]
     assert stored in set(pseudonymize(raw[:3] if users == 3 else raw, b"k" * 40))
+
+
+def _ingest_temps(db: Path) -> list[Path]:
+    area = db.with_name(f".{db.name}.tmp")
+    return sorted(area.glob("ingest-*")) if area.exists() else []
+
+
+def test_pseudonymised_ingest_writes_in_a_child_and_reports_progress(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("IC_TEST_KEY", "k" * 40)
+    path = tmp_path / "ids.csv"
+    path.write_text(_rows(500, user="U{i}"))
+    db = tmp_path / "p.duckdb"
+    store = Store(db)
+    steps: list[tuple[float, str]] = []
+    options = IngestOptions(pseudonymize_key_env="IC_TEST_KEY")
+    result = pipeline.ingest(store, path, name="p", options=options, progress=lambda f, m: steps.append((f, m)))
+    assert result.created and result.report.rows_kept == 500 and store.describe("p").users == 500
+    fractions = [f for f, _ in steps]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+    messages = [m for _, m in steps]
+    assert "writing the dataset" in messages and "summarising" in messages  # the writer's own steps arrive
+    assert _ingest_temps(db) == []
+    again = pipeline.ingest(store, path, name="p2", options=options)  # same content: answered as stored
+    assert not again.created and again.name == "p"
+
+
+def test_the_writer_process_errors_reach_the_caller_by_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("IC_TEST_KEY", "k" * 40)
+    db = tmp_path / "p.duckdb"
+    store = Store(db)
+    first = tmp_path / "first.csv"
+    first.write_text(_rows(50, user="A{i}"))
+    pipeline.ingest(store, first, name="taken")
+    options = IngestOptions(pseudonymize_key_env="IC_TEST_KEY")
+    # Every row rejected: the writer finds no usable rows.
+    junk = tmp_path / "junk.csv"
+    junk.write_text("\n".join([TB_HEADER, *(f"J{i},{i},1,teleport,1511544070" for i in range(20))]) + "\n")
+    with pytest.raises(NoUsableRowsError, match=r"no usable rows in 'junk\.csv'") as raised:
+        pipeline.ingest(store, junk, name="junk", options=options)
+    assert raised.value.fix and "nothing was stored" in raised.value.fix
+    assert _ingest_temps(db) == [] and store.names() == ["taken"]
+    # The name is taken between the caller's early check and the writer's check under the lock.
+    monkeypatch.setattr(pipeline, "_stored_as", lambda *args, **kwargs: None)  # the caller's check only
+    second = tmp_path / "second.csv"
+    second.write_text(_rows(50, user="B{i}"))
+    with pytest.raises(DatasetExistsError, match="dataset 'taken' already exists with other content") as taken:
+        pipeline.ingest(store, second, name="taken", options=options)
+    assert taken.value.fix == "delete it first (delete taken) or choose another name"
+    assert _ingest_temps(db) == [] and store.names() == ["taken"] and store.describe("taken").rows == 50
 
 
 def test_delete_leaves_no_readable_values_in_the_file(tmp_path: Path) -> None:

@@ -3,7 +3,8 @@
 Outside the store's write lock: hash, sniff, resolve the format, compute the fingerprint (the
 slow reading of the file is DuckDB's, inside). Inside it: the name and fingerprint checks again
 (another session may have stored the same file or name meanwhile), then stage, repair, count,
-de-duplicate and rename the staging table into place.
+de-duplicate and rename the staging table into place. A pseudonymised ingest stages and hashes
+in this process and writes in a fresh one (``ingest.isolated``): raw ids never reach the file.
 """
 
 from __future__ import annotations
@@ -25,11 +26,12 @@ import pandas as pd
 
 from interest_core.config import IngestOptions
 from interest_core.errors import DatasetExistsError, MissingColumnsError, NoUsableRowsError
-from interest_core.ingest import staging
+from interest_core.ingest import isolated, staging
 from interest_core.ingest.archives import literal_paths
-from interest_core.ingest.cleaning import check_columns, classified_sql
+from interest_core.ingest.cleaning import check_columns
 from interest_core.ingest.formats import ColumnMapping, Preset, detect_preset, get_preset, with_header_names
-from interest_core.ingest.privacy import pseudonym_params, pseudonym_sql, pseudonymizer_key
+from interest_core.ingest.isolated import Plan, Stage
+from interest_core.ingest.privacy import pseudonymizer_key
 from interest_core.ingest.report import RejectReport
 from interest_core.ingest.sources import SourceFile, open_source, sha256_file
 from interest_core.store import IngestResult, Progress, check_name, drop_derived
@@ -83,18 +85,17 @@ def ingest(
         existing = _stored_as(store, name, fingerprint)  # answered early, without the write lock
         if existing is not None:
             return existing
+        plan = Plan(name, fingerprint, source.sha256, source_name or source.original.name, chosen, preset.mapping,
+                    options, policy)
         with literal_paths(item_properties) as props:
             relation, columns = _relation(source, preset, props)
             check_columns(preset.mapping, columns)
-            with store.writing() as cur:
-                # Checked again under the lock: another session may have stored it meanwhile.
-                existing = _stored_as(store, name, fingerprint, cur)
-                if existing is not None:
-                    return existing
-                result = _ingest_locked(
-                    store, cur, source, relation, preset, chosen, policy, options, fingerprint, name,
-                    source_name or source.original.name, report_progress,
-                )
+            if options.pseudonymize_key_env and not store.in_memory:
+                # The process that read raw ids never writes the file (see ingest.isolated).
+                result = isolated.ingest(store, source, relation, plan, report_progress)
+            else:
+                sql, params = staging.stage_sql(relation, preset.mapping, options)
+                result = write_dataset(store, plan, Stage(sql, params, source), report_progress)
         if fmt == "auto":  # say what auto-detection chose, so a wrong guess is visible at once
             result = replace(result, message=f"{result.message} (format auto-detected: {chosen})")
         report_progress(1.0, result.message)
@@ -134,21 +135,21 @@ def _relation(source: SourceFile, preset: Preset, item_properties: Sequence[Path
     return staging.join_item_categories(relation, item_properties), (*source.columns, "categoryid")
 
 
-def _stage_sql(relation: str, preset: Preset, options: IngestOptions) -> tuple[str, list[object]]:
-    """The staging query; under pseudonymisation user ids are hashed inside it, so no raw id is written."""
-    sql = classified_sql(relation, preset.mapping, options)
-    if not options.pseudonymize_key_env:
-        return sql, []
-    key = pseudonymizer_key(options.pseudonymize_key_env)
-    return f"SELECT * REPLACE ({pseudonym_sql('user_id')} AS user_id) FROM ({sql})", pseudonym_params(key)
+def write_dataset(store: Store, plan: Plan, stage: Stage, progress: Progress) -> IngestResult:
+    """Under the store's write lock: the checks again (another session may have stored the same
+    file or name meanwhile), then stage, repair, count, de-duplicate and catalog the dataset."""
+    with store.writing() as cur:
+        existing = _stored_as(store, plan.name, plan.fingerprint, cur)
+        if existing is not None:
+            return existing
+        return _ingest_locked(store, cur, plan, stage, progress)
 
 
-def _ingest_locked(
-    store: Store, cur: duckdb.DuckDBPyConnection, source: SourceFile, relation: str, preset: Preset, chosen: str,
-    policy: str, options: IngestOptions, fingerprint: str, name: str, source_name: str, progress: Progress,
-) -> IngestResult:
-    table = f"ev_{fingerprint[:16]}"
-    rejects = f"rj_{fingerprint[:16]}"
+def _ingest_locked(store: Store, cur: duckdb.DuckDBPyConnection, plan: Plan, stage: Stage,
+                   progress: Progress) -> IngestResult:
+    name, options, policy = plan.name, plan.options, plan.policy
+    table = f"ev_{plan.fingerprint[:16]}"
+    rejects = f"rj_{plan.fingerprint[:16]}"
     order_key = str(store.path.resolve())
     _relax_row_order(cur, order_key)
     try:
@@ -156,12 +157,13 @@ def _ingest_locked(
         progress(0.1, "reading and validating rows")
         for tmp in STAGE_TABLES:
             cur.execute(f"DROP TABLE IF EXISTS {tmp}")
-        stage_sql, params = _stage_sql(relation, preset, options)
         try:
             # A real table (not TEMP): on success it is renamed into place instead of copied.
-            cur.execute(f"CREATE TABLE ic_stage AS {stage_sql}", params)
+            cur.execute(f"CREATE TABLE ic_stage AS {stage.sql}", stage.params)
         except duckdb.Error as exc:
-            raise staging.read_error(exc, source) from None
+            if stage.source is None:
+                raise
+            raise staging.read_error(exc, stage.source) from None
         # Committed alone: deleting rejected or duplicate rows from a table created in the same
         # transaction makes DuckDB rewrite the whole table at COMMIT (8 CPU s per 10 M rows), while
         # in a committed table a delete only marks rows. The rest is one transaction again; the
@@ -169,8 +171,11 @@ def _ingest_locked(
         cur.execute("COMMIT")
         cur.execute("BEGIN TRANSACTION")
         progress(0.55, "repairing and counting rejects")
-        staging.check_encoding(cur, source)
-        malformed = staging.malformed_rows(cur)
+        malformed, malformed_lines = stage.malformed, stage.malformed_lines
+        if stage.source is not None:  # the file was read here: its reader's rejects are here
+            staging.check_encoding(cur, stage.source)
+            malformed = staging.malformed_rows(cur)
+            malformed_lines = staging.malformed_lines(cur, raw_lines=not options.pseudonymize_key_env)
         repaired: dict[str, int] = {}
         bad_values_sql = "count(*) FILTER (WHERE reason IS NULL AND raw_value IS NOT NULL AND value IS NULL)"
         # One scan answers whether the category repairs are needed at all (most files: no).
@@ -196,12 +201,12 @@ def _ingest_locked(
             rejected["duplicate"] = duplicates
         kept = clean - duplicates
         rows_read = clean + sum(n for r, n in rejected.items() if r != "duplicate")
-        examples = staging.examples(cur, raw_lines=not options.pseudonymize_key_env)
+        examples = staging.examples(cur, malformed_lines)
         report = RejectReport(rows_read=rows_read, rows_kept=kept, rejected=rejected, repaired=repaired,
-                              duplicates_policy=policy, format=chosen, examples=examples)
+                              duplicates_policy=policy, format=plan.format, examples=examples)
         if kept == 0:
             raise NoUsableRowsError(
-                f"no usable rows in {source_name!r} ({report.summary_line()})",
+                f"no usable rows in {plan.source_name!r} ({report.summary_line()})",
                 "check the format and the column/behaviour mapping; nothing was stored",
             )
         cur.execute(
@@ -219,7 +224,8 @@ def _ingest_locked(
         drop_derived(cur, name)  # left by an earlier dataset of this name: never served for this one
         cur.execute(
             "INSERT INTO datasets VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [name, table, source.sha256, fingerprint, source_name, chosen, json.dumps(preset.mapping.to_dict()),
+            [name, table, plan.source_sha256, plan.fingerprint, plan.source_name, plan.format,
+             json.dumps(plan.mapping.to_dict()),
              json.dumps({**options.to_dict(), "duplicates": policy}), json.dumps(report.to_dict()),
              json.dumps(summary), datetime.now(UTC).replace(tzinfo=None)],
         )

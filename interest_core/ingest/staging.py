@@ -16,7 +16,11 @@ from typing import Any
 import duckdb
 import pandas as pd
 
+from interest_core.config import IngestOptions
 from interest_core.errors import FileEncodingError, IngestError, MappingError, MissingColumnsError, UnreadableFileError
+from interest_core.ingest.cleaning import classified_sql
+from interest_core.ingest.formats import ColumnMapping
+from interest_core.ingest.privacy import pseudonym_params, pseudonym_sql, pseudonymizer_key
 from interest_core.ingest.sources import SourceFile, sql_str
 
 EXAMPLES_PER_REASON = 5
@@ -64,6 +68,20 @@ def example_records(frame: pd.DataFrame) -> dict[str, list[dict[str, Any]]]:
         reason = rec.pop("reason")
         out.setdefault(reason, []).append({k: (None if pd.isna(v) else str(v)) for k, v in rec.items()})
     return out
+
+
+def stage_sql(relation: str, mapping: ColumnMapping, options: IngestOptions) -> tuple[str, list[object]]:
+    """The staging query and its parameters; under pseudonymisation user ids are hashed inside it.
+
+    A malformed row's raw line (kept in raw_ts for the report) holds its raw user id: NULL then.
+    """
+    sql = classified_sql(relation, mapping, options)
+    if not options.pseudonymize_key_env:
+        return sql, []
+    key = pseudonymizer_key(options.pseudonymize_key_env)
+    return (f"SELECT * REPLACE ({pseudonym_sql('user_id')} AS user_id, "
+            f"CASE WHEN reason = 'malformed_row' THEN NULL ELSE raw_ts END AS raw_ts) FROM ({sql})",
+            pseudonym_params(key))
 
 
 def join_item_categories(relation: str, item_properties: Sequence[str | Path]) -> str:
@@ -164,17 +182,21 @@ def drop_duplicates(cur: duckdb.DuckDBPyConnection) -> int:
         cur.execute("DROP TABLE IF EXISTS ic_dup_hashes")
 
 
-def examples(cur: duckdb.DuckDBPyConnection, *, raw_lines: bool = True) -> dict[str, list[dict[str, Any]]]:
+def malformed_lines(cur: duckdb.DuckDBPyConnection, *, raw_lines: bool = True) -> list[dict[str, str]]:
+    """The first lines the CSV reader set aside (its reject table), as report examples."""
+    if not has_reject_table(cur):
+        return []
+    lines = cur.execute(
+        f"SELECT line, csv_line, error_message FROM ic_reject_errors ORDER BY line LIMIT {EXAMPLES_PER_REASON}"
+    ).fetchall()
+    # A raw CSV line holds the raw user id: leave it out when ids are pseudonymised.
+    return [{"line": str(a)[:200] if raw_lines else f"line {n}", "error": str(b)[:200]} for n, a, b in lines]
+
+
+def examples(cur: duckdb.DuckDBPyConnection, malformed: list[dict[str, str]]) -> dict[str, list[dict[str, Any]]]:
     out = example_records(cur.execute(examples_sql("ic_stage")).df())
-    if has_reject_table(cur):
-        lines = cur.execute(
-            f"SELECT line, csv_line, error_message FROM ic_reject_errors ORDER BY line LIMIT {EXAMPLES_PER_REASON}"
-        ).fetchall()
-        if lines:
-            # A raw CSV line holds the raw user id: leave it out when ids are pseudonymised.
-            out["malformed_row"] = [
-                {"line": str(a)[:200] if raw_lines else f"line {n}", "error": str(b)[:200]} for n, a, b in lines
-            ]
+    if malformed:
+        out["malformed_row"] = list(malformed)
     return out
 
 
