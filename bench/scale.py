@@ -13,6 +13,7 @@ process (its peak RSS is its own):
     .venv/bin/python bench/scale.py --log 100m           # 100 M events, 9 days, 1 M users (~3.5 GB CSV)
     .venv/bin/python bench/scale.py --events 1e6         # a quick run at another size
     .venv/bin/python bench/scale.py --pages-only --workdir DIR   # pages only, on DIR's prepared store
+    .venv/bin/python bench/scale.py --prepare-only --workdir DIR # `prepare` again from scratch on DIR's store
 """
 
 from __future__ import annotations
@@ -90,6 +91,8 @@ def main() -> None:
     parser.add_argument("--skip-ratio", action="store_true", help="leave out the comparison with plain DuckDB")
     parser.add_argument("--skip-prepare", action="store_true", help="leave out `prepare` (and the pages)")
     parser.add_argument("--skip-pages", action="store_true", help="leave out the pages")
+    parser.add_argument("--prepare-only", action="store_true",
+                        help="only `prepare --force` (tables rebuilt, page models refitted) on --workdir's store")
     parser.add_argument("--pages-only", action="store_true",
                         help="only the pages, on the store --workdir holds (ingested and prepared by a run before)")
     args = parser.parse_args()
@@ -100,6 +103,8 @@ def main() -> None:
     try:
         if args.pages_only:
             _pages(workdir / "scale.duckdb")
+        elif args.prepare_only:
+            _prepare(label, workdir / "scale.duckdb", fresh=True)
         else:
             measure(label, spec, csv, workdir, args)
     finally:
@@ -143,14 +148,23 @@ def measure(label: str, spec: ScaleSpec, csv: Path, workdir: Path, args: argpars
         print(f"ratio budget <= {RATIO_BUDGET}: {_verdict(ratio <= RATIO_BUDGET)}")
 
 
-def _prepare(label: str, db: Path) -> None:
-    prepare = run_cli("prepare", "scale", "--db", str(db))
+def _prepare(label: str, db: Path, fresh: bool = False) -> None:
+    """CLI ``prepare``; ``fresh``: on a store prepared before, rebuild its tables and refit its page models."""
+    if fresh:
+        if not db.exists():
+            raise SystemExit(f"no store at {db}: run without --prepare-only first (with --workdir)")
+        from interest_core.forecasting.page_models import page_models_root
+
+        shutil.rmtree(page_models_root(db), ignore_errors=True)
+    load_before = os.getloadavg()[0]
+    prepare = run_cli("prepare", "scale", "--db", str(db), *(["--force"] if fresh else []))
     tables = {f"{t['kind']} {t['freq']}": t["rows"] for t in prepare["result"]["tables"]}
     ok = prepare["seconds"] <= PREPARE_BUDGET_S
     budget = "" if label != "10m" else f"  (budget <= {PREPARE_BUDGET_S:.0f}s) {_verdict(ok)}"
-    print(f"CLI prepare (D, W, M: panel, users, categories): {prepare['seconds']:.1f}s "
+    print(f"CLI prepare (D, W, M: panel, users, categories; page models): {prepare['seconds']:.1f}s "
           f"(cpu {prepare['cpu_s']:.1f}s), "
-          f"peak {prepare['peak_gb']:.2f} GB{budget}")
+          f"peak {prepare['peak_gb']:.2f} GB{budget}; load average {load_before:.1f} before, "
+          f"{os.getloadavg()[0]:.1f} after")
     print(f"  rows: {', '.join(f'{k} {v:,}' for k, v in sorted(tables.items()))}")
 
 

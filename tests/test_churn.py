@@ -97,6 +97,24 @@ def test_estimator_contract_and_scores() -> None:
     assert contrib.shape == (5, len(cf.FEATURES))
 
 
+def test_activity_up_to_a_cutoff_equals_reading_the_panel_up_to_it() -> None:
+    """The backtest reads the panel once and cuts the activity at each cutoff: the same model as a refit."""
+    panel = churny_panel(n_users=240, n_weeks=24)
+    full = cf.activity_from_panel(panel, "W")
+    for t in (5, 12, 20):
+        cut = full.up_to(t)
+        direct = cf.activity_from_panel(panel, "W", last_period=full.periods[t])
+        assert list(cut.users) == list(direct.users) and cut.periods.equals(direct.periods)
+        for name in ("events", "buys", "intent"):
+            np.testing.assert_array_equal(getattr(cut, name), getattr(direct, name), err_msg=name)
+        np.testing.assert_array_equal(cf.distinct_categories(cut, 6), cf.distinct_categories(direct, 6))
+    def model() -> ChurnModel:
+        return ChurnModel(horizon=2, short_window=3, long_window=6)
+
+    pd.testing.assert_frame_equal(model().fit_activity(full.up_to(20)).predict_risk(),
+                                  model().fit(panel, last_period=full.periods[20]).predict_risk())
+
+
 def test_too_little_history_is_a_clear_error() -> None:
     panel = churny_panel(n_weeks=6)
     with pytest.raises(ModelError, match="labelled cutoff"):
@@ -131,6 +149,25 @@ def test_tmall_churn_model_beats_recency(tmall_weekly: tuple[pd.DataFrame, pd.Ti
     assert ev.pr_auc > ev.recency_pr_auc + 0.03
     assert ev.brier < ev.brier_base_rate
     assert (ev.per_cutoff["roc_auc"] > ev.per_cutoff["recency_roc_auc"]).all()
+
+
+def test_tmall_churn_model_learns_from_a_user_sample(tmall_weekly: tuple[pd.DataFrame, pd.Timestamp],
+                                                     accuracy: AccuracyRecorder) -> None:
+    """Larger logs train on a seeded sample of users (MAX_TRAIN_USERS) and score every active user. On Tmall,
+    learning from 300 of 884 users: ROC-AUC 0.804 vs 0.834 with all, PR-AUC 0.326 vs 0.357 (recency 0.721,
+    0.275): still the same margins over recency as the full model is held to."""
+    from interest_core.forecasting.series import last_complete_period
+
+    panel, end = tmall_weekly
+    last = last_complete_period(panel["period"].max(), end, "W")
+    ev = evaluate_churn(panel, freq="W", horizon=2, last_period=last, max_train_users=300)
+    accuracy.record("churn.tmall.sampled_300_users", roc_auc=ev.roc_auc, recency_roc_auc=ev.recency_roc_auc,
+                    pr_auc=ev.pr_auc, recency_pr_auc=ev.recency_pr_auc, brier=ev.brier)
+    assert (ev.per_cutoff["train_users"] == 300).all()
+    assert ev.n_test == evaluate_churn(panel, freq="W", horizon=2, last_period=last).n_test  # all users scored
+    assert ev.roc_auc > ev.recency_roc_auc + 0.06
+    assert ev.pr_auc > ev.recency_pr_auc + 0.03
+    assert ev.brier < ev.brier_base_rate
 
 
 @pytest.mark.slow

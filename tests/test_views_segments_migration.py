@@ -34,6 +34,13 @@ def test_sizes_step_keeps_about_25_windows(n_periods: int, step: int) -> None:
     assert sv.sizes_step(n_periods, 8) == step
     windows = len(range(0, max(n_periods - 8, 0) + 1, step))
     assert windows <= sv.MAX_SIZE_WINDOWS * 2 + 1  # never one window per period on long logs
+    assert sv.sizes_step(n_periods, 8, users=884) == step  # a small log (Tmall's users): the same windows
+
+
+def test_sizes_step_reads_fewer_windows_of_many_users() -> None:
+    """Each window recomputes every user's features: 100 k users over 26 weeks get 7 windows, not 19."""
+    assert sv.sizes_step(26, 8, users=100_000) == 3
+    assert sv.sizes_step(26, 8, users=10_000_000) == 4  # at least 4 windows however many users
 
 
 def test_segmentation_separates_two_tastes_and_lists_members() -> None:

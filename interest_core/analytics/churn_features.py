@@ -59,6 +59,26 @@ class Activity:
     def positions(self, user_ids: np.ndarray) -> np.ndarray:
         return np.searchsorted(self.users, user_ids.astype(object))
 
+    def seen_by(self, last: int) -> np.ndarray:
+        """Users with a panel row in periods <= ``periods[last]`` (the rows ``up_to(last)`` keeps)."""
+        seen = np.zeros(len(self.users), dtype=bool)
+        seen[self.row_user[self.row_t <= int(last)]] = True
+        return seen
+
+    def up_to(self, last: int) -> Activity:
+        """The activity ``activity_from_panel`` gives for the panel's periods <= ``periods[last]``: users seen by
+        then, their counts up to it. A backtest refits at several cutoffs from one pass over the panel."""
+        stop = int(last) + 1
+        if stop >= len(self.periods):
+            return self
+        rows = self.row_t < stop
+        seen = self.seen_by(last)
+        new_row = np.cumsum(seen) - 1
+        return Activity(users=self.users[seen], periods=self.periods[:stop], events=self.events[seen, :stop],
+                        buys=self.buys[seen, :stop], intent=self.intent[seen, :stop],
+                        row_user=new_row[self.row_user[rows]], row_t=self.row_t[rows],
+                        row_next_t=np.minimum(self.row_next_t[rows], stop))
+
 
 def activity_from_panel(panel: pd.DataFrame, freq: str, last_period: pd.Timestamp | None = None) -> Activity:
     """Per-user, per-period counts from a long interest panel (periods after ``last_period`` dropped)."""
@@ -68,7 +88,10 @@ def activity_from_panel(panel: pd.DataFrame, freq: str, last_period: pd.Timestam
         raise ModelError("the panel has no rows up to the chosen period", "pick a later period or load a dataset")
     periods = period_grid(panel["period"].min(), panel["period"].max() if last_period is None
                           else pd.Timestamp(last_period), freq)
-    users, u = np.unique(panel["user_id"].astype(str).to_numpy(dtype=object), return_inverse=True)
+    codes, uniques = pd.factorize(panel["user_id"].astype(str))  # faster than np.unique over the rows' strings
+    users = np.asarray(uniques, dtype=object)
+    order = np.argsort(users, kind="stable")
+    users, u = users[order], np.argsort(order)[codes]
     t = periods.get_indexer(panel["period"])
     n_v = _col(panel, "n_view") + _col(panel, "n_rate")
     fav_cart = _col(panel, "n_fav") + _col(panel, "n_cart")

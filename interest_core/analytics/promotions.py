@@ -265,7 +265,7 @@ def learned_lift(panel: pd.DataFrame, categories: Sequence[str | Sequence[str]],
         cutoff = cache.grid[t]
         model = PromotionModel(freq, horizon, history).fit(panel, cutoff, cache)
         scores = model.score(sorted({c for cats in targets for c in cats}))
-        window = panel[panel["period"] >= model.fold_.history.periods[0]]
+        window = panel[panel["period"] >= model.fold_.periods[0]]
         ahead = panel[panel["period"].isin(future_periods(cutoff, freq, horizon)) & (panel["interest"] > 0)]
         for cats in targets:
             if not scores["category"].isin(cats).any():

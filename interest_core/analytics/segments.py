@@ -29,6 +29,7 @@ BEHAVIOUR_FEATURES = ("recency", "frequency", "intensity", "buy_share", "action_
 SHARE_PREFIX = "share:"
 NOISE = -1  # DBSCAN's label for users in no dense region
 SILHOUETTE_SAMPLE = 3000  # silhouette is O(n^2): score a fixed sample on bigger data
+FIT_SAMPLE = 20_000  # K-means learns its centres from a seeded sample of users on bigger data; all are assigned
 
 
 def user_features(panel: pd.DataFrame, freq: str, *, start: Any = None, end: Any = None, top_k: int = 20,
@@ -153,8 +154,10 @@ class UserSegmenter(ClusterMixin, BaseEstimator):
         self.silhouette_: dict[int, float] = {}
         with threadpool_limits(1):
             self.model_ = self._cluster(x)
-        labels = self.model_.labels_
-        self.labels_ = _relabel_by_size(np.asarray(labels))
+            # every user's raw segment (the sample's centres assign those K-means did not learn from)
+            self.raw_labels_ = np.asarray(self.model_.labels_ if len(self.model_.labels_) == len(x)
+                                          else self.model_.predict(x))
+        self.labels_ = _relabel_by_size(self.raw_labels_)
         self.n_clusters_ = len(set(self.labels_) - {NOISE})
         means = features.assign(_segment=self.labels_).groupby("_segment").mean()
         self.centers_ = means.rename_axis("segment")
@@ -167,11 +170,13 @@ class UserSegmenter(ClusterMixin, BaseEstimator):
         ks = [self.n_clusters] if self.n_clusters else range(self.k_range[0], self.k_range[1] + 1)
         rng = np.random.default_rng(self.seed)
         sample = rng.choice(len(x), min(len(x), SILHOUETTE_SAMPLE), replace=False)
+        learn = x if len(x) <= FIT_SAMPLE else x[np.sort(rng.choice(len(x), FIT_SAMPLE, replace=False))]
+        self.fit_users_ = len(learn)
         best: tuple[float, Any] | None = None
         for k in ks:
             k = min(int(k), len(x) - 1)
-            model = KMeans(n_clusters=k, n_init=4, random_state=self.seed).fit(x)
-            labels_k = model.labels_
+            model = KMeans(n_clusters=k, n_init=4, random_state=self.seed).fit(learn)
+            labels_k = model.labels_ if len(learn) == len(x) else model.predict(x)
             score = (float(silhouette_score(x[sample], labels_k[sample]))
                      if len(set(labels_k[sample])) > 1 else -1.0)
             self.silhouette_[k] = score
@@ -198,12 +203,11 @@ class UserSegmenter(ClusterMixin, BaseEstimator):
 
     def _label_lookup(self) -> np.ndarray:
         """Raw model label -> size-ordered segment label (a lookup array; index -1 maps noise)."""
-        raw = np.asarray(self.model_.labels_)
+        raw = self.raw_labels_
         size = int(raw.max()) + 2 if raw.size else 1
         lookup = np.full(size, NOISE)
-        for r, s in zip(raw, self.labels_, strict=True):
-            if r != NOISE:
-                lookup[r] = s
+        kept = raw != NOISE
+        lookup[raw[kept]] = self.labels_[kept]  # one size-ordered label per raw label
         return lookup
 
 

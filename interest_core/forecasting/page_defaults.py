@@ -94,13 +94,15 @@ def churn_horizon(freq: str) -> int:
     return int(DEFAULT_HORIZON.get(freq, 1))
 
 
-def last_complete(source: Any, freq: str) -> pd.Timestamp:
-    """The last complete period of a dataset (as ui.queries.last_complete_period reads it)."""
+def last_complete(source: Any, freq: str, end: Any = None) -> pd.Timestamp:
+    """The last complete period of a dataset (as ui.queries.last_complete_period reads it); ``end``: its last
+    event's time when already read (``panel.kpis``)."""
     from interest_core import panel
     from interest_core.forecasting.series import last_complete_period
 
     _, hi = panel.period_bounds(source, freq)
-    return last_complete_period(pd.Timestamp(hi), pd.Timestamp(panel.kpis(source)["end"]), freq)
+    end = panel.kpis(source)["end"] if end is None else end
+    return last_complete_period(pd.Timestamp(hi), pd.Timestamp(end), freq)
 
 
 def suggested_freq(source: Any) -> str:
@@ -154,7 +156,9 @@ def prepare_page_models(store: Any, dataset: str, *, root: str | Path | None = N
     rows: list[dict[str, Any]] = []
     chosen = list(freqs) if freqs else [suggested_freq(source)]
 
-    def step(model: PageModel, frame: pd.DataFrame, done: float) -> None:
+    def step(model: PageModel, frame: pd.DataFrame) -> None:
+        of_freq = sum(r["freq"] == model.args["freq"] for r in rows)  # up to 6 models a frequency
+        done = (chosen.index(model.args["freq"]) + min(of_freq, 5) / 6) / len(chosen)
         report(done, f"fitting the {model.title} ({model.args['freq']})")
         started, error = time.perf_counter(), None
         if result_stamp(model, folder) is None:
@@ -165,26 +169,33 @@ def prepare_page_models(store: Any, dataset: str, *, root: str | Path | None = N
         rows.append({"kind": model.kind, "freq": model.args["freq"], "state": "failed" if error else "ready",
                      "seconds": round(time.perf_counter() - started, 2), "error": error})
 
-    for i, freq in enumerate(chosen):
-        basis = ModelBasis(dataset, fingerprint, freq, last_complete(source, freq))
+    kpis = panel.kpis(source)  # one scan of the events for every frequency
+    end = pd.Timestamp(kpis["end"])
+    segments, demand = default_choices(int(kpis["categories"]))
+    for freq in chosen:
+        basis = ModelBasis(dataset, fingerprint, freq, last_complete(source, freq, end))
         horizon = churn_horizon(freq)
+        if segments.spec.method != "none":  # the grouped panel first, so it and the full one are never both held
+            grouped = interest_panel(store, dataset, freq, segments)
+            step(basis.segmentation(grouping=segments), grouped)
+            if demand == segments:  # the same grouped panel (learned groups on large logs): read once
+                step(basis.demand(grouping=demand), grouped)
+            del grouped
         full = interest_panel(store, dataset, freq)
-        segments, demand = default_choices(int(panel.kpis(source)["categories"]))
-        for j, model in enumerate([basis.churn("churn_risk", horizon), basis.churn("churn_backtest", horizon)]):
-            step(model, full, (i + j / 6) / len(chosen))
-        step(basis.segmentation(grouping=segments), full if segments.spec.method == "none" else
-             interest_panel(store, dataset, freq, segments), (i + 2 / 6) / len(chosen))
+        for model in [basis.churn("churn_risk", horizon), basis.churn("churn_backtest", horizon)]:
+            step(model, full)
+        if segments.spec.method == "none":
+            step(basis.segmentation(grouping=segments), full)
         complete = full[full["period"] <= basis.last_period]
         horizons = promotion_horizons(complete, freq)
         if horizons:  # the Promotions page opens on the longest horizon and the most engaged category lately
             step(basis.model("learned_promotion", horizon=horizons[-1], category=recent_categories(complete)[0]),
-                 complete, (i + 3 / 6) / len(chosen))
+                 complete)
         del complete
-        end = pd.Timestamp(panel.kpis(source)["end"])
-        step(basis.series("aggregate", None, BASELINE_NAMES, {}, SERIES_HORIZON, SERIES_FOLDS, end), full,
-             (i + 4 / 6) / len(chosen))
+        step(basis.series("aggregate", None, BASELINE_NAMES, {}, SERIES_HORIZON, SERIES_FOLDS, end), full)
         del full
-        step(basis.demand(grouping=demand), interest_panel(store, dataset, freq, demand), (i + 5 / 6) / len(chosen))
+        if demand != segments:
+            step(basis.demand(grouping=demand), interest_panel(store, dataset, freq, demand))
     report(1.0, "page models ready")
     return rows
 

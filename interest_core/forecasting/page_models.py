@@ -20,6 +20,7 @@ import json
 import os
 import shutil
 import uuid
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,11 +89,27 @@ def _last(params: Mapping[str, Any]) -> pd.Timestamp:
     return pd.Timestamp(params["last_period"])
 
 
+_ACTIVITY: list[tuple[Any, str, str, Any]] = []  # (weakref to the panel, freq, last period, Activity): one entry
+
+
+def _churn_activity(panel: pd.DataFrame, p: Mapping[str, Any]) -> Any:
+    """The panel's churn activity up to the last period, read once for the churn model and its backtest
+    (``prepare`` fits both from the same panel frame; a weak reference, so a new frame is read again)."""
+    from interest_core.analytics.churn_features import activity_from_panel
+
+    key = (str(p["freq"]), str(p["last_period"]))
+    if _ACTIVITY and _ACTIVITY[0][0]() is panel and _ACTIVITY[0][1:3] == key:
+        return _ACTIVITY[0][3]
+    activity = activity_from_panel(panel, p["freq"], last_period=_last(p))
+    _ACTIVITY[:] = [(weakref.ref(panel), *key, activity)]
+    return activity
+
+
 def _churn_risk(panel: pd.DataFrame, p: Mapping[str, Any], progress: Callable[[float, str], None]) -> Any:
     from interest_core.analytics.churn import ChurnModel
 
     progress(0.1, "fitting the churn classifier")
-    model = ChurnModel(freq=p["freq"], horizon=int(p["horizon"])).fit(panel, last_period=_last(p))
+    model = ChurnModel(freq=p["freq"], horizon=int(p["horizon"])).fit_activity(_churn_activity(panel, p))
     progress(0.8, "scoring active users")
     return model.predict_risk()
 
@@ -101,7 +118,9 @@ def _churn_backtest(panel: pd.DataFrame, p: Mapping[str, Any], progress: Callabl
     from interest_core.views.ops import churn_backtest
 
     progress(0.1, "backtesting the churn classifier against recency")
-    return churn_backtest(panel, p["freq"], int(p["horizon"]), _last(p))
+    result = churn_backtest(panel, p["freq"], int(p["horizon"]), _last(p), activity=_churn_activity(panel, p))
+    _ACTIVITY.clear()  # prepare fits the model first: nothing reads the activity after its backtest
+    return result
 
 
 def _engagement_scores(panel: pd.DataFrame, p: Mapping[str, Any], progress: Callable[[float, str], None]) -> Any:
@@ -127,6 +146,8 @@ def _segmentation(panel: pd.DataFrame, p: Mapping[str, Any], progress: Callable[
     from interest_core.views.segments import segmentation
 
     progress(0.1, "clustering users")
+    # ids as categories: the features are grouped by user once per window of the sizes chart; codes group fast
+    panel = panel.astype({"user_id": "category", "category": "category"})
     return segmentation(panel, p["freq"], method=p["method"], k=p["k"], last=p["last"],
                         sizes_window=int(p["sizes_window"]))
 
@@ -159,6 +180,7 @@ def _learned_promotion(panel: pd.DataFrame, p: Mapping[str, Any], progress: Call
     progress(0.2, "learning who engages with what (users new to a category included)")
     model = PromotionModel(freq, horizon).fit(folds.panel, _last(p), folds)
     promotion = learned_promotion(model.score([category]), category)
+    del model  # its fold (every pair of the window) is not needed by the backtest
     progress(0.5, f"backtesting the learned list for {category} against a recency list")
     lift = learned_lift(folds.panel, [category], freq=freq, horizon=horizon, list_sizes=DEFAULT_LIST_SIZES,
                         cache=folds)

@@ -34,11 +34,13 @@ class ChurnBacktest:
     per_cutoff: pd.DataFrame
 
 
-def churn_backtest(panel: pd.DataFrame, freq: str, horizon: int, last: pd.Timestamp) -> ChurnBacktest:
-    """Time-ordered backtest of the churn model against ranking by recency (analytics.churn.evaluate_churn)."""
+def churn_backtest(panel: pd.DataFrame | None, freq: str, horizon: int, last: pd.Timestamp,
+                   activity: Any = None) -> ChurnBacktest:
+    """Time-ordered backtest of the churn model against ranking by recency (analytics.churn.evaluate_churn);
+    ``activity``: the panel's churn activity up to ``last`` when already read."""
     from interest_core.analytics.churn import evaluate_churn
 
-    ev = evaluate_churn(panel, freq=freq, horizon=horizon, last_period=last)
+    ev = evaluate_churn(panel, freq=freq, horizon=horizon, last_period=last, activity=activity)
     return ChurnBacktest(summary=ev.summary(), brier_base_rate=ev.brier_base_rate, reliability=ev.reliability,
                          per_cutoff=ev.per_cutoff)
 

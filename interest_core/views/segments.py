@@ -14,6 +14,7 @@ from interest_core.analytics import segments as seg
 
 SIZES_WINDOW = 8  # periods in each rolling window of the sizes-over-time chart
 MAX_SIZE_WINDOWS = 24  # each window refits features: ~25 windows take seconds, one per period a minute
+SIZE_USER_WINDOWS = 500_000  # users x windows the sizes chart reads (100 k users: 5 windows; Tmall: 24)
 
 
 @dataclass(frozen=True, eq=False)
@@ -27,6 +28,9 @@ class Segmentation:
     # segment x trait (behaviour and category shares), SDs from the mean, plain names; empty in a result saved
     # before it existed (the page then draws the behaviour traits of ``descriptions``)
     traits: pd.DataFrame = field(default_factory=pd.DataFrame)
+    # users K-means learned its centres from: every user, or a seeded sample on bigger logs (seg.FIT_SAMPLE;
+    # every user is then assigned to the nearest centre); 0 in a result saved before it was recorded
+    fitted_on: int = 0
 
     @property
     def n_segments(self) -> int:
@@ -56,9 +60,11 @@ def feature_start(panel: pd.DataFrame, last: int | None) -> pd.Timestamp | None:
     return pd.Timestamp(periods.iloc[max(0, len(periods) - last)])
 
 
-def sizes_step(n_periods: int, window: int = SIZES_WINDOW) -> int:
-    """Step between the rolling windows of the sizes chart: at most about MAX_SIZE_WINDOWS + 1 windows."""
-    return max(1, (n_periods - window) // MAX_SIZE_WINDOWS)
+def sizes_step(n_periods: int, window: int = SIZES_WINDOW, users: int = 0) -> int:
+    """Step between the rolling windows of the sizes chart: at most about MAX_SIZE_WINDOWS + 1 windows, and
+    fewer on logs of many ``users`` (about SIZE_USER_WINDOWS / users, at least 4): each window reads them all."""
+    windows = MAX_SIZE_WINDOWS if users <= 0 else max(4, min(MAX_SIZE_WINDOWS, SIZE_USER_WINDOWS // users))
+    return max(1, (n_periods - window) // windows)
 
 
 def segmentation(panel: pd.DataFrame, freq: str, *, method: Literal["kmeans", "dbscan"] = "kmeans",
@@ -66,7 +72,7 @@ def segmentation(panel: pd.DataFrame, freq: str, *, method: Literal["kmeans", "d
     """Segment the panel's users on features of the last ``last`` periods (all when None); k None: by silhouette."""
     features = seg.user_features(panel, freq, start=feature_start(panel, last))
     model = seg.UserSegmenter(method=method, n_clusters=k).fit(features)
-    step = sizes_step(int(panel["period"].nunique()), sizes_window)
+    step = sizes_step(int(panel["period"].nunique()), sizes_window, users=len(features))
     descriptions = seg.describe_segments(features, model.labels_, freq)
     names = profiles.segment_names(features, model.labels_)
     descriptions.insert(1, "name", descriptions["segment"].astype(int).map(names))
@@ -78,4 +84,5 @@ def segmentation(panel: pd.DataFrame, freq: str, *, method: Literal["kmeans", "d
         projection=seg.projection_2d(features, model.labels_, model),
         silhouette=dict(model.silhouette_),
         sizes=seg.segment_sizes_over_time(panel, model, freq, window=sizes_window, step=step),
+        fitted_on=int(getattr(model, "fit_users_", len(features))),
     )
