@@ -1,6 +1,6 @@
 """Soak (issue 13, "done when"): four browser sessions walk every page of the real server at once.
 
-For ``INTEREST_SOAK_S`` seconds (default 60, and at least three rounds whatever the duration) four headless
+For ``INTEREST_SOAK_S`` seconds (default 300, and at least three rounds whatever the duration) four headless
 Chromium sessions of one browser click through the sidebar's pages, each starting at a different page so
 different pages run side by side. Throughout: ``/_stcore/health`` answers ``ok`` (polled every second), no page shows an
 exception box or an error alert, no page takes over 60 s from the click to the end of its run, the
@@ -8,8 +8,9 @@ browser reports no script error, and the memory of the server with its child pro
 grows by under 25% from the end of the first round (caches warm) to any later round. The server listens
 on 127.0.0.1 only (from .streamlit/config.toml). All traffic goes to 127.0.0.1; every loop is bounded.
 
-The suite's default keeps CI short (three rounds: every page four times per round, the memory of rounds 2
-and 3 against round 1; about 100 s on 2 cores); ``INTEREST_SOAK_S=300`` runs issue 13's five-minute soak.
+The suite runs issue 13's five minutes (its "done when" asks for them in the suite); ``INTEREST_SOAK_S=60``
+shortens it for a local run (three rounds still: every page four times per round, the memory of rounds 2
+and 3 against round 1).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from tests.e2e.browser import CHROMIUM, CHROMIUM_ARGS, VIEWPORT
 pytestmark = pytest.mark.slow
 
 SESSIONS = 4
-SOAK_S = float(os.environ.get("INTEREST_SOAK_S", "60"))
+SOAK_S = float(os.environ.get("INTEREST_SOAK_S", "300"))
 MIN_ROUNDS = 3  # every page in every session at least this often, however short SOAK_S is
 PAGE_LIMIT_S = 60.0
 MAX_GROWTH = 0.25
