@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 import pytest
+from pandas.testing import assert_frame_equal
 
 from interest_core.analytics.retention import (
     cohort_retention,
@@ -129,6 +130,19 @@ def test_ordered_funnel_counts_by_hand() -> None:
     # Order is the order given: buy -> view counts only e (its same-time view counts as following the buy).
     backwards = ordered_funnel(events_source(funnel_log()), ("buy", "view"), pd.Timedelta(days=7))
     assert backwards.table["users"].tolist() == [5, 1]
+
+
+def test_ordered_funnel_counts_repeated_events_once() -> None:
+    """The funnel query does not deduplicate events (a cost at 10 M events): every event of the log twice, and
+    the same user's events repeated at the same time, give the same table."""
+    log = funnel_log()
+    twice = pd.concat([log, log, log[log["user_id"].isin(["a", "e"])]], ignore_index=True)
+    for window in (pd.Timedelta(days=7), pd.Timedelta(hours=1)):
+        for steps in (("view", "cart", "buy"), ("buy", "view")):
+            once = ordered_funnel(events_source(log), steps, window)
+            repeated = ordered_funnel(events_source(twice), steps, window)
+            assert_frame_equal(repeated.table, once.table)
+            assert repeated.day_granular == once.day_granular
 
 
 def test_funnel_leaves_out_behaviours_the_log_lacks() -> None:

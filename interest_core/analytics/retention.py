@@ -174,11 +174,12 @@ def _funnel_sql(steps: Sequence[str], window_s: int, where: str) -> str:
     A step-k event continues the latest chain of step k-1 at or before it (an ASOF join): that chain has the
     latest start (starts never decrease along a user's time), so it leaves the most room for the window. Events
     at the same time count as following. Each step is one sorted merge of two event subsets, not a window
-    over every event.
+    over every event. Events repeated at the same time are not deduplicated: they add equal chains, and every
+    count is of distinct users (a DISTINCT over the 10 M events of the bench log cost 1.5 s CPU).
     """
     names = ", ".join(f"'{s}'" for s in steps)
     span = f"INTERVAL '{int(window_s)} seconds'"
-    ctes = [f"e AS (SELECT DISTINCT user_id, behavior, ts FROM {{events}} WHERE behavior IN ({names}) AND {where})",
+    ctes = [f"e AS (SELECT user_id, behavior, ts FROM {{events}} WHERE behavior IN ({names}) AND {where})",
             f"c1 AS (SELECT user_id, ts, ts AS start FROM e WHERE behavior = '{steps[0]}')"]
     for k, step in enumerate(steps[1:], start=2):
         ctes.append(f"c{k} AS (SELECT b.user_id, b.ts, a.start FROM (SELECT user_id, ts FROM e WHERE behavior = "
