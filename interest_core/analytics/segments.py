@@ -315,9 +315,12 @@ def segment_sizes_over_time(panel: pd.DataFrame, model: UserSegmenter, freq: str
         categories = [c.removeprefix(SHARE_PREFIX) for c in model.feature_names_in_
                       if c.startswith(SHARE_PREFIX) and c != f"{SHARE_PREFIX}other"]
     grid = period_grid(panel["period"].min(), panel["period"].max(), freq)
+    frame, periods = _window_source(panel)
     rows = []
     for i in range(window - 1, len(grid), step):
-        feats = user_features(panel, freq, start=grid[i - window + 1], end=grid[i], categories=categories)
+        start, end = grid[i - window + 1], grid[i]
+        rows_in = frame.iloc[periods.searchsorted(start, "left"):periods.searchsorted(end, "right")]
+        feats = user_features(rows_in, freq, start=start, end=end, categories=categories)
         if feats.empty:
             continue
         labels = model.predict(feats)
@@ -326,6 +329,18 @@ def segment_sizes_over_time(panel: pd.DataFrame, model: UserSegmenter, freq: str
     if not rows:
         return pd.DataFrame(columns=["period", "segment", "users"])
     return pd.concat(rows, ignore_index=True)
+
+
+def _window_source(panel: pd.DataFrame) -> tuple[pd.DataFrame, pd.Index]:
+    """The columns user_features reads, users as integer codes (only the counts per segment are kept), rows
+    in period order (stable: each group's rows keep their order, so every sum is the same); and the periods,
+    so a window is a slice, not a mask over every row."""
+    counts = [c for c in panel.columns if c.startswith("n_")]
+    frame = panel[["user_id", "period", "category", "interest", *counts]]
+    frame = frame.assign(user_id=pd.factorize(frame["user_id"])[0])
+    if not frame["period"].is_monotonic_increasing:
+        frame = frame.sort_values("period", kind="stable")
+    return frame, pd.Index(frame["period"])
 
 
 def projection_2d(features: pd.DataFrame, labels: Sequence[int] | np.ndarray, model: UserSegmenter | None = None,
