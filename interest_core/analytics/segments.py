@@ -80,9 +80,9 @@ def user_features(panel: pd.DataFrame, freq: str, *, start: Any = None, end: Any
         "diversity": np.exp(entropy.reindex(first.index).fillna(0.0)),
     })
     cats = list(categories) if categories is not None else _top(frame, top_k)
-    folded = frame["category"].astype("string").where(frame["category"].isin(cats), "other")
-    wide = frame.assign(category=folded).pivot_table(index="user_id", columns="category", values="interest",
-                                                     aggfunc="sum", fill_value=0.0, observed=True)
+    wide = frame.assign(category=_fold_categories(frame["category"], cats))
+    wide = wide.pivot_table(index="user_id", columns="category", values="interest", aggfunc="sum", fill_value=0.0,
+                            observed=True)
     wide = wide.reindex(columns=[*cats, "other"], fill_value=0.0)
     totals = wide.sum(axis=1)
     shares = wide.div(totals.where(totals > 0, 1.0), axis=0)
@@ -90,6 +90,19 @@ def user_features(panel: pd.DataFrame, freq: str, *, start: Any = None, end: Any
     out = out.join(shares, how="left").fillna(0.0)
     out.index = out.index.astype("string").rename("user_id")
     return out.sort_index()
+
+
+def _fold_categories(category: pd.Series, kept: Sequence[str]) -> pd.Series:
+    """Each row's category as text, 'other' outside ``kept``. Categorical ids are folded on their categories
+    (a few thousand) and stay codes: turning every row to text cost seconds a window on large panels."""
+    if not isinstance(category.dtype, pd.CategoricalDtype):
+        return category.astype("string").where(category.isin(kept), "other")
+    names = pd.Index(category.cat.categories.astype("string"))
+    folded = names.where(category.cat.categories.isin(kept), "other")
+    labels = pd.Index([*folded.unique(), "other"]).unique()
+    lookup = np.append(labels.get_indexer(folded), labels.get_loc("other"))  # code -1 (missing): 'other'
+    codes = lookup[category.cat.codes.to_numpy()]
+    return pd.Series(pd.Categorical.from_codes(codes, categories=labels), index=category.index)
 
 
 def _floor(when: Any, frame: pd.DataFrame) -> pd.Timestamp:
