@@ -3,14 +3,11 @@ and who is in them."""
 
 from __future__ import annotations
 
-from urllib.parse import quote
-
 import pandas as pd
 import streamlit as st
 
 from interest_core.analytics.segment_profiles import (
     feature_labels,
-    member_table,
     segment_comparison,
     side_by_side,
     sizes_text,
@@ -98,8 +95,7 @@ def draw(ds: DatasetKey, freq: str) -> None:
     pick = st.selectbox("Segment", list(names), key=f"seg_pick_{dataset}_{freq}_{method}_{k}_{last}",
                         format_func=lambda s: f"{s}: {names[s]}")
     st.caption(md_escape(f"{names[pick]}: {table.set_index('segment').loc[pick, 'description']}"))
-    users = member_table(seg.features, seg.labels.to_numpy(), pick, freq)
-    users = users.assign(open=[f"user?user={quote(str(u))}&dataset={quote(dataset)}" for u in users["user_id"]])
+    users = views.segment_members(ds, freq, method, k, last, choice, pick)
     words = feature_labels(freq)
     shares = [words["frequency"], words["buy_share"], words["action_share"]]
     users = as_percent(users, shares)
@@ -111,7 +107,7 @@ def draw(ds: DatasetKey, freq: str) -> None:
         words["diversity"]: st.column_config.NumberColumn(format="%.1f"),
     })
     widgets.csv_download("These users (CSV)", pd.DataFrame(users.drop(columns="open")),
-                         f"{dataset}_segment_{pick}_users.csv", key="seg_users_csv")
+                         f"{dataset}_segment_{pick}_users.csv", key="seg_users_csv", deferred=True)
 
 
 here = frame.current()

@@ -13,6 +13,7 @@ Each measurement runs in a fresh spawned process so its peak memory (ru_maxrss) 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 import tempfile
@@ -110,7 +111,8 @@ def compare(csv: Path, workdir: Path, repeat: int = 2) -> dict[str, dict[str, An
         for kind in ("floor", "floor_text", "ours"):
             out = measure(kind, csv, workdir)
             print(f"run {rep + 1} {kind:10s}: load {out['load_s']:.2f}s  panel {out['panel_s']:.2f}s  "
-                  f"total {out['total_s']:.2f}s  cpu {out['cpu_s']:.2f}s  peak {out['peak_gb']:.2f} GB", flush=True)
+                  f"total {out['total_s']:.2f}s  cpu {out['cpu_s']:.2f}s  peak {out['peak_gb']:.2f} GB  "
+                  f"load {os.getloadavg()[0]:.1f}", flush=True)
             if kind not in best or out["total_s"] < best[kind]["total_s"]:
                 best[kind] = out
     return best

@@ -264,3 +264,13 @@ def _features(files: dict[str, Path]) -> None:
         ) TO {_sql_path(files['categories'])} (FORMAT parquet)""")
     finally:
         con.close()
+
+
+def _page_summaries(store: Store, dataset: str, freqs: tuple[str, ...], progress: Progress) -> None:
+    from interest_core.derived_results import summarize
+
+    summarize(store, dataset, freqs, progress)
+
+
+# The small whole-dataset results pages read (KPIs, category totals, learned groups: derived_results.py).
+register_step(PrepareStep("page summaries", _page_summaries, weight=0.5))

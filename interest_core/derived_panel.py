@@ -49,3 +49,65 @@ def splits_periods_whole(window: Window | None, freq: str) -> bool:
     period starts), so filtering a panel by ``period`` keeps exactly the window's events."""
     bounds = [] if window is None else [b for b in (window.start, window.end) if b is not None]
     return all(period_start(b, freq) == b for b in bounds)
+
+
+def stored_source(store: Store, dataset: str, freq: str, window: Window | None = None) -> EventsSource | None:
+    """The stored panel at ``freq`` (default weights) as a source to aggregate in DuckDB, only the periods inside
+    ``window``; None when it is not built or the window cuts a period in two (callers use the panel frame)."""
+    from interest_core.derived import panel_relation
+
+    relation = panel_relation(store, dataset, freq) if splits_periods_whole(window, freq) else None
+    if relation is None:
+        return None
+    if window is not None and not window.whole:
+        relation = f"(SELECT * FROM {relation} WHERE {window.where('period')})"
+    return EventsSource(store, relation)
+
+
+def period_count(source: EventsSource, last: pd.Timestamp) -> int:
+    """Periods up to ``last`` with any panel row (``panel['period'].nunique()`` of the complete panel)."""
+    row = source.query("SELECT count(DISTINCT period) AS n FROM {events} WHERE period <= ?", [last])
+    return int(row["n"].iloc[0])
+
+
+def recent_categories(source: EventsSource, last: pd.Timestamp, limit: int = 200, recent: int = 4) -> list[str]:
+    """``views.ops.recent_categories`` of the panel up to ``last``, counted in DuckDB: categories by distinct users
+    in the last ``recent`` periods, then all-time, then by id."""
+    frame = source.query(
+        f"""WITH p AS (SELECT * FROM {{events}} WHERE period <= ?),
+                 since AS (SELECT min(period) AS start FROM (SELECT DISTINCT period FROM p
+                                                             ORDER BY period DESC LIMIT {int(recent)}))
+            SELECT category, count(DISTINCT user_id) FILTER (WHERE period >= (SELECT start FROM since)) AS lately,
+                   count(DISTINCT user_id) AS users
+            FROM p WHERE interest > 0 GROUP BY category
+            ORDER BY lately DESC, users DESC, category LIMIT {int(limit)}""", [last])
+    return frame["category"].astype(str).tolist()
+
+
+def category_rows(source: EventsSource, category: str) -> pd.DataFrame:
+    """The panel rows of one category (as ``panel.build_panel`` types them)."""
+    return _typed(source.query_arrow("SELECT * FROM {events} WHERE category = ?", [category]))
+
+
+def user_period_totals(source: EventsSource, last: pd.Timestamp) -> pd.DataFrame:
+    """user_id, period, interest: each user's interest per period up to ``last``, summed over categories in DuckDB
+    (what per-segment demand needs of the panel: a row per user and period, not per category)."""
+    frame = source.query_arrow("SELECT user_id, period, sum(interest) AS interest FROM {events} "
+                               "WHERE period <= ? GROUP BY ALL ORDER BY user_id, period", [last])
+    return frame.astype({"user_id": "string", "interest": "float64"}).assign(period=pd.to_datetime(frame["period"]))
+
+
+def grouped_source(store: Store, dataset: str, freq: str, category_map: pd.DataFrame | None = None,
+                   window: Window | None = None, *, drop: str | None = None) -> EventsSource | None:
+    """``stored_source`` with categories folded through ``category_map`` (category, group) in the query, and the
+    rows of category ``drop`` left out (e.g. 'other'): user_id, category, period, interest; None as there."""
+    base = stored_source(store, dataset, freq, window)
+    if base is None:
+        return None
+    frames = {"ic_groups": category_map[["category", "group"]].astype("string")} if category_map is not None else {}
+    label = 'coalesce(g."group", p.category)' if frames else "p.category"
+    join = "LEFT JOIN ic_groups g ON p.category = g.category" if frames else ""
+    relation = f"(SELECT p.user_id, {label} AS category, p.period, p.interest FROM {base.relation} p {join})"
+    if drop is not None:
+        relation = f"(SELECT * FROM {relation} WHERE category <> '{drop.replace(chr(39), chr(39) * 2)}')"
+    return EventsSource(store, relation, frames=frames or None)

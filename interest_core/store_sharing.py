@@ -276,6 +276,37 @@ def writing(path: Path, wait_s: float) -> Iterator[duckdb.DuckDBPyConnection]:
             state.cond.notify_all()
 
 
+@contextmanager
+def external_write(path: Path, wait_s: float) -> Iterator[None]:
+    """This process's side of a write made by another process it started: its connection is closed
+    and stays closed (an open one would block the other process), and its own readers and writers
+    wait as they would for a writer of its own."""
+    state = _file(path)
+    deadline = time.monotonic() + wait_s
+    _claim_writer(state, deadline)
+    try:
+        with state.cond:
+            state.writers_waiting += 1  # new readers wait; current ones finish first
+            try:
+                attempt = 0
+                while state.readers:
+                    _sleep(state, attempt, deadline)
+                    attempt += 1
+                _close(state)
+            except BaseException:
+                state.writers_waiting -= 1
+                raise
+        try:
+            yield
+        finally:
+            with state.cond:
+                state.writers_waiting -= 1
+    finally:
+        with state.cond:
+            state.writing = False
+            state.cond.notify_all()
+
+
 def _claim_writer(state: _File, deadline: float) -> None:
     """One writer per process at a time (the file lock would refuse a second anyway)."""
     with state.cond:

@@ -51,12 +51,19 @@ def models_dir(db: Path) -> Path:
     return db.parent / "models"
 
 
-def store_fixture(prefix: str, *, models: bool = False) -> Callable[..., Iterator[Path]]:
-    """A module-scoped fixture yielding a ``temp_store`` path: ``db = store_fixture("pages")`` in a test module."""
+def store_fixture(prefix: str, *, models: bool = False, prepared_demo: bool = False) -> Callable[..., Iterator[Path]]:
+    """A module-scoped fixture yielding a ``temp_store`` path: ``db = store_fixture("pages")`` in a test module.
+
+    ``prepared_demo``: the store starts as a copy of the session's prepared demo (tests/conftest.py: derived
+    tables and page models fitted) instead of empty, for a module whose subject is not the first fits."""
 
     @pytest.fixture(scope="module")
-    def db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    def db(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[Path]:
         with temp_store(tmp_path_factory, prefix, models=models) as path:
+            if prepared_demo:
+                from tests.conftest import copy_prepared_demo
+
+                copy_prepared_demo(request.getfixturevalue("prepared_demo"), path)
             yield path
 
     return db

@@ -9,6 +9,10 @@ and fails instead when ``CI`` is set, so a CI machine without the data cannot pa
 ``tmall_store`` ingests the Tmall log once per session into a temp store that every test shares
 read-only (``open()``); a test that writes takes a copy (``copy_to``). ``tmall_weekly`` gives each
 test its own copy of the weekly panel and the log's last event time.
+
+``prepared_demo``: the demo ingested and prepared once per session (derived tables and page models of the
+period the app opens it with); a module copies it (``copy_prepared_demo``) where its subject is the pages
+with their models fitted, not the first fits (tests/test_page_models.py and the browser walk cover those).
 """
 
 from __future__ import annotations
@@ -151,3 +155,31 @@ def tmall_weekly(_tmall_weekly_panel: pd.DataFrame, tmall_store: IngestedStore) 
     """The weekly Tmall panel (the test's own copy) and the last event's timestamp."""
     return _tmall_weekly_panel.copy(), tmall_store.end
 
+
+
+# -- the demo, prepared ------------------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def prepared_demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A store holding the demo with the derived tables and the page models of the period the app opens it with
+    (``prepare --freq`` of that period), built once per session; ``copy_prepared_demo`` copies it."""
+    from interest_core import derived
+    from interest_core.forecasting.page_defaults import suggested_freq  # registers the page-model step too
+    from interest_core.ingest.uploads import ensure_demo
+
+    db = tmp_path_factory.mktemp("prepared_demo") / "interest.duckdb"
+    with Store(db) as store:  # closed before anything opens a copy
+        assert ensure_demo(store) is not None, "the demo file is missing (data/demo/events.parquet)"
+        # Only the period the pages open with (prepare's default also builds the tables of the other two).
+        derived.prepare(store, "demo", freqs=[suggested_freq(events_source(store, "demo"))])
+    assert not db.with_name(db.name + ".wal").exists()  # all in the file that is copied
+    return db
+
+
+def copy_prepared_demo(prepared: Path, target: Path) -> Path:
+    """``prepared`` (the store file and its page models beside it) copied to the store path ``target``."""
+    from interest_core.forecasting.page_models import page_models_root
+
+    shutil.copyfile(prepared, target)
+    shutil.copytree(page_models_root(prepared), page_models_root(target))
+    return target

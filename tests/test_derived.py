@@ -30,6 +30,10 @@ from tests.conftest import IngestedStore
 from tests.corpus import TB_HEADER, TB_ROWS
 
 KEY = ["user_id", "category", "period"]
+# Every direct ``prepare`` here passes ``steps=()``: the tables are this module's subject. Without it, a
+# page-model step registered by an earlier module's import (forecasting/page_defaults) fits every page
+# model of each dataset here too: the module took 4x as long in the suite as alone (tests/test_page_models.py
+# covers the steps; the CLI test below runs them as the CLI does).
 
 
 def _sorted(frame: pd.DataFrame) -> pd.DataFrame:
@@ -64,7 +68,7 @@ def generated_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_stored_panels_equal_build_panel_on_tmall(tmall_copy: Store) -> None:
     messages: list[tuple[float, str]] = []
-    derived.prepare(tmall_copy, "tmall", freqs=["W", "D"], progress=lambda f, m: messages.append((f, m)))
+    derived.prepare(tmall_copy, "tmall", freqs=["W", "D"], progress=lambda f, m: messages.append((f, m)), steps=())
     weekly = _assert_same_panel(tmall_copy, "tmall", "W")
     _assert_same_panel(tmall_copy, "tmall", "D")
     assert derived.panel_relation(tmall_copy, "tmall", "M") is None  # not asked for
@@ -99,7 +103,7 @@ def test_stored_panels_equal_build_panel_on_a_generated_log(generated_log: Path,
     store = Store(tmp_path / "gen.duckdb")
     result = pipeline.ingest(store, generated_log, name="gen")
     assert result.report.format == "taobao" and result.report.rows_kept == 30_000
-    derived.prepare(store, "gen", freqs=["D", "W", "M"])
+    derived.prepare(store, "gen", freqs=["D", "W", "M"], steps=())
     for freq in ("D", "W", "M"):
         _assert_same_panel(store, "gen", freq)
     assert {t.kind for t in derived.tables(store, "gen")} == set(derived.KINDS)
@@ -111,7 +115,7 @@ def test_a_windowed_stored_panel_equals_the_panel_of_the_windowed_events(generat
     the window (raw and with categories folded); a window that cuts a period in two is not served from it."""
     store = Store(tmp_path / "gen.duckdb")
     pipeline.ingest(store, generated_log, name="gen")
-    derived.prepare(store, "gen", freqs=["D", "W"])
+    derived.prepare(store, "gen", freqs=["D", "W"], steps=())
     whole = events_source(store, "gen")
     first, last = (pd.Timestamp(t) for t in store.query(f"SELECT min(ts), max(ts) FROM {whole.relation}").iloc[0])
     top = store.query(f"SELECT category FROM {whole.relation} GROUP BY 1 ORDER BY count(*) DESC LIMIT 5")
@@ -138,12 +142,12 @@ def test_a_windowed_stored_panel_equals_the_panel_of_the_windowed_events(generat
 
 
 def test_prepare_is_idempotent_and_force_rebuilds(tmall_copy: Store) -> None:
-    derived.prepare(tmall_copy, "tmall", freqs=["W"])
+    derived.prepare(tmall_copy, "tmall", freqs=["W"], steps=())
     first = derived.tables(tmall_copy, "tmall")
     assert len(first) == len(derived.KINDS)
-    derived.prepare(tmall_copy, "tmall", freqs=["W"])
+    derived.prepare(tmall_copy, "tmall", freqs=["W"], steps=())
     assert derived.tables(tmall_copy, "tmall") == first  # same build time: nothing rebuilt
-    derived.prepare(tmall_copy, "tmall", freqs=["W"], force=True)
+    derived.prepare(tmall_copy, "tmall", freqs=["W"], force=True, steps=())
     again = derived.tables(tmall_copy, "tmall")
     assert [t.table for t in again] == [t.table for t in first]
     assert all(a.built_at > b.built_at for a, b in zip(again, first, strict=True))
@@ -151,7 +155,7 @@ def test_prepare_is_idempotent_and_force_rebuilds(tmall_copy: Store) -> None:
 
 
 def test_other_weights_are_not_served_from_the_stored_panel(tmall_copy: Store) -> None:
-    derived.prepare(tmall_copy, "tmall", freqs=["W"])
+    derived.prepare(tmall_copy, "tmall", freqs=["W"], steps=())
     assert derived.panel_relation(tmall_copy, "tmall", "W") is not None
     other = BehaviorWeights(view=1.0, fav=1.0, cart=1.0, buy=1.0)
     assert derived.panel_relation(tmall_copy, "tmall", "W", weights=other) is None
@@ -167,7 +171,7 @@ def test_delete_and_reingest_drop_the_stale_tables(tmp_path: Path, generated_log
     small.write_text("\n".join([TB_HEADER, *TB_ROWS]) + "\n")
     store = Store(tmp_path / "s.duckdb")
     pipeline.ingest(store, small, name="log")
-    derived.prepare(store, "log", freqs=["D"])
+    derived.prepare(store, "log", freqs=["D"], steps=())
     old = derived.panel_relation(store, "log", "D")
     assert old is not None and len(_dv_tables(store)) == len(derived.KINDS)
     store.delete("log")
@@ -175,7 +179,7 @@ def test_delete_and_reingest_drop_the_stale_tables(tmp_path: Path, generated_log
     assert store.query("SELECT count(*) AS n FROM derived_tables")["n"].iloc[0] == 0
     pipeline.ingest(store, generated_log, name="log")  # the same name, other content
     assert derived.panel_relation(store, "log", "D") is None
-    derived.prepare(store, "log", freqs=["D"])
+    derived.prepare(store, "log", freqs=["D"], steps=())
     new = derived.panel_relation(store, "log", "D")
     assert new is not None and new != old
     _assert_same_panel(store, "log", "D")
@@ -214,7 +218,7 @@ def test_registered_steps_run_after_the_tables(tmall_copy: Store) -> None:
 
 def test_prepare_refuses_a_read_only_store(tmall_store: IngestedStore) -> None:
     with pytest.raises(StoreError, match="read-only"):
-        derived.prepare(tmall_store.open(), "tmall", freqs=["W"])
+        derived.prepare(tmall_store.open(), "tmall", freqs=["W"], steps=())
 
 
 def test_cli_prepare_waits_and_lists_the_tables(tmall_store: IngestedStore, tmp_path: Path) -> None:

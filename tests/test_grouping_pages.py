@@ -103,7 +103,7 @@ def test_user_tops_and_default_user() -> None:
 
 # -- pages on the demo --------------------------------------------------------------------------------
 
-db = store_fixture("grouping_pages")
+db = store_fixture("grouping_pages", prepared_demo=True)  # the demo prepared: the pages, not the first fits
 
 
 def _other_share(at: AppTest) -> float:

@@ -254,6 +254,76 @@ def test_the_writer_process_errors_reach_the_caller_by_name(tmp_path: Path, monk
     assert _ingest_temps(db) == [] and store.names() == ["taken"] and store.describe("taken").rows == 50
 
 
+def test_a_reading_thread_of_the_caller_does_not_starve_the_writer_process(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("IC_TEST_KEY", "k" * 40)
+    path = tmp_path / "ids.csv"
+    path.write_text(_rows(20_000, user="U{i}"))
+    store = Store(tmp_path / "p.duckdb", wait_s=30)
+    pipeline.ingest(store, _write(tmp_path / "first.csv", _rows(10)), name="first")
+    stop = threading.Event()
+    reads: list[int] = []
+
+    def reader() -> None:  # a page rerun every 50 ms: its connection must not keep the writer out
+        while not stop.is_set():
+            reads.append(len(store.names()))
+            time.sleep(0.05)
+
+    thread = threading.Thread(target=reader)
+    thread.start()
+    try:
+        result = pipeline.ingest(store, path, name="p", options=IngestOptions(pseudonymize_key_env="IC_TEST_KEY"))
+    finally:
+        stop.set()
+        thread.join(30)
+    assert result.created and store.names() == ["first", "p"]
+    assert reads and reads[0] == 1
+
+
+KILLED_CALLER = """
+import sys
+from interest_core.config import IngestOptions
+from interest_core.ingest import pipeline
+from interest_core.store import Store
+
+def progress(fraction, message):
+    print(message, flush=True)
+
+pipeline.ingest(Store(sys.argv[1]), sys.argv[2], name="orphan",
+                options=IngestOptions(pseudonymize_key_env="IC_TEST_KEY"), progress=progress)
+"""
+
+
+def test_a_killed_caller_stops_its_writer_process(tmp_path: Path) -> None:
+    db = tmp_path / "o.duckdb"
+    pipeline.ingest(Store(db), _write(tmp_path / "early.csv", _rows(100)), name="early")
+    big = _write(tmp_path / "big.csv", _rows(600_000, user="U{i}"))
+    env = {**os.environ, "IC_TEST_KEY": "k" * 40}
+    proc = subprocess.Popen([sys.executable, "-c", KILLED_CALLER, str(db), str(big)], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if "writing the dataset" in line:
+            break
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    deadline = time.monotonic() + 20
+    writers = ["?"]
+    while writers and time.monotonic() < deadline:
+        time.sleep(0.2)
+        found = subprocess.run(["pgrep", "-f", f"interest_core.ingest.isolated .*{tmp_path.name}"],
+                               capture_output=True, text=True)
+        writers = found.stdout.split()
+    assert not writers, "the writer outlived its killed caller"
+    reopened = Store(db)
+    assert reopened.names() == ["early"] and reopened.describe("early").rows == 100
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
 def test_delete_leaves_no_readable_values_in_the_file(tmp_path: Path) -> None:
     db = tmp_path / "d.duckdb"
     store = Store(db)

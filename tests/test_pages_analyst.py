@@ -26,7 +26,7 @@ from tests.apptest import app_store, check_figures, open_page, store_fixture, wa
 
 TIMEOUT = 300
 
-db = store_fixture("analyst")
+db = store_fixture("analyst", prepared_demo=True)  # the demo prepared: the pages, not the first fits
 
 
 # -- the words (fast) -----------------------------------------------------------------------------

@@ -20,7 +20,7 @@ TIMEOUT = 180
 pytestmark = pytest.mark.slow  # each page's first run ingests the demo and fits a segmentation
 
 
-db = store_fixture("pages")
+db = store_fixture("pages", prepared_demo=True)  # the demo prepared: the pages, not the first fits
 
 
 def page(file: str, **query: str) -> AppTest:

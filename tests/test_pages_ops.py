@@ -19,7 +19,7 @@ TIMEOUT = 300
 pytestmark = pytest.mark.slow  # the first page run ingests the demo and fits the models
 
 
-db = store_fixture("ops_pages")
+db = store_fixture("ops_pages", prepared_demo=True)  # the demo prepared: the pages, not the first fits
 
 
 def page(file: str, **query: str) -> AppTest:

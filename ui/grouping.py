@@ -12,24 +12,21 @@ import streamlit as st
 from interest_core import panel
 from interest_core.charts import category_colors
 from interest_core.config import GroupingSpec
+from interest_core.derived_results import category_noun, result_key
 from interest_core.grouping import OTHER, CategoryChoice, GroupQuality
-from ui.store import DatasetKey
-
-# What one category of a known log format is, for group names ('brand 911, 26288 +702').
-CATEGORY_NOUN = {"tmall2014": "brand"}
+from ui.store import DatasetKey, describe, stored
 
 
 def noun(ds: DatasetKey) -> str:
     """What a category of this dataset is ('brand' on the Tmall log, else 'category')."""
-    from ui.store import describe
-
-    return CATEGORY_NOUN.get(describe(ds).format or "", "category")
+    return category_noun(describe(ds).format) or "category"
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def category_totals(ds: DatasetKey) -> pd.DataFrame:
     """category, interest, events, users of every category, most engaged first."""
-    return panel.category_totals(ds.source())
+    found = stored(ds, "category_totals")
+    return found.frame if found is not None else panel.category_totals(ds.source())
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -54,7 +51,9 @@ def _base_map(ds: DatasetKey, spec: GroupingSpec) -> pd.DataFrame | None:
         return topk_map(category_totals(ds), spec.k)
     if spec.method == "map":
         return name_map(category_totals(ds)["category"], dict(spec.names), spec.unmapped)
-    return learned_map(user_category(ds), spec.n_groups, spec.seed, noun=noun(ds) if noun(ds) != "category" else "")
+    named = category_noun(describe(ds).format)
+    found = stored(ds, result_key("learned_map", spec.n_groups, spec.seed, named))  # what prepare learned
+    return found.frame if found is not None else learned_map(user_category(ds), spec.n_groups, spec.seed, noun=named)
 
 
 def panel_map(ds: DatasetKey, choice: CategoryChoice) -> pd.DataFrame | None:
@@ -83,7 +82,14 @@ def quality(ds: DatasetKey, spec: GroupingSpec) -> GroupQuality | None:
     from interest_core.grouping import group_quality
 
     mapping = base_map(ds, spec)
-    return None if mapping is None else group_quality(user_category(ds), mapping)
+    if mapping is None:
+        return None
+    if spec.method == "learned":  # prepare measured its default grouping over the whole dataset
+        named = category_noun(describe(ds).format)
+        found = stored(ds, result_key("group_quality", spec.n_groups, spec.seed, named))
+        if found is not None:
+            return GroupQuality(**found.facts)
+    return group_quality(user_category(ds), mapping)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)

@@ -98,6 +98,10 @@ def trends(ds: DatasetKey, freq: str, top_k: CategoryChoice | int | None, recent
            min_users: int = 5) -> tuple[pd.DataFrame, int]:
     """Rising / falling categories (demand.rising_falling) and how many were hidden under min_users."""
     from interest_core.analytics.demand import rising_falling
+    from interest_core.periods import PERIOD_OFFSETS
+    from ui.queries import panel_periods
 
-    return rising_falling(analytics_panel(ds, freq, top_k), freq, recent=recent, previous=previous,
-                          min_users=min_users, last_period=last_complete_period(ds, freq))
+    last = last_complete_period(ds, freq)
+    first = last - PERIOD_OFFSETS[freq] * (recent + previous - 1)  # the two windows: all rising_falling reads
+    return rising_falling(panel_periods(ds, freq, top_k, first, last), freq, recent=recent, previous=previous,
+                          min_users=min_users, last_period=last)

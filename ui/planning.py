@@ -50,11 +50,24 @@ def _complete_panel(ds: DatasetKey, freq: str) -> pd.DataFrame:
     return panel[panel["period"] <= last_complete_period(ds, freq)]
 
 
+def _stored(ds: DatasetKey, freq: str) -> Any:
+    """The stored panel of the key's date range as a DuckDB source (derived_panel.stored_source), or None."""
+    from interest_core.derived_panel import stored_source
+
+    return stored_source(ds.store(), ds.name, freq, ds.window)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
 def promotion_horizons(ds: DatasetKey, freq: str) -> list[int]:
     """Horizons the learned list can backtest on this log: 3 cutoffs, each with a past to learn from."""
+    from interest_core.derived_panel import period_count
+    from interest_core.views.ops import horizons_for
     from interest_core.views.ops import promotion_horizons as horizons
 
-    return horizons(_complete_panel(ds, freq), freq)
+    source = _stored(ds, freq)  # counted in DuckDB: the panel's periods, not its rows
+    if source is None:
+        return horizons(_complete_panel(ds, freq), freq)
+    return horizons_for(period_count(source, last_complete_period(ds, freq)))
 
 
 def _learned(ds: DatasetKey, freq: str, horizon: int, category: str) -> Any:
@@ -69,9 +82,13 @@ def _learned(ds: DatasetKey, freq: str, horizon: int, category: str) -> Any:
 @st.cache_data(show_spinner=False, max_entries=16)
 def promotion_categories(ds: DatasetKey, freq: str, horizon: int, limit: int = 200) -> list[str]:
     """Categories by how many users engaged with them lately (most first), at most ``limit``."""
+    from interest_core.derived_panel import recent_categories as counted
     from interest_core.views.ops import recent_categories
 
-    return recent_categories(_complete_panel(ds, freq), limit)
+    source = _stored(ds, freq)
+    if source is None:
+        return recent_categories(_complete_panel(ds, freq), limit)
+    return counted(source, last_complete_period(ds, freq), limit)
 
 
 def learned_promotion(ds: DatasetKey, freq: str, horizon: int, category: str) -> Promotion:
@@ -83,8 +100,11 @@ def learned_promotion(ds: DatasetKey, freq: str, horizon: int, category: str) ->
 def recency_promotion(ds: DatasetKey, freq: str, category: str) -> pd.DataFrame:
     """The category's past users, most recent first (the list a marketer draws without a model)."""
     from interest_core.analytics.promotions import recency_ranking
+    from interest_core.derived_panel import category_rows
 
-    return recency_ranking(_complete_panel(ds, freq), [category], last_complete_period(ds, freq))
+    source = _stored(ds, freq)  # only the category's rows, not the whole panel
+    rows = _complete_panel(ds, freq) if source is None else category_rows(source, category)
+    return recency_ranking(rows, [category], last_complete_period(ds, freq))
 
 
 def promotion_backtest(ds: DatasetKey, freq: str, horizon: int, category: str) -> pd.DataFrame:
@@ -95,11 +115,14 @@ def promotion_backtest(ds: DatasetKey, freq: str, horizon: int, category: str) -
 @st.cache_data(show_spinner="Forecasting demand per segment...", max_entries=16)
 def segment_demand(ds: DatasetKey, freq: str, horizon: int) -> Any:
     """Each segment's total interest per period, forecast ``horizon`` periods ahead with intervals."""
+    from interest_core.derived_panel import user_period_totals
     from interest_core.views.ops import segment_demand as forecast
     from ui import views
 
     seg = views.segmentation(ds, freq)
-    return forecast(_complete_panel(ds, freq), seg.labels, seg.descriptions, freq, horizon)
+    source = _stored(ds, freq)  # each user's total per period, summed in DuckDB: segments sum users, not categories
+    rows = _complete_panel(ds, freq) if source is None else user_period_totals(source, last_complete_period(ds, freq))
+    return forecast(rows, seg.labels, seg.descriptions, freq, horizon)
 
 
 # -- drawing shared by the Demand and Forecasts pages ------------------------------------------------

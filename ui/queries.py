@@ -13,8 +13,9 @@ import streamlit as st
 
 from interest_core import panel
 from interest_core.charts import category_colors
+from interest_core.derived_results import result_key
 from interest_core.grouping import CategoryChoice
-from ui.store import DatasetKey
+from ui.store import DatasetKey, stored
 from ui.store import describe as describe  # re-exported: the pages' usual place for them
 from ui.store import kpis as kpis
 
@@ -29,17 +30,22 @@ def data_end(ds: DatasetKey) -> pd.Timestamp:
 @st.cache_data(show_spinner=False, max_entries=64)
 def window(ds: DatasetKey) -> dict[str, Any]:
     """Where most events are in time (start, end, outside, first, last): time axes show this span."""
-    return panel.time_window(ds.source())
+    from interest_core.derived_results import row_dict
+
+    found = stored(ds, "time_window")
+    return row_dict(found) if found is not None else panel.time_window(ds.source())
 
 
 @st.cache_data(show_spinner=False, max_entries=128)
 def activity(ds: DatasetKey, freq: str) -> pd.DataFrame:
-    return panel.activity_over_time(ds.source(), freq)
+    found = stored(ds, result_key("activity", freq))
+    return found.frame if found is not None else panel.activity_over_time(ds.source(), freq)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def funnel(ds: DatasetKey) -> pd.DataFrame:
-    return panel.funnel(ds.source())
+    found = stored(ds, "funnel")
+    return found.frame if found is not None else panel.funnel(ds.source())
 
 
 @st.cache_data(show_spinner=False, max_entries=128)
@@ -55,7 +61,9 @@ def colors(ds: DatasetKey, n: int = 64) -> dict[str, str]:
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def _colors(ds: DatasetKey, n: int) -> dict[str, str]:
-    ranked = panel.category_totals(ds.source())["category"].astype(str).head(n).tolist()
+    from ui.grouping import category_totals
+
+    ranked = category_totals(ds)["category"].astype(str).head(n).tolist()
     return category_colors(ranked)
 
 
@@ -104,6 +112,31 @@ def analytics_panel(ds: DatasetKey, freq: str, grouping: CategoryChoice | int | 
     # The panel `prepare` stored (filtered by period to the key's date window); else built from the events.
     stored = stored_panel(ds.store(), ds.name, spec, groups, window=ds.window) if whole_dataset(ds.whole()) else None
     return choice.filter(stored if stored is not None else panel.build_panel(ds.source(), spec, category_map=groups))
+
+
+@st.cache_data(show_spinner="Reading the interest panel...", max_entries=16)
+def panel_periods(ds: DatasetKey, freq: str, grouping: CategoryChoice | int | None, first: object, last: object
+                  ) -> pd.DataFrame:
+    """``analytics_panel``'s rows of periods ``first`` to ``last`` (inclusive period starts) only: read from the
+    stored panel filtered in DuckDB, so a page that looks at a few periods does not load them all. The grouping
+    is the one of ``ds``'s own date range, as in ``analytics_panel``."""
+    from interest_core.config import PanelSpec
+    from interest_core.derived_panel import stored_panel
+    from interest_core.periods import Window, check_freq
+    from ui.grouping import choice_of, panel_map
+
+    choice = choice_of(grouping)
+    wanted = Window.of_periods(first, last, freq)
+    own = ds.window or Window()
+    starts = [b for b in (wanted.start, own.start) if b is not None]
+    ends = [b for b in (wanted.end, own.end) if b is not None]
+    window = Window(max(starts) if starts else None, min(ends) if ends else None)
+    empty = window.start is not None and window.end is not None and window.start >= window.end
+    spec = PanelSpec(freq=check_freq(freq), grouping=choice.spec)
+    stored = None if empty else stored_panel(ds.store(), ds.name, spec, panel_map(ds, choice), window=window)
+    if stored is None:  # not prepared (or a range cutting periods): the whole panel's rows of those periods
+        return window.clip(analytics_panel(ds, freq, grouping)).reset_index(drop=True)
+    return choice.filter(stored)
 
 
 def whole_dataset(ds: DatasetKey) -> bool:

@@ -8,7 +8,7 @@ import streamlit as st
 
 from interest_core.analytics.retention import CohortRetention, OrderedFunnel, Returning
 from ui.queries import window
-from ui.store import DatasetKey
+from ui.store import DatasetKey, stored
 
 
 @st.cache_data(show_spinner="Counting cohorts...", max_entries=32)
@@ -26,6 +26,12 @@ def cohorts(ds: DatasetKey, freq: str, returning: Returning, max_cohorts: int, m
 def funnel(ds: DatasetKey, steps: tuple[str, ...], window_hours: int) -> OrderedFunnel:
     """Users who did ``steps`` in order, each within ``window_hours`` of the first step."""
     from interest_core.analytics.retention import ordered_funnel
+    from interest_core.derived_results import result_key
 
+    found = stored(ds, result_key("ordered_funnel", ",".join(steps), window_hours))  # the default, from prepare
+    if found is not None:
+        facts = found.facts
+        return OrderedFunnel(tuple(facts["steps"]), tuple(facts["missing"]), pd.Timedelta(hours=window_hours),
+                             found.frame, bool(facts["day_granular"]))
     span = window(ds)
     return ordered_funnel(ds.source(), steps, pd.Timedelta(hours=window_hours), start=span["start"], end=span["end"])

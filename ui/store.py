@@ -21,6 +21,7 @@ import pandas as pd
 import streamlit as st
 
 from interest_core import panel
+from interest_core.derived_results import Result
 from interest_core.ingest.uploads import Inspection, code_counts, ensure_demo, inspect_file, save_upload, sha256_bytes
 from interest_core.periods import Window
 from interest_core.store import DatasetInfo, Store, default_db_path
@@ -122,6 +123,17 @@ def describe(ds: DatasetKey) -> DatasetInfo:
     return ds.store().describe(ds.name)
 
 
+def stored(ds: DatasetKey, key: str) -> Result | None:
+    """The result ``key`` that ``prepare`` saved of the whole dataset (``derived_results``); None when the key has
+    a date range or the dataset is not prepared (callers then compute it). Callers cache what they return."""
+    from interest_core.derived_results import load
+
+    return load(ds.store(), ds.name, key) if ds.window is None else None
+
+
 @st.cache_data(show_spinner=False, max_entries=64)
 def kpis(ds: DatasetKey) -> dict[str, Any]:
-    return panel.kpis(ds.source())
+    from interest_core.derived_results import row_dict
+
+    found = stored(ds, "kpis")
+    return row_dict(found) if found is not None else panel.kpis(ds.source())

@@ -44,7 +44,12 @@ def user_forecast(ds: DatasetKey, user: str, freq: str, model: str = "recency_de
 def _recommender(ds: DatasetKey, level: str, known_weight: float) -> Any:
     from interest_core.analytics import recommendations as rec
 
-    train = rec.interactions(ds.source(), level=level)  # type: ignore[arg-type]
+    if level == "category":  # the user x category totals the grouping reads too (one scan of the events)
+        from ui.grouping import user_category
+
+        train = user_category(ds).rename(columns={"category": "item"}).astype({"user_id": "string", "item": "string"})
+    else:
+        train = rec.interactions(ds.source(), level=level)  # type: ignore[arg-type]
     return rec.CooccurrenceRecommender(known_weight=known_weight).fit(train)
 
 
@@ -52,6 +57,25 @@ def recommendations(ds: DatasetKey, user: str, k: int = 10, level: str = "catego
                     known_weight: float = 0.0) -> pd.DataFrame:
     """item, score, rank, known: the user's top k next categories (or items) by user-user cosine."""
     return _recommender(ds, level, known_weight).recommend([user], k=k).drop(columns="user_id")
+
+
+def recommendations_of(ds: DatasetKey, users: list[str], k: int = 10) -> pd.DataFrame:
+    """user_id, item, score, rank, known: ``recommendations`` of several users in one call."""
+    return _recommender(ds, "category", 0.0).recommend(users, k=k)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def segment_members(ds: DatasetKey, freq: str, method: str, k: int | None, last: int | None,
+                    grouping: CategoryChoice, segment: int) -> pd.DataFrame:
+    """One segment's users (segment_profiles.member_table) with a link to each one's User page ('open')."""
+    from urllib.parse import quote
+
+    from interest_core.analytics.segment_profiles import member_table
+
+    seg = segmentation(ds, freq, method, k, last, grouping=grouping)
+    users = member_table(seg.features, seg.labels.to_numpy(), segment, freq)
+    name = quote(ds.name)
+    return users.assign(open=[f"user?user={quote(str(u))}&dataset={name}" for u in users["user_id"]])
 
 
 def segmentation(ds: DatasetKey, freq: str, method: str = "kmeans", k: int | None = None, last: int | None = None,
@@ -73,12 +97,26 @@ def _segment_members(ds: DatasetKey, freq: str, segment: int | None) -> list[str
     return None if segment is None else segmentation(ds, freq).members(segment)
 
 
-@st.cache_data(show_spinner="Finding how interest moved...", max_entries=32)
+# A resource, not data: the frame (a row per user, period pair and flow; 3 M rows on a 10 M-event log) is
+# shared as it is, where cache_data would copy it on every read; callers only filter it.
+@st.cache_resource(show_spinner="Finding how interest moved...", max_entries=8)
 def _transitions(ds: DatasetKey, freq: str, grouping: CategoryChoice, mode: str, start: str, end: str,
                  split: str | None) -> pd.DataFrame:
+    from interest_core.analytics.migration_sql import share_transitions
+    from interest_core.derived_panel import grouped_source
+    from interest_core.grouping import OTHER
     from interest_core.views.migration import transitions
+    from ui.grouping import panel_map
+    from ui.queries import panel_periods
 
-    return transitions(analytics_panel(ds, freq, grouping), freq, cast(Mode, mode), start, end, split)
+    if mode == "periods":  # the coupling in DuckDB over the stored panel (pandas merges took 5-10 s at 10 M events)
+        source = grouped_source(ds.store(), ds.name, freq, panel_map(ds, grouping), ds.window,
+                                drop=OTHER if grouping.drop_other else None)
+        if source is not None:
+            return share_transitions(source, freq, start=start, end=end)
+
+    # Only the periods of the selection: transitions never look outside [start, end].
+    return transitions(panel_periods(ds, freq, grouping, start, end), freq, cast(Mode, mode), start, end, split)
 
 
 @st.cache_data(show_spinner="Summing the flows...", max_entries=64)

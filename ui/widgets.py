@@ -54,9 +54,11 @@ def guard() -> Iterator[None]:
 
 # -- display helpers ----------------------------------------------------------------------------
 
-def csv_download(label: str, frame: pd.DataFrame, file_name: str, key: str) -> None:
-    """A CSV download whose text cells cannot run as spreadsheet formulas (interest_core.export.safe_csv)."""
-    st.download_button(label, data=safe_csv(frame), file_name=file_name, mime="text/csv", key=key,
+def csv_download(label: str, frame: pd.DataFrame, file_name: str, key: str, *, deferred: bool = False) -> None:
+    """A CSV download whose text cells cannot run as spreadsheet formulas (interest_core.export.safe_csv).
+    ``deferred``: the CSV is written when the button is clicked, not on every rerun (for long tables)."""
+    data = (lambda: safe_csv(frame)) if deferred else safe_csv(frame)
+    st.download_button(label, data=data, file_name=file_name, mime="text/csv", key=key,
                        on_click="ignore", icon=":material/download:", disabled=frame.empty)
 
 

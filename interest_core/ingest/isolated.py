@@ -18,6 +18,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 import traceback
 import uuid
@@ -85,12 +86,13 @@ def ingest(store: Store, source: SourceFile, relation: str, plan: Plan, progress
         progress(0.1, "reading, validating and pseudonymising rows")
         sql, params = staging.stage_sql(relation, plan.mapping, plan.options)
         malformed, lines = _stage_to_parquet(source, sql, params, folder)
+        # The path as the caller names it (not resolved): a symlinked store's lock file is beside the link.
         atomic.write_json(folder / REQUEST, {
-            "store": str(store.path.resolve()), "wait_s": store.wait_s, "plan": plan.to_dict(),
-            "malformed": malformed, "malformed_lines": lines}, durable=False)
-        store_sharing.release(store.path)  # this process's idle read connection would block the writer
+            "store": str(store.path.absolute()), "wait_s": store.wait_s, "plan": plan.to_dict(),
+            "malformed": malformed, "malformed_lines": lines, "caller_pid": os.getpid()}, durable=False)
         progress(0.5, "writing the dataset")
-        return _run_writer(folder, plan.options, progress)
+        with store_sharing.external_write(store.path, store.wait_s):
+            return _run_writer(folder, plan.options, progress)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
@@ -131,8 +133,15 @@ def _run_writer(folder: Path, options: IngestOptions, progress: Progress) -> Ing
         env.pop(options.pseudonymize_key_env, None)  # the writer has no use for the key
     package_root = str(Path(interest_core.__file__).resolve().parent.parent)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
-    child = subprocess.Popen([sys.executable, "-m", "interest_core.ingest.isolated", str(folder)],
-                             env=env, stdin=subprocess.DEVNULL)
+    try:
+        if not sys.executable:
+            raise OSError("sys.executable is empty")
+        child = subprocess.Popen([sys.executable, "-m", "interest_core.ingest.isolated", str(folder)],
+                                 env=env, stdin=subprocess.DEVNULL)
+    except OSError as exc:
+        raise StoreError(f"the process that writes a pseudonymised dataset could not start ({exc})",
+                         "run the ingest from a regular Python interpreter (not a frozen or embedded one)"
+                         ) from None
     last = 0.0
     try:
         while True:
@@ -140,7 +149,7 @@ def _run_writer(folder: Path, options: IngestOptions, progress: Progress) -> Ing
             step = _read_json(folder / PROGRESS)
             if step and float(step["fraction"]) > last:
                 last = float(step["fraction"])
-                progress(last, str(step["message"]))
+                progress(0.5 + last / 2, str(step["message"]))  # the writer's 0..1 is the second half
             if done:
                 break
             time.sleep(POLL_S)
@@ -182,6 +191,18 @@ def _outcome(data: dict[str, Any] | None, returncode: int) -> IngestResult:
                      "try again; if it happens again, report it with the message above")
 
 
+def _exit_with(caller_pid: int) -> None:
+    """A killed caller must not have its dataset stored behind its back: the writer ends as if
+    killed too (nothing half-written survives that: see the SIGKILL tests); its staging folder is
+    the caller's, removed by the next ingest."""
+    def watch() -> None:
+        while os.getppid() == caller_pid:
+            time.sleep(POLL_S)
+        os._exit(3)
+
+    threading.Thread(target=watch, daemon=True, name="caller-watch").start()
+
+
 def main(folder_name: str) -> int:
     """The writer process: the locked part of the ingest, from the staged Parquet."""
     from interest_core.ingest import pipeline
@@ -194,6 +215,7 @@ def main(folder_name: str) -> int:
 
     try:
         request = json.loads((folder / REQUEST).read_text())
+        _exit_with(int(request["caller_pid"]))
         plan = Plan.from_dict(request["plan"])
         stage = Stage(f"SELECT * FROM read_parquet({sql_str(str(folder / STAGED))})",
                       malformed=int(request["malformed"]), malformed_lines=list(request["malformed_lines"]))

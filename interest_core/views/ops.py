@@ -81,7 +81,11 @@ def promotion_lift(panel: pd.DataFrame, model: str, category: str, freq: str, ho
 
 def promotion_horizons(panel: pd.DataFrame, freq: str, n_cutoffs: int = 3) -> list[int]:
     """Horizons (1-4 periods) whose backtest fits the log: 3 cutoffs, each after a past cutoff to learn from."""
-    periods = int(panel["period"].nunique())
+    return horizons_for(int(panel["period"].nunique()), n_cutoffs)
+
+
+def horizons_for(periods: int, n_cutoffs: int = 3) -> list[int]:
+    """``promotion_horizons`` of a panel with this many periods."""
     return [h for h in (1, 2, 3, 4) if periods >= 2 * h + n_cutoffs + 1]
 
 

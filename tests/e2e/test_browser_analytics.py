@@ -1,5 +1,6 @@
 """The analytics pages (User, Migration, Segments, Churn, Promotions, Demand) in the real server and headless
-Chromium, on the demo dataset that the app adds to its empty store.
+Chromium, on the demo dataset as ``prepare`` leaves it (its page models fitted; tests/e2e/conftest.py); the
+fresh-server test starts on an empty store, to which the app adds the demo.
 
 Each page is opened from the sidebar navigation; its run must end with no exception and no error alert,
 with at least the charts the page draws on the demo, each with traces that draw values (``el._fullData``)
@@ -45,6 +46,13 @@ PAGES: dict[str, tuple[str, int]] = {
     "Demand": ("Category demand", 2),  # demand with forecast, rising and falling
 }
 TITLES = ("Data", "Overview", "Forecasts", "Scoring", *PAGES)  # app.py's page titles, in its order
+
+
+@pytest.fixture(scope="module")
+def server_env(prepared_demo_env: dict[str, str]) -> dict[str, str]:
+    """The demo prepared before the server starts: these pages are checked as a person sees them once their models
+    are fitted (the walk of test_browser_walk.py waits for first fits in the browser, on Tmall and Taobao)."""
+    return prepared_demo_env
 
 
 def _open(page: Any, title: str) -> list[list[int]]:

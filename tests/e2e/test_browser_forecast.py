@@ -1,8 +1,8 @@
 """The Forecasts and Scoring pages in the real server and headless Chromium.
 
-Before the server starts, the test writes (into a temp store and a temp models folder,
-``$INTEREST_DB`` / ``$INTEREST_MODELS_DIR``; see ``server_env``) a baseline backtest of user totals and a saved
-engagement model. In the browser it opens Forecasts, reads the leaderboard and predicted-vs-actual
+Before the server starts, the test writes (into a temp copy of the session's prepared demo and a temp models
+folder, ``$INTEREST_DB`` / ``$INTEREST_MODELS_DIR``; see ``server_env``) a baseline backtest of user totals and a
+saved engagement model. In the browser it opens Forecasts, reads the leaderboard and predicted-vs-actual
 charts, trains a baseline model from the form (the worker is a spawned process; the progress bar is
 polled by a fragment) until the model is listed, then scores the Taobao-like sample on the Scoring
 page. Every plotly chart must have traces with points (``el._fullData``). Screenshots go to
@@ -16,26 +16,19 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import copy_prepared_demo
 from tests.e2e.browser import Screenshots, check_charts, idle, open_page, radio, save_backtest_and_model, select
 
 pytestmark = pytest.mark.slow
 
 
-def _prepare(db: Path, models: Path) -> None:
-    """A user-total backtest and a saved engagement model of the demo, as the app would write them."""
-    from interest_core.ingest.uploads import ensure_demo
-    from interest_core.store import Store
-
-    with Store(db) as store:  # closed before the server opens the file (one writer per DuckDB file)
-        ensure_demo(store)
-    save_backtest_and_model(db, models, "demo")
-
-
 @pytest.fixture(scope="module")
-def server_env(server_dir: Path) -> dict[str, str]:
-    """The server of this module starts on a store and models folder that ``_prepare`` filled."""
-    db, models = server_dir / "interest.duckdb", server_dir / "models"
-    _prepare(db, models)
+def server_env(server_dir: Path, prepared_demo: Path) -> dict[str, str]:
+    """The server of this module starts on a copy of the session's prepared demo (tests/conftest.py: its page
+    models fitted, the Forecasts page's default series among them) and a models folder holding a user-total
+    backtest and a saved engagement model of the demo, as the app would write them."""
+    db, models = copy_prepared_demo(prepared_demo, server_dir / "interest.duckdb"), server_dir / "models"
+    save_backtest_and_model(db, models, "demo")
     return {"INTEREST_DB": str(db), "INTEREST_MODELS_DIR": str(models)}
 
 

@@ -1,12 +1,16 @@
 """Soak (issue 13, "done when"): four browser sessions walk every page of the real server at once.
 
-For ``INTEREST_SOAK_S`` seconds (default 300; at least two rounds) four headless Chromium sessions of one
-browser click through the sidebar's pages, each starting at a different page so different pages run
-side by side. Throughout: ``/_stcore/health`` answers ``ok`` (polled every second), no page shows an
+For ``INTEREST_SOAK_S`` seconds (default 300, and at least three rounds whatever the duration) four headless
+Chromium sessions of one browser click through the sidebar's pages, each starting at a different page so
+different pages run side by side. Throughout: ``/_stcore/health`` answers ``ok`` (polled every second), no page shows an
 exception box or an error alert, no page takes over 60 s from the click to the end of its run, the
 browser reports no script error, and the memory of the server with its child processes (RSS from /proc)
 grows by under 25% from the end of the first round (caches warm) to any later round. The server listens
 on 127.0.0.1 only (from .streamlit/config.toml). All traffic goes to 127.0.0.1; every loop is bounded.
+
+The suite runs issue 13's five minutes (its "done when" asks for them in the suite); ``INTEREST_SOAK_S=60``
+shortens it for a local run (three rounds still: every page four times per round, the memory of rounds 2
+and 3 against round 1).
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ pytestmark = pytest.mark.slow
 
 SESSIONS = 4
 SOAK_S = float(os.environ.get("INTEREST_SOAK_S", "300"))
+MIN_ROUNDS = 3  # every page in every session at least this often, however short SOAK_S is
 PAGE_LIMIT_S = 60.0
 MAX_GROWTH = 0.25
 MAX_ROUNDS = 500  # a bound on the loop whatever the duration
@@ -41,6 +46,14 @@ PAGE_DONE_JS = """heading => {
   if (!app || app.getAttribute('data-test-script-state') === 'running') return false;
   return [...document.querySelectorAll("[data-testid='stMain'] h1")].some(h => h.innerText.trim() === heading);
 }"""
+
+
+@pytest.fixture(scope="module")
+def server_env(prepared_demo_env: dict[str, str]) -> dict[str, str]:
+    """The demo prepared before the server starts (its page models fitted, as ``prepare`` leaves them): the soak
+    is about sessions side by side, not first fits (the walk of test_browser_walk.py waits for those on Tmall and
+    Taobao); four sessions each waiting for the same cold fits made the first round the slowest part."""
+    return prepared_demo_env
 
 
 # -- the server process, from /proc ---------------------------------------------------------------------
@@ -193,7 +206,7 @@ def test_four_sessions_walk_every_page(server: str, capsys: pytest.CaptureFixtur
                 session.clicked = (titles[0], time.monotonic())
                 _finish(session, problems)
             deadline = time.monotonic() + SOAK_S
-            while rounds < MAX_ROUNDS and (rounds < 2 or time.monotonic() < deadline):
+            while rounds < MAX_ROUNDS and (rounds < MIN_ROUNDS or time.monotonic() < deadline):
                 for step in range(1, len(titles) + 1):  # the last step of a round is back on page 0
                     for session in sessions:
                         _click(session, titles[(session.offset * 3 + step) % len(titles)])

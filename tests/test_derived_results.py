@@ -1,0 +1,189 @@
+"""Whole-dataset results ``prepare`` keeps for the pages (interest_core.derived_results, issue 10): each equals
+what the page computed from the events before, pages read them instead of scanning the events, and a result of
+older events is never read."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from pandas.testing import assert_frame_equal
+
+from interest_core import derived_results, panel
+from interest_core.analytics.retention import DEFAULT_STEPS, DEFAULT_WINDOW, ordered_funnel
+from interest_core.config import GroupingSpec
+from interest_core.grouping import group_quality, learned_map
+from interest_core.ingest import pipeline
+from interest_core.store import Store
+from interest_core.views.users import user_tops
+from tests.conftest import IngestedStore
+from tests.corpus import TB_HEADER, TB_ROWS
+
+SPEC = GroupingSpec(method="learned", n_groups=12)  # the grouping pages open with on Tmall (3,000+ brands)
+
+
+def _noop(_fraction: float, _message: str) -> None:
+    return None
+
+
+@pytest.fixture(scope="module")
+def prepared(tmall_store: IngestedStore, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    db = tmall_store.copy_to(tmp_path_factory.mktemp("results"))
+    with Store(db) as store:
+        derived_results.summarize(store, "tmall", ("W", "M"), _noop)
+    return db
+
+
+def test_each_result_equals_what_the_page_computed(prepared: Path) -> None:
+    with Store(prepared, read_only=True) as store:
+        source = panel.events_source(store, "tmall")
+
+        def stored(key: str) -> derived_results.Result:
+            found = derived_results.load(store, "tmall", key)
+            assert found is not None, key
+            return found
+
+        assert derived_results.row_dict(stored("kpis")) == panel.kpis(source)
+        assert derived_results.row_dict(stored("time_window")) == panel.time_window(source)
+        assert_frame_equal(stored("category_totals").frame, panel.category_totals(source))
+        assert_frame_equal(stored("funnel").frame, panel.funnel(source))
+        for freq in ("W", "M"):
+            assert_frame_equal(stored(f"activity/{freq}").frame, panel.activity_over_time(source, freq))
+        user_category = panel.user_category_totals(source)
+        mapping = learned_map(user_category, SPEC.n_groups, SPEC.seed, noun="brand")
+        assert_frame_equal(stored("learned_map/12/0/brand").frame, mapping)
+        assert_frame_equal(stored("user_tops/12/0/brand").frame, user_tops(user_category, mapping))
+        assert stored("group_quality/12/0/brand").facts == group_quality(user_category, mapping).__dict__
+        span = panel.time_window(source)
+        flow = ordered_funnel(source, DEFAULT_STEPS, DEFAULT_WINDOW, start=span["start"], end=span["end"])
+        found = stored("ordered_funnel/view,cart,buy/168")
+        assert_frame_equal(found.frame, flow.table)
+        assert found.facts == {"steps": list(flow.steps), "missing": list(flow.missing),
+                               "day_granular": flow.day_granular}
+
+
+def test_pages_read_the_results_instead_of_the_events(prepared: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from interest_core.periods import Window
+    from ui import grouping, queries, retention, users
+    from ui.store import DatasetKey
+
+    with Store(prepared, read_only=True) as store:
+        source = panel.events_source(store, "tmall")
+        expected = {"kpis": panel.kpis(source), "funnel": panel.funnel(source),
+                    "totals": panel.category_totals(source)}
+        ds = DatasetKey(str(prepared.resolve()), "tmall", store.fingerprint("tmall"))
+
+    def scans(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("a page scanned the events for a result prepare keeps")
+
+    for name in ("kpis", "funnel", "category_totals", "user_category_totals", "activity_over_time", "time_window"):
+        monkeypatch.setattr(panel, name, scans)
+    assert queries.kpis(ds) == expected["kpis"]
+    assert_frame_equal(queries.funnel(ds), expected["funnel"])
+    assert_frame_equal(grouping.category_totals(ds), expected["totals"])
+    assert grouping.quality(ds, SPEC) is not None and grouping.base_map(ds, SPEC) is not None
+    assert not queries.activity(ds, "W").empty and queries.window(ds)["outside"] >= 0
+    assert retention.funnel(ds, DEFAULT_STEPS, 168).steps == DEFAULT_STEPS
+    assert not users.user_tops(ds, SPEC).empty
+    # a date range is not the whole dataset: computed from its events, as before
+    with pytest.raises(AssertionError, match="scanned the events"):
+        queries.kpis(ds.within(Window(pd.Timestamp(expected["kpis"]["start"]).normalize() + pd.Timedelta(days=7))))
+
+
+def test_prepare_keeps_results_and_never_reads_those_of_older_events(prepared: Path, tmp_path: Path) -> None:
+    db = tmp_path / "copy.duckdb"
+    db.write_bytes(prepared.read_bytes())
+    messages: list[str] = []
+    with Store(db) as store:
+        derived_results.summarize(store, "tmall", ("W",), lambda _f, m: messages.append(m))
+        assert messages == ["tmall: page summaries already built"]
+        small = tmp_path / "small.csv"
+        small.write_text("\n".join([TB_HEADER, *TB_ROWS]) + "\n")
+        store.delete("tmall")
+        pipeline.ingest(store, small, name="tmall")  # the same name, other events
+        assert derived_results.load(store, "tmall", "kpis") is None
+
+
+def test_queries_over_the_stored_panel_equal_those_over_the_panel_frame(tmall_store: IngestedStore,
+                                                                       tmp_path: Path) -> None:
+    """Promotions and Demand count in DuckDB over the stored panel what they counted over the whole panel frame."""
+    from interest_core import derived, derived_panel
+    from interest_core.analytics.promotions import recency_ranking
+    from interest_core.config import PanelSpec
+    from interest_core.periods import Window
+    from interest_core.views.ops import promotion_horizons, recent_categories
+
+    db = tmall_store.copy_to(tmp_path)
+    with Store(db) as store:
+        derived.prepare(store, "tmall", freqs=["W"], steps=())
+        source = derived_panel.stored_source(store, "tmall", "W")
+        full = derived_panel.stored_panel(store, "tmall", PanelSpec(freq="W"))
+        assert source is not None and full is not None
+        last = pd.Timestamp(full["period"].max()) - pd.Timedelta(weeks=1)
+        complete = full[full["period"] <= last]
+        assert promotion_horizons(complete, "W") == [
+            h for h in (1, 2, 3, 4) if derived_panel.period_count(source, last) >= 2 * h + 4]
+        assert derived_panel.period_count(source, last) == complete["period"].nunique()
+        assert derived_panel.recent_categories(source, last, 50) == recent_categories(complete, 50)
+        category = recent_categories(complete, 1)[0]
+        assert_frame_equal(recency_ranking(derived_panel.category_rows(source, category), [category], last),
+                           recency_ranking(complete, [category], last))
+        totals = derived_panel.user_period_totals(source, last)
+        expected = complete.groupby(["user_id", "period"], as_index=False)["interest"].sum()
+        assert_frame_equal(totals, expected.sort_values(["user_id", "period"], ignore_index=True),
+                           check_exact=False, rtol=1e-12)
+        window = Window.of_periods(last - pd.Timedelta(weeks=3), last, "W")
+        narrowed = derived_panel.stored_source(store, "tmall", "W", window)
+        assert narrowed is not None and derived_panel.period_count(narrowed, last) == 4
+
+
+def test_a_few_periods_of_the_panel_equal_those_periods_of_the_whole_panel(prepared: Path) -> None:
+    """Migration and Demand trends read only the periods they look at (ui.queries.panel_periods)."""
+    from interest_core import derived
+    from interest_core.grouping import CategoryChoice
+    from interest_core.periods import Window
+    from ui import queries
+    from ui.store import DatasetKey
+
+    with Store(prepared) as store:
+        derived.prepare(store, "tmall", freqs=["W"], steps=())
+        ds = DatasetKey(str(prepared.resolve()), "tmall", store.fingerprint("tmall"))
+    for grouping in (CategoryChoice(SPEC, drop_other=True), 5, None):
+        whole = queries.analytics_panel(ds, "W", grouping)
+        last = pd.Timestamp(whole["period"].max())
+        first = last - pd.Timedelta(weeks=5)
+        expected = Window.of_periods(first, last, "W").clip(whole).reset_index(drop=True)
+        got = queries.panel_periods(ds, "W", grouping, first, last)
+        key = ["user_id", "category", "period"]
+        assert len(got) == len(expected) > 0
+        assert_frame_equal(got.sort_values(key, ignore_index=True), expected.sort_values(key, ignore_index=True),
+                           check_exact=False, rtol=1e-12)
+
+
+@pytest.mark.parametrize("freq", ["W", "M"])
+def test_share_transitions_in_duckdb_equal_those_in_pandas(tmall_store: IngestedStore, tmp_path: Path,
+                                                            freq: str) -> None:
+    """Migration couples shares in DuckDB over the stored panel (analytics.migration_sql): the same flows."""
+    from interest_core import derived, derived_panel
+    from interest_core.analytics import migration, migration_sql
+    from interest_core.config import PanelSpec
+    from interest_core.grouping import OTHER, topk_map
+    from interest_core.periods import check_freq
+
+    db = tmall_store.copy_to(tmp_path)
+    with Store(db) as store:
+        derived.prepare(store, "tmall", freqs=[freq], steps=())
+        groups = topk_map(panel.category_totals(panel.events_source(store, "tmall")), 6)
+        whole = derived_panel.stored_panel(store, "tmall", PanelSpec(freq=check_freq(freq)), groups)
+        assert whole is not None
+        periods = sorted(whole["period"].unique())
+        start, end = periods[1], periods[-2]
+        for drop in (None, OTHER):
+            frame = whole if drop is None else whole[whole["category"] != OTHER]
+            expected = migration.share_transitions(frame, freq, start=start, end=end, entry_exit=True)
+            source = derived_panel.grouped_source(store, "tmall", freq, groups, drop=drop)
+            assert source is not None
+            got = migration_sql.share_transitions(source, freq, start=start, end=end)
+            assert len(got) == len(expected) > 0 and got["to_category"].eq(migration.GONE).any()
+            assert_frame_equal(got, expected, check_exact=False, rtol=1e-9, atol=1e-12)
