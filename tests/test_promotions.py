@@ -10,7 +10,7 @@ then most frequent), weekly, next week, 3 backtest cutoffs, top 20 categories po
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -179,6 +179,14 @@ def test_tmall_learned_list_from_a_user_sample(tmall_weekly: tuple[pd.DataFrame,
     from interest_core.forecasting.series import last_complete_period
 
     monkeypatch.setattr(promotion_model, "MAX_TRAIN_USERS", 300)
+    sampled: list[int] = []  # rows each training fold's features were built for (None = every user)
+    features = promotion_model._Fold.features
+
+    def recording(fold: Any, cols: Any, rows: Any = None) -> Any:
+        sampled.append(len(fold.users) if rows is None else len(rows))
+        return features(fold, cols, rows)
+
+    monkeypatch.setattr(promotion_model._Fold, "features", recording)
     panel, end = tmall_weekly
     last = last_complete_period(panel["period"].max(), end, "W")
     top = panel.groupby("category")["user_id"].nunique().sort_values(ascending=False).head(20).index
@@ -191,6 +199,7 @@ def test_tmall_learned_list_from_a_user_sample(tmall_weekly: tuple[pd.DataFrame,
     assert lift.loc[100] >= 1.05, lift
     assert (lift >= 1.0).all(), lift
     assert (pooled["model_hits"] > 2 * pooled["random_hits"]).all()
+    assert 300 in sampled and max(sampled) > 300, sampled  # trained on samples of 300, scored every user
 
 
 def test_learned_model_learns_before_its_cutoff_and_scores_new_users() -> None:

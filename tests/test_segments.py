@@ -88,6 +88,22 @@ def test_estimator_contract_and_recovery(accuracy: AccuracyRecorder) -> None:
     assert list(model.centers_.index) == [0, 1, 2]
 
 
+def test_kmeans_learns_from_a_seeded_sample_and_assigns_every_user(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Bigger logs: K-means learns its centres from FIT_SAMPLE users; every user is assigned, the same way
+    predict assigns them, and the same sample is drawn on every fit."""
+    feats = clustered(200)
+    monkeypatch.setattr(seg, "FIT_SAMPLE", 100)
+    model = seg.UserSegmenter(seed=1).fit(feats)
+    assert len(feats) == 600 and model.fit_users_ == 100
+    assert len(model.labels_) == len(feats) and (model.labels_ >= 0).all()
+    np.testing.assert_array_equal(model.predict(feats), model.labels_)
+    np.testing.assert_array_equal(clone(model).fit(feats).labels_, model.labels_)
+    from sklearn.metrics import adjusted_rand_score
+
+    truth = [int(u[1]) for u in feats.index]
+    assert model.n_clusters_ == 3 and adjusted_rand_score(truth, model.labels_) == pytest.approx(1.0)
+
+
 def test_dbscan_option_and_noise() -> None:
     feats = clustered(40)
     outlier = feats.iloc[[0]].copy()

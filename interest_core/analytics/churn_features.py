@@ -225,9 +225,18 @@ def reasons_text(frame: pd.DataFrame, contributions: np.ndarray, *, freq: str, s
     """The ``n`` features raising each user's risk most (by at least ``min_contribution``), in words."""
     order = np.argsort(-contributions, axis=1)[:, :n]
     values = frame[list(FEATURES)].to_numpy(dtype=float)
+    kept = np.take_along_axis(contributions, order, axis=1) >= min_contribution
+    # Many users share a feature's value (whole periods, counts): each (feature, value) is put in words once
+    words: dict[tuple[int, float], str] = {}
     out = []
-    for i in range(len(frame)):
-        parts = [describe_feature(FEATURES[j], values[i, j], freq=freq, short=short, long=long)
-                 for j in order[i] if contributions[i, j] >= min_contribution]
+    for i, (row, keep) in enumerate(zip(order.tolist(), kept.tolist(), strict=True)):
+        parts = []
+        for j, k in zip(row, keep, strict=True):
+            if k:
+                key = (j, float(values[i, j]))
+                text = words.get(key)
+                if text is None:
+                    text = words[key] = describe_feature(FEATURES[j], key[1], freq=freq, short=short, long=long)
+                parts.append(text)
         out.append("; ".join(parts))
     return out

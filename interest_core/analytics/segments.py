@@ -80,9 +80,9 @@ def user_features(panel: pd.DataFrame, freq: str, *, start: Any = None, end: Any
         "diversity": np.exp(entropy.reindex(first.index).fillna(0.0)),
     })
     cats = list(categories) if categories is not None else _top(frame, top_k)
-    folded = frame["category"].astype("string").where(frame["category"].isin(cats), "other")
-    wide = frame.assign(category=folded).pivot_table(index="user_id", columns="category", values="interest",
-                                                     aggfunc="sum", fill_value=0.0, observed=True)
+    wide = frame.assign(category=_fold_categories(frame["category"], cats))
+    wide = wide.pivot_table(index="user_id", columns="category", values="interest", aggfunc="sum", fill_value=0.0,
+                            observed=True)
     wide = wide.reindex(columns=[*cats, "other"], fill_value=0.0)
     totals = wide.sum(axis=1)
     shares = wide.div(totals.where(totals > 0, 1.0), axis=0)
@@ -90,6 +90,19 @@ def user_features(panel: pd.DataFrame, freq: str, *, start: Any = None, end: Any
     out = out.join(shares, how="left").fillna(0.0)
     out.index = out.index.astype("string").rename("user_id")
     return out.sort_index()
+
+
+def _fold_categories(category: pd.Series, kept: Sequence[str]) -> pd.Series:
+    """Each row's category as text, 'other' outside ``kept``. Categorical ids are folded on their categories
+    (a few thousand) and stay codes: turning every row to text cost seconds a window on large panels."""
+    if not isinstance(category.dtype, pd.CategoricalDtype):
+        return category.astype("string").where(category.isin(kept), "other")
+    names = pd.Index(category.cat.categories.astype("string"))
+    folded = names.where(category.cat.categories.isin(kept), "other")
+    labels = pd.Index([*folded.unique(), "other"]).unique()
+    lookup = np.append(labels.get_indexer(folded), labels.get_loc("other"))  # code -1 (missing): 'other'
+    codes = lookup[category.cat.codes.to_numpy()]
+    return pd.Series(pd.Categorical.from_codes(codes, categories=labels), index=category.index)
 
 
 def _floor(when: Any, frame: pd.DataFrame) -> pd.Timestamp:
@@ -315,9 +328,12 @@ def segment_sizes_over_time(panel: pd.DataFrame, model: UserSegmenter, freq: str
         categories = [c.removeprefix(SHARE_PREFIX) for c in model.feature_names_in_
                       if c.startswith(SHARE_PREFIX) and c != f"{SHARE_PREFIX}other"]
     grid = period_grid(panel["period"].min(), panel["period"].max(), freq)
+    frame, periods = _window_source(panel)
     rows = []
     for i in range(window - 1, len(grid), step):
-        feats = user_features(panel, freq, start=grid[i - window + 1], end=grid[i], categories=categories)
+        start, end = grid[i - window + 1], grid[i]
+        rows_in = frame.iloc[periods.searchsorted(start, "left"):periods.searchsorted(end, "right")]
+        feats = user_features(rows_in, freq, start=start, end=end, categories=categories)
         if feats.empty:
             continue
         labels = model.predict(feats)
@@ -326,6 +342,18 @@ def segment_sizes_over_time(panel: pd.DataFrame, model: UserSegmenter, freq: str
     if not rows:
         return pd.DataFrame(columns=["period", "segment", "users"])
     return pd.concat(rows, ignore_index=True)
+
+
+def _window_source(panel: pd.DataFrame) -> tuple[pd.DataFrame, pd.Index]:
+    """The columns user_features reads, users as integer codes (only the counts per segment are kept), rows
+    in period order (stable: each group's rows keep their order, so every sum is the same); and the periods,
+    so a window is a slice, not a mask over every row."""
+    counts = [c for c in panel.columns if c.startswith("n_")]
+    frame = panel[["user_id", "period", "category", "interest", *counts]]
+    frame = frame.assign(user_id=pd.factorize(frame["user_id"])[0])
+    if not frame["period"].is_monotonic_increasing:
+        frame = frame.sort_values("period", kind="stable")
+    return frame, pd.Index(frame["period"])
 
 
 def projection_2d(features: pd.DataFrame, labels: Sequence[int] | np.ndarray, model: UserSegmenter | None = None,

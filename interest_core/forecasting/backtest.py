@@ -78,6 +78,13 @@ def fold_cutoffs(periods: pd.DatetimeIndex, horizon: int, folds: int, step: int)
     return [pd.Timestamp(periods[first + step * i]) for i in range(folds)]
 
 
+def category_totals(panel: pd.DataFrame) -> pd.DataFrame:
+    """category, period, interest: the rows a category_demand backtest reads (its series and actuals sum
+    interest by category and period), summed once instead of once per fold over every user's rows. Each
+    fold's sums are those of the full rows (each group's rows are summed in the same order, once)."""
+    return panel.groupby(["category", "period"], as_index=False, observed=True, sort=False)["interest"].sum()
+
+
 def regroup(panel: pd.DataFrame, category_map: pd.DataFrame | None) -> pd.DataFrame:
     """Fold categories into groups (category -> group); unmapped categories keep their id."""
     if category_map is None:
@@ -247,6 +254,8 @@ def run(
         raise ModelError("backtest.run does not rank every category",
                          "use interest_core.forecasting.next_interest.evaluate.run_next_interest")
     level_tuple = tuple(int(v) for v in levels)
+    if target == "category_demand" and category_map_fn is None:
+        panel = category_totals(panel)
     last = pd.Timestamp(panel["period"].max())
     if data_end is not None:
         last = series.last_complete_period(last, pd.Timestamp(data_end), freq)
@@ -264,10 +273,13 @@ def run(
         train = series.training_frame(train_panel, target, freq, start=grid[0], end=cutoff)  # type: ignore[arg-type]
         test_periods = future_periods(cutoff, freq, horizon)
         actual = series.actuals(fold_panel, target, test_periods)  # type: ignore[arg-type]
-        activity = train_panel.groupby("user_id")["interest"].sum()
-        tiers = metrics.activity_tiers(activity.sort_index())
+        # users' tiers and the active users score user totals and engagement only (a group-by of every user)
+        tiers, active = pd.Series(dtype=object), pd.Index([])
+        if target != "category_demand":
+            activity = train_panel.groupby("user_id")["interest"].sum()
+            tiers = metrics.activity_tiers(activity.sort_index())
+            active = active_users(train_panel, cutoff, freq, lookback)
         user_totals = series.actuals(fold_panel, "user_total", test_periods) if target == "engagement" else None
-        active = active_users(train_panel, cutoff, freq, lookback)
         if target == "engagement":
             tiers = metrics.activity_tiers(activity[activity.index.astype(str).isin(active)].sort_index())
         random_rows: list[dict[str, Any]] = []

@@ -169,9 +169,11 @@ def prepare_page_models(store: Any, dataset: str, *, root: str | Path | None = N
         rows.append({"kind": model.kind, "freq": model.args["freq"], "state": "failed" if error else "ready",
                      "seconds": round(time.perf_counter() - started, 2), "error": error})
 
-    kpis = panel.kpis(source)  # one scan of the events for every frequency
-    end = pd.Timestamp(kpis["end"])
-    segments, demand = default_choices(int(kpis["categories"]))
+    # the two figures of panel.kpis the defaults need, in one scan for every frequency (kpis also counts
+    # distinct users, items and buyers: seconds on 10 M events)
+    row = source.query('SELECT count(DISTINCT category) AS categories, max(ts) AS "end" FROM {events}').iloc[0]
+    end = pd.Timestamp(row["end"])
+    segments, demand = default_choices(int(row["categories"]))
     for freq in chosen:
         basis = ModelBasis(dataset, fingerprint, freq, last_complete(source, freq, end))
         horizon = churn_horizon(freq)

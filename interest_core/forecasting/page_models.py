@@ -98,10 +98,13 @@ def _churn_activity(panel: pd.DataFrame, p: Mapping[str, Any]) -> Any:
     from interest_core.analytics.churn_features import activity_from_panel
 
     key = (str(p["freq"]), str(p["last_period"]))
-    if _ACTIVITY and _ACTIVITY[0][0]() is panel and _ACTIVITY[0][1:3] == key:
-        return _ACTIVITY[0][3]
+    memo = list(_ACTIVITY)  # a copy: another thread may clear it meanwhile
+    if memo and memo[0][0]() is panel and memo[0][1:3] == key:
+        return memo[0][3]
     activity = activity_from_panel(panel, p["freq"], last_period=_last(p))
     _ACTIVITY[:] = [(weakref.ref(panel), *key, activity)]
+    # Released with its panel too, when the backtest never runs (already stored, or the fit failed).
+    weakref.finalize(panel, _ACTIVITY.clear)
     return activity
 
 
@@ -118,9 +121,10 @@ def _churn_backtest(panel: pd.DataFrame, p: Mapping[str, Any], progress: Callabl
     from interest_core.views.ops import churn_backtest
 
     progress(0.1, "backtesting the churn classifier against recency")
-    result = churn_backtest(panel, p["freq"], int(p["horizon"]), _last(p), activity=_churn_activity(panel, p))
-    _ACTIVITY.clear()  # prepare fits the model first: nothing reads the activity after its backtest
-    return result
+    try:
+        return churn_backtest(panel, p["freq"], int(p["horizon"]), _last(p), activity=_churn_activity(panel, p))
+    finally:
+        _ACTIVITY.clear()  # prepare fits the model first: nothing reads the activity after its backtest
 
 
 def _engagement_scores(panel: pd.DataFrame, p: Mapping[str, Any], progress: Callable[[float, str], None]) -> Any:
