@@ -87,6 +87,8 @@ def draw(ds: DatasetKey, freq: str) -> None:
             "recency_roc_auc": st.column_config.NumberColumn("ROC-AUC of recency", format="%.3f"),
             "recency_pr_auc": st.column_config.NumberColumn("PR-AUC of recency", format="%.3f"),
             "n_train": st.column_config.NumberColumn("training snapshots", format="localized"),
+            "train_users": st.column_config.NumberColumn("users trained on", format="localized",
+                                                         help="a seeded sample on larger logs; every user is scored"),
         })
 
 

@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from interest_core.analytics import promotions as promo
+from interest_core.analytics.promotion_model import MAX_TRAIN_USERS
 from interest_core.charts import ops as ops_charts
 from interest_core.charts.style import TABLE_PERCENT, as_percent, significant
 from interest_core.text import counted, md_escape, percent
@@ -60,7 +61,9 @@ def draw(ds: DatasetKey, freq: str) -> None:
                f"within {counted(horizon, unit)}, the recency list {significant(held_recency, 2)}: "
                + ("the learned list did better, so it is the default." if winner == "learned" else
                   "the recency list did better, so it is the default." if held_recency > held_model else
-                  "a tie, so the simpler recency list is the default."))
+                  "a tie, so the simpler recency list is the default.")
+               + f" The learned model trains on at most {MAX_TRAIN_USERS:,} users at each training cutoff "
+               "(a random sample on larger logs); every user is scored.")
 
     c4, c5, c6 = st.columns(3)
     size = int(c4.number_input("List size", 1, 100_000, 100, 10, key="promo_size"))

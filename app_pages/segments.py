@@ -56,6 +56,9 @@ def draw(ds: DatasetKey, freq: str) -> None:
     sil = seg.silhouette
     best = max(sil, key=lambda k: sil[k]) if sil else None
     chosen = f" Separation (silhouette) {sil[best]:.2f} at k = {best}." if best is not None else ""
+    if 0 < seg.fitted_on < len(seg.features):  # K-means learns from a seeded sample on larger logs
+        chosen += (f" The segments were learnt from a random sample of {seg.fitted_on:,} users; every user is "
+                   "assigned to the nearest one.")
     st.caption(f"{sizes_text(len(seg.features), len(table), hidden, min_users)}{chosen} Features: time since last "
                f"active, share of {unit}s active, events per active {unit}, buy share, favourite/cart/buy share, "
                "number of categories, and category shares.")
