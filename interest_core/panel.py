@@ -322,6 +322,9 @@ def search_users(source: EventsSource, text: str = "", limit: int = 50) -> pd.Da
     )
 
 
+EXACT_QUANTILE_EVENTS = 20_000_000
+
+
 def time_window(source: EventsSource, q: float = 0.001, pad: float = 0.1) -> dict[str, Any]:
     """The period most events fall in, for time axes: start, end, outside (events left out), first, last,
     main_first / main_last (the first and last event inside it) and bulk_first / bulk_last (the quantiles).
@@ -330,9 +333,13 @@ def time_window(source: EventsSource, q: float = 0.001, pad: float = 0.1) -> dic
     to the data: a few stray timestamps far from the rest (a log's outliers) do not stretch the
     axis, while the edges of a normal log stay inside (outside is then 0).
     """
+    n_events = int(source.query("SELECT count(*) AS n FROM {events}")["n"].iloc[0])
+    # An exact quantile holds every timestamp in memory (100 M events: over DuckDB's limit); past
+    # EXACT_QUANTILE_EVENTS the t-digest's estimate places the axis as well.
+    quantile = "quantile_disc" if n_events <= EXACT_QUANTILE_EVENTS else "approx_quantile"
     row = source.query(
-        f"""SELECT min(ts) AS first, max(ts) AS last, quantile_disc(ts, {float(q)}) AS lo,
-                   quantile_disc(ts, {1.0 - float(q)}) AS hi FROM {{events}}"""
+        f"""SELECT min(ts) AS first, max(ts) AS last, {quantile}(ts, {float(q)}) AS lo,
+                   {quantile}(ts, {1.0 - float(q)}) AS hi FROM {{events}}"""
     ).iloc[0]
     first, last, lo, hi = (pd.Timestamp(row[c]) for c in ("first", "last", "lo", "hi"))
     margin = (hi - lo) * float(pad)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 
 from interest_core import panel
 
@@ -32,3 +33,15 @@ def test_the_main_span_says_where_its_data_starts_and_ends() -> None:
     assert (window["main_first"], window["main_last"]) == (pd.Timestamp(body[0]), pd.Timestamp(body[-1]))
     assert pd.Timestamp(body[0]) <= window["bulk_first"] < pd.Timestamp(body[100])  # the stray event is not the bulk
     assert pd.Timestamp(body[-100]) < window["bulk_last"] <= pd.Timestamp(body[-1])
+
+
+def test_past_the_exact_limit_an_estimated_quantile_places_the_same_axis(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Exact quantiles hold every timestamp (100 M events ran DuckDB out of memory): bigger logs use approx_quantile."""
+    body = [str(t) for t in pd.date_range("2017-11-25", "2017-12-03", freq="1min")]
+    source = panel.events_source(_events(["2017-09-11 08:16:39", *body]))
+    exact = panel.time_window(source)
+    monkeypatch.setattr(panel, "EXACT_QUANTILE_EVENTS", 100)
+    estimated = panel.time_window(source)
+    assert estimated["outside"] == 1 and estimated["first"] == exact["first"] and estimated["last"] == exact["last"]
+    for key in ("start", "end", "bulk_first", "bulk_last"):
+        assert abs(estimated[key] - exact[key]) < pd.Timedelta("30min"), key
