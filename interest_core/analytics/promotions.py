@@ -82,12 +82,18 @@ def promotion_list(forecasts: pd.DataFrame, category: str | Sequence[str], *,
             ranked = ranked[~(ranked["churn_risk"] >= max_churn_risk)]
     else:
         ranked["churn_risk"] = np.nan
+    ranked = _ranked_with_reach(ranked)
+    return ranked[list(LIST_COLUMNS)].head(size) if size else ranked[list(LIST_COLUMNS)]
+
+
+def _ranked_with_reach(ranked: pd.DataFrame) -> pd.DataFrame:
+    """Users by chance to engage (ties by id), with their rank and the expected reach down the list."""
     ranked = ranked.sort_values(["p_engage", "user_id"], ascending=[False, True], ignore_index=True)
     ranked.insert(0, "rank", np.arange(1, len(ranked) + 1))
     ranked["expected_reach"] = ranked["p_engage"].cumsum()
     total = float(ranked["p_engage"].sum())
     ranked["reach_share"] = ranked["expected_reach"] / total if total > 0 else 0.0
-    return ranked[list(LIST_COLUMNS)].head(size) if size else ranked[list(LIST_COLUMNS)]
+    return ranked
 
 
 def reach_curve(ranked: pd.DataFrame, points: int = 200) -> pd.DataFrame:
@@ -228,12 +234,7 @@ def learned_list(scores: pd.DataFrame, category: str | Sequence[str]) -> pd.Data
     ranked = grouped.agg(q=("q", "sum"), new_to_category=("new_to_category", "all"))
     ranked["p_engage"] = -np.expm1(ranked["q"])
     ranked["churn_risk"] = np.nan
-    ranked = ranked.sort_values(["p_engage", "user_id"], ascending=[False, True], ignore_index=True)
-    ranked.insert(0, "rank", np.arange(1, len(ranked) + 1))
-    ranked["expected_reach"] = ranked["p_engage"].cumsum()
-    total = float(ranked["p_engage"].sum())
-    ranked["reach_share"] = ranked["expected_reach"] / total if total > 0 else 0.0
-    return ranked[[*LIST_COLUMNS, "new_to_category"]]
+    return _ranked_with_reach(ranked)[[*LIST_COLUMNS, "new_to_category"]]
 
 
 def learned_lift(panel: pd.DataFrame, categories: Sequence[str | Sequence[str]], *, freq: str, horizon: int = 4,

@@ -253,3 +253,15 @@ def clipped_text(page: Any) -> list[str]:
     metrics = page.eval_on_selector_all("[data-testid='stMetricValue'], [data-testid='stMetricValue'] *",
                                         CLIPPED_METRICS_JS)
     return [*charts, *(f"metric value {m!r}" for m in metrics)]
+
+
+def score_the_sample(page: Any) -> None:
+    """On the Scoring page: score the Taobao-like sample of the selected dataset and wait for its result
+    (score histogram and drift charts)."""
+    open_page(page, "Scoring")
+    radio(page, "File to score", "Taobao-like sample of the selected dataset")
+    page.get_by_text("detected format").first.wait_for()
+    page.get_by_role("button", name="Score").click()
+    idle(page)
+    page.get_by_text("Top 5 categories per user").wait_for()
+    check_charts(page, 2)  # score histogram, drift

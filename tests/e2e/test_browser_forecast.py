@@ -17,7 +17,16 @@ from typing import Any
 import pytest
 
 from tests.conftest import copy_prepared_demo
-from tests.e2e.browser import Screenshots, check_charts, idle, open_page, radio, save_backtest_and_model, select
+from tests.e2e.browser import (
+    Screenshots,
+    check_charts,
+    idle,
+    open_page,
+    radio,
+    save_backtest_and_model,
+    score_the_sample,
+    select,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -66,12 +75,6 @@ def test_forecasts_and_scoring_in_a_real_browser(server: str, browser_page: Any,
     check_charts(page, 3)  # leaderboard, predicted vs actual (+ the saved model's future), residuals
     shot(page, "03-category-demand-after-training")
 
-    open_page(page, "Scoring")
-    radio(page, "File to score", "Taobao-like sample of the selected dataset")
-    page.get_by_text("detected format").first.wait_for()
-    page.get_by_role("button", name="Score").click()
-    idle(page)
-    page.get_by_text("Top 5 categories per user").wait_for()
-    check_charts(page, 2)  # score histogram, drift
+    score_the_sample(page)
     assert page.locator("[data-testid='stMetric']", has_text="New users").count() == 1
     shot(page, "04-scoring-sample")

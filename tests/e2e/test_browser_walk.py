@@ -22,7 +22,16 @@ from typing import Any
 import pytest
 
 from tests.conftest import IngestedStore
-from tests.e2e.browser import Screenshots, check_charts, clipped_text, idle, open_page, radio, save_backtest_and_model
+from tests.e2e.browser import (
+    Screenshots,
+    check_charts,
+    clipped_text,
+    idle,
+    open_page,
+    radio,
+    save_backtest_and_model,
+    score_the_sample,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -81,13 +90,7 @@ def _readme_extras(page: Any, server: str, shot: Screenshots) -> None:
     page.get_by_text("Backtest of ").first.wait_for()
     check_charts(page, 3)
     shot(page, "tmall-readme-forecasts")
-    open_page(page, "Scoring")
-    radio(page, "File to score", "Taobao-like sample of the selected dataset")
-    page.get_by_text("detected format").first.wait_for()
-    page.get_by_role("button", name="Score").click()
-    idle(page)
-    page.get_by_text("Top 5 categories per user").wait_for()
-    check_charts(page, 2)
+    score_the_sample(page)
     shot(page, "tmall-readme-scoring")
 
 
