@@ -10,6 +10,9 @@ and fails instead when ``CI`` is set, so a CI machine without the data cannot pa
 read-only (``open()``); a test that writes takes a copy (``copy_to``). ``tmall_weekly`` gives each
 test its own copy of the weekly panel and the log's last event time.
 
+``shared_fits``: during the test that takes it, an LSTM fitted on the same data with the same parameters as an
+earlier one in the session gets that fit's learned state instead of training again (tests/shared_fits.py).
+
 ``prepared_demo``: the demo ingested and prepared once per session (derived tables and page models of the
 period the app opens it with); a module copies it (``copy_prepared_demo``) where its subject is the pages
 with their models fitted, not the first fits (tests/test_page_models.py and the browser walk cover those).
@@ -31,6 +34,7 @@ from interest_core.ingest import pipeline
 from interest_core.panel import build_panel, events_source
 from interest_core.store import IngestResult, Store
 from tests.accuracy_log import ACCURACY_JSON, AccuracyRecorder
+from tests.shared_fits import SharedFits, sharing
 
 __all__ = ["AccuracyRecorder", "IngestedStore", "RealData"]
 
@@ -155,6 +159,11 @@ def tmall_weekly(_tmall_weekly_panel: pd.DataFrame, tmall_store: IngestedStore) 
     """The weekly Tmall panel (the test's own copy) and the last event's timestamp."""
     return _tmall_weekly_panel.copy(), tmall_store.end
 
+
+@pytest.fixture
+def shared_fits(monkeypatch: pytest.MonkeyPatch) -> SharedFits:
+    """Equal LSTM fits trained once per session, for this test only (tests/shared_fits.py)."""
+    return sharing(monkeypatch)
 
 
 # -- the demo, prepared ------------------------------------------------------------------------------

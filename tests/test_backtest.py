@@ -24,6 +24,7 @@ from tests.forecast_data import START, synthetic_panel
 
 if TYPE_CHECKING:
     from tests.conftest import AccuracyRecorder, IngestedStore
+    from tests.shared_fits import SharedFits
 
 WEEK = pd.DateOffset(weeks=1)
 
@@ -260,8 +261,8 @@ def test_cli_model_lists() -> None:
 
 
 @pytest.mark.slow
-def test_tmall_lstm_ranks_within_active_users_better_than_recency(tmall: dict[str, Any],
-                                                                  accuracy: AccuracyRecorder) -> None:
+def test_tmall_lstm_ranks_within_active_users_better_than_recency(tmall: dict[str, Any], accuracy: AccuracyRecorder,
+                                                                  shared_fits: SharedFits) -> None:
     """Engagement among users active in the last 4 weeks, per-user AUC, three folds two weeks apart.
 
     Cutoffs 2013-06-10, 06-24 and 07-08: the first and the last are the two non-overlapping 4-week test windows

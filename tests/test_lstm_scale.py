@@ -14,6 +14,7 @@ from tests.forecast_data import engagement_frame
 
 if TYPE_CHECKING:
     from tests.conftest import AccuracyRecorder
+    from tests.shared_fits import SharedFits
 
 SMALL = {"window": 4, "units": 8, "epochs": 2, "batch_size": 64, "patience": 2, "horizon_train": 3}
 
@@ -31,7 +32,7 @@ def test_max_users_trains_on_a_sample_and_forecasts_every_series() -> None:
 
 @pytest.mark.slow
 def test_tmall_cost_of_training_on_a_third_of_the_users(tmall_weekly: tuple[pd.DataFrame, pd.Timestamp],
-                                                         accuracy: AccuracyRecorder) -> None:
+                                                         accuracy: AccuracyRecorder, shared_fits: SharedFits) -> None:
     """One fold (cutoff 2013-07-08), users active in the last 4 weeks: all 884 users vs a sample of 300."""
     pytest.importorskip("tensorflow")
     panel, end = tmall_weekly
