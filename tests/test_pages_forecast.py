@@ -1,8 +1,8 @@
 """The Forecasts and Scoring pages, run headless with AppTest on the demo.
 
-The module has its own store and models folder ($INTEREST_DB, $INTEREST_MODELS_DIR in a temp
-folder). Backtests and models are made in the test the way the app makes them, small and fast
-(baselines only, two folds); the training job runs in a real spawned worker process.
+The module has its own store, a copy of the session's prepared demo, and models folder ($INTEREST_DB,
+$INTEREST_MODELS_DIR in a temp folder). Backtests and models are made in the test the way the app makes them,
+small and fast (baselines only, two folds); the training job runs in a real spawned worker process.
 """
 
 from __future__ import annotations
@@ -25,7 +25,9 @@ TIMEOUT = 180
 JOB_TIMEOUT = 120
 
 
-db = store_fixture("forecast_pages", models=True)
+# The demo prepared (its page models fitted, as `prepare` leaves them): the pages with a backtest and models, not the
+# first fits (tests/test_page_models.py and the browser walk cover those).
+db = store_fixture("forecast_pages", models=True, prepared_demo=True)
 
 
 @pytest.fixture(scope="module")
