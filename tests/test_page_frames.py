@@ -121,5 +121,6 @@ def test_prepare_on_a_large_log_fits_users_on_the_sample_and_totals_exactly(
     assert plain.demand(grouping=default_choices(60)[1]) == basis.demand(grouping=default_choices(60)[1])
     a = pm.load_result(plain.demand(grouping=default_choices(60)[1]), tmp_path / "whole")
     b = pm.load_result(basis.demand(grouping=default_choices(60)[1]), tmp_path / "large")
+    assert a is not None and b is not None
     assert a.categories == b.categories and a.best_model == b.best_model
     pd.testing.assert_frame_equal(b.forecast, a.forecast, check_exact=False, rtol=1e-9)
