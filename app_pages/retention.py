@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from interest_core.analytics.retention import DEFAULT_STEPS, funnel_words, retention_words
+from interest_core.analytics.retention import DEFAULT_STEPS, MAX_COHORTS, funnel_words, retention_words
 from interest_core.charts import retention as charts
 from interest_core.charts.style import BEHAVIOR_LABELS, TABLE_PERCENT, as_percent
 from interest_core.ingest.formats import BEHAVIORS
@@ -31,7 +31,7 @@ def draw(ds: DatasetKey, freq: str) -> None:
     returning = c1.radio("Counts as coming back", list(RETURNING), format_func=RETURNING.__getitem__,
                          horizontal=True, key="ret_returning",
                          help="Any event: the user is active again. A purchase: the user buys in that period.")
-    n_cohorts = int(c2.slider(f"Cohorts (latest first-active {unit}s)", 4, 26, 12, key="ret_cohorts",
+    n_cohorts = int(c2.slider(f"Cohorts (latest first-active {unit}s)", 4, MAX_COHORTS, 12, key="ret_cohorts",
                               help=f"Each row is the users whose first event fell in that {unit}; cohorts of fewer "
                                    "than 5 users are hidden."))
     result = retention.cohorts(ds, freq, returning, n_cohorts)  # type: ignore[arg-type]

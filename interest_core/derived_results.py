@@ -30,7 +30,7 @@ RESULTS_TABLE = "derived_results"
 RESULTS_DDL = f"""CREATE TABLE IF NOT EXISTS {RESULTS_TABLE} (
     dataset VARCHAR NOT NULL, events_table VARCHAR NOT NULL, key VARCHAR NOT NULL, frame BLOB, facts VARCHAR,
     built_at TIMESTAMP, PRIMARY KEY (dataset, key))"""
-SUMMARIES_VERSION = 2  # raise it when summarize computes something else: prepare then recomputes them
+SUMMARIES_VERSION = 3  # raise it when summarize computes something else: prepare then recomputes them
 # What a category of a known log format is, for learned group names ('brand 911, 26288 +702').
 CATEGORY_NOUN = {"tmall2014": "brand"}
 
@@ -116,7 +116,13 @@ def row_dict(result: Result) -> dict[str, Any]:
 def summarize(store: Store, dataset: str, freqs: tuple[str, ...], progress: Progress) -> None:
     """Compute and save every result the pages read of the whole dataset (see the module's docstring)."""
     from interest_core import panel
-    from interest_core.analytics.retention import DEFAULT_STEPS, DEFAULT_WINDOW, ordered_funnel
+    from interest_core.analytics.retention import (
+        DEFAULT_STEPS,
+        DEFAULT_WINDOW,
+        MAX_COHORTS,
+        cohort_retention,
+        ordered_funnel,
+    )
     from interest_core.grouping import group_quality, learned_map, suggested_grouping
     from interest_core.views.users import user_tops
 
@@ -156,6 +162,12 @@ def summarize(store: Store, dataset: str, freqs: tuple[str, ...], progress: Prog
         quality = group_quality(user_category, mapping)
         out[result_key("group_quality", spec.n_groups, spec.seed, noun)] = Result(facts=asdict(quality))
 
+    def cohorts() -> None:  # the Retention page's opening grid (any event counts as coming back), per period
+        for freq in freqs:
+            grid = cohort_retention(source, freq, returning="any", max_cohorts=MAX_COHORTS, start=span["start"],
+                                    end=span["end"])
+            out[result_key("cohorts", freq, "any")] = Result(grid.grid, grid.facts())
+
     def funnel() -> None:
         hours = int(DEFAULT_WINDOW.total_seconds() // 3600)
         flow = ordered_funnel(source, DEFAULT_STEPS, DEFAULT_WINDOW, start=span["start"], end=span["end"])
@@ -165,7 +177,8 @@ def summarize(store: Store, dataset: str, freqs: tuple[str, ...], progress: Prog
 
     steps: list[tuple[str, Callable[[], None]]] = [
         ("KPIs", kpis), ("time span", window), ("category totals and funnel", totals), ("activity", activity),
-        ("learned category groups", grouping), ("ordered funnel", funnel)]
+        ("learned category groups", grouping), ("cohort grids", cohorts),
+        ("ordered funnel", funnel)]
     for i, (what, run) in enumerate(steps):
         progress(i / len(steps), f"{dataset}: page summaries ({what})")
         run()

@@ -11,7 +11,15 @@ import pytest
 from pandas.testing import assert_frame_equal
 
 from interest_core import derived_results, panel
-from interest_core.analytics.retention import DEFAULT_STEPS, DEFAULT_WINDOW, ordered_funnel
+from interest_core.analytics import retention as retention_module
+from interest_core.analytics.retention import (
+    DEFAULT_STEPS,
+    DEFAULT_WINDOW,
+    MAX_COHORTS,
+    CohortRetention,
+    cohort_retention,
+    ordered_funnel,
+)
 from interest_core.config import GroupingSpec
 from interest_core.grouping import group_quality, learned_map
 from interest_core.ingest import pipeline
@@ -61,6 +69,14 @@ def test_each_result_equals_what_the_page_computed(prepared: Path) -> None:
         assert_frame_equal(found.frame, flow.table)
         assert found.facts == {"steps": list(flow.steps), "missing": list(flow.missing),
                                "day_granular": flow.day_granular}
+        for freq in ("W", "M"):  # the cohort grid, and any fewer latest cohorts the page's slider asks for
+            grid = stored(f"cohorts/{freq}/any")
+            kept = CohortRetention.from_facts(grid.frame, grid.facts)
+            for n in (MAX_COHORTS, 12, 4):
+                direct = cohort_retention(source, freq, returning="any", max_cohorts=n, start=span["start"],
+                                          end=span["end"])
+                assert_frame_equal(kept.latest(n).grid, direct.grid)
+                assert kept.latest(n).facts() == direct.facts()
 
 
 def test_pages_read_the_results_instead_of_the_events(prepared: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -85,6 +101,8 @@ def test_pages_read_the_results_instead_of_the_events(prepared: Path, monkeypatc
     assert grouping.quality(ds, SPEC) is not None and grouping.base_map(ds, SPEC) is not None
     assert not queries.activity(ds, "W").empty and queries.window(ds)["outside"] >= 0
     assert retention.funnel(ds, DEFAULT_STEPS, 168).steps == DEFAULT_STEPS
+    monkeypatch.setattr(retention_module, "cohort_retention", scans)
+    assert not retention.cohorts(ds, "W", "any", 12).grid.empty
     assert not users.user_tops(ds, SPEC).empty
     # a date range is not the whole dataset: computed from its events, as before
     with pytest.raises(AssertionError, match="scanned the events"):

@@ -15,8 +15,12 @@ from ui.store import DatasetKey, stored
 def cohorts(ds: DatasetKey, freq: str, returning: Returning, max_cohorts: int, max_offset: int = 52
             ) -> CohortRetention:
     """The cohort grid over the dataset's main span (stray far-off timestamps left out)."""
-    from interest_core.analytics.retention import cohort_retention
+    from interest_core.analytics.retention import MAX_COHORTS, cohort_retention
+    from interest_core.derived_results import result_key
 
+    found = stored(ds, result_key("cohorts", freq, returning))  # the opening grid, from prepare
+    if found is not None and max_offset == 52 and max_cohorts <= MAX_COHORTS:
+        return CohortRetention.from_facts(found.frame, found.facts).latest(max_cohorts)
     span = window(ds)
     return cohort_retention(ds.source(), freq, returning=returning, max_cohorts=max_cohorts, max_offset=max_offset,
                             start=span["start"], end=span["end"])

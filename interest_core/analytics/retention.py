@@ -17,7 +17,7 @@ the same timestamp count as in order (day-granular logs put a view, a cart and a
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -36,6 +36,7 @@ GRID_COLUMNS: tuple[str, ...] = ("cohort", "offset", "period", "users", "size", 
 FUNNEL_COLUMNS: tuple[str, ...] = ("step", "users", "of_previous", "of_first", "dropped", "did_at_all")
 DEFAULT_STEPS: tuple[str, ...] = ("view", "cart", "buy")
 DEFAULT_WINDOW = pd.Timedelta(days=7)
+MAX_COHORTS = 26  # the most cohorts the Retention page shows (prepare stores a grid of this many)
 
 
 def _time_filter(start: Any, end: Any) -> tuple[str, list[Any]]:
@@ -70,6 +71,27 @@ class CohortRetention:
         """cohort, size: one row per cohort, oldest first."""
         sizes = self.grid.drop_duplicates("cohort")[["cohort", "size"]]
         return sizes.sort_values("cohort", ignore_index=True)
+
+    def latest(self, n: int) -> CohortRetention:
+        """Only the latest ``n`` cohorts: what ``cohort_retention(max_cohorts=n)`` returns of the same log when this
+        grid holds ``n`` or more (prepare stores the grid of MAX_COHORTS; the page shows the latest ``n``)."""
+        cohorts = sorted(self.grid["cohort"].unique())
+        keep = cohorts[-max(1, int(n)):]
+        grid = self.grid[self.grid["cohort"].isin(keep)].reset_index(drop=True)
+        return replace(self, grid=grid, cohorts_left_out=self.cohorts_left_out + len(cohorts) - len(keep))
+
+    def facts(self) -> dict[str, Any]:
+        """Everything but the grid, as JSON values (``from_facts`` reads them back)."""
+        return {"freq": self.freq, "returning": self.returning, "first_partial": self.first_partial,
+                "last_partial": self.last_partial, "cohorts_left_out": self.cohorts_left_out,
+                "data_start": str(self.data_start), "data_end": str(self.data_end), "min_users": self.min_users}
+
+    @classmethod
+    def from_facts(cls, grid: pd.DataFrame, facts: dict[str, Any]) -> CohortRetention:
+        return cls(freq=str(facts["freq"]), returning=facts["returning"], grid=grid,
+                   first_partial=bool(facts["first_partial"]), last_partial=bool(facts["last_partial"]),
+                   cohorts_left_out=int(facts["cohorts_left_out"]), data_start=pd.Timestamp(facts["data_start"]),
+                   data_end=pd.Timestamp(facts["data_end"]), min_users=int(facts["min_users"]))
 
     def average(self) -> pd.DataFrame:
         """offset, retention, users, size, cohorts: every cohort's complete cells pooled (weighted by size),
