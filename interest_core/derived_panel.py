@@ -122,3 +122,18 @@ def grouped_source(store: Store, dataset: str, freq: str, category_map: pd.DataF
     if drop is not None:
         relation = f"(SELECT * FROM {relation} WHERE category <> '{drop.replace(chr(39), chr(39) * 2)}')"
     return EventsSource(store, relation, frames=frames or None)
+
+
+def search_stored_users(store: Store, dataset: str, text: str = "", limit: int = 50) -> pd.DataFrame | None:
+    """``panel.search_users`` read from a stored users table (one row per user, its events counted) instead of a
+    scan of the events: user_id, events, last_seen (the start of the user's last active period). None when no
+    users table is built."""
+    from interest_core.derived import users_relation
+
+    for freq in ("D", "W", "M", "h"):
+        relation = users_relation(store, dataset, freq)
+        if relation is not None:
+            return EventsSource(store, relation).query(
+                f"""SELECT user_id, CAST(events AS BIGINT) AS events, last_period AS last_seen FROM {{events}}
+                    WHERE contains(user_id, ?) ORDER BY events DESC, user_id LIMIT {int(limit)}""", [text])
+    return None

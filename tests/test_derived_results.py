@@ -291,3 +291,9 @@ def test_user_category_totals_of_the_stored_panel_equal_those_of_the_events(tmal
             got = derived_panel.user_category_totals(source)
             assert len(got) == len(expected) > 0
             assert_frame_equal(got, expected, check_exact=False, rtol=1e-12)
+        # the User page's search lists the same users with the same event counts from the stored users table
+        for text in ("", "1", "99"):
+            events = panel.search_users(panel.events_source(store, "tmall"), text)
+            found = derived_panel.search_stored_users(store, "tmall", text)
+            assert found is not None and len(found) == len(events) > 0
+            assert_frame_equal(found[["user_id", "events"]], events[["user_id", "events"]], check_dtype=False)

@@ -79,8 +79,12 @@ def rejected_rows(ds: DatasetKey) -> pd.DataFrame:
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def search_users(ds: DatasetKey, text: str = "", limit: int = 50) -> pd.DataFrame:
-    """user_id, events, last_seen of users whose id contains ``text``, most active first."""
-    return panel.search_users(ds.source(), text.strip(), limit)
+    """user_id, events, last_seen of users whose id contains ``text``, most active first (from the stored users
+    table when the key reads the whole dataset: a million rows, not every event)."""
+    from interest_core.derived_panel import search_stored_users
+
+    found = search_stored_users(ds.store(), ds.name, text.strip(), limit) if whole_dataset(ds) else None
+    return found if found is not None else panel.search_users(ds.source(), text.strip(), limit)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
