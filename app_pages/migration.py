@@ -10,7 +10,7 @@ from interest_core.analytics.migration import matrix_wide, noisy_export, top_flo
 from interest_core.charts import migration as mig_charts
 from interest_core.text import percent, plural
 from interest_core.views.migration import MIGRATION_MODELS, MODEL_TEXT, SANKEY_LAST_PAIRS, SANKEY_MAX_CATEGORIES
-from ui import frame, grouping, queries, views, widgets
+from ui import fits, frame, grouping, queries, views, widgets
 from ui.store import DatasetKey
 
 MODES = {
@@ -52,7 +52,9 @@ def draw(ds: DatasetKey, freq: str, periods: list[str], unit: str) -> None:
     st.caption(f"{view.users:,} users, {view.pairs} {unit} pair(s). Share of interest: each user's "
                f"share that left a category is split over the categories that gained, in proportion "
                f"to their gains; '(new)' and '(gone)' are users active on one side only. "
-               f"{view.hidden} cell(s) with fewer than {min_users} users hidden.")
+               f"{view.hidden} cell(s) with fewer than {min_users} users hidden."
+               + (f" {note}" if (note := fits.sample_note(ds, freq, "Flows and forecasts on this page are those of"))
+                  else ""))
     v1, v2, v3 = st.columns([2, 1, 1])
     value = v1.radio("Cells show", list(VALUES), format_func=VALUES.__getitem__, horizontal=True, key="mig_value")
     stay = v2.toggle("What stayed (A → A)", key="mig_diagonal")

@@ -55,9 +55,11 @@ def splits_periods_whole(window: Window | None, freq: str) -> bool:
     return all(period_start(b, freq) == b for b in bounds)
 
 
-def stored_source(store: Store, dataset: str, freq: str, window: Window | None = None) -> EventsSource | None:
+def stored_source(store: Store, dataset: str, freq: str, window: Window | None = None,
+                  where: str | None = None) -> EventsSource | None:
     """The stored panel at ``freq`` (default weights) as a source to aggregate in DuckDB, only the periods inside
-    ``window``; None when it is not built or the window cuts a period in two (callers use the panel frame)."""
+    ``window`` and the rows ``where`` keeps (e.g. a user sample's); None when it is not built or the window cuts
+    a period in two (callers use the panel frame)."""
     from interest_core.derived import panel_relation
 
     relation = panel_relation(store, dataset, freq) if splits_periods_whole(window, freq) else None
@@ -65,6 +67,8 @@ def stored_source(store: Store, dataset: str, freq: str, window: Window | None =
         return None
     if window is not None and not window.whole:
         relation = f"(SELECT * FROM {relation} WHERE {window.where('period')})"
+    if where is not None:
+        relation = f"(SELECT * FROM {relation} WHERE {where})"
     return EventsSource(store, relation)
 
 
@@ -109,10 +113,11 @@ def user_period_totals(source: EventsSource, last: pd.Timestamp) -> pd.DataFrame
 
 
 def grouped_source(store: Store, dataset: str, freq: str, category_map: pd.DataFrame | None = None,
-                   window: Window | None = None, *, drop: str | None = None) -> EventsSource | None:
+                   window: Window | None = None, *, drop: str | None = None, where: str | None = None
+                   ) -> EventsSource | None:
     """``stored_source`` with categories folded through ``category_map`` (category, group) in the query, and the
     rows of category ``drop`` left out (e.g. 'other'): user_id, category, period, interest; None as there."""
-    base = stored_source(store, dataset, freq, window)
+    base = stored_source(store, dataset, freq, window, where)
     if base is None:
         return None
     frames = {"ic_groups": category_map[["category", "group"]].astype("string")} if category_map is not None else {}

@@ -63,3 +63,14 @@ def test_demand_and_forecasts_draw_from_totals(db: Path, sample: page_frames.Use
     assert demand.get("plotly_chart"), "the Demand page draws no chart"
     forecasts = open_page("app_pages/forecasts.py", TIMEOUT, dataset="demo", freq="W")
     assert forecasts.get("plotly_chart"), "the Forecasts page draws no chart"
+
+
+def test_migration_flows_are_those_of_the_sample(db: Path, sample: page_frames.UserSample) -> None:
+    import re
+
+    at = open_page("app_pages/migration.py", TIMEOUT, dataset="demo", freq="W")
+    assert at.get("plotly_chart"), "the Migration page draws no chart"
+    _says_the_sample(at, sample)
+    counted = [int(m.group(1).replace(",", "")) for c in at.caption
+               if (m := re.match(r"([\d,]+) users, \d+ week pair", c.value))]
+    assert counted and 0 < counted[0] <= sample.users  # the flows of the sample's users only

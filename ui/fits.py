@@ -98,10 +98,11 @@ def model_frame(ds: DatasetKey, freq: str, model: PageModel, grouping: Any = Non
     return choice.filter(frame)
 
 
-def sample_note(ds: DatasetKey, freq: str) -> str | None:
-    """What a page of models of users says on a large log, None on a small one."""
+def sample_note(ds: DatasetKey, freq: str, what: str = "Models of users on this page learn from and score"
+                ) -> str | None:
+    """What a page of models of users says on a large log (``what`` then the sample), None on a small one."""
     sample = model_sample(ds, freq)
-    return None if sample is None else f"Models of users on this page learn from and score {sample.describe()}."
+    return None if sample is None else f"{what} {sample.describe()}."
 
 
 @st.cache_data(show_spinner=False, max_entries=64)

@@ -16,6 +16,7 @@ from interest_core.grouping import CategoryChoice
 from interest_core.views.migration import MigrationForecast, MigrationView, Mode
 from interest_core.views.segments import SIZES_WINDOW, Segmentation
 from interest_core.views.users import UserView
+from ui import fits
 from ui.queries import analytics_panel, data_end, user_rows
 from ui.store import DatasetKey
 
@@ -111,14 +112,31 @@ def _transitions(ds: DatasetKey, freq: str, grouping: CategoryChoice, mode: str,
     from ui.grouping import panel_map
     from ui.queries import panel_periods
 
+    sample = fits.model_sample(ds, freq)  # a large log: the users of the models' stated sample only
     if mode == "periods":  # the coupling in DuckDB over the stored panel (pandas merges took 5-10 s at 10 M events)
         source = grouped_source(ds.store(), ds.name, freq, panel_map(ds, grouping), ds.window,
-                                drop=OTHER if grouping.drop_other else None)
+                                drop=OTHER if grouping.drop_other else None,
+                                where=sample.where() if sample is not None else None)
         if source is not None:
             return transitions_table(source, freq, start=start, end=end)
 
     # Only the periods of the selection: transitions never look outside [start, end].
-    return transitions(panel_periods(ds, freq, grouping, start, end), freq, cast(Mode, mode), start, end, split)
+    rows = panel_periods(ds, freq, grouping, start, end)
+    if sample is not None:
+        rows = rows[rows["user_id"].isin(_sample_users(ds, freq))]
+    return transitions(rows, freq, cast(Mode, mode), start, end, split)
+
+
+def _sample_users(ds: DatasetKey, freq: str) -> pd.Index:
+    """The user ids of the models' sample on a large log (fits.model_sample)."""
+    from interest_core.derived import users_relation
+    from interest_core.panel import EventsSource
+
+    sample, relation = fits.model_sample(ds, freq), users_relation(ds.store(), ds.name, freq)
+    if sample is None or relation is None:
+        return pd.Index([])
+    return pd.Index(EventsSource(ds.store(), relation).query(
+        f"SELECT user_id FROM {{events}} WHERE {sample.where()}")["user_id"].astype("string"))
 
 
 @st.cache_data(show_spinner="Summing the flows...", max_entries=64)
@@ -161,4 +179,15 @@ def migration_forecast(ds: DatasetKey, freq: str, grouping: CategoryChoice, t: s
     """Forecast from data up to t only; the implied t -> t+1 matrix, against the actual one when known."""
     from interest_core.views.migration import migration_forecast as forecast
 
-    return forecast(analytics_panel(ds, freq, grouping), freq, t, model=model, min_users=min_users)
+    return forecast(_migration_panel(ds, freq, grouping), freq, t, model=model, min_users=min_users)
+
+
+def _migration_panel(ds: DatasetKey, freq: str, grouping: CategoryChoice) -> pd.DataFrame:
+    """The grouped panel the migration forecast reads: on a large log only the models' sample's users."""
+    from interest_core.forecasting.page_frames import sampled_panel
+    from ui.grouping import panel_map
+
+    sample = fits.model_sample(ds, freq)
+    if sample is None:
+        return analytics_panel(ds, freq, grouping)
+    return grouping.filter(sampled_panel(ds.store(), ds.name, freq, sample, panel_map(ds, grouping)))
