@@ -176,7 +176,8 @@ def draw(ds: DatasetKey, user: str, freq: str, choice: CategoryChoice) -> None:
     st.plotly_chart(user_charts.recommendations_chart(recs, rec_colors, what=WHAT[level]), key="user_recs")
     st.caption("Scores: cosine similarity of this user to the 50 most similar users, summed over what "
                "those users engaged with (weighted events, log-scaled). On the Tmall log this finds more of "
-               "the brands a user turns to next than a list of the most popular brands does.")
+               "the brands a user turns to next than a list of the most popular brands does."
+               + (f" {note}" if (note := views.recommender_note(ds)) else ""))
     widgets.csv_download("Recommendations (CSV)", pd.DataFrame(recs), f"{dataset}_{user}_recs.csv",
                          key="user_recs_csv")
 

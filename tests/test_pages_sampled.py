@@ -23,7 +23,8 @@ db = store_fixture("sampled_pages", prepared_demo=True)
 @pytest.fixture(scope="module")
 def sample(db: Path) -> Iterator[page_frames.UserSample]:
     with Store(db, read_only=True) as store:
-        rows = next(t.rows for t in derived.tables(store, "demo") if t.freq == "W" and t.kind == "panel")
+        # under the weekly panel the pages open with and the monthly one the User page's recommender reads
+        rows = min(t.rows for t in derived.tables(store, "demo") if t.freq in ("W", "M") and t.kind == "panel")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv(page_frames.MAX_ROWS_ENV, str(rows // 3))
         with Store(db, read_only=True) as store:
@@ -74,3 +75,10 @@ def test_migration_flows_are_those_of_the_sample(db: Path, sample: page_frames.U
     counted = [int(m.group(1).replace(",", "")) for c in at.caption
                if (m := re.match(r"([\d,]+) users, \d+ week pair", c.value))]
     assert counted and 0 < counted[0] <= sample.users  # the flows of the sample's users only
+
+
+def test_user_page_recommends_from_the_sample(db: Path, sample: page_frames.UserSample) -> None:
+    at = open_page("app_pages/user.py", TIMEOUT, dataset="demo", freq="W")
+    check_figures(at, {"user_recs"})
+    said = [c.value for c in at.caption]
+    assert any("Recommendations come from the most similar users among a sample of" in c for c in said), said

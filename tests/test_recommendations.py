@@ -123,6 +123,30 @@ def test_tmall_next_brands_beat_popularity(tmall: Store, cutoff: str, margin: fl
     assert result.loc["cosine", "ndcg"] > result.loc["popular", "ndcg"]
 
 
+@pytest.mark.parametrize("known_weight", [0.0, 0.5])
+def test_users_outside_a_sampled_fit_get_what_a_fit_with_them_gives(tmall: Store, known_weight: float) -> None:
+    """recommend_rows (a large log fits on a sample of users): a fitted user's own rows give ``recommend``'s list;
+    a user left out of the fit gets the list a fit with them in gives (no one is their own neighbour)."""
+    train = rec.interactions(panel_mod.events_source(tmall, "tmall"))
+    users = sorted(train["user_id"].astype(str).unique())
+    asked = users[::90][:10]
+    whole = rec.CooccurrenceRecommender(known_weight=known_weight).fit(train)
+    rows = train[train["user_id"].astype(str).isin(asked)]
+    expected = whole.recommend(asked).reset_index(drop=True)
+    assert len(expected) > 50
+    pd.testing.assert_frame_equal(whole.recommend_rows(rows).reset_index(drop=True), expected, check_exact=False,
+                                  rtol=1e-12)
+    for user in asked[:3]:  # one left out at a time: the others stay everyone else's neighbours
+        without = rec.CooccurrenceRecommender(known_weight=known_weight).fit(train[train["user_id"] != user])
+        assert user not in set(without.users_)
+        got = without.recommend_rows(rows[rows["user_id"] == user]).reset_index(drop=True)
+        theirs = expected[expected["user_id"] == user].reset_index(drop=True)
+        assert len(theirs) > 0 and list(got["item"]) == list(theirs["item"])
+        np.testing.assert_allclose(got["score"], theirs["score"], rtol=1e-12)
+    with pytest.raises(ValueError, match="method='user'"):
+        rec.CooccurrenceRecommender(method="item").fit(train).recommend_rows(rows)
+
+
 def test_tmall_with_known_brands_down_weighted(tmall: Store, accuracy: AccuracyRecorder) -> None:
     train, test = rec.time_split(panel_mod.events_source(tmall, "tmall"), "2013-07-15")
     result = rec.evaluate({"cosine": rec.CooccurrenceRecommender(known_weight=0.5).fit(train),

@@ -42,11 +42,31 @@ def user_forecast(ds: DatasetKey, user: str, freq: str, model: str = "recency_de
     return forecast(user_rows(ds, user, freq, grouping), user, freq, data_end(ds), model=model, h=h)
 
 
+@st.cache_data(show_spinner=False, max_entries=32, ttl=60)
+def _recommender_freq(ds: DatasetKey) -> str | None:
+    """The smallest stored panel (monthly first: the closest to the user x category totals), None when none is.
+    On a large log (that panel over the page models' cap) the recommender finds neighbours among its sample."""
+    from interest_core.derived import panel_relation
+    from ui.queries import whole_dataset
+
+    if not whole_dataset(ds):
+        return None
+    return next((f for f in ("M", "W", "D") if panel_relation(ds.store(), ds.name, f) is not None), None)
+
+
+def _recommender_sample(ds: DatasetKey) -> Any:
+    freq = _recommender_freq(ds)
+    return None if freq is None else fits.model_sample(ds, freq)
+
+
 @st.cache_resource(show_spinner="Learning which categories go together...", max_entries=8)
 def _recommender(ds: DatasetKey, level: str, known_weight: float) -> Any:
     from interest_core.analytics import recommendations as rec
 
-    if level == "category":  # the user x category totals the grouping reads too (one scan of the events)
+    sample = _recommender_sample(ds)
+    if sample is not None:
+        train = _interactions(ds, level, sample.where())
+    elif level == "category":  # the user x category totals the grouping reads too (one scan of the events)
         from ui.grouping import user_category
 
         train = user_category(ds).rename(columns={"category": "item"}).astype({"user_id": "string", "item": "string"})
@@ -55,15 +75,49 @@ def _recommender(ds: DatasetKey, level: str, known_weight: float) -> Any:
     return rec.CooccurrenceRecommender(known_weight=known_weight).fit(train)
 
 
+def _interactions(ds: DatasetKey, level: str, where: str) -> pd.DataFrame:
+    """user_id, item, interest of the users ``where`` keeps: categories summed from the stored monthly panel, items
+    from the events."""
+    from interest_core.analytics import recommendations as rec
+    from interest_core.derived_panel import stored_source, user_category_totals
+    from interest_core.panel import EventsSource
+
+    if level != "category":
+        events = ds.source()
+        return rec.interactions(EventsSource(events.con, f"(SELECT * FROM {events.relation} WHERE {where})"),
+                                level=level)  # type: ignore[arg-type]
+    freq = _recommender_freq(ds)
+    source = stored_source(ds.store(), ds.name, freq, where=where) if freq is not None else None
+    if source is None:
+        raise LookupError(f"no panel of {ds.name!r} is stored")  # model_sample found one: a race
+    return user_category_totals(source).rename(columns={"category": "item"}).astype(
+        {"user_id": "string", "item": "string"})
+
+
+def _recommend(ds: DatasetKey, users: list[str], k: int, level: str, known_weight: float) -> pd.DataFrame:
+    fitted = _recommender(ds, level, known_weight)
+    if _recommender_sample(ds) is not None:
+        quoted = ", ".join("'" + str(u).replace("'", "''") + "'" for u in users)
+        return fitted.recommend_rows(_interactions(ds, level, f"user_id IN ({quoted or 'NULL'})"), k=k)
+    return fitted.recommend(users, k=k)
+
+
 def recommendations(ds: DatasetKey, user: str, k: int = 10, level: str = "category",
                     known_weight: float = 0.0) -> pd.DataFrame:
     """item, score, rank, known: the user's top k next categories (or items) by user-user cosine."""
-    return _recommender(ds, level, known_weight).recommend([user], k=k).drop(columns="user_id")
+    return _recommend(ds, [user], k, level, known_weight).drop(columns="user_id")
 
 
 def recommendations_of(ds: DatasetKey, users: list[str], k: int = 10) -> pd.DataFrame:
     """user_id, item, score, rank, known: ``recommendations`` of several users in one call."""
-    return _recommender(ds, "category", 0.0).recommend(users, k=k)
+    return _recommend(ds, users, k, "category", 0.0)
+
+
+def recommender_note(ds: DatasetKey) -> str | None:
+    """What the User page says of its recommendations on a large log, None on a small one."""
+    freq = _recommender_freq(ds)
+    said = "Recommendations come from the most similar users among"
+    return None if freq is None else fits.sample_note(ds, freq, said)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)

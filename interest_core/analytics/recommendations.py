@@ -82,26 +82,33 @@ class _Base(BaseEstimator):
         parts = []
         for lo in range(0, len(rows), batch):
             chunk = rows[lo:lo + batch]
-            scores = self._scores(chunk).astype(float)
             known = self.matrix_[chunk].toarray() > 0
-            if self.known_weight == 0:
-                scores[known] = -np.inf
-            else:
-                scores = np.where(known, scores * self.known_weight, scores)
-            kk = min(k, scores.shape[1])
-            top = np.argpartition(-scores, kk - 1, axis=1)[:, :kk]
-            top_scores = np.take_along_axis(scores, top, axis=1)
-            order = np.lexsort((top, -top_scores), axis=1)  # best first; ties by item order (deterministic)
-            top = np.take_along_axis(top, order, axis=1)
-            top_scores = np.take_along_axis(top_scores, order, axis=1)
-            part = pd.DataFrame({
-                "user_id": np.repeat(self.users_[chunk], kk),
-                "item": self.items_[top.ravel()],
-                "score": top_scores.ravel(),
-                "rank": np.tile(np.arange(1, kk + 1), len(chunk)),
-                "known": np.take_along_axis(known, top, axis=1).ravel(),
-            })
-            parts.append(part[np.isfinite(part["score"]) & (part["score"] > 0)])  # 0: nothing links them
+            parts.append(self._ranked(self.users_[chunk], self._scores(chunk).astype(float), known, k))
+        return self._joined(parts)
+
+    def _ranked(self, users: np.ndarray, scores: np.ndarray, known: np.ndarray, k: int) -> pd.DataFrame:
+        """The top k items of each row of ``scores`` (users x items), as ``recommend`` lists them."""
+        if self.known_weight == 0:
+            scores[known] = -np.inf
+        else:
+            scores = np.where(known, scores * self.known_weight, scores)
+        kk = min(k, scores.shape[1])
+        top = np.argpartition(-scores, kk - 1, axis=1)[:, :kk]
+        top_scores = np.take_along_axis(scores, top, axis=1)
+        order = np.lexsort((top, -top_scores), axis=1)  # best first; ties by item order (deterministic)
+        top = np.take_along_axis(top, order, axis=1)
+        top_scores = np.take_along_axis(top_scores, order, axis=1)
+        part = pd.DataFrame({
+            "user_id": np.repeat(users, kk),
+            "item": self.items_[top.ravel()],
+            "score": top_scores.ravel(),
+            "rank": np.tile(np.arange(1, kk + 1), len(users)),
+            "known": np.take_along_axis(known, top, axis=1).ravel(),
+        })
+        return part[np.isfinite(part["score"]) & (part["score"] > 0)]  # 0: nothing links them
+
+    @staticmethod
+    def _joined(parts: list[pd.DataFrame]) -> pd.DataFrame:
         if not parts:
             return pd.DataFrame(columns=RECOMMENDATION_COLUMNS)
         out = pd.concat(parts, ignore_index=True)
@@ -142,6 +149,39 @@ class CooccurrenceRecommender(_Base):
         if self.method == "item":
             return np.asarray((self.matrix_[rows] @ self.similarity_).todense())
         return np.asarray((self.user_similarity(rows) @ self.matrix_).todense())
+
+    def recommend_rows(self, rows: pd.DataFrame, k: int = 10) -> pd.DataFrame:
+        """``recommend`` for users given by their own (user_id, item, interest) rows, their neighbours found among the
+        users the model was fitted on (method='user'): a large log fits on a sample of users and still recommends
+        to anyone. A user who is among the fitted users is not their own neighbour, so a fitted user's own rows
+        give what ``recommend`` gives; items the fit never saw are left out."""
+        self._check_fitted()
+        if self.method != "user":
+            raise ValueError("recommend_rows needs method='user'; use recommend for the item method")
+        summed = (rows[rows["interest"] > 0].astype({"user_id": str, "item": str})
+                  .groupby(["user_id", "item"], as_index=False)["interest"].sum())
+        summed["weight"] = np.log1p(summed["interest"].to_numpy(float))
+        # each user's length over all their items, those the fit never saw included (as a fit with them has it)
+        length = np.sqrt((summed["weight"] ** 2).groupby(summed["user_id"]).sum())
+        frame = summed[summed["item"].isin(self.items_)]
+        if frame.empty:
+            return self._joined([])
+        users, u_idx = np.unique(frame["user_id"].to_numpy(dtype=str), return_inverse=True)
+        i_idx = pd.Index(self.items_).get_indexer(frame["item"].to_numpy(dtype=str))
+        matrix = sparse.csr_matrix((frame["weight"].to_numpy(float), (u_idx, i_idx)),
+                                   shape=(len(users), len(self.items_)))
+        unit = sparse.diags(1.0 / length.reindex(users).to_numpy(float)) @ matrix
+        sim = (unit @ self.unit_.T).tocsr()
+        fitted = pd.Index(self.users_).get_indexer(users)  # -1: not among the fitted users
+        row_of = np.repeat(np.arange(sim.shape[0]), np.diff(sim.indptr))
+        sim.data[sim.indices == fitted[row_of]] = 0.0
+        if self.shrink > 0:
+            factor = ((matrix > 0).astype(float) @ (self.matrix_ > 0).astype(float).T).tocsr()
+            factor.data = factor.data / (factor.data + self.shrink)
+            sim = sparse.csr_matrix(sim.multiply(factor))
+        sim.eliminate_zeros()
+        scores = np.asarray((_top_per_row(sim, self.neighbors) @ self.matrix_).todense()).astype(float)
+        return self._joined([self._ranked(users, scores, matrix.toarray() > 0, k)])
 
     def user_similarity(self, rows: np.ndarray) -> sparse.csr_matrix:
         """Rows ``rows`` of the user-user kNN cosine (method='user'): the same values as computing the whole
