@@ -8,7 +8,7 @@ from interest_core.analytics.churn import DEFAULT_HORIZON, max_horizon, quality_
 from interest_core.charts import ops as ops_charts
 from interest_core.charts.style import TABLE_PERCENT, as_percent
 from interest_core.text import counted, percent
-from ui import frame, ops, queries, widgets
+from ui import fits, frame, ops, queries, widgets
 from ui.store import DatasetKey
 
 WRAPPED_ROW = 76  # px: three lines of a wrapped text cell (Streamlit wraps text in rows taller than 64 px)
@@ -27,6 +27,8 @@ def draw(ds: DatasetKey, freq: str) -> None:
         help=f"A user churns when they have no event at all in the next {unit}s. The data holds "
              f"{counted(n_periods, f'complete {unit}')}, enough to test up to {counted(max(options), unit)} ahead; "
              f"{default} is the default."))
+    if (note := fits.sample_note(ds, freq)) is not None:  # a large log: the models read a stated sample
+        st.caption(note)
     threshold = c2.slider("High risk from", 0.05, 0.95, 0.3, 0.05, key="churn_threshold", format="%.2f",
                           help="Users at or above this risk are counted as high risk.")
     if chosen_from_span:

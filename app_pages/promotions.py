@@ -11,7 +11,7 @@ from interest_core.charts import ops as ops_charts
 from interest_core.charts.style import TABLE_PERCENT, as_percent, significant
 from interest_core.text import counted, md_escape, percent
 from interest_core.views.ops import segment_names
-from ui import frame, ops, planning, views, widgets
+from ui import fits, frame, ops, planning, views, widgets
 from ui.store import DatasetKey
 
 LISTS = {"learned": "learned list (users new to the category included)",
@@ -63,7 +63,8 @@ def draw(ds: DatasetKey, freq: str) -> None:
                   "the recency list did better, so it is the default." if held_recency > held_model else
                   "a tie, so the simpler recency list is the default.")
                + f" The learned model trains on at most {MAX_TRAIN_USERS:,} users at each training cutoff "
-               "(a random sample on larger logs); every user is scored.")
+               "(a random sample on larger logs)"
+               + ("; every user is scored." if (note := fits.sample_note(ds, freq)) is None else f". {note}"))
 
     c4, c5, c6 = st.columns(3)
     size = int(c4.number_input("List size", 1, 100_000, 100, 10, key="promo_size"))

@@ -18,7 +18,7 @@ from interest_core.charts.style import TABLE_PERCENT, as_percent
 from interest_core.errors import InterestCoreError
 from interest_core.text import md_escape
 from interest_core.views.segments import SIZES_WINDOW
-from ui import frame, ops, queries, views, widgets
+from ui import fits, frame, ops, queries, views, widgets
 from ui.store import DatasetKey
 
 METHODS = {"kmeans": "K-means (number of segments by silhouette, or fixed)", "dbscan": "DBSCAN (dense groups + noise)"}
@@ -62,6 +62,8 @@ def draw(ds: DatasetKey, freq: str) -> None:
     st.caption(f"{sizes_text(len(seg.features), len(table), hidden, min_users)}{chosen} Features: time since last "
                f"active, share of {unit}s active, events per active {unit}, buy share, favourite/cart/buy share, "
                "number of categories, and category shares.")
+    if (note := fits.sample_note(ds, freq)) is not None:  # a large log: the models read a stated sample
+        st.caption(note)
     if seg.separation_warning:
         st.warning(seg.separation_warning, icon=":material/blur_on:")
 

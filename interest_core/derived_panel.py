@@ -19,9 +19,11 @@ from interest_core.store import Store
 
 
 def stored_panel(store: Store, dataset: str, spec: PanelSpec,
-                 category_map: pd.DataFrame | None = None, window: Window | None = None) -> pd.DataFrame | None:
+                 category_map: pd.DataFrame | None = None, window: Window | None = None,
+                 where: str | None = None) -> pd.DataFrame | None:
     """The stored panel at ``spec.freq`` folded through ``category_map`` (category, group), only the periods
-    inside ``window``; None when it is not built for these weights, ``spec`` asks for decay (which the stored
+    inside ``window`` and the rows ``where`` (an SQL condition on the panel's columns) keeps; None when it
+    is not built for these weights, ``spec`` asks for decay (which the stored
     panel does not hold) or the window cuts a period in two."""
     from interest_core.derived import panel_relation
 
@@ -32,6 +34,8 @@ def stored_panel(store: Store, dataset: str, spec: PanelSpec,
         return None
     if window is not None and not window.whole:
         relation = f"(SELECT * FROM {relation} WHERE {window.where('period')})"
+    if where is not None:
+        relation = f"(SELECT * FROM {relation} WHERE {where})"
     source = EventsSource(store, relation)
     if category_map is None:
         return _typed(source.query_arrow("SELECT * FROM {events}"))

@@ -82,6 +82,37 @@ def test_recommend_reads_the_stored_panel_when_prepared(synth_store: str, tmp_pa
     assert pd.read_csv(stored, dtype=str).equals(pd.read_csv(csv, dtype=str))
 
 
+def test_fit_reads_the_history_as_codes_from_duckdb_equal_to_the_panel_frame(synth_store: str, tmp_path: Path) -> None:
+    """``fit``'s history, built from integer codes in DuckDB (no frame of text ids per cell), is the one
+    ``history_from_panel`` builds from the whole panel frame: from the events, and from the stored panel."""
+    from interest_core import derived
+    from interest_core.cli.next_interest import history_in_store
+    from interest_core.config import PanelSpec
+    from interest_core.forecasting import series
+    from interest_core.panel import build_panel, events_source
+    from interest_core.store import Store
+
+    own = str(tmp_path / "own.duckdb")  # its own store: another test prepares the shared one
+    events = Path(synth_store).parent / "syn" / "events.parquet"
+    assert main(["ingest", str(events), "--name", "syn", "--db", own, "--json"]) == 0
+    with Store(own) as store:
+        assert derived.panel_relation(store, "syn", "W") is None  # read from the events first
+        source = events_source(store, "syn")
+        frame = build_panel(source, PanelSpec(freq="W"))
+        end = source.query("SELECT max(ts) AS t FROM {events}")["t"].iloc[0]
+        last = series.last_complete_period(pd.Timestamp(frame["period"].max()), pd.Timestamp(end), "W")
+        expected = history_from_panel(frame, "W", pd.Timestamp(frame["period"].min()), last)
+        from_events, last_a = history_in_store(store, "syn", "W")
+        derived.prepare(store, "syn", freqs=["W"], steps=())
+        from_stored, last_b = history_in_store(store, "syn", "W")
+    assert last_a == last_b == last
+    for got in (from_events, from_stored):
+        assert list(got.users) == list(expected.users) and list(got.categories) == list(expected.categories)
+        assert got.periods.equals(expected.periods)
+        for a, b in zip(got.interest, expected.interest, strict=True):
+            assert a.shape == b.shape and abs(a - b).max() < 1e-9 and a.nnz == b.nnz
+
+
 def test_cli_fit_refuses_an_engagement_model_for_next_interest(synth_store: str, tmp_path: Path,
                                                                capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["fit", "syn", "--target", "next_interest", "--model", "arima", "--out", str(tmp_path / "x"),

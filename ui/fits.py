@@ -24,6 +24,7 @@ import streamlit as st
 
 from interest_core.errors import FitFailedError, InterestCoreError, JobError
 from interest_core.forecasting.page_defaults import ModelBasis
+from interest_core.forecasting.page_frames import UserSample
 from interest_core.forecasting.page_models import PageModel
 from ui.store import DatasetKey
 
@@ -59,7 +60,48 @@ def basis(ds: DatasetKey, freq: str) -> ModelBasis:
     extra = [f"{f.name}={getattr(ds, f.name)}" for f in fields(ds)
              if f.name not in ("db", "name", "fingerprint") and getattr(ds, f.name) is not None]
     version = "|".join([ds.fingerprint, *extra])
-    return ModelBasis(ds.name, version, freq, last_complete_period(ds, freq))
+    return ModelBasis(ds.name, version, freq, last_complete_period(ds, freq), model_sample(ds, freq))
+
+
+@st.cache_data(show_spinner=False, max_entries=64, ttl=60)
+def model_sample(ds: DatasetKey, freq: str) -> UserSample | None:
+    """The users the models of users read on a large log (page_frames.user_sample); None on a small log, a date
+    range, or before ``prepare`` stored the panel (looked up again after a minute: prepare may finish meanwhile)."""
+    from interest_core.forecasting.page_frames import user_sample
+    from ui.queries import whole_dataset
+
+    return user_sample(ds.store(), ds.name, freq) if whole_dataset(ds) else None
+
+
+def model_frame(ds: DatasetKey, freq: str, model: PageModel, grouping: Any = None) -> pd.DataFrame:
+    """The frame ``model`` is fitted on: the analytics panel (``grouping`` as ui.queries.analytics_panel takes
+    it); on a large log only what the model needs (page_frames): the sample's rows for models of users, one
+    user's rows for a user's series, else the panel summed per category and period."""
+    from interest_core.forecasting import page_frames
+    from ui.grouping import choice_of, panel_map
+    from ui.queries import analytics_panel
+
+    on = basis(ds, freq)
+    if on.sample is None:
+        frame = analytics_panel(ds, freq, grouping)
+        return frame[frame["period"] <= on.last_period] if model.kind == "learned_promotion" else frame
+    if model.kind == "series_view" and model.args.get("series") == "user":
+        return page_frames.user_rows_panel(ds.store(), ds.name, freq, str(model.args.get("key")))
+    choice = choice_of(grouping)
+    groups = panel_map(ds, choice)
+    if model.kind in page_frames.SAMPLED_KINDS:
+        frame = page_frames.sampled_panel(ds.store(), ds.name, freq, on.sample, groups)
+        if model.kind == "learned_promotion":  # learns from complete periods only
+            frame = frame[frame["period"] <= on.last_period]
+    else:
+        frame = page_frames.category_totals_panel(ds.store(), ds.name, freq, groups, on.last_period)
+    return choice.filter(frame)
+
+
+def sample_note(ds: DatasetKey, freq: str) -> str | None:
+    """What a page of models of users says on a large log, None on a small one."""
+    sample = model_sample(ds, freq)
+    return None if sample is None else f"Models of users on this page learn from and score {sample.describe()}."
 
 
 @st.cache_data(show_spinner=False, max_entries=64)

@@ -135,7 +135,7 @@ def series_view(ds: DatasetKey, freq: str, kind: str, key: str | None, models: t
     if stamp is not None and (found := _saved_series_view(ds, freq, kind, key, stamp)) is not None:
         return found
     spec = fits.basis(ds, freq).series(kind, key, models, params, horizon, folds, data_end(ds))
-    return cast("SeriesView", fits.fitted(spec, lambda: analytics_panel(ds, freq, series_top_k(kind))))  # type: ignore[arg-type]
+    return cast("SeriesView", fits.fitted(spec, lambda: fits.model_frame(ds, freq, spec, series_top_k(kind))))  # type: ignore[arg-type]
 
 
 # -- training jobs --------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from interest_core.forecasting.page_defaults import DEMAND_SERIES
 from interest_core.grouping import CategoryChoice
 from interest_core.views.ops import ChurnBacktest, Promotion
 from ui import fits
-from ui.queries import analytics_panel, last_complete_period
+from ui.queries import last_complete_period
 from ui.store import DatasetKey
 
 
@@ -28,19 +28,19 @@ def churn_risk(ds: DatasetKey, freq: str, horizon: int) -> pd.DataFrame:
 
     Fitted once by the background worker (ui.fits); raises ModelFitting while it runs."""
     model = fits.basis(ds, freq).churn("churn_risk", horizon)
-    return cast(pd.DataFrame, fits.fitted(model, lambda: analytics_panel(ds, freq)))
+    return cast(pd.DataFrame, fits.fitted(model, lambda: fits.model_frame(ds, freq, model)))
 
 
 def churn_backtest(ds: DatasetKey, freq: str, horizon: int) -> ChurnBacktest:
     """Summary (ROC/PR-AUC of model and recency, Brier), reliability table and per-cutoff figures."""
     model = fits.basis(ds, freq).churn("churn_backtest", horizon)
-    return cast(ChurnBacktest, fits.fitted(model, lambda: analytics_panel(ds, freq)))
+    return cast(ChurnBacktest, fits.fitted(model, lambda: fits.model_frame(ds, freq, model)))
 
 
 def _engagement_scores(ds: DatasetKey, freq: str, model: str, horizon: int) -> pd.DataFrame:
     """user_id, category, p_engage of the engagement forecaster (fitted by the background worker)."""
     spec = fits.basis(ds, freq).engagement(model, horizon)
-    return cast(pd.DataFrame, fits.fitted(spec, lambda: analytics_panel(ds, freq)))
+    return cast(pd.DataFrame, fits.fitted(spec, lambda: fits.model_frame(ds, freq, spec)))
 
 
 def promotion_categories(ds: DatasetKey, freq: str, model: str, horizon: int) -> list[str]:
@@ -78,7 +78,7 @@ def _promotion(ds: DatasetKey, freq: str, model: str, horizon: int, category: st
 def promotion_lift(ds: DatasetKey, freq: str, model: str, horizon: int, category: str) -> pd.DataFrame:
     """list_size, model_hits, recency_hits, random_hits, lifts: summed over the last 3 backtest cutoffs."""
     spec = fits.basis(ds, freq).lift(model, horizon, category)
-    return cast(pd.DataFrame, fits.fitted(spec, lambda: analytics_panel(ds, freq)))
+    return cast(pd.DataFrame, fits.fitted(spec, lambda: fits.model_frame(ds, freq, spec)))
 
 
 def demand(ds: DatasetKey, freq: str, top_k: CategoryChoice | int, horizon: int, models: tuple[str, ...],
@@ -90,7 +90,7 @@ def demand(ds: DatasetKey, freq: str, top_k: CategoryChoice | int, horizon: int,
 
     series = top_k + 1 if isinstance(top_k, int) else DEMAND_SERIES
     spec = fits.basis(ds, freq).demand(series, horizon, models, min_users, choice_of(top_k))
-    return cast(DemandForecast, fits.fitted(spec, lambda: analytics_panel(ds, freq, top_k)))
+    return cast(DemandForecast, fits.fitted(spec, lambda: fits.model_frame(ds, freq, spec, top_k)))
 
 
 @st.cache_data(show_spinner=False, max_entries=32)

@@ -76,7 +76,7 @@ def _learned(ds: DatasetKey, freq: str, horizon: int, category: str) -> Any:
     from ui import fits
 
     spec = fits.basis(ds, freq).model("learned_promotion", horizon=int(horizon), category=str(category))
-    return fits.fitted(spec, lambda: _complete_panel(ds, freq))
+    return fits.fitted(spec, lambda: fits.model_frame(ds, freq, spec))
 
 
 @st.cache_data(show_spinner=False, max_entries=16)

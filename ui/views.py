@@ -90,7 +90,7 @@ def segmentation(ds: DatasetKey, freq: str, method: str = "kmeans", k: int | Non
 
     choice = grouping if grouping is not None else suggested_choice(ds)
     spec = fits.basis(ds, freq).segmentation(method, k, last, sizes_window, choice)
-    return cast(Segmentation, fits.fitted(spec, lambda: analytics_panel(ds, freq, choice)))
+    return cast(Segmentation, fits.fitted(spec, lambda: fits.model_frame(ds, freq, spec, choice)))
 
 
 def _segment_members(ds: DatasetKey, freq: str, segment: int | None) -> list[str] | None:

@@ -32,8 +32,13 @@ TREND_COLUMNS: tuple[str, ...] = (
 
 
 def category_users(panel: pd.DataFrame) -> pd.DataFrame:
-    """category, users, interest over the whole panel, most engaged first."""
-    out = panel.groupby("category", as_index=False).agg(users=("user_id", "nunique"), interest=("interest", "sum"))
+    """category, users, interest over the whole panel, most engaged first. A panel of category totals (no
+    ``user_id``; page_frames.category_totals_panel) carries each category's distinct users in ``users``."""
+    if "user_id" not in panel and "users" in panel:
+        out = panel.groupby("category", as_index=False).agg(users=("users", "max"), interest=("interest", "sum"))
+    else:
+        out = panel.groupby("category", as_index=False).agg(users=("user_id", "nunique"),
+                                                           interest=("interest", "sum"))
     return out.sort_values(["interest", "category"], ascending=[False, True], ignore_index=True)
 
 

@@ -14,11 +14,11 @@ from typing import Any
 import pandas as pd
 
 from interest_core.errors import FitFailedError
+from interest_core.forecasting.page_frames import SAMPLED_KINDS, UserSample
 from interest_core.forecasting.page_models import PageModel, fit, page_models_root, result_stamp
 
 DEMAND_GROUPS, DEMAND_HORIZON, DEMAND_MIN_USERS = 12, 4, 5  # the Demand page's defaults
 DEMAND_SERIES = 41  # most groups the widget makes (40 learned + 'other'); raw categories: the 41 most engaged
-CATEGORY_NOUN = {"tmall2014": "brand"}  # what learned groups are named after (as ui.grouping.CATEGORY_NOUN)
 SERIES_HORIZON, SERIES_FOLDS = 4, 8  # the Forecasts page's predicted-vs-actual defaults (all users together)
 Progress = Callable[[float, str], None]
 
@@ -31,8 +31,11 @@ class ModelBasis:
     fingerprint: str
     freq: str
     last_period: pd.Timestamp
+    sample: UserSample | None = None  # the users models of users read on a large log (page_frames.user_sample)
 
     def model(self, kind: str, **params: Any) -> PageModel:
+        if self.sample is not None and kind in SAMPLED_KINDS:  # another sample is another model
+            params = {**params, "user_sample": self.sample.per_million}
         return PageModel.of(self.dataset, self.fingerprint, kind, freq=self.freq,
                             last_period=pd.Timestamp(self.last_period).isoformat(), **params)
 
@@ -114,27 +117,48 @@ def suggested_freq(source: Any) -> str:
     return suggest_freq(span["start"], span["end"])
 
 
-def interest_panel(store: Any, dataset: str, freq: str, grouping: Any = None) -> pd.DataFrame:
+def interest_panel(store: Any, dataset: str, freq: str, grouping: Any = None, *, sample: UserSample | None = None,
+                   totals_until: Any = None) -> pd.DataFrame:
     """The analytics panel the pages fit on (as ui.queries.analytics_panel builds it for a CategoryChoice
-    without picked groups): the stored one when ``prepare`` built it, else aggregated from the events."""
+    without picked groups): the stored one when ``prepare`` built it, else aggregated from the events.
+
+    On a large log (page_frames): ``sample`` reads only the sample's users; ``totals_until`` (the last
+    complete period) reads the panel summed per category and period instead (the frame of TOTALS_KINDS)."""
     from interest_core import panel
     from interest_core.config import PanelSpec
     from interest_core.derived_panel import stored_panel
-    from interest_core.grouping import category_map, learned_map
+    from interest_core.forecasting.page_frames import category_totals_panel, sampled_panel
+    from interest_core.grouping import category_map
     from interest_core.periods import check_freq
 
     source = panel.events_source(store, dataset)
     spec = PanelSpec(freq=check_freq(freq)) if grouping is None else PanelSpec(freq=check_freq(freq),
                                                                               grouping=grouping.spec)
-    if spec.grouping.method == "learned":  # named as the app names them
-        noun = CATEGORY_NOUN.get(store.describe(dataset).format or "", "")
-        groups = learned_map(panel.user_category_totals(source, spec.weights), spec.grouping.n_groups,
-                             spec.grouping.seed, noun=noun)
+    groups = learned_groups(store, dataset, spec) if spec.grouping.method == "learned" else category_map(source, spec)
+    if totals_until is not None:
+        built = category_totals_panel(store, dataset, spec.freq, groups, totals_until)
+    elif sample is not None:
+        built = sampled_panel(store, dataset, spec.freq, sample, groups)
     else:
-        groups = category_map(source, spec)
-    stored = stored_panel(store, dataset, spec, groups)
-    built = stored if stored is not None else panel.build_panel(source, spec, category_map=groups)
+        stored = stored_panel(store, dataset, spec, groups)
+        built = stored if stored is not None else panel.build_panel(source, spec, category_map=groups)
     return built if grouping is None else grouping.filter(built)
+
+
+def learned_groups(store: Any, dataset: str, spec: Any) -> pd.DataFrame:
+    """The learned (category, group) map of a PanelSpec, named as the app names it: the one ``prepare``'s page
+    summaries stored (derived_results) when there is one, else learned from the events (as ui.grouping)."""
+    from interest_core import derived_results, panel
+    from interest_core.grouping import learned_map
+
+    noun = derived_results.category_noun(store.describe(dataset).format)
+    key = derived_results.result_key("learned_map", spec.grouping.n_groups, spec.grouping.seed, noun)
+    found = derived_results.load(store, dataset, key) if spec.weights == type(spec.weights)() else None
+    if found is not None:
+        return found.frame
+    source = panel.events_source(store, dataset)
+    return learned_map(panel.user_category_totals(source, spec.weights), spec.grouping.n_groups,
+                       spec.grouping.seed, noun=noun)
 
 
 def prepare_page_models(store: Any, dataset: str, *, root: str | Path | None = None, freqs: Sequence[str] | None = None,
@@ -146,8 +170,7 @@ def prepare_page_models(store: Any, dataset: str, *, root: str | Path | None = N
     import time
 
     from interest_core import panel
-    from interest_core.forecasting.forecasters import BASELINE_NAMES
-    from interest_core.views.ops import promotion_horizons, recent_categories
+    from interest_core.forecasting.page_frames import user_sample
 
     report = progress or (lambda fraction, message: None)
     folder = Path(root) if root is not None else page_models_root(store.path)
@@ -175,31 +198,76 @@ def prepare_page_models(store: Any, dataset: str, *, root: str | Path | None = N
     end = pd.Timestamp(row["end"])
     segments, demand = default_choices(int(row["categories"]))
     for freq in chosen:
-        basis = ModelBasis(dataset, fingerprint, freq, last_complete(source, freq, end))
-        horizon = churn_horizon(freq)
-        if segments.spec.method != "none":  # the grouped panel first, so it and the full one are never both held
-            grouped = interest_panel(store, dataset, freq, segments)
-            step(basis.segmentation(grouping=segments), grouped)
-            if demand == segments:  # the same grouped panel (learned groups on large logs): read once
-                step(basis.demand(grouping=demand), grouped)
-            del grouped
-        full = interest_panel(store, dataset, freq)
-        for model in [basis.churn("churn_risk", horizon), basis.churn("churn_backtest", horizon)]:
-            step(model, full)
-        if segments.spec.method == "none":
-            step(basis.segmentation(grouping=segments), full)
-        complete = full[full["period"] <= basis.last_period]
-        horizons = promotion_horizons(complete, freq)
-        if horizons:  # the Promotions page opens on the longest horizon and the most engaged category lately
-            step(basis.model("learned_promotion", horizon=horizons[-1], category=recent_categories(complete)[0]),
-                 complete)
-        del complete
-        step(basis.series("aggregate", None, BASELINE_NAMES, {}, SERIES_HORIZON, SERIES_FOLDS, end), full)
-        del full
-        if demand != segments:
-            step(basis.demand(grouping=demand), interest_panel(store, dataset, freq, demand))
+        sample = user_sample(store, dataset, freq)
+        basis = ModelBasis(dataset, fingerprint, freq, last_complete(source, freq, end), sample)
+        if sample is None:
+            _fit_whole(store, basis, segments, demand, end, step)
+        else:
+            report(chosen.index(freq) / len(chosen), f"models of users read {sample.describe()} ({freq})")
+            _fit_large(store, basis, segments, demand, end, step)
     report(1.0, "page models ready")
     return rows
+
+
+def _fit_whole(store: Any, basis: ModelBasis, segments: Any, demand: Any, end: pd.Timestamp,
+               step: Callable[[PageModel, pd.DataFrame], None]) -> None:
+    """The page models of a log whose panel is read whole (page_frames.MAX_MODEL_ROWS rows or fewer)."""
+    from interest_core.forecasting.forecasters import BASELINE_NAMES
+    from interest_core.views.ops import promotion_horizons, recent_categories
+
+    dataset, freq = basis.dataset, basis.freq
+    horizon = churn_horizon(freq)
+    if segments.spec.method != "none":  # the grouped panel first, so it and the full one are never both held
+        grouped = interest_panel(store, dataset, freq, segments)
+        step(basis.segmentation(grouping=segments), grouped)
+        if demand == segments:  # the same grouped panel (learned groups on large logs): read once
+            step(basis.demand(grouping=demand), grouped)
+        del grouped
+    full = interest_panel(store, dataset, freq)
+    for model in [basis.churn("churn_risk", horizon), basis.churn("churn_backtest", horizon)]:
+        step(model, full)
+    if segments.spec.method == "none":
+        step(basis.segmentation(grouping=segments), full)
+    complete = full[full["period"] <= basis.last_period]
+    horizons = promotion_horizons(complete, freq)
+    if horizons:  # the Promotions page opens on the longest horizon and the most engaged category lately
+        step(basis.model("learned_promotion", horizon=horizons[-1], category=recent_categories(complete)[0]),
+             complete)
+    del complete
+    step(basis.series("aggregate", None, BASELINE_NAMES, {}, SERIES_HORIZON, SERIES_FOLDS, end), full)
+    del full
+    if demand != segments:
+        step(basis.demand(grouping=demand), interest_panel(store, dataset, freq, demand))
+
+
+def _fit_large(store: Any, basis: ModelBasis, segments: Any, demand: Any, end: pd.Timestamp,
+               step: Callable[[PageModel, pd.DataFrame], None]) -> None:
+    """The page models of a large log (page_frames): models of users on the sample's panel rows, models of
+    totals on the panel summed per category and period; the Promotions page's defaults counted over every user
+    in DuckDB (as the page counts them)."""
+    from interest_core.derived_panel import period_count, recent_categories, stored_source
+    from interest_core.forecasting.forecasters import BASELINE_NAMES
+    from interest_core.views.ops import horizons_for
+
+    dataset, freq, last = basis.dataset, basis.freq, basis.last_period
+    horizon = churn_horizon(freq)
+    full = interest_panel(store, dataset, freq, sample=basis.sample)
+    for model in [basis.churn("churn_risk", horizon), basis.churn("churn_backtest", horizon)]:
+        step(model, full)
+    if segments.spec.method == "none":
+        step(basis.segmentation(grouping=segments), full)
+    source = stored_source(store, dataset, freq)
+    horizons = horizons_for(period_count(source, last)) if source is not None else []
+    if horizons and source is not None:
+        step(basis.model("learned_promotion", horizon=horizons[-1], category=recent_categories(source, last)[0]),
+             full[full["period"] <= last])
+    del full
+    if segments.spec.method != "none":
+        step(basis.segmentation(grouping=segments), interest_panel(store, dataset, freq, segments,
+                                                                   sample=basis.sample))
+    step(basis.demand(grouping=demand), interest_panel(store, dataset, freq, demand, totals_until=last))
+    step(basis.series("aggregate", None, BASELINE_NAMES, {}, SERIES_HORIZON, SERIES_FOLDS, end),
+         interest_panel(store, dataset, freq, totals_until=last))
 
 
 def _prepare_step(store: Any, dataset: str, freqs: tuple[str, ...], progress: Progress) -> None:
