@@ -11,11 +11,13 @@ match nothing is sent (the chart then loads its bundle as before).
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from pathlib import Path
 
 import streamlit as st
 
+BUNDLE_NAME = re.compile(r"PlotlyChart\.[A-Za-z0-9_-]+\.js")  # goes into a script: nothing else passes
 # The import is resolved against the page's own Streamlit bundle, so it works under any server.baseUrlPath.
 _IMPORT_JS = """<script>(() => {{
   const index = document.querySelector('script[src*="/static/js/index."]');
@@ -26,8 +28,9 @@ _IMPORT_JS = """<script>(() => {{
 @cache
 def plotly_bundle() -> str | None:
     """File name of the frontend's plotly chunk in this Streamlit install (None: not exactly one found)."""
-    found = sorted((Path(st.__file__).parent / "static" / "static" / "js").glob("PlotlyChart.*.js"))
-    return found[0].name if len(found) == 1 else None
+    found = [p.name for p in (Path(st.__file__).parent / "static" / "static" / "js").glob("PlotlyChart.*.js")
+             if BUNDLE_NAME.fullmatch(p.name)]
+    return found[0] if len(found) == 1 else None
 
 
 def preload_charts(where: st.delta_generator.DeltaGenerator) -> None:
