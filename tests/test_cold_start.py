@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -82,3 +83,11 @@ def test_preload_names_the_installed_plotly_bundle() -> None:
     static = Path(st.__file__).parent / "static" / "static" / "js"
     index = next(static.glob("index.*.js")).read_text(encoding="utf-8")
     assert name in index  # the frontend's lazy import of it
+
+
+def test_config_turns_the_file_watcher_off() -> None:
+    """Streamlit's file watcher watches app.py's folder recursively: in a checkout with its .venv inside (as
+    scripts/run.sh makes it) that walk cost 1.5-2 CPU s of the first page's time. The README's command reads
+    this file, so a person gets the bench's setting."""
+    settings = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text(encoding="utf-8"))
+    assert settings["server"]["fileWatcherType"] == "none"
