@@ -33,8 +33,14 @@ def plotly_bundle() -> str | None:
     return found[0] if len(found) == 1 else None
 
 
+def preload_markup() -> str | None:
+    """The script ``preload_charts`` draws (None: no bundle found, nothing drawn). A constant: no data in it."""
+    name = plotly_bundle()
+    return None if name is None else _IMPORT_JS.format(name=name)
+
+
 def preload_charts(where: st.delta_generator.DeltaGenerator) -> None:
     """Have the browser import the plotly bundle now (an element with no visible content, drawn in ``where``)."""
-    name = plotly_bundle()
-    if name is not None:
-        where.html(_IMPORT_JS.format(name=name), unsafe_allow_javascript=True)
+    markup = preload_markup()
+    if markup is not None:
+        where.html(markup, unsafe_allow_javascript=True)
