@@ -15,11 +15,11 @@ from interest_core.forecasting import page_frames
 from interest_core.forecasting import page_models as pm
 from interest_core.forecasting.page_defaults import (
     ModelBasis,
-    churn_horizon,
     default_choices,
     interest_panel,
     last_complete,
     prepare_page_models,
+    span_defaults,
 )
 from interest_core.store import Store
 from tests.builders import write_taobao_log
@@ -104,7 +104,8 @@ def test_prepare_on_a_large_log_fits_users_on_the_sample_and_totals_exactly(
     # the app names the models as prepare saved them (the sample part of the name of models of users)
     source = panel.events_source(store, "log")
     basis = ModelBasis("log", store.fingerprint("log"), "W", last_complete(source, "W"), sample)
-    risk = pm.load_result(basis.churn("churn_risk", churn_horizon("W")), tmp_path / "large")
+    horizon = span_defaults(store, "log", "W", basis.last_period).churn_horizon
+    risk = pm.load_result(basis.churn("churn_risk", horizon), tmp_path / "large")
     assert risk is not None and len(risk) > 0
     sampled_users = set(page_frames.sampled_panel(store, "log", "W", sample)["user_id"])
     assert set(risk["user_id"].astype(str)) <= sampled_users
@@ -116,9 +117,10 @@ def test_prepare_on_a_large_log_fits_users_on_the_sample_and_totals_exactly(
     whole = prepare_page_models(store, "log", root=tmp_path / "whole", freqs=["W"])
     assert all(r["state"] == "ready" for r in whole), whole
     plain = ModelBasis("log", store.fingerprint("log"), "W", basis.last_period)
-    assert plain.churn("churn_risk", 1).digest != basis.churn("churn_risk", churn_horizon("W")).digest
+    assert plain.churn("churn_risk", horizon).digest != basis.churn("churn_risk", horizon).digest
     assert plain.demand(grouping=default_choices(60)[1]) == basis.demand(grouping=default_choices(60)[1])
     a = pm.load_result(plain.demand(grouping=default_choices(60)[1]), tmp_path / "whole")
     b = pm.load_result(basis.demand(grouping=default_choices(60)[1]), tmp_path / "large")
+    assert a is not None and b is not None
     assert a.categories == b.categories and a.best_model == b.best_model
     pd.testing.assert_frame_equal(b.forecast, a.forecast, check_exact=False, rtol=1e-9)

@@ -164,3 +164,23 @@ def test_user_similarity_rows_equal_the_full_matrix() -> None:
         rows = np.arange(model.matrix_.shape[0])
         assert abs(full - model.user_similarity(rows)).max() == 0
         assert abs(full[rows[5:9]] - model.user_similarity(rows[5:9])).max() == 0
+
+
+def test_prepare_fits_the_defaults_the_pages_fit_to_a_short_span(taobao_log: Path, tmp_path: Path) -> None:
+    """On the 9-day Taobao log at daily periods the Churn page opens 2 days ahead and the Forecasts page's series
+    backtest 2 ahead over 4 folds (fitted to the 8 complete days): prepare fits those, not the 7-day horizon and
+    4 ahead over 8 folds that no 9-day log can hold (they failed, and the pages then fitted their own)."""
+    from interest_core import derived, panel
+    from interest_core.forecasting.page_defaults import last_complete, span_defaults
+    from interest_core.ingest import pipeline
+
+    with Store(tmp_path / "t.duckdb") as store:
+        pipeline.ingest(store, taobao_log, name="taobao")
+        derived.prepare(store, "taobao", freqs=["D"], steps=())
+        last = last_complete(panel.events_source(store, "taobao"), "D")
+        fitted = span_defaults(store, "taobao", "D", last)
+        assert (fitted.churn_horizon, fitted.series_horizon, fitted.series_folds) == (2, 2, 4)
+        rows = prepare_page_models(store, "taobao", root=tmp_path / "models", freqs=["D"])
+        assert all(r["state"] == "ready" for r in rows), [r["error"] for r in rows]
+        basis = ModelBasis("taobao", store.fingerprint("taobao"), "D", last)
+        assert pm.result_stamp(basis.churn("churn_risk", 2), tmp_path / "models") is not None

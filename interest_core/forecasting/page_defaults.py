@@ -97,6 +97,37 @@ def churn_horizon(freq: str) -> int:
     return int(DEFAULT_HORIZON.get(freq, 1))
 
 
+@dataclass(frozen=True)
+class SpanDefaults:
+    """The defaults pages fit to the data's span (as ui.frame and ui.planning choose them for the whole span)."""
+
+    churn_horizon: int  # analytics.churn.span_horizon: DEFAULT_HORIZON shortened to what the span can label
+    series_horizon: int  # periods.fit_backtest of the Forecasts page's (SERIES_HORIZON, SERIES_FOLDS)
+    series_folds: int
+
+
+def span_defaults(store: Any, dataset: str, freq: str, last: pd.Timestamp) -> SpanDefaults:
+    """What the Churn and Forecasts pages open with on the whole dataset: on the 9-day Taobao log at daily periods,
+    churn 1 day ahead (7 leave no labelled cutoff) and the series backtest 2 ahead over 5 folds, not 4 over 8."""
+    from interest_core import derived_results, panel
+    from interest_core.analytics.churn import horizon_for_span, span_periods
+    from interest_core.errors import ModelError
+    from interest_core.periods import fit_backtest, partial_periods, period_grid, period_start
+
+    found = derived_results.load(store, dataset, "time_window")
+    span = derived_results.row_dict(found) if found is not None else panel.time_window(panel.events_source(store,
+                                                                                                          dataset))
+    grid = period_grid(period_start(span["main_first"], freq), period_start(span["main_last"], freq), freq)
+    partial = set(partial_periods(list(grid), freq, span["bulk_first"], span["bulk_last"]))
+    n_complete = sum(p not in partial for p in grid)
+    try:
+        horizon = horizon_for_span(freq, span_periods(pd.Timestamp(span["start"]), last, freq))
+    except ModelError:  # too short to label churn: the page says so; the fit's failure is remembered the same
+        horizon = churn_horizon(freq)
+    series_h, series_folds = fit_backtest(n_complete, SERIES_HORIZON, SERIES_FOLDS)
+    return SpanDefaults(horizon, series_h, series_folds)
+
+
 def last_complete(source: Any, freq: str, end: Any = None) -> pd.Timestamp:
     """The last complete period of a dataset (as ui.queries.last_complete_period reads it); ``end``: its last
     event's time when already read (``panel.kpis``)."""
@@ -216,7 +247,8 @@ def _fit_whole(store: Any, basis: ModelBasis, segments: Any, demand: Any, end: p
     from interest_core.views.ops import promotion_horizons, recent_categories
 
     dataset, freq = basis.dataset, basis.freq
-    horizon = churn_horizon(freq)
+    fitted = span_defaults(store, dataset, freq, basis.last_period)
+    horizon = fitted.churn_horizon
     if segments.spec.method != "none":  # the grouped panel first, so it and the full one are never both held
         grouped = interest_panel(store, dataset, freq, segments)
         step(basis.segmentation(grouping=segments), grouped)
@@ -234,7 +266,7 @@ def _fit_whole(store: Any, basis: ModelBasis, segments: Any, demand: Any, end: p
         step(basis.model("learned_promotion", horizon=horizons[-1], category=recent_categories(complete)[0]),
              complete)
     del complete
-    step(basis.series("aggregate", None, BASELINE_NAMES, {}, SERIES_HORIZON, SERIES_FOLDS, end), full)
+    step(basis.series("aggregate", None, BASELINE_NAMES, {}, fitted.series_horizon, fitted.series_folds, end), full)
     del full
     if demand != segments:
         step(basis.demand(grouping=demand), interest_panel(store, dataset, freq, demand))
@@ -250,7 +282,8 @@ def _fit_large(store: Any, basis: ModelBasis, segments: Any, demand: Any, end: p
     from interest_core.views.ops import horizons_for
 
     dataset, freq, last = basis.dataset, basis.freq, basis.last_period
-    horizon = churn_horizon(freq)
+    fitted = span_defaults(store, dataset, freq, last)
+    horizon = fitted.churn_horizon
     full = interest_panel(store, dataset, freq, sample=basis.sample)
     for model in [basis.churn("churn_risk", horizon), basis.churn("churn_backtest", horizon)]:
         step(model, full)
@@ -266,7 +299,7 @@ def _fit_large(store: Any, basis: ModelBasis, segments: Any, demand: Any, end: p
         step(basis.segmentation(grouping=segments), interest_panel(store, dataset, freq, segments,
                                                                    sample=basis.sample))
     step(basis.demand(grouping=demand), interest_panel(store, dataset, freq, demand, totals_until=last))
-    step(basis.series("aggregate", None, BASELINE_NAMES, {}, SERIES_HORIZON, SERIES_FOLDS, end),
+    step(basis.series("aggregate", None, BASELINE_NAMES, {}, fitted.series_horizon, fitted.series_folds, end),
          interest_panel(store, dataset, freq, totals_until=last))
 
 
