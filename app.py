@@ -12,8 +12,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from ui import fits, frame, widgets
-from ui.frame import PageSpec
+from ui import startup
+from ui.page_table import PageSpec
 
 HERE = Path(__file__).resolve().parent
 # The first page listed is the one the app opens on.
@@ -40,8 +40,12 @@ def main() -> None:
         sections.setdefault(spec.section, []).append(st.Page(str(HERE / spec.file), title=spec.title, icon=spec.icon))
     page = st.navigation(sections)
     spec = next(s for s in PAGES if s.title == page.title)
+    pickers = st.sidebar.container()
+    startup.preload_charts(st.sidebar)  # below the pickers; sent now, before this run's heavy work
+    # Imported here, not above: the navigation and the chart library's preload reach the browser first.
+    from ui import fits, frame, widgets
 
-    here = frame.pickers(spec)
+    here = frame.pickers(spec, pickers)
     st.title(spec.heading)
     if spec.needs_dataset and here.key is None:
         st.info(frame.NO_DATASET)

@@ -1,5 +1,7 @@
-"""Cold start (issue 10): a fresh process draws the first pages without TensorFlow/Keras, statsmodels or a
-model fit. The check runs in its own Python process, since the test session has imported everything."""
+"""Cold start (issue 10): a fresh process draws the first pages without TensorFlow/Keras, statsmodels,
+scikit-learn, scipy or a model fit, and sends the navigation and the chart library's preload before it
+imports pandas or opens the store. The checks run in their own Python process, since the test session has
+imported everything."""
 
 from __future__ import annotations
 
@@ -7,33 +9,85 @@ import json
 import os
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
+from typing import Any
+
+import streamlit as st
 
 from tests.apptest import APP, ROOT
+from ui import startup
 
+HEAVY = ("keras", "tensorflow", "statsmodels", "sklearn", "scipy", "torch", "pyspark")
 FIRST_PAGES = """
 import json, sys
 from streamlit.testing.v1 import AppTest
+from ui import startup
+
+seen = {}
+preload = startup.preload_charts
+def watched(where):  # what the first run had imported when it sent the preload
+    seen.setdefault("loaded", sorted(m for m in ("pandas", "duckdb", "interest_core.store") if m in sys.modules))
+    preload(where)
+startup.preload_charts = watched
+
 at = AppTest.from_file(sys.argv[1], default_timeout=120)
 at.run()
 data_charts = len(at.get("plotly_chart"))
+preloads = [e.proto.body for e in at.get("html") if e.proto.unsafe_allow_javascript]
 at.switch_page("app_pages/overview.py").run()
 print(json.dumps({"exceptions": [str(e.value) for e in at.exception], "errors": [str(e.value) for e in at.error],
                   "data_charts": data_charts, "overview_charts": len(at.get("plotly_chart")),
-                  "heavy": sorted(m for m in ("keras", "tensorflow", "statsmodels") if m in sys.modules)}))
+                  "preloads": preloads, "loaded_at_preload": seen.get("loaded"),
+                  "heavy": sorted(m for m in HEAVY if m in sys.modules)}))
 """
 
 
-def test_first_pages_need_no_tensorflow_and_no_fit(tmp_path: Path) -> None:
-    env = {**os.environ, "INTEREST_DB": str(tmp_path / "interest.duckdb"),
-           "INTEREST_MODELS_DIR": str(tmp_path / "models"), "PYTHONPATH": str(ROOT)}
-    done = subprocess.run([sys.executable, "-c", FIRST_PAGES, APP], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=300, check=False)
+def _fresh_python(code: str, env: dict[str, str], *args: str) -> Any:
+    done = subprocess.run([sys.executable, "-c", code, *args], cwd=ROOT, env={**os.environ, **env,
+                          "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
-    out = json.loads(done.stdout.strip().splitlines()[-1])
+    found = json.loads(done.stdout.strip().splitlines()[-1])
+    return found
+
+
+def test_first_pages_need_no_tensorflow_and_no_fit(tmp_path: Path) -> None:
+    env = {"INTEREST_DB": str(tmp_path / "interest.duckdb"), "INTEREST_MODELS_DIR": str(tmp_path / "models")}
+    out = _fresh_python(f"HEAVY = {HEAVY!r}\n{FIRST_PAGES}", env, APP)
     assert not out["exceptions"] and not out["errors"], out
     assert out["data_charts"] >= 1 and out["overview_charts"] >= 3, out  # the demo was ready, charts drawn
     assert out["heavy"] == [], out
+    # The chart library's preload went out first, before pandas, DuckDB or the store were imported.
+    bundle = startup.plotly_bundle()
+    preloads = out["preloads"]
+    assert bundle is not None and isinstance(preloads, list) and preloads, out
+    assert all(bundle in body for body in preloads), out
+    assert out["loaded_at_preload"] == [], out
     # Nothing was fitted: no page model, no job, no saved model.
     assert not (tmp_path / "interest.page_models").exists()
     assert not (tmp_path / "models").exists() or not any((tmp_path / "models").iterdir())
+
+
+def test_app_module_imports_nothing_heavy() -> None:
+    """app.py's page table loads without pandas, DuckDB, plotly's figures or the store (bench/pages.py imports it)."""
+    out = _fresh_python("import json, sys, app\nprint(json.dumps(sorted(m for m in ('pandas', 'duckdb', "
+                        "'interest_core.store', 'ui.frame') if m in sys.modules)))", {})
+    assert out == [], out
+
+
+def test_preload_names_the_installed_plotly_bundle() -> None:
+    """The chunk the preload imports is the one Streamlit's frontend loads for a plotly chart: a Streamlit
+    upgrade that renames or splits it fails here instead of silently losing the preload."""
+    name = startup.plotly_bundle()
+    assert name is not None and name.startswith("PlotlyChart.") and name.endswith(".js")
+    static = Path(st.__file__).parent / "static" / "static" / "js"
+    index = next(static.glob("index.*.js")).read_text(encoding="utf-8")
+    assert name in index  # the frontend's lazy import of it
+
+
+def test_config_turns_the_file_watcher_off() -> None:
+    """Streamlit's file watcher watches app.py's folder recursively: in a checkout with its .venv inside (as
+    scripts/run.sh makes it) that walk cost 1.5-2 CPU s of the first page's time. The README's command reads
+    this file, so a person gets the bench's setting."""
+    settings = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text(encoding="utf-8"))
+    assert settings["server"]["fileWatcherType"] == "none"

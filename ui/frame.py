@@ -32,25 +32,13 @@ from interest_core.periods import (
 )
 from interest_core.text import counted
 from ui import state
+from ui.page_table import PageSpec as PageSpec  # re-exported: its home before
 from ui.queries import partial_periods, window
 from ui.store import DatasetKey, dataset_key, store
 from ui.widgets import guard
 
 NO_DATASET = "No dataset yet: add one on the Data page."
 _local = threading.local()  # the frame of the run in this thread (a server runs sessions in threads)
-
-
-@dataclass(frozen=True)
-class PageSpec:
-    """One row of app.py's page table: where the page is listed and what the frame draws for it."""
-
-    section: str
-    file: str  # relative to app.py
-    title: str  # in the navigation
-    icon: str
-    heading: str  # the page's st.title
-    needs_dataset: bool = True  # False: the page also works with an empty store
-    period: bool = True  # draw the period picker
 
 
 @dataclass(frozen=True)
@@ -204,15 +192,17 @@ def range_picker(ds: DatasetKey, freq: str, where: Any = None) -> Frame:
     return Frame(ds.name, freq, picked, tuple(grid[lo:hi + 1]), previous)
 
 
-def pickers(spec: PageSpec) -> Frame:
-    """The sidebar's dataset (and period and date-range) pickers; keeps the link in step with the selections."""
+def pickers(spec: PageSpec, where: Any = None) -> Frame:
+    """The dataset (and period and date-range) pickers, in ``where`` (default: the sidebar); keeps the link in
+    step with the selections."""
+    where = where or st.sidebar
     with guard():
-        dataset = dataset_picker(st.sidebar)
+        dataset = dataset_picker(where)
         key = dataset_key(dataset) if dataset else None
         if not spec.period or key is None:
             state.sync()
             return Frame(dataset, state.get("freq") or "W", key)
-        here = range_picker(key, freq_picker(key, st.sidebar), st.sidebar)
+        here = range_picker(key, freq_picker(key, where), where)
         state.sync()
         return here
     return Frame(None, "W", None)

@@ -1,0 +1,19 @@
+"""One row of app.py's page table. Light on purpose (no pandas, no store): app.py reads the table before the
+first run has imported anything heavy, so the browser gets the page's outline at once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class PageSpec:
+    """One row of app.py's page table: where the page is listed and what the frame draws for it."""
+
+    section: str
+    file: str  # relative to app.py
+    title: str  # in the navigation
+    icon: str
+    heading: str  # the page's st.title
+    needs_dataset: bool = True  # False: the page also works with an empty store
+    period: bool = True  # draw the period picker
