@@ -8,6 +8,7 @@ import streamlit as st
 
 from interest_core.analytics.migration import matrix_wide, noisy_export, top_flows
 from interest_core.charts import migration as mig_charts
+from interest_core.forecasting.page_frames import FLOWS_SHARE
 from interest_core.text import percent, plural
 from interest_core.views.migration import MIGRATION_MODELS, MODEL_TEXT, SANKEY_LAST_PAIRS, SANKEY_MAX_CATEGORIES
 from ui import fits, frame, grouping, queries, views, widgets
@@ -53,8 +54,8 @@ def draw(ds: DatasetKey, freq: str, periods: list[str], unit: str) -> None:
                f"share that left a category is split over the categories that gained, in proportion "
                f"to their gains; '(new)' and '(gone)' are users active on one side only. "
                f"{view.hidden} cell(s) with fewer than {min_users} users hidden."
-               + (f" {note}" if (note := fits.sample_note(ds, freq, "Flows and forecasts on this page are those of"))
-                  else ""))
+               + (f" {note}" if (note := fits.sample_note(ds, freq, "Flows and forecasts on this page are those of",
+                                                          FLOWS_SHARE)) else ""))
     v1, v2, v3 = st.columns([2, 1, 1])
     value = v1.radio("Cells show", list(VALUES), format_func=VALUES.__getitem__, horizontal=True, key="mig_value")
     stay = v2.toggle("What stayed (A → A)", key="mig_diagonal")

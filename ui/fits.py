@@ -64,13 +64,14 @@ def basis(ds: DatasetKey, freq: str) -> ModelBasis:
 
 
 @st.cache_data(show_spinner=False, max_entries=64, ttl=60)
-def model_sample(ds: DatasetKey, freq: str) -> UserSample | None:
+def model_sample(ds: DatasetKey, freq: str, share: int = 1) -> UserSample | None:
     """The users the models of users read on a large log (page_frames.user_sample); None on a small log, a date
-    range, or before ``prepare`` stored the panel (looked up again after a minute: prepare may finish meanwhile)."""
-    from interest_core.forecasting.page_frames import user_sample
+    range, or before ``prepare`` stored the panel (looked up again after a minute: prepare may finish meanwhile).
+    ``share``: 1/share of the models' row cap (a sub-sample: the same hash, a lower threshold)."""
+    from interest_core.forecasting.page_frames import max_model_rows, user_sample
     from ui.queries import whole_dataset
 
-    return user_sample(ds.store(), ds.name, freq) if whole_dataset(ds) else None
+    return user_sample(ds.store(), ds.name, freq, max_model_rows() // share) if whole_dataset(ds) else None
 
 
 def model_frame(ds: DatasetKey, freq: str, model: PageModel, grouping: Any = None) -> pd.DataFrame:
@@ -98,10 +99,10 @@ def model_frame(ds: DatasetKey, freq: str, model: PageModel, grouping: Any = Non
     return choice.filter(frame)
 
 
-def sample_note(ds: DatasetKey, freq: str, what: str = "Models of users on this page learn from and score"
-                ) -> str | None:
+def sample_note(ds: DatasetKey, freq: str, what: str = "Models of users on this page learn from and score",
+                share: int = 1) -> str | None:
     """What a page of models of users says on a large log (``what`` then the sample), None on a small one."""
-    sample = model_sample(ds, freq)
+    sample = model_sample(ds, freq, share)
     return None if sample is None else f"{what} {sample.describe()}."
 
 

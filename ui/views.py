@@ -12,6 +12,7 @@ import pandas as pd
 import pyarrow as pa
 import streamlit as st
 
+from interest_core.forecasting.page_frames import FLOWS_SHARE
 from interest_core.grouping import CategoryChoice
 from interest_core.views.migration import MigrationForecast, MigrationView, Mode
 from interest_core.views.segments import SIZES_WINDOW, Segmentation
@@ -102,12 +103,14 @@ def _recommend(ds: DatasetKey, users: list[str], k: int, level: str, known_weigh
     return fitted.recommend(users, k=k)
 
 
+@st.cache_data(show_spinner=False, max_entries=64)  # a large log asks DuckDB for the user's rows: not on each rerun
 def recommendations(ds: DatasetKey, user: str, k: int = 10, level: str = "category",
                     known_weight: float = 0.0) -> pd.DataFrame:
     """item, score, rank, known: the user's top k next categories (or items) by user-user cosine."""
     return _recommend(ds, [user], k, level, known_weight).drop(columns="user_id")
 
 
+@st.cache_data(show_spinner=False, max_entries=16)
 def recommendations_of(ds: DatasetKey, users: list[str], k: int = 10) -> pd.DataFrame:
     """user_id, item, score, rank, known: ``recommendations`` of several users in one call."""
     return _recommend(ds, users, k, "category", 0.0)
@@ -166,7 +169,7 @@ def _transitions(ds: DatasetKey, freq: str, grouping: CategoryChoice, mode: str,
     from ui.grouping import panel_map
     from ui.queries import panel_periods
 
-    sample = fits.model_sample(ds, freq)  # a large log: the users of the models' stated sample only
+    sample = fits.model_sample(ds, freq, FLOWS_SHARE)  # a large log: the users of a stated sample only
     if mode == "periods":  # the coupling in DuckDB over the stored panel (pandas merges took 5-10 s at 10 M events)
         source = grouped_source(ds.store(), ds.name, freq, panel_map(ds, grouping), ds.window,
                                 drop=OTHER if grouping.drop_other else None,
@@ -182,11 +185,11 @@ def _transitions(ds: DatasetKey, freq: str, grouping: CategoryChoice, mode: str,
 
 
 def _sample_users(ds: DatasetKey, freq: str) -> pd.Index:
-    """The user ids of the models' sample on a large log (fits.model_sample)."""
+    """The user ids of the Migration page's sample on a large log (fits.model_sample)."""
     from interest_core.derived import users_relation
     from interest_core.panel import EventsSource
 
-    sample, relation = fits.model_sample(ds, freq), users_relation(ds.store(), ds.name, freq)
+    sample, relation = fits.model_sample(ds, freq, FLOWS_SHARE), users_relation(ds.store(), ds.name, freq)
     if sample is None or relation is None:
         return pd.Index([])
     return pd.Index(EventsSource(ds.store(), relation).query(
@@ -237,11 +240,11 @@ def migration_forecast(ds: DatasetKey, freq: str, grouping: CategoryChoice, t: s
 
 
 def _migration_panel(ds: DatasetKey, freq: str, grouping: CategoryChoice) -> pd.DataFrame:
-    """The grouped panel the migration forecast reads: on a large log only the models' sample's users."""
+    """The grouped panel the migration forecast reads: on a large log only the Migration page's sample's users."""
     from interest_core.forecasting.page_frames import sampled_panel
     from ui.grouping import panel_map
 
-    sample = fits.model_sample(ds, freq)
+    sample = fits.model_sample(ds, freq, FLOWS_SHARE)
     if sample is None:
         return analytics_panel(ds, freq, grouping)
     return grouping.filter(sampled_panel(ds.store(), ds.name, freq, sample, panel_map(ds, grouping)))

@@ -27,6 +27,7 @@ from interest_core.store import Store
 from interest_core.text import counted, percent
 
 MAX_MODEL_ROWS = 6_000_000  # about the 10 M-event, 6-month weekly panel (4.9 M rows): fitted within budget there
+FLOWS_SHARE = 2  # the Migration page couples each user's shares period to period: half the rows (a sub-sample)
 MAX_ROWS_ENV = "INTEREST_MODEL_MAX_ROWS"  # overrides MAX_MODEL_ROWS (a smaller machine; tests of the sampled path)
 SAMPLED_KINDS = frozenset({"churn_risk", "churn_backtest", "segmentation", "learned_promotion",
                            "engagement_scores", "promotion_lift"})
@@ -43,6 +44,7 @@ class UserSample:
     users: int  # users in the sample
     of_users: int  # users in the dataset
     panel_rows: int  # rows of the stored panel at this frequency
+    max_rows: int = MAX_MODEL_ROWS  # the cap it was drawn for (the sample holds about that many rows)
 
     def where(self, column: str = "user_id") -> str:
         """The SQL condition that keeps the sample's rows (``column``: the user id)."""
@@ -51,7 +53,7 @@ class UserSample:
     def describe(self) -> str:
         return (f"a sample of {counted(self.users, 'user')} of {self.of_users:,} "
                 f"({percent(self.users / max(self.of_users, 1))}): the log's panel holds {self.panel_rows:,} rows, "
-                f"and models behind pages read at most {max_model_rows():,}")
+                f"and this page reads at most {self.max_rows:,}")
 
 
 def max_model_rows() -> int:
@@ -79,10 +81,10 @@ def user_sample(store: Store, dataset: str, freq: str, max_rows: int | None = No
     if "panel" not in stored or stored["panel"].rows <= max_rows or "users" not in stored:
         return None
     per_million = max(1, int(_SCALE * max_rows / stored["panel"].rows))
-    probe = UserSample(per_million, 0, 0, stored["panel"].rows)
+    probe = UserSample(per_million, 0, 0, stored["panel"].rows, max_rows)
     row = EventsSource(store, stored["users"].relation).query(
         f"SELECT count(*) FILTER (WHERE {probe.where()}) AS kept, count(*) AS users FROM {{events}}").iloc[0]
-    return UserSample(per_million, int(row["kept"]), int(row["users"]), stored["panel"].rows)
+    return UserSample(per_million, int(row["kept"]), int(row["users"]), stored["panel"].rows, max_rows)
 
 
 def sampled_panel(store: Store, dataset: str, freq: str, sample: UserSample,
