@@ -71,7 +71,7 @@ def test_migration_flows_are_those_of_the_sample(db: Path, sample: page_frames.U
 
     at = open_page("app_pages/migration.py", TIMEOUT, dataset="demo", freq="W")
     assert at.get("plotly_chart"), "the Migration page draws no chart"
-    with Store(db, read_only=True) as store:  # the flows read a sub-sample: half the models' rows
+    with Store(db, read_only=True) as store:  # the flows read a sub-sample: a third of the models' rows
         flows = page_frames.user_sample(store, "demo", "W", page_frames.max_model_rows() // page_frames.FLOWS_SHARE)
     assert flows is not None and flows.users < sample.users
     _says_the_sample(at, flows)

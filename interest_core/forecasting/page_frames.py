@@ -27,7 +27,7 @@ from interest_core.store import Store
 from interest_core.text import counted, percent
 
 MAX_MODEL_ROWS = 6_000_000  # about the 10 M-event, 6-month weekly panel (4.9 M rows): fitted within budget there
-FLOWS_SHARE = 2  # the Migration page couples each user's shares period to period: half the rows (a sub-sample)
+FLOWS_SHARE = 3  # the Migration page couples each user's shares period to period: a third of the rows (a sub-sample)
 MAX_ROWS_ENV = "INTEREST_MODEL_MAX_ROWS"  # overrides MAX_MODEL_ROWS (a smaller machine; tests of the sampled path)
 SAMPLED_KINDS = frozenset({"churn_risk", "churn_backtest", "segmentation", "learned_promotion",
                            "engagement_scores", "promotion_lift"})
