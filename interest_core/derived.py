@@ -151,8 +151,8 @@ def prepare(store: Store, dataset: str, *, freqs: Iterable[str] | None = None, p
             steps: Sequence[PrepareStep] | None = None, weights: BehaviorWeights | None = None,
             force: bool = False) -> None:
     """Build the derived tables of ``dataset`` for each frequency (default D, W, M), then run ``steps``
-    (default: the registered ones). Tables already built with the same weights are kept unless
-    ``force``; so a second call returns at once."""
+    (default: the registered ones). Tables already built with the same weights, and the page summaries, are
+    kept unless ``force``; so a second call returns at once."""
     store.check_writable()
     report = progress or _noop
     chosen = tuple(dict.fromkeys(check_freq(f) for f in (freqs if freqs is not None else DEFAULT_FREQS)))
@@ -160,6 +160,10 @@ def prepare(store: Store, dataset: str, *, freqs: Iterable[str] | None = None, p
     weights = weights or BehaviorWeights()
     total = len(chosen) + sum(s.weight for s in extra) or 1.0
     done = 0.0
+    if force:  # everything again: the whole-dataset results too (derived_results keeps them across tables)
+        from interest_core.derived_results import forget
+
+        forget(store, dataset)
     for freq in chosen:
         def sub(fraction: float, message: str, base: float = done) -> None:
             report(min(1.0, (base + fraction) / total), message)

@@ -87,6 +87,13 @@ def save(store: Store, dataset: str, results: Mapping[str, Result]) -> None:
             raise
 
 
+def forget(store: Store, dataset: str) -> None:
+    """Drop every result kept for the dataset (``prepare --force``: the page summaries are computed again)."""
+    with store.writing() as cur:
+        if _has_table(cur):
+            cur.execute(f"DELETE FROM {RESULTS_TABLE} WHERE dataset = ?", [dataset])
+
+
 def load(store: Store, dataset: str, key: str) -> Result | None:
     """The result ``key`` computed from the dataset's current events, or None (not prepared, or stale)."""
     events = store.table(dataset).strip('"')

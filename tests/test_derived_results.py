@@ -116,6 +116,10 @@ def test_prepare_keeps_results_and_never_reads_those_of_older_events(prepared: P
     with Store(db) as store:
         derived_results.summarize(store, "tmall", ("W",), lambda _f, m: messages.append(m))
         assert messages == ["tmall: page summaries already built"]
+        derived_results.forget(store, "tmall")  # what prepare --force does first: they are computed again
+        assert derived_results.load(store, "tmall", "kpis") is None
+        derived_results.summarize(store, "tmall", ("W",), _noop)
+        assert derived_results.load(store, "tmall", "kpis") is not None
         small = tmp_path / "small.csv"
         small.write_text("\n".join([TB_HEADER, *TB_ROWS]) + "\n")
         store.delete("tmall")
