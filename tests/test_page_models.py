@@ -168,8 +168,9 @@ def test_user_similarity_rows_equal_the_full_matrix() -> None:
 
 def test_prepare_fits_the_defaults_the_pages_fit_to_a_short_span(taobao_log: Path, tmp_path: Path) -> None:
     """On the 9-day Taobao log at daily periods the Churn page opens 2 days ahead and the Forecasts page's series
-    backtest 2 ahead over 4 folds (fitted to the 8 complete days): prepare fits those, not the 7-day horizon and
-    4 ahead over 8 folds that no 9-day log can hold (they failed, and the pages then fitted their own)."""
+    backtest 2 ahead over 4 folds and the demand forecast 2 ahead (fitted to the 8 complete days): prepare fits
+    those, not the 7-day horizon, 4 ahead over 8 folds and 4 ahead (the first two failed; the pages then fitted
+    their own, and the Demand and Forecasts pages fitted a demand model prepare had not)."""
     from interest_core import derived, panel
     from interest_core.forecasting.page_defaults import last_complete, span_defaults
     from interest_core.ingest import pipeline
@@ -179,8 +180,34 @@ def test_prepare_fits_the_defaults_the_pages_fit_to_a_short_span(taobao_log: Pat
         derived.prepare(store, "taobao", freqs=["D"], steps=())
         last = last_complete(panel.events_source(store, "taobao"), "D")
         fitted = span_defaults(store, "taobao", "D", last)
-        assert (fitted.churn_horizon, fitted.series_horizon, fitted.series_folds) == (2, 2, 4)
-        rows = prepare_page_models(store, "taobao", root=tmp_path / "models", freqs=["D"])
+        assert (fitted.churn_horizon, fitted.series_horizon, fitted.series_folds, fitted.demand_horizon) == (2, 2, 4, 2)
+        rows = prepare_page_models(store, "taobao", freqs=["D"])  # beside the store, where the app looks
         assert all(r["state"] == "ready" for r in rows), [r["error"] for r in rows]
         basis = ModelBasis("taobao", store.fingerprint("taobao"), "D", last)
-        assert pm.result_stamp(basis.churn("churn_risk", 2), tmp_path / "models") is not None
+        assert pm.result_stamp(basis.churn("churn_risk", 2), pm.page_models_root(store.path)) is not None
+    # every page that shows a model opens on one prepare fitted: none starts a fit of its own
+    import streamlit as st
+
+    from tests.apptest import open_page
+
+    asked: list[str] = []
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    with pytest.MonkeyPatch.context() as mp:
+        from ui import fits
+
+        real = fits.fitted
+
+        def spy(model: pm.PageModel, frame: object, wait: float | None = None) -> object:
+            if pm.result_stamp(model, fits.models_root()) is None:
+                asked.append(f"{model.kind} {dict(model.params)}")
+            return real(model, frame, wait)  # type: ignore[arg-type]
+
+        mp.setattr(fits, "fitted", spy)
+        mp.setenv("INTEREST_DB", str(tmp_path / "t.duckdb"))
+        mp.setenv("INTEREST_FIT_WAIT_S", "0")
+        for page in ("forecasts", "churn", "promotions", "segments", "demand"):
+            open_page(f"app_pages/{page}.py", 120, errors=False, dataset="taobao", freq="D")
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    assert not asked, asked

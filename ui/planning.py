@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, cast
 import pandas as pd
 import streamlit as st
 
+from interest_core.forecasting import page_defaults
 from interest_core.views.ops import Promotion
 from ui.queries import analytics_panel, last_complete_period
 from ui.store import DatasetKey
@@ -19,8 +20,7 @@ from ui.store import DatasetKey
 if TYPE_CHECKING:
     from ui.frame import Frame
 
-DEMAND_FOLDS = 3  # the rolling folds analytics.demand.demand_forecast backtests its candidates on
-HORIZON_CHOICES = (1, 2, 4, 8, 12)
+DEMAND_FOLDS = page_defaults.DEMAND_FOLDS  # the rolling folds analytics.demand.demand_forecast backtests on
 
 
 def churn_horizon(here: Frame) -> int:
@@ -38,11 +38,9 @@ def demand_horizons(here: Frame, wanted: int = 4) -> tuple[list[int], int]:
     """The forecast horizons a demand backtest (``DEMAND_FOLDS`` folds, each with its training periods) can
     hold over the date range's complete periods, and the default: ``wanted`` fitted to the span
     (``Frame.fitted_backtest``), so an 8-week range starts on 2 weeks instead of an error."""
-    from interest_core.forecasting.backtest import MIN_TRAIN_PERIODS
+    from interest_core.forecasting.page_defaults import demand_horizons as fitted
 
-    longest = max(1, here.n_complete - DEMAND_FOLDS - MIN_TRAIN_PERIODS + 1)
-    default = min(here.fitted_backtest(wanted, DEMAND_FOLDS)[0], longest)
-    return sorted({h for h in HORIZON_CHOICES if h <= longest} | {default}), default
+    return fitted(here.n_complete, wanted)
 
 
 def _complete_panel(ds: DatasetKey, freq: str) -> pd.DataFrame:

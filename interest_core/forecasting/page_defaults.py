@@ -18,6 +18,8 @@ from interest_core.forecasting.page_frames import SAMPLED_KINDS, UserSample
 from interest_core.forecasting.page_models import PageModel, fit, page_models_root, result_stamp
 
 DEMAND_GROUPS, DEMAND_HORIZON, DEMAND_MIN_USERS = 12, 4, 5  # the Demand page's defaults
+DEMAND_FOLDS = 3  # the rolling folds analytics.demand.demand_forecast backtests its candidates on
+DEMAND_HORIZON_CHOICES = (1, 2, 4, 8, 12)
 DEMAND_SERIES = 41  # most groups the widget makes (40 learned + 'other'); raw categories: the 41 most engaged
 SERIES_HORIZON, SERIES_FOLDS = 4, 8  # the Forecasts page's predicted-vs-actual defaults (all users together)
 Progress = Callable[[float, str], None]
@@ -97,6 +99,18 @@ def churn_horizon(freq: str) -> int:
     return int(DEFAULT_HORIZON.get(freq, 1))
 
 
+def demand_horizons(n_complete: int, wanted: int = DEMAND_HORIZON) -> tuple[list[int], int]:
+    """The forecast horizons a demand backtest (DEMAND_FOLDS folds, each with its training periods) can hold over
+    ``n_complete`` complete periods, and the default: ``wanted`` fitted to the span (periods.fit_backtest), so an
+    8-week range starts on 2 weeks instead of an error."""
+    from interest_core.forecasting.backtest import MIN_TRAIN_PERIODS
+    from interest_core.periods import fit_backtest
+
+    longest = max(1, n_complete - DEMAND_FOLDS - MIN_TRAIN_PERIODS + 1)
+    default = min(fit_backtest(n_complete, wanted, DEMAND_FOLDS)[0], longest)
+    return sorted({h for h in DEMAND_HORIZON_CHOICES if h <= longest} | {default}), default
+
+
 @dataclass(frozen=True)
 class SpanDefaults:
     """The defaults pages fit to the data's span (as ui.frame and ui.planning choose them for the whole span)."""
@@ -104,6 +118,7 @@ class SpanDefaults:
     churn_horizon: int  # analytics.churn.span_horizon: DEFAULT_HORIZON shortened to what the span can label
     series_horizon: int  # periods.fit_backtest of the Forecasts page's (SERIES_HORIZON, SERIES_FOLDS)
     series_folds: int
+    demand_horizon: int  # demand_horizons' default, as the Demand and Forecasts pages open
 
 
 def span_defaults(store: Any, dataset: str, freq: str, last: pd.Timestamp) -> SpanDefaults:
@@ -125,7 +140,7 @@ def span_defaults(store: Any, dataset: str, freq: str, last: pd.Timestamp) -> Sp
     except ModelError:  # too short to label churn: the page says so; the fit's failure is remembered the same
         horizon = churn_horizon(freq)
     series_h, series_folds = fit_backtest(n_complete, SERIES_HORIZON, SERIES_FOLDS)
-    return SpanDefaults(horizon, series_h, series_folds)
+    return SpanDefaults(horizon, series_h, series_folds, demand_horizons(n_complete)[1])
 
 
 def last_complete(source: Any, freq: str, end: Any = None) -> pd.Timestamp:
@@ -253,7 +268,7 @@ def _fit_whole(store: Any, basis: ModelBasis, segments: Any, demand: Any, end: p
         grouped = interest_panel(store, dataset, freq, segments)
         step(basis.segmentation(grouping=segments), grouped)
         if demand == segments:  # the same grouped panel (learned groups on large logs): read once
-            step(basis.demand(grouping=demand), grouped)
+            step(basis.demand(horizon=fitted.demand_horizon, grouping=demand), grouped)
         del grouped
     full = interest_panel(store, dataset, freq)
     for model in [basis.churn("churn_risk", horizon), basis.churn("churn_backtest", horizon)]:
@@ -269,7 +284,7 @@ def _fit_whole(store: Any, basis: ModelBasis, segments: Any, demand: Any, end: p
     step(basis.series("aggregate", None, BASELINE_NAMES, {}, fitted.series_horizon, fitted.series_folds, end), full)
     del full
     if demand != segments:
-        step(basis.demand(grouping=demand), interest_panel(store, dataset, freq, demand))
+        step(basis.demand(horizon=fitted.demand_horizon, grouping=demand), interest_panel(store, dataset, freq, demand))
 
 
 def _fit_large(store: Any, basis: ModelBasis, segments: Any, demand: Any, end: pd.Timestamp,
@@ -298,7 +313,8 @@ def _fit_large(store: Any, basis: ModelBasis, segments: Any, demand: Any, end: p
     if segments.spec.method != "none":
         step(basis.segmentation(grouping=segments), interest_panel(store, dataset, freq, segments,
                                                                    sample=basis.sample))
-    step(basis.demand(grouping=demand), interest_panel(store, dataset, freq, demand, totals_until=last))
+    step(basis.demand(horizon=fitted.demand_horizon, grouping=demand),
+         interest_panel(store, dataset, freq, demand, totals_until=last))
     step(basis.series("aggregate", None, BASELINE_NAMES, {}, fitted.series_horizon, fitted.series_folds, end),
          interest_panel(store, dataset, freq, totals_until=last))
 
