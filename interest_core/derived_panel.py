@@ -32,11 +32,7 @@ def stored_panel(store: Store, dataset: str, spec: PanelSpec,
     relation = panel_relation(store, dataset, spec.freq, weights=spec.weights)
     if relation is None:
         return None
-    if window is not None and not window.whole:
-        relation = f"(SELECT * FROM {relation} WHERE {window.where('period')})"
-    if where is not None:
-        relation = f"(SELECT * FROM {relation} WHERE {where})"
-    source = EventsSource(store, relation)
+    source = EventsSource(store, _narrowed(relation, window, where))
     if category_map is None:
         return _typed(source.query_arrow("SELECT * FROM {events}"))
     counts = ", ".join(f"CAST(sum(p.n_{b}) AS BIGINT) AS n_{b}" for b in BEHAVIORS)
@@ -65,11 +61,16 @@ def stored_source(store: Store, dataset: str, freq: str, window: Window | None =
     relation = panel_relation(store, dataset, freq) if splits_periods_whole(window, freq) else None
     if relation is None:
         return None
+    return EventsSource(store, _narrowed(relation, window, where))
+
+
+def _narrowed(relation: str, window: Window | None, where: str | None) -> str:
+    """``relation`` with only the periods inside ``window`` and the rows ``where`` keeps."""
     if window is not None and not window.whole:
         relation = f"(SELECT * FROM {relation} WHERE {window.where('period')})"
     if where is not None:
         relation = f"(SELECT * FROM {relation} WHERE {where})"
-    return EventsSource(store, relation)
+    return relation
 
 
 def period_count(source: EventsSource, last: pd.Timestamp) -> int:
