@@ -10,7 +10,7 @@ from interest_core.charts import ops as ops_charts
 from interest_core.charts.style import OTHER, as_percent, metric_name, significant
 from interest_core.forecasting.forecasters import available
 from interest_core.text import counted
-from ui import frame, grouping, ops, planning, widgets
+from ui import fits, frame, grouping, ops, planning, widgets
 from ui.frame import Frame
 
 BOARD_METRICS = ("mae", "mase", "rmse", "smape", "coverage_80", "coverage_95")
@@ -70,7 +70,8 @@ def draw(here: Frame) -> None:
     st.plotly_chart(ops_charts.demand_chart(by_segment.history, by_segment.forecast, freq, what="segment"),
                     key="demand_segment_chart")
     st.caption(f"Total interest of each segment's users (the Segments page's default segmentation), forecast "
-               f"by **{by_segment.best_model}**, the best of the same backtest.")
+               f"by **{by_segment.best_model}**, the best of the same backtest."
+               + (f" {note}" if (note := fits.sample_note(ds, freq, "Segments are those of")) else ""))
     planning.forecast_table(by_segment, "segment", f"{ds.name}_segment_forecast.csv", "demand_segment")
 
     st.subheader("Rising and falling")

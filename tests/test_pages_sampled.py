@@ -61,7 +61,8 @@ def test_segments_and_promotions_say_the_sample(db: Path, sample: page_frames.Us
 
 def test_demand_and_forecasts_draw_from_totals(db: Path, sample: page_frames.UserSample) -> None:
     demand = open_page("app_pages/demand.py", TIMEOUT, dataset="demo", freq="W")
-    assert demand.get("plotly_chart"), "the Demand page draws no chart"
+    check_figures(demand, {"demand_segment_chart"})  # segments sum the sample's users, the ones they were learned on
+    _says_the_sample(demand, sample)
     forecasts = open_page("app_pages/forecasts.py", TIMEOUT, dataset="demo", freq="W")
     assert forecasts.get("plotly_chart"), "the Forecasts page draws no chart"
 

@@ -113,12 +113,15 @@ def promotion_backtest(ds: DatasetKey, freq: str, horizon: int, category: str) -
 @st.cache_data(show_spinner="Forecasting demand per segment...", max_entries=16)
 def segment_demand(ds: DatasetKey, freq: str, horizon: int) -> Any:
     """Each segment's total interest per period, forecast ``horizon`` periods ahead with intervals."""
-    from interest_core.derived_panel import user_period_totals
+    from interest_core.derived_panel import stored_source, user_period_totals
     from interest_core.views.ops import segment_demand as forecast
-    from ui import views
+    from ui import fits, views
 
     seg = views.segmentation(ds, freq)
-    source = _stored(ds, freq)  # each user's total per period, summed in DuckDB: segments sum users, not categories
+    # each user's total per period, summed in DuckDB: segments sum users, not categories; on a large log only the
+    # users of the models' sample, the users the segments were learned on and assigned (fits.model_sample)
+    sample = fits.model_sample(ds, freq)
+    source = stored_source(ds.store(), ds.name, freq, ds.window, where=sample.where() if sample else None)
     rows = _complete_panel(ds, freq) if source is None else user_period_totals(source, last_complete_period(ds, freq))
     return forecast(rows, seg.labels, seg.descriptions, freq, horizon)
 
