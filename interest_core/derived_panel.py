@@ -143,3 +143,11 @@ def search_stored_users(store: Store, dataset: str, text: str = "", limit: int =
                 f"""SELECT user_id, CAST(events AS BIGINT) AS events, last_period AS last_seen FROM {{events}}
                     WHERE contains(user_id, ?) ORDER BY events DESC, user_id LIMIT {int(limit)}""", [text])
     return None
+
+
+def most_engaged_users(source: EventsSource, period: pd.Timestamp, limit: int) -> pd.DataFrame:
+    """user_id, interest: the ``limit`` users with most interest in one period of a stored panel, summed in DuckDB
+    (most first, ties by id)."""
+    return source.query(f"""SELECT user_id, sum(interest) AS interest FROM {{events}} WHERE period = ?
+                             GROUP BY user_id ORDER BY interest DESC, user_id LIMIT {int(limit)}""",
+                        [period]).astype({"user_id": "string"})

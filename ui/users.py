@@ -30,7 +30,7 @@ def user_tops(ds: DatasetKey, spec: GroupingSpec) -> pd.DataFrame:
 @st.cache_data(show_spinner="Finding an active user to start with...", max_entries=16)
 def default_user(ds: DatasetKey, freq: str) -> str | None:
     """An active user (most interest in the last complete period) whose new recommendations stand out."""
-    from interest_core.derived_panel import stored_source
+    from interest_core.derived_panel import most_engaged_users, stored_source
     from interest_core.periods import Window
     from interest_core.views.users import default_user as pick
     from ui import queries, views
@@ -38,9 +38,7 @@ def default_user(ds: DatasetKey, freq: str) -> str | None:
     last = queries.last_complete_period(ds, freq)
     source = stored_source(ds.store(), ds.name, freq, ds.window)
     if source is not None:  # summed in DuckDB: that period holds 3.3 M rows of the 100 M-event log's daily panel
-        recent = source.query(f"""SELECT user_id, sum(interest) AS interest FROM {{events}} WHERE period = ?
-                                  GROUP BY user_id ORDER BY interest DESC, user_id LIMIT {DEFAULT_CANDIDATES}""",
-                              [last]).astype({"user_id": "string"})
+        recent = most_engaged_users(source, last, DEFAULT_CANDIDATES)
     else:  # only that period's panel rows, not the whole panel
         frame = queries.analytics_panel(ds.within(Window.of_periods(last, last, freq)), freq)
         recent = frame[frame["period"] == last].groupby("user_id", as_index=False)["interest"].sum()

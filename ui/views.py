@@ -81,6 +81,7 @@ def _interactions(ds: DatasetKey, level: str, where: str) -> pd.DataFrame:
     from the events."""
     from interest_core.analytics import recommendations as rec
     from interest_core.derived_panel import stored_source, user_category_totals
+    from interest_core.forecasting.page_frames import not_stored
     from interest_core.panel import EventsSource
 
     if level != "category":
@@ -90,7 +91,7 @@ def _interactions(ds: DatasetKey, level: str, where: str) -> pd.DataFrame:
     freq = _recommender_freq(ds)
     source = stored_source(ds.store(), ds.name, freq, where=where) if freq is not None else None
     if source is None:
-        raise LookupError(f"no panel of {ds.name!r} is stored")  # model_sample found one: a race
+        raise not_stored(ds.name, str(freq))
     return user_category_totals(source).rename(columns={"category": "item"}).astype(
         {"user_id": "string", "item": "string"})
 

@@ -195,11 +195,12 @@ def learned_groups(store: Any, dataset: str, spec: Any) -> pd.DataFrame:
     """The learned (category, group) map of a PanelSpec, named as the app names it: the one ``prepare``'s page
     summaries stored (derived_results) when there is one, else learned from the events (as ui.grouping)."""
     from interest_core import derived_results, panel
+    from interest_core.config import BehaviorWeights
     from interest_core.grouping import learned_map
 
     noun = derived_results.category_noun(store.describe(dataset).format)
     key = derived_results.result_key("learned_map", spec.grouping.n_groups, spec.grouping.seed, noun)
-    found = derived_results.load(store, dataset, key) if spec.weights == type(spec.weights)() else None
+    found = derived_results.load(store, dataset, key) if spec.weights == BehaviorWeights() else None
     if found is not None:
         return found.frame
     source = panel.events_source(store, dataset)

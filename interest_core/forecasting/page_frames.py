@@ -21,7 +21,7 @@ from typing import Any
 
 import pandas as pd
 
-from interest_core.errors import ModelError
+from interest_core.errors import DatasetNotFoundError, ModelError
 from interest_core.panel import EventsSource
 from interest_core.store import Store
 from interest_core.text import counted, percent
@@ -71,6 +71,12 @@ def max_model_rows() -> int:
     return value
 
 
+def not_stored(dataset: str, freq: str) -> DatasetNotFoundError:
+    """The error when a stored panel went away between finding it and reading it (a re-ingest, a delete)."""
+    return DatasetNotFoundError(f"the {freq} panel of {dataset!r} is no longer stored",
+                                f"run `python -m interest_core prepare {dataset}` again, or reload the page")
+
+
 def user_sample(store: Store, dataset: str, freq: str, max_rows: int | None = None) -> UserSample | None:
     """The sample page models of ``dataset`` at ``freq`` read, or None when its stored panel holds ``max_rows``
     (None: ``max_model_rows()``) or fewer rows, or is not stored (the events are then aggregated as before)."""
@@ -97,7 +103,7 @@ def sampled_panel(store: Store, dataset: str, freq: str, sample: UserSample,
 
     frame = stored_panel(store, dataset, PanelSpec(freq=check_freq(freq)), category_map, where=sample.where("user_id"))
     if frame is None:
-        raise LookupError(f"the {freq} panel of {dataset!r} is not stored")  # user_sample found it: a race
+        raise not_stored(dataset, freq)
     return frame
 
 
@@ -110,7 +116,7 @@ def category_totals_panel(store: Store, dataset: str, freq: str, category_map: p
 
     relation = panel_relation(store, dataset, freq)
     if relation is None:
-        raise LookupError(f"the {freq} panel of {dataset!r} is not stored")
+        raise not_stored(dataset, freq)
     frames = {"ic_groups": category_map[["category", "group"]].astype("string")} if category_map is not None else {}
     label = 'coalesce(g."group", p.category)' if frames else "p.category"
     join = "LEFT JOIN ic_groups g ON p.category = g.category" if frames else ""
@@ -135,5 +141,5 @@ def user_rows_panel(store: Store, dataset: str, freq: str, user: str) -> pd.Data
     quoted = str(user).replace("'", "''")
     frame = stored_panel(store, dataset, PanelSpec(freq=check_freq(freq)), where=f"user_id = '{quoted}'")
     if frame is None:
-        raise LookupError(f"the {freq} panel of {dataset!r} is not stored")
+        raise not_stored(dataset, freq)
     return frame
