@@ -4,4 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh requirements.txt
+# The demo is stored before the server starts (once; quick when it is there), so the first page draws it at
+# once instead of ingesting it while the browser waits (bench/cold_start.py). --db: $INTEREST_DB or the default.
+.venv/bin/python -m interest_core demo
 exec .venv/bin/streamlit run app.py --browser.gatherUsageStats false --server.address "${INTEREST_ADDRESS:-127.0.0.1}" "$@"

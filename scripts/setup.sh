@@ -18,3 +18,6 @@ if [ ! -f "$STAMP" ] || [ requirements.txt -nt "$STAMP" ] || [ "$REQS" -nt "$STA
   .venv/bin/python -m pip install --quiet -r "$REQS"
   touch "$STAMP"
 fi
+# Bytecode for the app's own modules, written here since Python may be told not to write it (PYTHONDONTWRITEBYTECODE):
+# compiling them on every server start cost the first page about 0.1 s. Stale files are recompiled on import.
+.venv/bin/python -m compileall -q interest_core ui app.py >/dev/null

@@ -13,6 +13,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+import pytest
 import streamlit as st
 
 from tests.apptest import APP, ROOT
@@ -91,3 +92,28 @@ def test_config_turns_the_file_watcher_off() -> None:
     this file, so a person gets the bench's setting."""
     settings = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text(encoding="utf-8"))
     assert settings["server"]["fileWatcherType"] == "none"
+
+
+def test_run_script_stores_the_demo_before_the_server_starts() -> None:
+    """The README's command stores the demo first, so a fresh server draws it without ingesting it while the
+    browser waits (bench/cold_start.py's 'demo stored' rows)."""
+    script = (ROOT / "scripts" / "run.sh").read_text(encoding="utf-8")
+    demo, server = script.find("-m interest_core demo"), script.find("streamlit run app.py")
+    assert 0 < demo < server, script
+
+
+def test_demo_command_stores_the_demo_once(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from interest_core.cli.main import main as cli
+    from interest_core.store import Store
+
+    db = str(tmp_path / "store.duckdb")
+    assert cli(["demo", "--db", db, "--json"]) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert first["stored"] is True and first["name"] == "demo"
+    with Store(Path(db)) as store:
+        fingerprint = store.fingerprint("demo")
+        assert store.describe("demo").rows > 500_000
+    assert cli(["demo", "--db", db, "--json"]) == 0  # a second start: kept as it is, not ingested again
+    assert json.loads(capsys.readouterr().out)["stored"] is False
+    with Store(Path(db)) as store:
+        assert list(store.names()) == ["demo"] and store.fingerprint("demo") == fingerprint

@@ -1,4 +1,4 @@
-"""Command line: python -m interest_core COMMAND ... (ingest, datasets, describe, delete, panel, prepare, synth).
+"""Command line: python -m interest_core COMMAND ... (ingest, demo, datasets, describe, delete, panel, prepare, synth).
 
 Every command that touches the store takes --db. With --json each prints one JSON object.
 Bad input exits non-zero with one line naming the problem and the fix, never a traceback.
@@ -68,6 +68,20 @@ def cmd_ingest(args: argparse.Namespace) -> dict[str, Any]:
     out["rejected"] = result.report.rejected
     out["repaired"] = result.report.repaired
     return out
+
+
+def cmd_demo(args: argparse.Namespace) -> dict[str, Any]:
+    """Store the demo unless the store has it: scripts/run.sh runs this before the server starts, so the app's
+    first page draws the demo at once instead of ingesting it while the browser waits."""
+    from interest_core.ingest.uploads import DEMO_NAME, demo_path, ensure_demo
+
+    if not demo_path().exists():
+        raise InterestCoreError(f"the demo file {demo_path()} is missing", "restore data/demo/ from the repository")
+    with open_store(args) as store:
+        result = ensure_demo(store)
+    if result is None:
+        return {"name": DEMO_NAME, "stored": False, "message": f"{DEMO_NAME!r} is already stored"}
+    return {"name": DEMO_NAME, "stored": True, "message": result.message}
 
 
 def cmd_datasets(args: argparse.Namespace) -> dict[str, Any]:
@@ -179,6 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_engine_options(p)
     p.add_argument("--warehouse", help="spark: folder (or URL) for the events' Parquet (default: beside the store)")
 
+    add("demo", cmd_demo, "store the demo dataset unless the store has it (scripts/run.sh runs it first)")
     add("datasets", cmd_datasets, "list stored datasets")
     p = add("describe", cmd_describe, "rows, users, span, behaviour mix and rejects of a dataset")
     p.add_argument("name")
