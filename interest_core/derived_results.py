@@ -15,7 +15,7 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,7 +30,7 @@ RESULTS_TABLE = "derived_results"
 RESULTS_DDL = f"""CREATE TABLE IF NOT EXISTS {RESULTS_TABLE} (
     dataset VARCHAR NOT NULL, events_table VARCHAR NOT NULL, key VARCHAR NOT NULL, frame BLOB, facts VARCHAR,
     built_at TIMESTAMP, PRIMARY KEY (dataset, key))"""
-SUMMARIES_VERSION = 3  # raise it when summarize computes something else: prepare then recomputes them
+SUMMARIES_VERSION = 4  # raise it when summarize computes something else: prepare then recomputes them
 # What a category of a known log format is, for learned group names ('brand 911, 26288 +702').
 CATEGORY_NOUN = {"tmall2014": "brand"}
 
@@ -130,8 +130,9 @@ def summarize(store: Store, dataset: str, freqs: tuple[str, ...], progress: Prog
         cohort_retention,
         ordered_funnel,
     )
-    from interest_core.grouping import group_quality, learned_map, suggested_grouping
-    from interest_core.views.users import user_tops
+    from interest_core.forecasting.page_frames import max_model_rows
+    from interest_core.grouping import group_quality, learn_groups, suggested_grouping
+    from interest_core.views.users import user_tops, user_tops_in_db
 
     done = load(store, dataset, "summaries")
     wanted = {result_key("activity", f) for f in freqs}
@@ -162,12 +163,15 @@ def summarize(store: Store, dataset: str, freqs: tuple[str, ...], progress: Prog
         if spec.method != "learned":
             return
         noun = category_noun(store.describe(dataset).format)
-        user_category = panel.user_category_totals(source)
-        mapping = learned_map(user_category, spec.n_groups, spec.seed, noun=noun)
-        out[result_key("learned_map", spec.n_groups, spec.seed, noun)] = Result(mapping)
-        out[result_key("user_tops", spec.n_groups, spec.seed, noun)] = Result(user_tops(user_category, mapping))
-        quality = group_quality(user_category, mapping)
-        out[result_key("group_quality", spec.n_groups, spec.seed, noun)] = Result(facts=asdict(quality))
+        learned = learn_groups(source, spec.n_groups, spec.seed, noun=noun, max_pairs=max_model_rows())
+        mapping, sample = learned.category_map, {"sampled_users": learned.sampled_users, "pairs": learned.pairs}
+        out[result_key("learned_map", spec.n_groups, spec.seed, noun)] = Result(mapping, sample)
+        tops = (user_tops(learned.user_category, mapping) if learned.users_where is None
+                else user_tops_in_db(source, mapping))  # every user's top group, also on a sampled log
+        out[result_key("user_tops", spec.n_groups, spec.seed, noun)] = Result(tops)
+        quality = group_quality(learned.user_category, mapping)  # a statistic: the sample's pairs will do
+        out[result_key("group_quality", spec.n_groups, spec.seed, noun)] = Result(
+            facts=asdict(replace(quality, sampled_users=learned.sampled_users)))
 
     def cohorts() -> None:  # the Retention page's opening grid (any event counts as coming back), per period
         for freq in freqs:

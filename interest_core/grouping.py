@@ -42,13 +42,14 @@ def group_name(members: Sequence[str], noun: str = "", shown: int = 2) -> str:
 
 
 def learned_map(user_category: pd.DataFrame, n_groups: int, seed: int = 0, min_users: int = 3,
-                noun: str = "") -> pd.DataFrame:
+                noun: str = "", categories: Sequence[str] = ()) -> pd.DataFrame:
     """Cluster categories by the users they share (co-occurrence), name groups by their top members
     (``group_name``; ``noun`` says what a category is, e.g. 'brand').
 
     Each category is a vector over users (log interest, L2-normalised); a truncated SVD gives
     a dense embedding and k-means groups it. Categories with fewer than ``min_users`` users
-    carry too little signal and go to 'other'.
+    carry too little signal and go to 'other', and so do those of ``categories`` (every category of the
+    log, when ``user_category`` holds a sample of its users) that ``user_category`` does not hold.
     """
     from scipy.sparse import csr_matrix
     from sklearn.cluster import KMeans
@@ -79,8 +80,41 @@ def learned_map(user_category: pd.DataFrame, n_groups: int, seed: int = 0, min_u
             members = np.flatnonzero(labels == label)
             names[label] = group_name(cats[members[np.argsort(-weight[members])]].tolist(), noun)
         groups = pd.DataFrame({"category": cats, "group": [names[lab] for lab in labels]})
-    rest = pd.DataFrame({"category": np.asarray(small, dtype=str), "group": OTHER})
+    unseen = pd.Index(pd.Series(list(categories), dtype="string").astype(str)).difference(
+        users_per_cat.index.astype(str))
+    rest = pd.DataFrame({"category": np.concatenate([np.asarray(small, dtype=str), np.asarray(unseen, dtype=str)]),
+                         "group": OTHER})
     return pd.concat([groups, rest], ignore_index=True).astype("string")
+
+
+@dataclass(frozen=True)
+class LearnedGroups:
+    """A learned map and what it was learned from: every user's categories, or on a large log a stated sample."""
+
+    category_map: pd.DataFrame  # category, group: every category of the log
+    user_category: pd.DataFrame  # user_id, category, interest of the users it learned from
+    users_where: str | None = None  # the sample's SQL condition on user_id (None: every user)
+    sampled_users: int = 0  # users in the sample (0: every user)
+    pairs: int = 0  # (user, category) pairs of the whole log, when it was sampled
+
+
+def learn_groups(source: EventsSource, n_groups: int, seed: int = 0, *, noun: str = "",
+                 weights: BehaviorWeights = BehaviorWeights(), max_pairs: int | None = None) -> LearnedGroups:
+    """``learned_map`` of a log, bounded: past ``max_pairs`` (user, category) pairs (None: no bound) it learns
+    from a seeded sample of users holding about that many (``panel.user_sample_where``, the page models'
+    sample), so memory stays bounded (the 100 M-event log holds tens of millions of pairs); categories the
+    sample did not see go to 'other'."""
+    from interest_core.panel import user_category_pairs, user_sample_where
+
+    pairs = user_category_pairs(source) if max_pairs is not None else 0
+    if max_pairs is None or pairs <= max_pairs:
+        user_category = user_category_totals(source, weights)
+        return LearnedGroups(learned_map(user_category, n_groups, seed, noun=noun), user_category)
+    where = user_sample_where(max(1, int(1_000_000 * max_pairs / pairs)))
+    user_category = user_category_totals(source, weights, users_where=where)
+    every = category_totals(source, weights)["category"].astype(str).tolist()
+    mapping = learned_map(user_category, n_groups, seed, noun=noun, categories=every)
+    return LearnedGroups(mapping, user_category, where, int(user_category["user_id"].nunique()), pairs)
 
 
 @dataclass(frozen=True)
@@ -148,6 +182,7 @@ class GroupQuality:
     n_pairs: int
     n_groups: int
     other_share: float
+    sampled_users: int = 0  # measured on the pairs of this many sampled users (0: every user; learn_groups)
 
 
 def group_quality(user_category: pd.DataFrame, category_map: pd.DataFrame, n_pairs: int = 20_000,

@@ -237,14 +237,33 @@ def category_totals(source: EventsSource, weights: BehaviorWeights = BehaviorWei
 
 
 def user_category_totals(source: EventsSource, weights: BehaviorWeights = BehaviorWeights(), *, end: Any = None,
-                         start: Any = None) -> pd.DataFrame:
-    """user_id, category, interest: the sparse user x category matrix in long form."""
+                         start: Any = None, users_where: str | None = None) -> pd.DataFrame:
+    """user_id, category, interest: the sparse user x category matrix in long form (``users_where``: an SQL
+    condition that keeps a sample's users, ``user_sample_where``)."""
     where, params = _filters(start, end, None)
+    if users_where:
+        where = f"({where}) AND ({users_where})"
     return source.query(
         f"""SELECT user_id, category, sum({_weight_sql(weights)}) AS interest
             FROM {{events}} WHERE {where} GROUP BY ALL ORDER BY user_id, category""",
         params,
     )
+
+
+def user_category_pairs(source: EventsSource) -> int:
+    """How many (user, category) pairs the log holds: the rows ``user_category_totals`` would return."""
+    rows = source.execute("SELECT count(*) FROM (SELECT DISTINCT user_id, category FROM {events})")
+    return int(rows[0][0])
+
+
+# A seeded sample of users: hash(salt || id) below a share of _SAMPLE_SCALE. Fixed salt: every process, session
+# and model draws the same users (the page models' samples too: forecasting.page_frames.UserSample).
+_SAMPLE_SALT, SAMPLE_SCALE = "interest-core-user-sample", 1_000_000
+
+
+def user_sample_where(per_million: int, column: str = "user_id") -> str:
+    """The SQL condition that keeps the users whose hashed id falls under ``per_million`` of a million."""
+    return f"hash('{_SAMPLE_SALT}' || CAST({column} AS VARCHAR)) % {SAMPLE_SCALE} < {int(per_million)}"
 
 
 def user_item_totals(source: EventsSource, weights: BehaviorWeights = BehaviorWeights(), *, end: Any = None,

@@ -21,12 +21,15 @@ from interest_core.analytics.retention import (
     ordered_funnel,
 )
 from interest_core.config import GroupingSpec
-from interest_core.grouping import group_quality, learned_map
+from interest_core.forecasting.page_frames import MAX_ROWS_ENV
+from interest_core.grouping import GroupQuality, group_quality, learn_groups, learned_map
 from interest_core.ingest import pipeline
+from interest_core.panel import user_sample_where
 from interest_core.store import Store
-from interest_core.views.users import user_tops
+from interest_core.views.users import user_tops, user_tops_in_db
 from tests.conftest import IngestedStore
 from tests.corpus import TB_HEADER, TB_ROWS
+from ui.widgets import quality_words
 
 SPEC = GroupingSpec(method="learned", n_groups=12)  # the grouping pages open with on Tmall (3,000+ brands)
 
@@ -301,3 +304,49 @@ def test_user_category_totals_of_the_stored_panel_equal_those_of_the_events(tmal
             found = derived_panel.search_stored_users(store, "tmall", text)
             assert found is not None and len(found) == len(events) > 0
             assert_frame_equal(found[["user_id", "events"]], events[["user_id", "events"]], check_dtype=False)
+
+
+def test_a_large_log_learns_its_groups_from_a_sample_of_users(tmall_store: IngestedStore, tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past the cap of (user, category) pairs, prepare learns the groups from the page models' seeded sample
+    of users (bounded memory on the 100 M-event log), still maps every category, and still gives every user
+    their top group (summed in DuckDB, equal to the whole-log pandas sum)."""
+    db = tmall_store.copy_to(tmp_path)
+    with Store(db) as store:
+        source = panel.events_source(store, "tmall")
+        every = panel.user_category_totals(source)
+        pairs = panel.user_category_pairs(source)
+        assert pairs == len(every)
+        cap = pairs // 4
+        monkeypatch.setenv(MAX_ROWS_ENV, str(cap))
+        derived_results.summarize(store, "tmall", ("M",), _noop)
+        learned = learn_groups(source, SPEC.n_groups, SPEC.seed, noun="brand", max_pairs=cap)
+        assert learned.users_where == user_sample_where(int(1_000_000 * cap / pairs))  # the page models' users
+        assert learned.pairs == pairs and 0 < learned.sampled_users < every["user_id"].nunique()
+        assert 0.1 * pairs < len(learned.user_category) < 0.45 * pairs, len(learned.user_category)
+
+        def stored(key: str) -> derived_results.Result:
+            found = derived_results.load(store, "tmall", key)
+            assert found is not None, key
+            return found
+
+        mapping = stored("learned_map/12/0/brand").frame
+        assert_frame_equal(mapping, learned.category_map)
+        assert set(mapping["category"]) == set(panel.category_totals(source)["category"].astype(str))
+        assert mapping["group"].nunique() == SPEC.n_groups + 1  # twelve groups and 'other'
+        assert_frame_equal(stored("user_tops/12/0/brand").frame, user_tops(every, mapping), check_exact=False,
+                           rtol=1e-12)
+        quality = stored("group_quality/12/0/brand").facts
+        assert quality["sampled_users"] == learned.sampled_users
+        assert quality["lift"] > 2.0, quality  # the sample's groups hold together
+        assert "sample of" in quality_words(GroupQuality(**quality), "brand")
+
+
+def test_user_tops_in_the_database_equal_those_in_pandas(tmall_store: IngestedStore) -> None:
+    with tmall_store.open() as store:
+        source = panel.events_source(store, "tmall")
+        every = panel.user_category_totals(source)
+        mapping = learned_map(every, SPEC.n_groups, SPEC.seed)
+        for category_map in (None, mapping):
+            assert_frame_equal(user_tops_in_db(source, category_map), user_tops(every, category_map),
+                               check_exact=False, rtol=1e-12)

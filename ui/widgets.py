@@ -258,7 +258,10 @@ def quality_words(quality: GroupQuality | None, noun: str) -> str:
     text = (f"Two {nouns} in the same group share users {quality.lift:.1f} times as often as two {nouns} "
             "picked at random")
     text += " (no better than chance). " if quality.lift < 1.2 else ". "
-    return text + f"'other' holds {percent(quality.other_share)} of all interest."
+    text += f"'other' holds {percent(quality.other_share)} of all interest."
+    if quality.sampled_users:  # a large log: learned from a seeded sample of users (grouping.learn_groups)
+        text += f" Groups learned from a sample of {quality.sampled_users:,} users."
+    return text
 
 
 def category_grouping(ds: DatasetKey, key: str, *, default_k: int = 12, picker: bool = True,

@@ -196,7 +196,8 @@ def learned_groups(store: Any, dataset: str, spec: Any) -> pd.DataFrame:
     summaries stored (derived_results) when there is one, else learned from the events (as ui.grouping)."""
     from interest_core import derived_results, panel
     from interest_core.config import BehaviorWeights
-    from interest_core.grouping import learned_map
+    from interest_core.forecasting.page_frames import max_model_rows
+    from interest_core.grouping import learn_groups
 
     noun = derived_results.category_noun(store.describe(dataset).format)
     key = derived_results.result_key("learned_map", spec.grouping.n_groups, spec.grouping.seed, noun)
@@ -204,8 +205,8 @@ def learned_groups(store: Any, dataset: str, spec: Any) -> pd.DataFrame:
     if found is not None:
         return found.frame
     source = panel.events_source(store, dataset)
-    return learned_map(panel.user_category_totals(source, spec.weights), spec.grouping.n_groups,
-                       spec.grouping.seed, noun=noun)
+    return learn_groups(source, spec.grouping.n_groups, spec.grouping.seed, noun=noun, weights=spec.weights,
+                        max_pairs=max_model_rows()).category_map
 
 
 def prepare_page_models(store: Any, dataset: str, *, root: str | Path | None = None, freqs: Sequence[str] | None = None,

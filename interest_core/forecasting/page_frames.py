@@ -22,7 +22,7 @@ from typing import Any
 import pandas as pd
 
 from interest_core.errors import DatasetNotFoundError, ModelError
-from interest_core.panel import EventsSource
+from interest_core.panel import SAMPLE_SCALE, EventsSource, user_sample_where
 from interest_core.store import Store
 from interest_core.text import counted, percent
 
@@ -32,8 +32,6 @@ MAX_ROWS_ENV = "INTEREST_MODEL_MAX_ROWS"  # overrides MAX_MODEL_ROWS (a smaller 
 SAMPLED_KINDS = frozenset({"churn_risk", "churn_backtest", "segmentation", "learned_promotion",
                            "engagement_scores", "promotion_lift"})
 TOTALS_KINDS = frozenset({"demand", "series_view"})
-_SALT = "interest-core-user-sample"  # fixed: every process draws the same users
-_SCALE = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -48,7 +46,7 @@ class UserSample:
 
     def where(self, column: str = "user_id") -> str:
         """The SQL condition that keeps the sample's rows (``column``: the user id)."""
-        return f"hash('{_SALT}' || CAST({column} AS VARCHAR)) % {_SCALE} < {int(self.per_million)}"
+        return user_sample_where(self.per_million, column)
 
     def describe(self) -> str:
         return (f"a sample of {counted(self.users, 'user')} of {self.of_users:,} "
@@ -86,7 +84,7 @@ def user_sample(store: Store, dataset: str, freq: str, max_rows: int | None = No
     stored = {t.kind: t for t in derived.tables(store, dataset) if t.freq == freq}
     if "panel" not in stored or stored["panel"].rows <= max_rows or "users" not in stored:
         return None
-    per_million = max(1, int(_SCALE * max_rows / stored["panel"].rows))
+    per_million = max(1, int(SAMPLE_SCALE * max_rows / stored["panel"].rows))
     probe = UserSample(per_million, 0, 0, stored["panel"].rows, max_rows)
     row = EventsSource(store, stored["users"].relation).query(
         f"SELECT count(*) FILTER (WHERE {probe.where()}) AS kept, count(*) AS users FROM {{events}}").iloc[0]

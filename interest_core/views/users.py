@@ -10,8 +10,9 @@ from typing import Any
 import pandas as pd
 
 from interest_core.analytics import trajectories as traj
-from interest_core.config import PanelSpec
+from interest_core.config import BehaviorWeights, PanelSpec
 from interest_core.forecasting.series import last_complete_period
+from interest_core.panel import EventsSource
 from interest_core.transforms import interest_profile
 
 # The share columns a change of top category can be read in: each period's raw shares, or the
@@ -72,6 +73,28 @@ def user_tops(user_category: pd.DataFrame, category_map: pd.DataFrame | None = N
     out = top.rename(columns={"category": "top"})[["user_id", "top", "top_share", "total"]]
     out = out.rename(columns={"total": "interest"})
     return out.sort_values(["interest", "user_id"], ascending=[False, True]).reset_index(drop=True)
+
+
+def user_tops_in_db(source: EventsSource, category_map: pd.DataFrame | None = None,
+                    weights: BehaviorWeights = BehaviorWeights()) -> pd.DataFrame:
+    """``user_tops`` of every user of a log, summed in the database (a large log's user x category pairs would
+    not fit in pandas); equal to ``user_tops(panel.user_category_totals(source), category_map)``."""
+    from interest_core.panel import _weight_sql
+
+    frames = {"ic_groups": category_map[["category", "group"]].astype(str)} if category_map is not None else {}
+    label = 'coalesce(g."group", uc.category)' if frames else "uc.category"
+    join = "LEFT JOIN ic_groups g ON uc.category = g.category" if frames else ""
+    sql = f"""WITH uc AS (SELECT CAST(user_id AS VARCHAR) AS user_id, CAST(category AS VARCHAR) AS category,
+                                 sum({_weight_sql(weights)}) AS interest FROM {{events}} GROUP BY ALL),
+                   per AS (SELECT uc.user_id, {label} AS top, sum(uc.interest) AS interest
+                           FROM uc {join} WHERE uc.interest > 0 GROUP BY ALL),
+                   best AS (SELECT user_id, max(interest) AS best, sum(interest) AS total FROM per GROUP BY ALL)
+              SELECT p.user_id, min(p.top) AS top, any_value(b.best / b.total) AS top_share,
+                     any_value(b.total) AS interest
+              FROM per p JOIN best b ON p.user_id = b.user_id AND p.interest = b.best
+              GROUP BY p.user_id ORDER BY interest DESC, p.user_id"""
+    out = source.query_arrow(sql, frames=frames or None)
+    return out.astype({"user_id": str, "top": str, "top_share": "float64", "interest": "float64"})
 
 
 def default_user(recent: pd.DataFrame, recs: pd.DataFrame, min_recs: int = 3) -> str | None:
