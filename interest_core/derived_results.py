@@ -30,6 +30,7 @@ RESULTS_TABLE = "derived_results"
 RESULTS_DDL = f"""CREATE TABLE IF NOT EXISTS {RESULTS_TABLE} (
     dataset VARCHAR NOT NULL, events_table VARCHAR NOT NULL, key VARCHAR NOT NULL, frame BLOB, facts VARCHAR,
     built_at TIMESTAMP, PRIMARY KEY (dataset, key))"""
+SUMMARIES_KEY = "summaries"  # its facts: the version of summarize that computed the dataset's results
 SUMMARIES_VERSION = 4  # raise it when summarize computes something else: prepare then recomputes them
 # What a category of a known log format is, for learned group names ('brand 911, 26288 +702').
 CATEGORY_NOUN = {"tmall2014": "brand"}
@@ -95,13 +96,20 @@ def forget(store: Store, dataset: str) -> None:
 
 
 def load(store: Store, dataset: str, key: str) -> Result | None:
-    """The result ``key`` computed from the dataset's current events, or None (not prepared, or stale)."""
+    """The result ``key`` computed from the dataset's current events by this version of ``summarize``, or None
+    (not prepared, stale, or computed by a version that computed something else: the caller computes it then,
+    and the next ``prepare`` replaces it)."""
     events = store.table(dataset).strip('"')
     with store.reading() as cur:
         if not _has_table(cur):
             return None
         row = cur.execute(f"SELECT frame, facts FROM {RESULTS_TABLE} WHERE dataset = ? AND key = ? "
                           "AND events_table = ?", [dataset, key, events]).fetchone()
+        if row is not None and key != SUMMARIES_KEY:
+            version = cur.execute(f"SELECT json_extract(facts, '$.version') FROM {RESULTS_TABLE} WHERE dataset = ? "
+                                  "AND key = ? AND events_table = ?", [dataset, SUMMARIES_KEY, events]).fetchone()
+            if version is None or str(version[0]) != str(SUMMARIES_VERSION):
+                return None
     if row is None:
         return None
     return Result(_from_bytes(bytes(row[0])), json.loads(row[1]) if row[1] else {})
@@ -134,7 +142,7 @@ def summarize(store: Store, dataset: str, freqs: tuple[str, ...], progress: Prog
     from interest_core.grouping import group_quality, learn_groups, suggested_grouping
     from interest_core.views.users import user_tops, user_tops_in_db
 
-    done = load(store, dataset, "summaries")
+    done = load(store, dataset, SUMMARIES_KEY)
     wanted = {result_key("activity", f) for f in freqs}
     if done is not None and done.facts.get("version") == SUMMARIES_VERSION and wanted <= set(done.facts["keys"]):
         progress(1.0, f"{dataset}: page summaries already built")
@@ -193,6 +201,6 @@ def summarize(store: Store, dataset: str, freqs: tuple[str, ...], progress: Prog
     for i, (what, run) in enumerate(steps):
         progress(i / len(steps), f"{dataset}: page summaries ({what})")
         run()
-    out["summaries"] = Result(facts={"version": SUMMARIES_VERSION, "keys": sorted(out)})
+    out[SUMMARIES_KEY] = Result(facts={"version": SUMMARIES_VERSION, "keys": sorted(out)})
     save(store, dataset, out)
     progress(1.0, f"{dataset}: page summaries ready")

@@ -130,6 +130,21 @@ def test_prepare_keeps_results_and_never_reads_those_of_older_events(prepared: P
         assert derived_results.load(store, "tmall", "kpis") is None
 
 
+def test_results_of_another_summaries_version_are_not_served(prepared: Path, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """A store prepared by another version of the code (which may have stored other facts under the same key)
+    serves none of its results: the pages compute them, and the next prepare replaces them."""
+    db = tmp_path / "copy.duckdb"
+    db.write_bytes(prepared.read_bytes())
+    with Store(db) as store:
+        assert derived_results.load(store, "tmall", "group_quality/12/0/brand") is not None
+        monkeypatch.setattr(derived_results, "SUMMARIES_VERSION", derived_results.SUMMARIES_VERSION + 1)
+        assert derived_results.load(store, "tmall", "group_quality/12/0/brand") is None
+        assert derived_results.load(store, "tmall", "kpis") is None
+        derived_results.summarize(store, "tmall", ("W",), _noop)  # prepare computes them again, for this version
+        assert derived_results.load(store, "tmall", "kpis") is not None
+
+
 def test_queries_over_the_stored_panel_equal_those_over_the_panel_frame(tmall_store: IngestedStore,
                                                                        tmp_path: Path) -> None:
     """Promotions and Demand count in DuckDB over the stored panel what they counted over the whole panel frame."""
