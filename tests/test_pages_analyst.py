@@ -85,6 +85,11 @@ def test_segment_comparison_and_warning() -> None:
     churn = pd.DataFrame({"user_id": ["a0", "a1", "b0"], "risk": [0.1, 0.3, 0.5]})
     compared = prof.segment_comparison(feats, labels, "D", descriptions, churn)
     assert compared["churn risk"].tolist() == pytest.approx([0.2, 0.5])
+    twice = pd.concat([churn, pd.DataFrame({"user_id": ["a0"], "risk": [0.9]})])  # the first score of a user counts
+    assert prof.segment_comparison(feats, labels, "D", descriptions, twice)["churn risk"].tolist() == pytest.approx(
+        [0.2, 0.5])
+    nobody = prof.segment_comparison(feats, labels, "D", descriptions, churn.iloc[:0])  # no user scored
+    assert nobody["churn risk"].isna().all()
     assert compared["events per active day"].iloc[0] == pytest.approx(np.expm1(1.5), rel=0.05)
     sheet = prof.side_by_side(compared, "D")
     assert list(sheet.columns) == ["0: Buyers", "1: Shoppers"]
