@@ -104,13 +104,13 @@ def learn_groups(source: EventsSource, n_groups: int, seed: int = 0, *, noun: st
     from a seeded sample of users holding about that many (``panel.user_sample_where``, the page models'
     sample), so memory stays bounded (the 100 M-event log holds tens of millions of pairs); categories the
     sample did not see go to 'other'."""
-    from interest_core.panel import user_category_pairs, user_sample_where
+    from interest_core.panel import SAMPLE_SCALE, user_category_pairs, user_sample_where
 
     pairs = user_category_pairs(source) if max_pairs is not None else 0
     if max_pairs is None or pairs <= max_pairs:
         user_category = user_category_totals(source, weights)
         return LearnedGroups(learned_map(user_category, n_groups, seed, noun=noun), user_category)
-    where = user_sample_where(max(1, int(1_000_000 * max_pairs / pairs)))
+    where = user_sample_where(max(1, int(SAMPLE_SCALE * max_pairs / pairs)))
     user_category = user_category_totals(source, weights, users_where=where)
     every = category_totals(source, weights)["category"].astype(str).tolist()
     mapping = learned_map(user_category, n_groups, seed, noun=noun, categories=every)
