@@ -105,15 +105,16 @@ def build_models(spec: str, target: str, jobs: int) -> tuple[list[Any], dict[str
 def cmd_backtest(args: argparse.Namespace) -> dict[str, Any]:
     from interest_core.config import GroupingSpec, PanelSpec
     from interest_core.forecasting import backtest
+    from interest_core.forecasting.page_frames import cli_panel
     from interest_core.grouping import category_map
-    from interest_core.panel import build_panel, events_source
+    from interest_core.panel import events_source
 
     models, skipped = build_models(args.models, args.target, args.jobs if args.jobs > 0 else (os.cpu_count() or 1))
     top_k = args.top_k if args.top_k is not None else DEFAULT_TOP_K.get(args.target, 0)
     started = time.perf_counter()
     with open_store(args) as store:
         source = events_source(store, args.name)
-        panel = build_panel(source, PanelSpec(freq=args.freq))
+        panel, sample = cli_panel(store, args.name, args.freq, args.target)
         data_end = source.query("SELECT max(ts) AS last_ts FROM {events}")["last_ts"].iloc[0]
         map_fn = None
         if top_k > 0:
@@ -133,7 +134,8 @@ def cmd_backtest(args: argparse.Namespace) -> dict[str, Any]:
                                   progress=progress_bar(args))
     meta = {"dataset": args.name, "folds": args.folds, "step": result.step, "lookback": result.lookback,
             "top_k": top_k,
-            "models": [m.name for m in models], "skipped": skipped}
+            "models": [m.name for m in models], "skipped": skipped,
+            "sample": None if sample is None else sample.describe()}
     path = Path(args.out) if args.out else backtest.backtest_path(
         args.models_dir or DEFAULT_MODELS_DIR, args.name, args.target, args.freq)
     backtest.write_json(backtest.result_to_json(result, meta), path)
@@ -149,7 +151,8 @@ def cmd_backtest(args: argparse.Namespace) -> dict[str, Any]:
                           + (f"candidates: users active in the last {result.lookback} periods, "
                              if result.lookback else "")
                           + f"cutoffs {', '.join(out['cutoffs'])})\n{table.round(4).to_string()}\nsaved to {path}"
-                          + "".join(f"\nskipped {name}: {why}" for name, why in skipped.items()))
+                          + "".join(f"\nskipped {name}: {why}" for name, why in skipped.items())
+                          + (f"\nusers: {sample.describe()}" if sample is not None else ""))
     return out
 
 
@@ -211,9 +214,9 @@ def cmd_fit(args: argparse.Namespace) -> dict[str, Any]:
     """Through tasks.train, like the Forecasts page: backtest, fit on all complete periods, save."""
     import json
 
-    from interest_core.config import PanelSpec
     from interest_core.forecasting import tasks
-    from interest_core.panel import build_panel, events_source
+    from interest_core.forecasting.page_frames import cli_panel
+    from interest_core.panel import events_source
 
     params = _model_params(args.param)
     if args.target == "next_interest":  # its own models and fit (cli/next_interest.py)
@@ -230,7 +233,7 @@ def cmd_fit(args: argparse.Namespace) -> dict[str, Any]:
         request = TrainRequest.build(dataset=args.name, dataset_sha256=sha, target=args.target, freq=args.freq,
                                      horizon=args.horizon, folds=args.folds, step=args.step, model=args.model,
                                      model_dir=out, data_end=data_end, compare=compare, params=params)
-        panel = build_panel(source, PanelSpec(freq=args.freq))  # raw categories: the task groups them
+        panel, sample = cli_panel(store, args.name, args.freq, args.target)  # raw categories: the task groups them
     params = dict(request.params)
     result = tasks.train(request, {"panel": panel}, progress_bar(args) or (lambda _f, _m: None))
     state = json.loads((out / "state.json").read_text(encoding="utf-8"))["state"]
@@ -238,13 +241,14 @@ def cmd_fit(args: argparse.Namespace) -> dict[str, Any]:
         "model_dir": str(out), "model": args.model, "params": params, "target": args.target, "freq": args.freq,
         "horizon": args.horizon, "metrics": {k: _num(v) for k, v in result["metrics"].items()},
         "backtest": result["backtest_path"], "device": state.get("device_"), "train_info": state.get("train_info_"),
-        "seconds": round(time.perf_counter() - started, 1),
+        "seconds": round(time.perf_counter() - started, 1), "sample": None if sample is None else sample.describe(),
     }
     if not args.json:
         shown = ", ".join(f"{k} {v:.4f}" for k, v in summary["metrics"].items()
                           if v is not None and k in ("auc", "hit_rate@5", "mae", "mae_user_total"))
         summary["message"] = (f"saved {args.model} ({args.target}, {args.freq}, h={args.horizon}) to {out} in "
-                              f"{summary['seconds']} s" + (f"; backtest: {shown}" if shown else ""))
+                              f"{summary['seconds']} s" + (f"; backtest: {shown}" if shown else "")
+                              + (f"\nusers: {sample.describe()}" if sample is not None else ""))
     return summary
 
 

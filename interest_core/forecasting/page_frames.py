@@ -130,6 +130,23 @@ def category_totals_panel(store: Store, dataset: str, freq: str, category_map: p
         period=pd.to_datetime(frame["period"]))
 
 
+USER_TARGETS = frozenset({"engagement", "user_total", "next_interest"})  # forecasts of users, not of totals
+
+
+def cli_panel(store: Store, dataset: str, freq: str, target: str) -> tuple[pd.DataFrame, UserSample | None]:
+    """The panel the CLI's ``backtest`` and ``fit`` read: on a large log, for a target of users, the stored
+    panel's rows of the page models' user sample (bounded: the 100 M-event log's daily panel holds 29.9 M
+    rows), else the panel built from the events as before. The sample is returned so the command says so."""
+    from interest_core.config import PanelSpec
+    from interest_core.panel import build_panel, events_source
+    from interest_core.periods import check_freq
+
+    sample = user_sample(store, dataset, freq) if target in USER_TARGETS else None
+    if sample is not None:
+        return sampled_panel(store, dataset, freq, sample), sample
+    return build_panel(events_source(store, dataset), PanelSpec(freq=check_freq(freq))), None
+
+
 def user_rows_panel(store: Store, dataset: str, freq: str, user: str) -> pd.DataFrame:
     """The stored panel's rows of one user (the Forecasts page's user series)."""
     from interest_core.config import PanelSpec
