@@ -80,8 +80,7 @@ def learned_map(user_category: pd.DataFrame, n_groups: int, seed: int = 0, min_u
             members = np.flatnonzero(labels == label)
             names[label] = group_name(cats[members[np.argsort(-weight[members])]].tolist(), noun)
         groups = pd.DataFrame({"category": cats, "group": [names[lab] for lab in labels]})
-    unseen = pd.Index(pd.Series(list(categories), dtype="string").astype(str)).difference(
-        users_per_cat.index.astype(str))
+    unseen = pd.Index([str(c) for c in categories], dtype=str).difference(users_per_cat.index.astype(str))
     rest = pd.DataFrame({"category": np.concatenate([np.asarray(small, dtype=str), np.asarray(unseen, dtype=str)]),
                          "group": OTHER})
     return pd.concat([groups, rest], ignore_index=True).astype("string")

@@ -51,7 +51,7 @@ class UserSample:
     def describe(self) -> str:
         return (f"a sample of {counted(self.users, 'user')} of {self.of_users:,} "
                 f"({percent(self.users / max(self.of_users, 1))}): the log's panel holds {self.panel_rows:,} rows, "
-                f"and this page reads at most {self.max_rows:,}")
+                f"and a model reads at most {self.max_rows:,}")
 
 
 def max_model_rows() -> int:
