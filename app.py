@@ -18,7 +18,8 @@ from ui.page_table import PageSpec
 HERE = Path(__file__).resolve().parent
 # The first page listed is the one the app opens on.
 PAGES: tuple[PageSpec, ...] = (
-    PageSpec("Data", "app_pages/data.py", "Data", ":material/database:", "Data", needs_dataset=False, period=False),
+    PageSpec("Data", "app_pages/data.py", "Data", ":material/database:", "Data", needs_dataset=False, period=False,
+             preload=("Selectbox", "Html", "Metric", "DataFrame"), preload_after=("PlotlyChart",)),
     PageSpec("Data", "app_pages/overview.py", "Overview", ":material/monitoring:", "Overview"),
     PageSpec("Forecasting", "app_pages/forecasts.py", "Forecasts", ":material/trending_up:", "Forecasts"),
     PageSpec("Forecasting", "app_pages/scoring.py", "Scoring", ":material/upload_file:", "Scoring",
@@ -41,8 +42,8 @@ def main() -> None:
     page = st.navigation(sections)
     spec = next(s for s in PAGES if s.title == page.title)
     pickers = st.sidebar.container()
-    startup.preload_charts(st.sidebar)  # below the pickers; sent now, before this run's heavy work
-    # Imported here, not above: the navigation and the chart library's preload reach the browser first.
+    startup.preload(st.sidebar, spec.preload)  # below the pickers; sent now, before this run's heavy work
+    # Imported here, not above: the navigation and the preload reach the browser first.
     from ui import fits, frame, widgets
 
     here = frame.pickers(spec, pickers)
@@ -52,6 +53,7 @@ def main() -> None:
     else:
         with widgets.guard(), frame.active(here), fits.section():  # a model still fitting: its progress
             page.run()
+    startup.preload(st.sidebar, spec.preload_after)  # for the next pages: loaded while this one is read
 
 
 # Streamlit runs this script as __main__; a training job's spawned worker imports it as __mp_main__ and

@@ -46,7 +46,7 @@ with stored_tab, widgets.guard():
             ("Categories", f"{info.categories:,}", None),
             widgets.span_metric(info.start, info.end),
         ])
-        st.plotly_chart(charts.behavior_mix_chart(info.behaviors), key="mix")
+        st.html(charts.behavior_mix_bars(info.behaviors))  # plain HTML: no chart library to load (bar_list.py)
         st.markdown(f"**Ingest report**: {info.rows_read:,} rows read, {info.rows:,} kept, "
                     f"duplicates policy {md_code(info.duplicates_policy)}")
         report = queries.report(ds)

@@ -7,7 +7,9 @@ the demo while the browser waits: ``streamlit run app.py`` on a store that never
 store where ``python -m interest_core demo`` stored the demo first (what the README's ``scripts/run.sh`` does
 before it starts the server, so every start through it is this case) and ``restart`` on that same store again.
 Chromium and its tab are opened before the clock starts: the figure is the server's, not the browser's. The time
-counts from spawning the server process to the first plotly chart in the page holding data (``_fullData``);
+counts from spawning the server process to the first chart in the page holding data: a plotly chart with traces
+(``_fullData``) or the HTML bar list the Data page opens with (``interest_core.charts.bar_list``), its bars laid
+out; ``--page overview`` times the first plotly chart of a page opened by its link;
 ``ws_s`` is when the page opened its websocket (the browser had loaded Streamlit's frontend), ``server_cpu_s``
 the CPU the server used until the chart was drawn and ``browser_cpu_s`` the CPU Chromium's processes used from
 the spawn to then (figures the machine's other load does not inflate), ``load`` the 1-minute load average.
@@ -33,8 +35,10 @@ ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
 SERVER_ARGS = ["--server.headless", "true"]  # the README's command otherwise: what a person gets
 STORES = ("empty", "run.sh", "restart")  # see the docstring
+# A plotly chart holding data, or the HTML bar list (interest_core/charts/bar_list.py) with a bar laid out.
 CHART_DRAWN_JS = """() => Array.from(document.querySelectorAll('.js-plotly-plot'))
-  .some(el => (el._fullData || []).length > 0)"""
+  .some(el => (el._fullData || []).length > 0)
+  || Array.from(document.querySelectorAll('[data-chart="bar-list"] .ic-bar')).some(el => el.offsetWidth > 0)"""
 
 
 def _free_port() -> int:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 import pytest
 
@@ -97,7 +99,6 @@ def test_top_categories_stack_with_other_grey_at_the_bottom() -> None:
     lambda: charts.activity_chart(pd.DataFrame(columns=["period", "behavior", "events"]), "W"),
     lambda: charts.per_behavior_chart(pd.DataFrame(columns=["behavior", "events", "users"])),
     lambda: charts.top_categories_chart(pd.DataFrame(columns=["period", "category", "interest"]), "W"),
-    lambda: charts.behavior_mix_chart({}),
 ])
 def test_empty_input_gives_a_titled_figure_that_says_so(build) -> None:  # type: ignore[no-untyped-def]
     fig = build()
@@ -132,3 +133,24 @@ def test_users_per_behaviour_adds_ratings_where_the_log_has_them() -> None:
     assert list(fig.data[0].y) == ["view", "favourite", "add to cart", "buy", "rate"]
     assert list(fig.data[0].x) == [100, 0, 0, 5, 7]
     assert fig.layout.title.text == "Events per behaviour"
+
+
+def test_behaviour_mix_bar_list_scales_to_the_largest_count_and_keeps_tiny_ones_visible() -> None:
+    from interest_core.charts.bar_list import MIN_BAR_PERCENT
+
+    markup = charts.behavior_mix_bars({"view": 900, "buy": 1, "cart": 99, "fav": 0})
+    widths = [float(w) for w in re.findall(r'class="ic-bar"[^>]*style="width:([0-9.]+)%', markup)]
+    assert widths == [100.0, 11.0, MIN_BAR_PERCENT]  # view, cart, buy: BEHAVIORS order, the zero left out
+    assert "900 · 90.0%" in markup and "1 · 0.1%" in markup
+    assert 'title="view: 900 events"' in markup and "favourite" not in markup
+
+
+def test_bar_list_escapes_labels_and_says_when_empty() -> None:
+    from interest_core.charts.bar_list import Bar, bar_list_html
+
+    evil = '<img src=x onerror="alert(1)">'
+    markup = bar_list_html(f"t {evil}", [Bar(evil, 3, "#000", evil)], "events")
+    assert "<img" not in markup and "&lt;img" in markup
+    assert "no events to draw" in charts.behavior_mix_bars({})
+    with pytest.raises(ValueError, match="negative"):
+        bar_list_html("t", [Bar("a", -1, "#000", "")], "events")

@@ -1,6 +1,6 @@
 """Cold start (issue 10): a fresh process draws the first pages without TensorFlow/Keras, statsmodels,
-scikit-learn, scipy or a model fit, and sends the navigation and the chart library's preload before it
-imports pandas or opens the store. The checks run in their own Python process, since the test session has
+scikit-learn, scipy or a model fit, and sends the navigation and the preload of the page's frontend code before
+it imports pandas or opens the store. The checks run in their own Python process, since the test session has
 imported everything."""
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import streamlit as st
 
+from app import PAGES
 from tests.apptest import APP, ROOT
 from ui import startup
 
@@ -26,15 +27,15 @@ from streamlit.testing.v1 import AppTest
 from ui import startup
 
 seen = {}
-preload = startup.preload_charts
-def watched(where):  # what the first run had imported when it sent the preload
+preload = startup.preload
+def watched(where, elements):  # what the first run had imported when it sent the first preload
     seen.setdefault("loaded", sorted(m for m in ("pandas", "duckdb", "interest_core.store") if m in sys.modules))
-    preload(where)
-startup.preload_charts = watched
+    preload(where, elements)
+startup.preload = watched
 
 at = AppTest.from_file(sys.argv[1], default_timeout=120)
 at.run()
-data_charts = len(at.get("plotly_chart"))
+data_charts = len(at.get("plotly_chart")) + sum('data-chart="bar-list"' in e.proto.body for e in at.get("html"))
 preloads = [e.proto.body for e in at.get("html") if e.proto.unsafe_allow_javascript]
 at.switch_page("app_pages/overview.py").run()
 print(json.dumps({"exceptions": [str(e.value) for e in at.exception], "errors": [str(e.value) for e in at.error],
@@ -58,11 +59,13 @@ def test_first_pages_need_no_tensorflow_and_no_fit(tmp_path: Path) -> None:
     assert not out["exceptions"] and not out["errors"], out
     assert out["data_charts"] >= 1 and out["overview_charts"] >= 3, out  # the demo was ready, charts drawn
     assert out["heavy"] == [], out
-    # The chart library's preload went out first, before pandas, DuckDB or the store were imported.
-    bundle = startup.plotly_bundle()
+    # The Data page's preload went out first, before pandas, DuckDB or the store were imported: the chunks of
+    # its first screen; plotly's after the page (its first chart is HTML).
     preloads = out["preloads"]
-    assert bundle is not None and isinstance(preloads, list) and preloads, out
-    assert all(bundle in body for body in preloads), out
+    data = PAGES[0]
+    assert isinstance(preloads, list) and len(preloads) == 2, out
+    assert all(startup.chunk_file(e) in preloads[0] for e in data.preload), out
+    assert startup.plotly_bundle() in preloads[1] and startup.plotly_bundle() not in preloads[0], out
     assert out["loaded_at_preload"] == [], out
     # Nothing was fitted: no page model, no job, no saved model.
     assert not (tmp_path / "interest.page_models").exists()
@@ -76,14 +79,22 @@ def test_app_module_imports_nothing_heavy() -> None:
     assert out == [], out
 
 
-def test_preload_names_the_installed_plotly_bundle() -> None:
-    """The chunk the preload imports is the one Streamlit's frontend loads for a plotly chart: a Streamlit
-    upgrade that renames or splits it fails here instead of silently losing the preload."""
-    name = startup.plotly_bundle()
-    assert name is not None and name.startswith("PlotlyChart.") and name.endswith(".js")
+@pytest.mark.parametrize("element", sorted({e for spec in PAGES for e in (*spec.preload, *spec.preload_after)}))
+def test_preload_names_installed_chunks(element: str) -> None:
+    """Each chunk a page preloads is one Streamlit's frontend loads lazily for that element: a Streamlit upgrade
+    that renames or splits one fails here instead of silently losing its preload."""
+    name = startup.chunk_file(element)
+    assert name is not None and name.startswith(f"{element}.") and name.endswith(".js")
     static = Path(st.__file__).parent / "static" / "static" / "js"
     index = next(static.glob("index.*.js")).read_text(encoding="utf-8")
     assert name in index  # the frontend's lazy import of it
+
+
+def test_preload_leaves_out_unknown_chunks() -> None:
+    assert startup.preload_markup(["NoSuchElement"]) is None
+    markup = startup.preload_markup(["NoSuchElement", "Html"])
+    html = startup.chunk_file("Html")
+    assert markup is not None and html is not None and html in markup and "NoSuchElement" not in markup
 
 
 def test_config_turns_the_file_watcher_off() -> None:

@@ -13,6 +13,7 @@ import re
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from google.protobuf.message import Message
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
+from app import PAGES
 from interest_core.ingest import pipeline
 from interest_core.ingest.formats import ColumnMapping
 from interest_core.store import Store
@@ -167,14 +169,37 @@ def _markdown_strings(message: Any, radio: bool = False) -> Iterator[str]:
             yield from [value] if isinstance(value, str) else value
 
 
+PRELOADS = {preload_markup(elements) for spec in PAGES for elements in (spec.preload, spec.preload_after)}
+SAFE_TAGS = {"figure", "figcaption", "div", "span", "p"}  # what the app's own HTML (charts.bar_list) is made of
+
+
+class _Tags(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: set[str] = set()
+        self.attributes: set[str] = set()
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.add(tag)
+        self.attributes.update(name for name, _ in attrs)
+
+
+def live_html(body: str) -> list[str]:
+    """What in an st.html body could load, link or run something: tags beyond SAFE_TAGS, links, sources, handlers."""
+    parser = _Tags()
+    parser.feed(body)
+    loading = {a for a in parser.attributes if a in ("href", "src") or a.startswith("on")}
+    return sorted((parser.tags - SAFE_TAGS) | loading)
+
+
 def page_markdown(at: Any) -> list[str]:
-    """Every markdown string of the page's elements (main area and sidebar)."""
+    """Every markdown string of the page's elements (main area and sidebar); st.html bodies are in ``page_html``."""
     found: list[str] = []
 
     def visit(node: Any) -> None:
         proto = getattr(node, "proto", None)
-        if getattr(node, "type", None) == "html" and getattr(proto, "body", None) == preload_markup():
-            return  # the app's own constant script (ui.startup), the one HTML meant to be HTML
+        if getattr(node, "type", None) == "html":
+            return  # HTML, not markdown: page_html
         if proto is not None and hasattr(proto, "ListFields"):
             found.extend(_markdown_strings(proto))
         for child in getattr(node, "children", {}).values():
@@ -182,6 +207,11 @@ def page_markdown(at: Any) -> list[str]:
 
     visit(at._tree)
     return found
+
+
+def page_html(at: Any) -> list[str]:
+    """The bodies of the page's st.html elements, but for the app's own constant preload scripts (ui.startup)."""
+    return [e.proto.body for e in at.get("html") if e.proto.body not in PRELOADS]
 
 
 # The page files' folder: pages/, or app_pages/ once the page shell moved into app.py.
@@ -203,5 +233,14 @@ def test_pages_show_hostile_names_literally(hostile_store: Path, page: str, lite
     assert texts
     live = [(t, r) for t in texts if (r := rendered(t)).links or r.html or r.shortcodes]
     assert not live, live
+    assert not [(body, found) for body in page_html(at) if (found := live_html(body))]
     if literal:
         assert any(literal in rendered(t).text for t in texts), texts
+
+
+def test_the_html_check_finds_live_html() -> None:
+    """The checker itself: a link, an image or a handler in an st.html body is found (else the check above
+    could not fail)."""
+    assert live_html('<div><a href="https://evil.example">x</a></div>') == ["a", "href"]
+    assert live_html('<span onmouseover="alert(1)">x</span><img src=x>') == ["img", "onmouseover", "src"]
+    assert live_html('<figure data-chart="bar-list"><div class="ic-bar" title="&lt;a&gt;"></div></figure>') == []

@@ -17,3 +17,7 @@ class PageSpec:
     heading: str  # the page's st.title
     needs_dataset: bool = True  # False: the page also works with an empty store
     period: bool = True  # draw the period picker
+    # Frontend chunks (ui/startup.py) the browser imports as the page starts, for the elements of its first
+    # screen; and after the page is drawn, for the pages opened next.
+    preload: tuple[str, ...] = ("PlotlyChart",)
+    preload_after: tuple[str, ...] = ()

@@ -1,4 +1,5 @@
-"""Plotly figure builders (no Streamlit). One module per theme; shared look in ``style``.
+"""Plotly figure builders (no Streamlit). One module per theme; shared look in ``style``. ``bar_list`` draws a
+few counts as plain HTML (the Data page: no chart library on the page a fresh server opens).
 
     from interest_core import charts
     fig = charts.activity_chart(panel.activity_over_time(source, "W"), "W")
@@ -6,6 +7,7 @@
 Later themes (forecasts, migration, segments ...) add a module here and re-export below.
 """
 
+from interest_core.charts.bar_list import behavior_mix_bars
 from interest_core.charts.forecasts import (
     drift_chart,
     leaderboard_heatmap,
@@ -20,7 +22,7 @@ from interest_core.charts.migration import (
     sankey_chart,
     top_flows_chart,
 )
-from interest_core.charts.overview import activity_chart, behavior_mix_chart, per_behavior_chart, top_categories_chart
+from interest_core.charts.overview import activity_chart, per_behavior_chart, top_categories_chart
 from interest_core.charts.segments import projection_chart, segment_sizes_chart, segment_traits_chart
 from interest_core.charts.style import (
     BEHAVIOR_COLORS,
@@ -40,7 +42,7 @@ from interest_core.charts.user import (
 )
 
 __all__ = [
-    "BEHAVIOR_COLORS", "OTHER", "OTHER_COLOR", "PALETTE", "activity_chart", "behavior_mix_chart", "category_colors",
+    "BEHAVIOR_COLORS", "OTHER", "OTHER_COLOR", "PALETTE", "activity_chart", "behavior_mix_bars", "category_colors",
     "diversity_chart", "drift_chart", "empty_figure", "forecast_vs_actual_chart", "leaderboard_heatmap",
     "long_short_chart", "migration_heatmap", "per_behavior_chart", "predicted_vs_actual_chart", "projection_chart",
     "recommendations_chart", "residuals_chart", "sankey_chart", "score_histogram", "segment_sizes_chart",

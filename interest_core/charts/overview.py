@@ -121,20 +121,3 @@ def top_categories_chart(top: pd.DataFrame, freq: str, colors: Mapping[str, str]
     if window is not None:
         fig.update_xaxes(range=time_range(window, freq))
     return mark_partial(fig, partial, freq)
-
-
-def behavior_mix_chart(behaviors: Mapping[str, int]) -> go.Figure:
-    """Horizontal bars: events per behaviour (a dataset's ``describe()['behaviors']``)."""
-    title = "Behaviour mix: events per behaviour"
-    present = [b for b in BEHAVIORS if behaviors.get(b)]
-    if not present:
-        return empty_figure(title)
-    total = sum(int(behaviors[b]) for b in present)
-    fig = go.Figure(go.Bar(
-        y=[BEHAVIOR_LABELS[b] for b in present], x=[int(behaviors[b]) for b in present], orientation="h",
-        marker={"color": [BEHAVIOR_COLORS[b] for b in present]},
-        text=[f"{int(behaviors[b]) / total:.1%}" for b in present], textposition="auto",
-        hovertemplate="%{y}: %{x:,} events<extra></extra>",
-    ))
-    fig.update_yaxes(autorange="reversed")
-    return styled(fig, title, "events", "behaviour", height=60 * len(present) + 120, legend=False)

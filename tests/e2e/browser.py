@@ -203,6 +203,24 @@ def check_charts(page: Any, at_least: int) -> list[list[int]]:
     return points
 
 
+BAR_WIDTHS_JS = """els => els.map(el => [...el.querySelectorAll('.ic-bar')].map(bar => bar.offsetWidth))"""
+
+
+def check_bar_lists(page: Any, at_least: int) -> list[list[int]]:
+    """At least ``at_least`` HTML bar lists (``interest_core.charts.bar_list``), each with bars laid out wider
+    than zero; no exception, no text cut off. Returns each list's bar widths in pixels."""
+    page.wait_for_function(f"() => document.querySelectorAll('[data-chart=\"bar-list\"]').length >= {at_least}",
+                           timeout=60_000)
+    widths = page.eval_on_selector_all('[data-chart="bar-list"]', BAR_WIDTHS_JS)
+    assert len(widths) >= at_least, widths
+    for bars in widths:
+        assert bars and all(w > 0 for w in bars), f"a bar list draws nothing: {widths}"
+    assert page.locator("[data-testid='stException']").count() == 0
+    clipped = clipped_text(page)
+    assert not clipped, f"text cut off: {clipped}"
+    return widths
+
+
 def chart_titles(page: Any) -> list[str]:
     """The charts' titles as text (Streamlit's theme wraps them in <b>)."""
     return [re.sub(r"<[^>]+>", "", t) for t in page.eval_on_selector_all(".js-plotly-plot", CHART_TITLES_JS)]
