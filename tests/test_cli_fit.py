@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -49,6 +50,11 @@ def test_cli_backtest_and_fit_read_the_user_sample_of_a_large_log(tmp_path: Path
     capsys.readouterr()
     assert main(backtest) == 0
     assert json.loads(capsys.readouterr().out)["sample"] is None  # under the cap: every user
+    demand = ["backtest", "syn", "--target", "category_demand", "--freq", "W", "--horizon", "2", "--folds", "2",
+              "--top-k", "3", "--models", "last_value,window_mean", "--db", db, "--json", "--out",
+              str(tmp_path / "bt2.json")]
+    assert main(demand) == 0
+    whole = json.loads(capsys.readouterr().out)["leaderboard"]
     with Store(Path(db), read_only=True) as store:
         rows = next(t.rows for t in derived.tables(store, "syn") if t.kind == "panel" and t.freq == "W")
     monkeypatch.setenv(MAX_ROWS_ENV, str(rows // 3))
@@ -63,6 +69,20 @@ def test_cli_backtest_and_fit_read_the_user_sample_of_a_large_log(tmp_path: Path
                  "--folds", "1", "--compare", "last_value", "--db", db, "--json"]) == 0
     fitted = json.loads(capsys.readouterr().out)
     assert fitted["sample"] == sample.describe() and persist.load_model(out).manifest.model.name == "recency_decay"
-    assert main(["backtest", "syn", "--target", "category_demand", "--freq", "W", "--horizon", "2", "--folds", "1",
-                 "--models", "last_value", "--db", db, "--json", "--out", str(tmp_path / "bt2.json")]) == 0
-    assert json.loads(capsys.readouterr().out)["sample"] is None  # totals: every user's events
+    # demand over the cap: the stored panel's totals per category and period, summed in DuckDB; the same scores
+    from interest_core.forecasting import page_frames
+
+    read = page_frames.category_totals_panel
+    calls: list[str] = []
+
+    def counted_read(*args: Any, **kwargs: Any) -> Any:
+        calls.append("totals")
+        return read(*args, **kwargs)
+
+    monkeypatch.setattr(page_frames, "category_totals_panel", counted_read)
+    assert main(demand) == 0
+    totals = json.loads(capsys.readouterr().out)
+    assert calls == ["totals"] and totals["sample"] is None  # totals: every user's events
+    assert totals["leaderboard"].keys() == whole.keys()
+    for model, row in whole.items():
+        assert totals["leaderboard"][model] == pytest.approx(row, rel=1e-9), model

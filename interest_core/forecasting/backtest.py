@@ -82,18 +82,21 @@ def category_totals(panel: pd.DataFrame) -> pd.DataFrame:
     """category, period, interest: the rows a category_demand backtest reads (its series and actuals sum
     interest by category and period), summed once instead of once per fold over every user's rows. Each
     fold's sums are those of the full rows (each group's rows are summed in the same order, once)."""
+    if "user_id" not in panel.columns:  # summed already (page_frames.category_totals_panel)
+        return panel[["category", "period", "interest"]]
     return panel.groupby(["category", "period"], as_index=False, observed=True, sort=False)["interest"].sum()
 
 
 def regroup(panel: pd.DataFrame, category_map: pd.DataFrame | None) -> pd.DataFrame:
-    """Fold categories into groups (category -> group); unmapped categories keep their id."""
+    """Fold categories into groups (category -> group); unmapped categories keep their id. ``panel``: per user,
+    category and period, or per category and period (``category_totals``)."""
     if category_map is None:
         return panel
     groups = category_map.set_index("category")["group"]
     mapped = panel["category"].map(groups).fillna(panel["category"]).astype("string")
     summed = [c for c in panel.columns if c == "interest" or c.startswith("n_")]
-    out = panel.assign(category=mapped).groupby(["user_id", "category", "period"], as_index=False)[summed].sum()
-    return out
+    keys = [c for c in ("user_id", "category", "period") if c in panel.columns]
+    return panel.assign(category=mapped).groupby(keys, as_index=False)[summed].sum()
 
 
 def topk_map_fn(panel: pd.DataFrame, k: int) -> CategoryMapFn:
@@ -254,7 +257,7 @@ def run(
         raise ModelError("backtest.run does not rank every category",
                          "use interest_core.forecasting.next_interest.evaluate.run_next_interest")
     level_tuple = tuple(int(v) for v in levels)
-    if target == "category_demand" and category_map_fn is None:
+    if target == "category_demand":  # totals are all it reads; groups fold them as they fold users' rows
         panel = category_totals(panel)
     last = pd.Timestamp(panel["period"].max())
     if data_end is not None:

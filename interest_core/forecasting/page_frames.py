@@ -16,6 +16,7 @@ Small logs (every stored panel under the cap) read the panel as before.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -82,13 +83,18 @@ def user_sample(store: Store, dataset: str, freq: str, max_rows: int | None = No
 
     max_rows = max_model_rows() if max_rows is None else max_rows
     stored = {t.kind: t for t in derived.tables(store, dataset) if t.freq == freq}
-    if "panel" not in stored or stored["panel"].rows <= max_rows or "users" not in stored:
+    if not _large(stored, max_rows) or "users" not in stored:
         return None
     per_million = max(1, int(SAMPLE_SCALE * max_rows / stored["panel"].rows))
     probe = UserSample(per_million, 0, 0, stored["panel"].rows, max_rows)
     row = EventsSource(store, stored["users"].relation).query(
         f"SELECT count(*) FILTER (WHERE {probe.where()}) AS kept, count(*) AS users FROM {{events}}").iloc[0]
     return UserSample(per_million, int(row["kept"]), int(row["users"]), stored["panel"].rows, max_rows)
+
+
+def _large(stored: Mapping[str, Any], max_rows: int) -> bool:
+    """Whether the stored panel (``stored``: derived tables by kind, one frequency) holds over ``max_rows`` rows."""
+    return "panel" in stored and stored["panel"].rows > max_rows
 
 
 def sampled_panel(store: Store, dataset: str, freq: str, sample: UserSample,
@@ -136,7 +142,9 @@ USER_TARGETS = frozenset({"engagement", "user_total", "next_interest"})  # forec
 def cli_panel(store: Store, dataset: str, freq: str, target: str) -> tuple[pd.DataFrame, UserSample | None]:
     """The panel the CLI's ``backtest`` and ``fit`` read: on a large log, for a target of users, the stored
     panel's rows of the page models' user sample (bounded: the 100 M-event log's daily panel holds 29.9 M
-    rows), else the panel built from the events as before. The sample is returned so the command says so."""
+    rows), for category demand the stored panel's totals per category and period (every user counted), else
+    the panel built from the events as before. The sample is returned so the command says so."""
+    from interest_core import derived
     from interest_core.config import PanelSpec
     from interest_core.panel import build_panel, events_source
     from interest_core.periods import check_freq
@@ -144,6 +152,10 @@ def cli_panel(store: Store, dataset: str, freq: str, target: str) -> tuple[pd.Da
     sample = user_sample(store, dataset, freq) if target in USER_TARGETS else None
     if sample is not None:
         return sampled_panel(store, dataset, freq, sample), sample
+    if target == "category_demand" and _large({t.kind: t for t in derived.tables(store, dataset) if t.freq == freq},
+                                              max_model_rows()):
+        # demand sums every user's interest per category: the stored panel summed in DuckDB is all it reads
+        return category_totals_panel(store, dataset, freq), None
     return build_panel(events_source(store, dataset), PanelSpec(freq=check_freq(freq))), None
 
 
