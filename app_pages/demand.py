@@ -66,13 +66,14 @@ def draw(here: Frame) -> None:
     planning.forecast_table(result, "category", f"{ds.name}_demand_forecast.csv", "demand")
 
     st.subheader("Demand by segment")
-    by_segment = planning.segment_demand(ds, freq, horizon)
-    st.plotly_chart(ops_charts.demand_chart(by_segment.history, by_segment.forecast, freq, what="segment"),
-                    key="demand_segment_chart")
-    st.caption(f"Total interest of each segment's users (the Segments page's default segmentation), forecast "
-               f"by **{by_segment.best_model}**, the best of the same backtest."
-               + (f" {note}" if (note := fits.sample_note(ds, freq, "Segments are those of")) else ""))
-    planning.forecast_table(by_segment, "segment", f"{ds.name}_segment_forecast.csv", "demand_segment")
+    with fits.section():  # fitted in the background: while it runs, its progress, and the rest of the page below
+        by_segment = planning.segment_demand(ds, freq, horizon)
+        st.plotly_chart(ops_charts.demand_chart(by_segment.history, by_segment.forecast, freq, what="segment"),
+                        key="demand_segment_chart")
+        st.caption(f"Total interest of each segment's users (the Segments page's default segmentation), forecast "
+                   f"by **{by_segment.best_model}**, the best of the same backtest."
+                   + (f" {note}" if (note := fits.sample_note(ds, freq, "Segments are those of")) else ""))
+        planning.forecast_table(by_segment, "segment", f"{ds.name}_segment_forecast.csv", "demand_segment")
 
     st.subheader("Rising and falling")
     d1, d2 = st.columns(2)

@@ -22,6 +22,7 @@ from interest_core.forecasting.page_defaults import (
     span_defaults,
 )
 from interest_core.store import Store
+from interest_core.views.ops import segment_demand, segment_names, segment_totals
 from tests.builders import write_taobao_log
 
 
@@ -99,7 +100,7 @@ def test_prepare_on_a_large_log_fits_users_on_the_sample_and_totals_exactly(
     assert sample is not None
     done = prepare_page_models(store, "log", root=tmp_path / "large", freqs=["W"])
     assert {r["kind"] for r in done} == {"churn_risk", "churn_backtest", "segmentation", "learned_promotion",
-                                         "series_view", "demand"}
+                                         "series_view", "demand", "segment_demand"}
     assert all(r["state"] == "ready" for r in done), [r["error"] for r in done]
     # the app names the models as prepare saved them (the sample part of the name of models of users)
     source = panel.events_source(store, "log")
@@ -112,6 +113,13 @@ def test_prepare_on_a_large_log_fits_users_on_the_sample_and_totals_exactly(
     segments = default_choices(60)[0]
     seg = pm.load_result(basis.segmentation(grouping=segments), tmp_path / "large")
     assert seg is not None and set(seg.features.index.astype(str)) <= sampled_users
+    # the Demand page's forecast per segment, named as the page names it: by the segmentation and its segments
+    seg_model = basis.segmentation(grouping=segments)
+    names = list(segment_names(seg.descriptions).values())
+    demand_horizon = span_defaults(store, "log", "W", basis.last_period).demand_horizon
+    by_segment = pm.load_result(basis.segment_demand(seg_model, names, demand_horizon), tmp_path / "large")
+    assert by_segment is not None and set(by_segment.categories) == set(names)
+    assert len(by_segment.forecast) == len(names) * demand_horizon
     # without the sample, the same log names other models of users and the same models of totals
     monkeypatch.delenv(page_frames.MAX_ROWS_ENV)
     whole = prepare_page_models(store, "log", root=tmp_path / "whole", freqs=["W"])
@@ -124,3 +132,22 @@ def test_prepare_on_a_large_log_fits_users_on_the_sample_and_totals_exactly(
     assert a is not None and b is not None
     assert a.categories == b.categories and a.best_model == b.best_model
     pd.testing.assert_frame_equal(b.forecast, a.forecast, check_exact=False, rtol=1e-9)
+
+
+def test_segment_totals_in_duckdb_equal_the_panel_sums(store: Store) -> None:
+    """The stored panel summed per segment in DuckDB (page_frames.segment_totals_panel) is views.ops.segment_totals
+    of the whole panel, and a forecast per segment reads it as it reads the panel's rows."""
+    source = panel.events_source(store, "log")
+    last = last_complete(source, "W")
+    whole = interest_panel(store, "log", "W")
+    whole = whole[whole["period"] <= last]
+    users = sorted(whole["user_id"].astype(str).unique())
+    members = pd.DataFrame({"user_id": users[:400], "segment": [("light", "heavy", "new")[i % 3] for i in range(400)]})
+    expected = segment_totals(whole, members)
+    got = page_frames.segment_totals_panel(store, "log", "W", members, last)
+    assert got is not None and set(got["category"]) == {"light", "heavy", "new"}
+    assert (got.groupby("category")["users"].first() > 100).all()  # about 133 each: every member with events
+    pd.testing.assert_frame_equal(got, expected, check_exact=False, rtol=1e-9)
+    assert got["interest"].sum() == pytest.approx(whole[whole["user_id"].isin(users[:400])]["interest"].sum())
+    forecast = segment_demand(got, ["new", "light", "heavy"], "W", 2, last)
+    assert set(forecast.categories) == {"new", "light", "heavy"} and len(forecast.forecast) == 6

@@ -73,7 +73,11 @@ def test_segment_demand_forecasts_each_segment() -> None:
     panel = panel.astype({"user_id": "string", "category": "string"})
     labels = pd.Series([0] * 6 + [1] * 6, index=users)
     descriptions = pd.DataFrame({"segment": [0, 1], "description": ["light", "heavy"]})
-    result = views_ops.segment_demand(panel, labels, descriptions, "W", horizon=3)
+    members = views_ops.segment_members(labels, descriptions)
+    assert list(members["segment"]) == ["segment 0"] * 6 + ["segment 1"] * 6
+    totals = views_ops.segment_totals(panel, members)
+    assert list(totals["users"].unique()) == [6] and len(totals) == 2 * 16
+    result = views_ops.segment_demand(totals, ["segment 0", "segment 1"], "W", horizon=3)
     assert set(result.forecast["category"]) == {"segment 0", "segment 1"}
     assert len(result.forecast) == 6 and (result.forecast["hi_80"] >= result.forecast["lo_80"]).all()
     # Bands from the backtest's errors: the 95% band is wider than the 80% one, and never narrows ahead.

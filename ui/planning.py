@@ -110,20 +110,27 @@ def promotion_backtest(ds: DatasetKey, freq: str, horizon: int, category: str) -
     return cast(pd.DataFrame, _learned(ds, freq, horizon, category).lift)
 
 
-@st.cache_data(show_spinner="Forecasting demand per segment...", max_entries=16)
 def segment_demand(ds: DatasetKey, freq: str, horizon: int) -> Any:
-    """Each segment's total interest per period, forecast ``horizon`` periods ahead with intervals."""
-    from interest_core.derived_panel import stored_source, user_period_totals
-    from interest_core.views.ops import segment_demand as forecast
+    """Each segment's (the Segments page's default segmentation) total interest per period, forecast ``horizon``
+    periods ahead with intervals: fitted once by the background worker and saved (ui.fits); raises ModelFitting
+    while it runs."""
+    from interest_core.forecasting.page_frames import segment_totals_panel
+    from interest_core.views.ops import segment_members, segment_names, segment_totals
     from ui import fits, views
 
     seg = views.segmentation(ds, freq)
-    # each user's total per period, summed in DuckDB: segments sum users, not categories; on a large log only the
-    # users of the models' sample, the users the segments were learned on and assigned (fits.model_sample)
-    sample = fits.model_sample(ds, freq)
-    source = stored_source(ds.store(), ds.name, freq, ds.window, where=sample.where() if sample else None)
-    rows = _complete_panel(ds, freq) if source is None else user_period_totals(source, last_complete_period(ds, freq))
-    return forecast(rows, seg.labels, seg.descriptions, freq, horizon)
+    spec = fits.basis(ds, freq).segment_demand(views.segmentation_model(ds, freq)[0],
+                                               list(segment_names(seg.descriptions).values()), horizon)
+
+    def frame() -> pd.DataFrame:
+        # summed per segment and period in DuckDB over the stored panel; on a large log only the rows of the models'
+        # sample, the users the segments were learned on and assigned (fits.model_sample)
+        members, sample = segment_members(seg.labels, seg.descriptions), fits.model_sample(ds, freq)
+        totals = segment_totals_panel(ds.store(), ds.name, freq, members, last_complete_period(ds, freq),
+                                      window=ds.window, where=sample.where() if sample else None)
+        return segment_totals(_complete_panel(ds, freq), members) if totals is None else totals
+
+    return fits.fitted(spec, frame)
 
 
 # -- drawing shared by the Demand and Forecasts pages ------------------------------------------------
@@ -148,7 +155,7 @@ def forward_section(here: Frame, *, key: str, top_k: int = 12) -> None:
     from interest_core.charts import ops as ops_charts
     from interest_core.charts.style import OTHER
     from interest_core.text import counted
-    from ui import grouping, ops, widgets
+    from ui import fits, grouping, ops, widgets
 
     ds, freq = here.ds, here.freq
     horizon = demand_horizons(here)[1]
@@ -158,16 +165,18 @@ def forward_section(here: Frame, *, key: str, top_k: int = 12) -> None:
                   help="Total interest per category (top categories), or per segment of users.")
     if by == "category":
         choice = widgets.category_grouping(ds, key, default_k=top_k, picker=False)  # as the Demand page groups
-        result = ops.demand(ds, freq, choice, horizon, tuple(DEFAULT_MODELS), 5)
-        shown = [c for c in result.categories if c != OTHER][:6]
-        fig = ops_charts.demand_chart(result.history, result.forecast, freq, colors=grouping.colors(ds, choice.spec),
-                                      categories=shown)
-    else:
-        result = segment_demand(ds, freq, horizon)
-        fig = ops_charts.demand_chart(result.history, result.forecast, freq, what="segment")
-    st.plotly_chart(fig, key=f"{key}_chart")
-    band = ("the model's own 80% interval (from its errors on the last held-out periods)" if by == "category"
-            else "80% of the backtest's errors (relative to each segment's level)")
-    st.caption(f"Forecast by **{result.best_model}**, the best of a 3-fold backtest of each {by}'s series; the "
-               f"band is {band}. {here.fitted_note('Horizon', horizon)} The Demand page has more.")
-    forecast_table(result, by, f"{ds.name}_{by}_forecast.csv", key)
+    with fits.section():  # a model still fitting: its progress here, and the rest of the page below
+        if by == "category":
+            result = ops.demand(ds, freq, choice, horizon, tuple(DEFAULT_MODELS), 5)
+            shown = [c for c in result.categories if c != OTHER][:6]
+            fig = ops_charts.demand_chart(result.history, result.forecast, freq,
+                                          colors=grouping.colors(ds, choice.spec), categories=shown)
+        else:
+            result = segment_demand(ds, freq, horizon)
+            fig = ops_charts.demand_chart(result.history, result.forecast, freq, what="segment")
+        st.plotly_chart(fig, key=f"{key}_chart")
+        band = ("the model's own 80% interval (from its errors on the last held-out periods)" if by == "category"
+                else "80% of the backtest's errors (relative to each segment's level)")
+        st.caption(f"Forecast by **{result.best_model}**, the best of a 3-fold backtest of each {by}'s series; "
+                   f"the band is {band}. {here.fitted_note('Horizon', horizon)} The Demand page has more.")
+        forecast_table(result, by, f"{ds.name}_{by}_forecast.csv", key)

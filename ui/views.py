@@ -13,6 +13,7 @@ import pyarrow as pa
 import streamlit as st
 
 from interest_core.forecasting.page_frames import FLOWS_SHARE
+from interest_core.forecasting.page_models import PageModel
 from interest_core.grouping import CategoryChoice
 from interest_core.views.migration import MigrationForecast, MigrationView, Mode
 from interest_core.views.segments import SIZES_WINDOW, Segmentation
@@ -144,12 +145,18 @@ def segmentation(ds: DatasetKey, freq: str, method: str = "kmeans", k: int | Non
     features by ``grouping`` (default: the dataset's suggested grouping, learned groups above 50 categories).
 
     Fitted once by the background worker and saved (ui.fits); raises ModelFitting while it runs."""
-    from ui import fits
+    spec, choice = segmentation_model(ds, freq, method, k, last, sizes_window, grouping)
+    return cast(Segmentation, fits.fitted(spec, lambda: fits.model_frame(ds, freq, spec, choice)))
+
+
+def segmentation_model(ds: DatasetKey, freq: str, method: str = "kmeans", k: int | None = None,
+                       last: int | None = None, sizes_window: int = SIZES_WINDOW,
+                       grouping: CategoryChoice | None = None) -> tuple[PageModel, CategoryChoice]:
+    """The page model of ``segmentation`` and the grouping of its category features."""
     from ui.grouping import suggested_choice
 
     choice = grouping if grouping is not None else suggested_choice(ds)
-    spec = fits.basis(ds, freq).segmentation(method, k, last, sizes_window, choice)
-    return cast(Segmentation, fits.fitted(spec, lambda: fits.model_frame(ds, freq, spec, choice)))
+    return fits.basis(ds, freq).segmentation(method, k, last, sizes_window, choice), choice
 
 
 def _segment_members(ds: DatasetKey, freq: str, segment: int | None) -> list[str] | None:

@@ -15,7 +15,7 @@ import pandas as pd
 
 from interest_core.errors import FitFailedError
 from interest_core.forecasting.page_frames import SAMPLED_KINDS, UserSample
-from interest_core.forecasting.page_models import PageModel, fit, page_models_root, result_stamp
+from interest_core.forecasting.page_models import PageModel, fit, load_result, page_models_root, result_stamp
 
 DEMAND_GROUPS, DEMAND_HORIZON, DEMAND_MIN_USERS = 12, 4, 5  # the Demand page's defaults
 DEMAND_FOLDS = 3  # the rolling folds analytics.demand.demand_forecast backtests its candidates on
@@ -67,6 +67,11 @@ class ModelBasis:
         return self.model("demand", series=int(series), horizon=int(horizon),
                           models=list(DEFAULT_MODELS if models is None else models), min_users=int(min_users),
                           grouping=_choice(grouping))
+
+    def segment_demand(self, segmentation: PageModel, segments: Sequence[str], horizon: int) -> PageModel:
+        """Each segment's demand forecast: named by the segmentation whose segments it sums (its digest)."""
+        return self.model("segment_demand", segmentation=segmentation.digest, segments=list(segments),
+                          horizon=int(horizon))
 
     def series(self, kind: str, key: str | None, models: Sequence[str], params: Mapping[str, Any], horizon: int,
                folds: int, data_end: pd.Timestamp) -> PageModel:
@@ -228,8 +233,8 @@ def prepare_page_models(store: Any, dataset: str, *, root: str | Path | None = N
     chosen = list(freqs) if freqs else [suggested_freq(source)]
 
     def step(model: PageModel, frame: pd.DataFrame) -> None:
-        of_freq = sum(r["freq"] == model.args["freq"] for r in rows)  # up to 6 models a frequency
-        done = (chosen.index(model.args["freq"]) + min(of_freq, 5) / 6) / len(chosen)
+        of_freq = sum(r["freq"] == model.args["freq"] for r in rows)  # up to 7 models a frequency
+        done = (chosen.index(model.args["freq"]) + min(of_freq, 6) / 7) / len(chosen)
         report(done, f"fitting the {model.title} ({model.args['freq']})")
         started, error = time.perf_counter(), None
         if result_stamp(model, folder) is None:
@@ -253,8 +258,31 @@ def prepare_page_models(store: Any, dataset: str, *, root: str | Path | None = N
         else:
             report(chosen.index(freq) / len(chosen), f"models of users read {sample.describe()} ({freq})")
             _fit_large(store, basis, segments, demand, end, step)
+        _fit_segment_demand(store, basis, segments, folder, step)
     report(1.0, "page models ready")
     return rows
+
+
+def _fit_segment_demand(store: Any, basis: ModelBasis, segments: Any, folder: Path,
+                        step: Callable[[PageModel, pd.DataFrame], None]) -> None:
+    """The Demand page's forecast per segment of its default segmentation (fitted just before; nothing to do
+    when that failed): each segment's interest summed per period, in DuckDB over the stored panel."""
+    from interest_core.forecasting.page_frames import segment_totals_panel
+    from interest_core.views.ops import segment_members, segment_names, segment_totals
+
+    seg_model = basis.segmentation(grouping=segments)
+    seg = load_result(seg_model, folder)
+    if seg is None:
+        return
+    dataset, freq, last = basis.dataset, basis.freq, basis.last_period
+    members = segment_members(seg.labels, seg.descriptions)
+    totals = segment_totals_panel(store, dataset, freq, members, last,
+                                  where=basis.sample.where() if basis.sample is not None else None)
+    if totals is None:
+        full = interest_panel(store, dataset, freq)
+        totals = segment_totals(full[full["period"] <= last], members)
+    horizon = span_defaults(store, dataset, freq, last).demand_horizon
+    step(basis.segment_demand(seg_model, list(segment_names(seg.descriptions).values()), horizon), totals)
 
 
 def _fit_whole(store: Any, basis: ModelBasis, segments: Any, demand: Any, end: pd.Timestamp,

@@ -136,6 +136,27 @@ def category_totals_panel(store: Store, dataset: str, freq: str, category_map: p
         period=pd.to_datetime(frame["period"]))
 
 
+def segment_totals_panel(store: Store, dataset: str, freq: str, members: pd.DataFrame, last_period: Any, *,
+                         window: Any = None, where: str | None = None) -> pd.DataFrame | None:
+    """category (the segment's name), period, interest, users: ``views.ops.segment_totals`` over the stored panel,
+    summed in DuckDB (``members``: user_id, segment), up to ``last_period``, inside ``window``, only the rows
+    ``where`` keeps (the sample the segments were learned on); None where ``derived_panel.stored_source`` is."""
+    from interest_core.derived_panel import stored_source
+
+    source = stored_source(store, dataset, freq, window, where=where)
+    if source is None:
+        return None
+    sql = """WITH p AS (SELECT m.segment AS category, e.user_id, e.period, e.interest FROM {events} e
+                        JOIN ic_members m ON e.user_id = m.user_id WHERE e.period <= ?),
+                  users AS (SELECT category, count(DISTINCT user_id) AS users FROM p GROUP BY ALL)
+             SELECT category, period, sum(interest) AS interest, any_value(users) AS users
+             FROM p JOIN users USING (category) GROUP BY category, period ORDER BY category, period"""
+    frame = source.query_arrow(sql, [pd.Timestamp(last_period)],
+                               frames={"ic_members": members[["user_id", "segment"]].astype("string")})
+    return frame.astype({"category": "string", "interest": "float64", "users": "int64"}).assign(
+        period=pd.to_datetime(frame["period"]))
+
+
 USER_TARGETS = frozenset({"engagement", "user_total", "next_interest"})  # forecasts of users, not of totals
 
 

@@ -164,6 +164,14 @@ def _demand(panel: pd.DataFrame, p: Mapping[str, Any], progress: Callable[[float
                            progress=progress)
 
 
+def _segment_demand(panel: pd.DataFrame, p: Mapping[str, Any], progress: Callable[[float, str], None]) -> Any:
+    """``panel``: views.ops.segment_totals (a row per segment and period, not per user)."""
+    from interest_core.views.ops import segment_demand
+
+    progress(0.1, f"backtesting demand models on {len(p['segments'])} segments")
+    return segment_demand(panel, list(p["segments"]), p["freq"], int(p["horizon"]), _last(p), progress)
+
+
 @dataclass(frozen=True, eq=False)
 class LearnedPromotion:
     """The Promotions page's learned list of one category and its backtest against a recency list."""
@@ -202,12 +210,12 @@ def _series_view(panel: pd.DataFrame, p: Mapping[str, Any], progress: Callable[[
 KINDS: dict[str, Compute] = {
     "churn_risk": _churn_risk, "churn_backtest": _churn_backtest, "engagement_scores": _engagement_scores,
     "promotion_lift": _promotion_lift, "segmentation": _segmentation, "demand": _demand,
-    "series_view": _series_view, "learned_promotion": _learned_promotion,
+    "series_view": _series_view, "learned_promotion": _learned_promotion, "segment_demand": _segment_demand,
 }
 TITLES = {"churn_risk": "churn model", "churn_backtest": "churn backtest", "engagement_scores":
           "engagement forecaster", "promotion_lift": "promotion backtest", "segmentation": "segmentation",
           "demand": "demand forecasts", "series_view": "backtest of this series",
-          "learned_promotion": "promotion model and its backtest"}
+          "learned_promotion": "promotion model and its backtest", "segment_demand": "demand forecasts by segment"}
 
 
 # -- saving and reading results (frames as Parquet, the rest as JSON) -----------------------------

@@ -115,16 +115,35 @@ def segment_names(descriptions: pd.DataFrame) -> dict[int, str]:
     return {int(s): str(n) for s, n in zip(descriptions["segment"], names, strict=True)}
 
 
-def segment_demand(panel: pd.DataFrame, labels: pd.Series, descriptions: pd.DataFrame, freq: str,
-                   horizon: int) -> Any:
-    """Each segment's total interest per period forecast ``horizon`` ahead (``demand_forecast`` over segments)."""
-    from interest_core.analytics.demand import demand_forecast
-
+def segment_members(labels: pd.Series, descriptions: pd.DataFrame) -> pd.DataFrame:
+    """user_id, segment: each segmented user and the name of their segment (``segment_names``)."""
     names = segment_names(descriptions)
     member = labels.rename(index=str).map(names)
-    rows = panel.assign(category=panel["user_id"].astype(str).map(member).astype("string"))
+    member = member[member.notna()]
+    return pd.DataFrame({"user_id": member.index.astype("string"), "segment": member.astype("string").to_numpy()})
+
+
+def segment_totals(panel: pd.DataFrame, members: pd.DataFrame) -> pd.DataFrame:
+    """category (the segment's name), period, interest, users: the interest of each segment's users summed per
+    period, and how many of them the panel holds (what a demand forecast per segment reads;
+    ``page_frames.segment_totals_panel`` sums the stored panel the same way in DuckDB)."""
+    member = members.set_index("user_id")["segment"]
+    rows = panel.assign(category=panel["user_id"].astype("string").map(member).astype("string"))
     rows = rows[rows["category"].notna()]
+    sums = rows.groupby(["category", "period"], as_index=False, observed=True)["interest"].sum()
+    users = rows.groupby("category", observed=True)["user_id"].nunique().rename("users")
+    sums = sums.merge(users, left_on="category", right_index=True, how="left")
+    return sums.astype({"category": "string", "interest": "float64", "users": "int64"}).sort_values(
+        ["category", "period"], ignore_index=True)
+
+
+def segment_demand(totals: pd.DataFrame, segments: list[str], freq: str, horizon: int,
+                   last_period: pd.Timestamp | None = None, progress: Any = None) -> Any:
+    """Each segment's total interest per period forecast ``horizon`` ahead (``demand_forecast`` over the rows of
+    ``segment_totals``) of the segments given, most interest first."""
+    from interest_core.analytics.demand import demand_forecast
+
     # A handful of series: intervals from the backtest's errors (the models' pooled quantiles cannot
     # tell 80% from 95% with two or three series).
-    return demand_forecast(rows, freq, categories=list(names.values()), horizon=horizon, min_users=1,
-                           intervals="backtest")
+    return demand_forecast(totals, freq, categories=segments, horizon=horizon, min_users=1, intervals="backtest",
+                           last_period=last_period, progress=progress)
