@@ -6,7 +6,7 @@ that ``panel.build_panel`` joins in the database.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -87,33 +87,51 @@ def learned_map(user_category: pd.DataFrame, n_groups: int, seed: int = 0, min_u
 
 
 @dataclass(frozen=True)
-class LearnedGroups:
-    """A learned map and what it was learned from: every user's categories, or on a large log a stated sample."""
+class UserPairs:
+    """The (user, category) interest grouping learns and measures from: every user's, or on a large log the
+    pairs of a stated seeded sample of users."""
 
-    category_map: pd.DataFrame  # category, group: every category of the log
-    user_category: pd.DataFrame  # user_id, category, interest of the users it learned from
+    user_category: pd.DataFrame  # user_id, category, interest of the users read
     users_where: str | None = None  # the sample's SQL condition on user_id (None: every user)
     sampled_users: int = 0  # users in the sample (0: every user)
     pairs: int = 0  # (user, category) pairs of the whole log, when it was sampled
+    categories: tuple[str, ...] = ()  # every category of the log, when it was sampled (the sample may miss some)
 
 
-def learn_groups(source: EventsSource, n_groups: int, seed: int = 0, *, noun: str = "",
-                 weights: BehaviorWeights = BehaviorWeights(), max_pairs: int | None = None) -> LearnedGroups:
-    """``learned_map`` of a log, bounded: past ``max_pairs`` (user, category) pairs (None: no bound) it learns
-    from a seeded sample of users holding about that many (``panel.user_sample_where``, the page models'
-    sample), so memory stays bounded (the 100 M-event log holds tens of millions of pairs); categories the
-    sample did not see go to 'other'."""
+@dataclass(frozen=True)
+class LearnedGroups(UserPairs):
+    """A learned map and the pairs it was learned from."""
+
+    category_map: pd.DataFrame = field(default_factory=pd.DataFrame)  # category, group: every category of the log
+
+
+def user_pairs(source: EventsSource, weights: BehaviorWeights = BehaviorWeights(),
+               max_pairs: int | None = None) -> UserPairs:
+    """Every user's (user, category) interest; past ``max_pairs`` pairs (None: no bound) those of a seeded sample of
+    users holding about that many (``panel.user_sample_where``, the page models' sample), so memory stays bounded
+    (the 100 M-event log holds tens of millions of pairs)."""
     from interest_core.panel import SAMPLE_SCALE, user_category_pairs, user_sample_where
 
     pairs = user_category_pairs(source) if max_pairs is not None else 0
     if max_pairs is None or pairs <= max_pairs:
-        user_category = user_category_totals(source, weights)
-        return LearnedGroups(learned_map(user_category, n_groups, seed, noun=noun), user_category)
+        return UserPairs(user_category_totals(source, weights))
     where = user_sample_where(max(1, int(SAMPLE_SCALE * max_pairs / pairs)))
     user_category = user_category_totals(source, weights, users_where=where)
-    every = category_totals(source, weights)["category"].astype(str).tolist()
-    mapping = learned_map(user_category, n_groups, seed, noun=noun, categories=every)
-    return LearnedGroups(mapping, user_category, where, int(user_category["user_id"].nunique()), pairs)
+    every = tuple(category_totals(source, weights)["category"].astype(str))
+    return UserPairs(user_category, where, int(user_category["user_id"].nunique()), pairs, every)
+
+
+def learn_from(read: UserPairs, n_groups: int, seed: int = 0, *, noun: str = "") -> LearnedGroups:
+    """``learned_map`` of the pairs read; categories a sample did not see go to 'other'."""
+    mapping = learned_map(read.user_category, n_groups, seed, noun=noun, categories=read.categories)
+    return LearnedGroups(**{f.name: getattr(read, f.name) for f in fields(UserPairs)}, category_map=mapping)
+
+
+def learn_groups(source: EventsSource, n_groups: int, seed: int = 0, *, noun: str = "",
+                 weights: BehaviorWeights = BehaviorWeights(), max_pairs: int | None = None) -> LearnedGroups:
+    """``learned_map`` of a log, bounded: past ``max_pairs`` pairs it learns from a seeded sample of users
+    (``user_pairs``)."""
+    return learn_from(user_pairs(source, weights, max_pairs), n_groups, seed, noun=noun)
 
 
 @dataclass(frozen=True)

@@ -365,3 +365,32 @@ def test_user_tops_in_the_database_equal_those_in_pandas(tmall_store: IngestedSt
         for category_map in (None, mapping):
             assert_frame_equal(user_tops_in_db(source, category_map), user_tops(every, category_map),
                                check_exact=False, rtol=1e-12)
+
+
+def test_the_app_learns_groups_of_an_unprepared_large_log_from_the_sample(
+        tmall_store: IngestedStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without prepare's results (a large upload still being prepared, another grouping picked), the pages learn
+    the groups from the same seeded sample prepare uses past the cap, measure their quality on it and say so,
+    and sum every user's top group in DuckDB: never a frame of every user's categories."""
+    from ui import grouping, users
+    from ui.store import DatasetKey
+
+    db = tmall_store.copy_to(tmp_path)
+    with Store(db, read_only=True) as store:
+        source = panel.events_source(store, "tmall")
+        every = panel.user_category_totals(source)
+        cap = len(every) // 4
+        learned = learn_groups(source, SPEC.n_groups, SPEC.seed, noun="brand", max_pairs=cap)
+        ds = DatasetKey(str(db.resolve()), "tmall", store.fingerprint("tmall"))
+    monkeypatch.setenv(MAX_ROWS_ENV, str(cap))
+
+    def whole(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("the app read every user's categories of a large log")
+
+    monkeypatch.setattr(grouping, "user_category", whole)
+    assert_frame_equal(grouping.base_map(ds, SPEC), learned.category_map)
+    quality = grouping.quality(ds, SPEC)
+    assert quality is not None and quality.sampled_users == learned.sampled_users > 0
+    assert "sample of" in quality_words(quality, "brand")
+    assert_frame_equal(users.user_tops(ds, SPEC), user_tops(every, learned.category_map), check_exact=False,
+                       rtol=1e-12)

@@ -6,6 +6,8 @@ Tmall log), then every page and period reuses them. The widget that picks a grou
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pandas as pd
 import streamlit as st
 
@@ -13,7 +15,7 @@ from interest_core import panel
 from interest_core.charts import category_colors
 from interest_core.config import GroupingSpec
 from interest_core.derived_results import category_noun, result_key
-from interest_core.grouping import OTHER, CategoryChoice, GroupQuality
+from interest_core.grouping import OTHER, CategoryChoice, GroupQuality, UserPairs, learn_from, user_pairs
 from ui.store import DatasetKey, describe, stored
 
 
@@ -54,7 +56,7 @@ def base_map(ds: DatasetKey, spec: GroupingSpec) -> pd.DataFrame | None:
 
 @st.cache_data(show_spinner="Learning which categories go together (once per dataset)...", max_entries=16)
 def _base_map(ds: DatasetKey, spec: GroupingSpec) -> pd.DataFrame | None:
-    from interest_core.grouping import learned_map, name_map, topk_map
+    from interest_core.grouping import name_map, topk_map
 
     if spec.method == "none":
         return None
@@ -64,7 +66,24 @@ def _base_map(ds: DatasetKey, spec: GroupingSpec) -> pd.DataFrame | None:
         return name_map(category_totals(ds)["category"], dict(spec.names), spec.unmapped)
     named = category_noun(describe(ds).format)
     found = stored(ds, result_key("learned_map", spec.n_groups, spec.seed, named))  # what prepare learned
-    return found.frame if found is not None else learned_map(user_category(ds), spec.n_groups, spec.seed, noun=named)
+    if found is not None:
+        return found.frame
+    return learn_from(_pairs(ds), spec.n_groups, spec.seed, noun=named).category_map
+
+
+# A resource, not data: shared as it is (up to the page models' cap of rows), where cache_data would copy it on
+# every read; its readers (learned_map, group_quality) do not change it.
+@st.cache_resource(show_spinner="Reading which categories each user engages with...", max_entries=4)
+def _pairs(ds: DatasetKey) -> UserPairs:
+    """The (user, category) interest groups are learned and measured from: every user's (``user_category``), or on
+    a log of more pairs than the page models' cap those of their seeded user sample (``grouping.user_pairs``: the
+    100 M-event log holds 10.2 M pairs)."""
+    from interest_core.forecasting.page_frames import max_model_rows
+
+    cap = max_model_rows()
+    if describe(ds).rows <= cap:  # no more pairs than events: under the cap without counting them
+        return UserPairs(user_category(ds))
+    return user_pairs(ds.source(), max_pairs=cap)
 
 
 def panel_map(ds: DatasetKey, choice: CategoryChoice) -> pd.DataFrame | None:
@@ -100,7 +119,9 @@ def quality(ds: DatasetKey, spec: GroupingSpec) -> GroupQuality | None:
         found = stored(ds, result_key("group_quality", spec.n_groups, spec.seed, named))
         if found is not None:
             return GroupQuality(**found.facts)
-    return group_quality(user_category(ds), mapping)
+    read = _pairs(ds)
+    measured = group_quality(read.user_category, mapping)  # a statistic: a sample's pairs will do
+    return replace(measured, sampled_users=read.sampled_users) if read.sampled_users else measured
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
