@@ -22,7 +22,7 @@ from pathlib import Path
 from streamlit.testing.v1 import AppTest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from tests.apptest import APP, check_clean, check_figures, figures  # after the path above
+from tests.apptest import APP, check_clean, check_drawn  # after the path above
 
 COLD_S = 10.0  # issue 10: a page opens in 10 s or less with its charts drawn
 WARM_S = 0.5  # and reruns in 0.5 s or less
@@ -54,9 +54,7 @@ def timed(at: AppTest) -> tuple[float, float]:
 def _check(at: AppTest, file: str) -> None:
     check_clean(at)
     if file not in NO_CHARTS:
-        drawn = figures(at)
-        assert drawn, f"{file} drew no chart"
-        check_figures(at, set(drawn))
+        check_drawn(at, file)
 
 
 def walk_pages(dataset: str, freq: str | None = None, *, strict: bool = True,

@@ -116,6 +116,21 @@ def figures(at: AppTest) -> dict[str, dict[str, Any]]:
     return {el.key: json.loads(el.proto.spec) for el in at.get("plotly_chart") if el.key is not None}
 
 
+def bar_lists(at: AppTest) -> list[str]:
+    """The page's HTML bar lists (``interest_core.charts.bar_list``: the Data page's behaviour mix), as markup."""
+    from interest_core.charts.bar_list import CHART_ATTRIBUTE
+
+    return [el.proto.body for el in at.get("html") if CHART_ATTRIBUTE in el.proto.body]
+
+
+def check_drawn(at: AppTest, file: str) -> None:
+    """The page drew a chart: plotly figures, each titled with points, or bar lists, each with bars."""
+    drawn, lists = figures(at), bar_lists(at)
+    assert drawn or lists, f"{file} drew no chart"
+    check_figures(at, set(drawn))
+    assert all('class="ic-bar"' in body for body in lists), f"{file}: a bar list without bars"
+
+
 def check_figures(at: AppTest, keys: set[str], *, every_trace: bool = False,
                   axis_titles: bool = False) -> dict[str, dict[str, Any]]:
     """Each chart in ``keys`` is drawn, titled and has points (in some trace, or in every trace)."""

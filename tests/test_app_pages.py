@@ -18,7 +18,7 @@ from interest_core import derived, panel
 from interest_core.forecasting import page_models
 from interest_core.ingest import pipeline
 from tests import apptest
-from tests.apptest import app_store, check_figures, figures, n_points, run_app, store_fixture
+from tests.apptest import app_store, bar_lists, check_figures, figures, n_points, run_app, store_fixture
 
 ROOT = Path(__file__).resolve().parents[1]
 TIMEOUT = 120
@@ -64,7 +64,7 @@ def test_data_page_opens_on_the_demo(db: Path) -> None:
     assert shown["Events"] == f"{info['rows']:,}"
     assert shown["Users"] == f"{info['users']:,}"
     assert shown["Categories"] == f"{info['categories']:,}"
-    mix = [e.proto.body for e in at.get("html") if 'data-chart="bar-list"' in e.proto.body]
+    mix = bar_lists(at)
     assert len(mix) == 1 and mix[0].count('class="ic-bar"') == len(info.behaviors)
     assert f"{info.behaviors['view']:,}" in mix[0] and "Behaviour mix" in mix[0]
     assert at.selectbox(key="w_dataset").value == "demo"

@@ -9,7 +9,7 @@ import pytest
 
 from interest_core.cli.main import main as cli
 from interest_core.store import Store
-from tests.apptest import check_figures, figures, open_page, temp_store
+from tests.apptest import check_drawn, open_page, temp_store
 from tests.spark_support import MASTER, TMALL, real_log, start_spark
 
 TIMEOUT = 240
@@ -36,9 +36,7 @@ def db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 def test_page_opens_on_a_spark_built_dataset(db: Path, file: str) -> None:
     at = open_page(file, TIMEOUT, errors=False, dataset="tm_spark", freq="W")
     assert not at.exception
-    drawn = figures(at)
-    assert drawn, f"{file} drew no chart"
-    check_figures(at, set(drawn))
+    check_drawn(at, file)
 
 
 def test_overview_counts_are_the_source_counts(db: Path) -> None:
