@@ -115,6 +115,13 @@ def load(store: Store, dataset: str, key: str) -> Result | None:
     return Result(_from_bytes(bytes(row[0])), json.loads(row[1]) if row[1] else {})
 
 
+def stale(store: Store, dataset: str) -> bool:
+    """Whether the dataset's page summaries were computed by another version of ``summarize`` (the code was
+    upgraded since ``prepare``): none is served (``load``) until ``prepare`` computes them again."""
+    done = load(store, dataset, SUMMARIES_KEY)
+    return done is not None and done.facts.get("version") != SUMMARIES_VERSION
+
+
 def one_row(values: Mapping[str, Any]) -> Result:
     """A dict of scalars (timestamps, counts) as a one-row frame: Parquet keeps each value's type."""
     return Result(pd.DataFrame([dict(values)]))

@@ -394,3 +394,33 @@ def test_the_app_learns_groups_of_an_unprepared_large_log_from_the_sample(
     assert "sample of" in quality_words(quality, "brand")
     assert_frame_equal(users.user_tops(ds, SPEC), user_tops(every, learned.category_map), check_exact=False,
                        rtol=1e-12)
+
+
+def test_pages_start_prepare_again_when_the_summaries_are_of_another_version(
+        prepared: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """After an upgrade that changed what prepare summarises, opening the dataset starts prepare again in the
+    background (the pages compute the summaries meanwhile); current summaries start nothing."""
+    from ui import fits
+    from ui.store import DatasetKey
+
+    db = tmp_path / "copy.duckdb"
+    db.write_bytes(prepared.read_bytes())
+    with Store(db, read_only=True) as store:
+        ds = DatasetKey(str(db.resolve()), "tmall", store.fingerprint("tmall"))
+        assert not derived_results.stale(store, "tmall")
+    started: list[str] = []
+
+    def start(name: str) -> bool:
+        started.append(name)
+        return True
+
+    monkeypatch.setattr(fits, "prepare_after_upload", start)
+    assert not fits.refresh_stale(ds) and started == []
+    monkeypatch.setattr(derived_results, "SUMMARIES_VERSION", derived_results.SUMMARIES_VERSION + 1)
+    fits._stale.clear()
+    with Store(db, read_only=True) as store:
+        assert derived_results.stale(store, "tmall")
+    assert fits.refresh_stale(ds) and started == ["tmall"]
+    with Store(db) as store:  # what the prepare job does: the summaries of this version, nothing stale
+        derived_results.summarize(store, "tmall", ("W",), _noop)
+        assert not derived_results.stale(store, "tmall")

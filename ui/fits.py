@@ -221,9 +221,10 @@ def _forget(record: str) -> None:
 
 
 def prepare_after_upload(name: str) -> bool:
-    """Start building an uploaded dataset's derived tables in the worker pool (the work of the CLI's
-    ``prepare`` without the page models, which pages fit when first opened). False when the pool is
-    full or another session already prepares it: pages read the events until the tables exist."""
+    """Start building a dataset's derived tables and page summaries in the worker pool (the work of the CLI's
+    ``prepare`` without the page models, which pages fit when first opened): after an upload, or when the
+    summaries are of an older version (``refresh_stale``). False when the pool is full or another session
+    already prepares it: pages read the events until the tables exist."""
     from interest_core.errors import JobError
     from ui.store import db_path
 
@@ -232,3 +233,22 @@ def prepare_after_upload(name: str) -> bool:
     except JobError:
         return False
     return True
+
+
+@st.cache_data(show_spinner=False, ttl=60, max_entries=64)
+def _stale(ds: DatasetKey) -> bool:
+    from interest_core.derived_results import stale
+
+    return stale(ds.store(), ds.name)
+
+
+def refresh_stale(ds: DatasetKey) -> bool:
+    """After an upgrade that changed what ``prepare`` summarises, its stored summaries are not served and pages
+    compute them from the events (slow on a large log): start ``prepare`` again in the background, as after an
+    upload. True when it started (looked up again after a minute)."""
+    if not _stale(ds.whole()):
+        return False
+    started = prepare_after_upload(ds.name)
+    if started:
+        _stale.clear()
+    return started

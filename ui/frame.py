@@ -31,7 +31,7 @@ from interest_core.periods import (
     span_note,
 )
 from interest_core.text import counted
-from ui import state
+from ui import fits, state
 from ui.page_table import PageSpec as PageSpec  # re-exported: its home before
 from ui.queries import partial_periods, window
 from ui.store import DatasetKey, dataset_key, store
@@ -199,6 +199,9 @@ def pickers(spec: PageSpec, where: Any = None) -> Frame:
     with guard():
         dataset = dataset_picker(where)
         key = dataset_key(dataset) if dataset else None
+        if key is not None and fits.refresh_stale(key):
+            where.caption("This dataset's summaries are from an earlier version of the app: recomputing them in "
+                          "the background (pages compute what they show meanwhile).")
         if not spec.period or key is None:
             state.sync()
             return Frame(dataset, state.get("freq") or "W", key)
