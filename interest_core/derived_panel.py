@@ -101,8 +101,8 @@ def category_rows(source: EventsSource, category: str) -> pd.DataFrame:
 def user_category_totals(source: EventsSource) -> pd.DataFrame:
     """``panel.user_category_totals`` (default weights) of a stored panel: each user's interest per category summed
     over its periods in DuckDB (the panel holds fewer rows than the events; equal up to float order)."""
-    return source.query("SELECT user_id, category, sum(interest) AS interest FROM {events} GROUP BY ALL "
-                        "ORDER BY user_id, category")
+    return source.query_arrow("SELECT user_id, category, sum(interest) AS interest FROM {events} GROUP BY ALL "
+                              "ORDER BY user_id, category")  # through Arrow: 2 M rows in 0.7 s, not 1.2 s
 
 
 def user_period_totals(source: EventsSource, last: pd.Timestamp) -> pd.DataFrame:

@@ -243,7 +243,7 @@ def user_category_totals(source: EventsSource, weights: BehaviorWeights = Behavi
     where, params = _filters(start, end, None)
     if users_where:
         where = f"({where}) AND ({users_where})"
-    return source.query(
+    return source.query_arrow(
         f"""SELECT user_id, category, sum({_weight_sql(weights)}) AS interest
             FROM {{events}} WHERE {where} GROUP BY ALL ORDER BY user_id, category""",
         params,

@@ -49,10 +49,12 @@ class _Base(BaseEstimator):
         frame = train[train["interest"] > 0]
         if frame.empty:
             raise ValueError("no interactions to fit on; widen the training window")
-        users, u_idx = np.unique(frame["user_id"].to_numpy(dtype=str), return_inverse=True)
-        items, i_idx = np.unique(frame["item"].to_numpy(dtype=str), return_inverse=True)
-        self.users_ = users
-        self.items_ = items
+        # Hashed, then only the distinct ids sorted (as np.unique orders them): sorting every row's id as a NumPy
+        # string was most of a fit on a large log (4.7 of 11 CPU s of the User page at 100 M events).
+        u_idx, users = pd.factorize(frame["user_id"].astype(str), sort=True)
+        i_idx, items = pd.factorize(frame["item"].astype(str), sort=True)
+        self.users_ = np.asarray(users, dtype=str)
+        self.items_ = np.asarray(items, dtype=str)
         # log1p: a user's 200 clicks on one brand should not outweigh everything else they did.
         matrix = sparse.csr_matrix((np.log1p(frame["interest"].to_numpy(float)), (u_idx, i_idx)),
                                    shape=(len(users), len(items)))
