@@ -123,7 +123,8 @@ def test_the_app_fits_in_the_worker_once_and_remembers_failures(tmp_path: Path,
 def test_prepare_fits_what_the_pages_open_with(small_store: Store, tmp_path: Path) -> None:
     rows = prepare_page_models(small_store, "log", root=tmp_path)
     kinds = {r["kind"] for r in rows}
-    assert kinds == {"churn_risk", "churn_backtest", "segmentation", "learned_promotion", "series_view", "demand"}
+    assert kinds == {"churn_risk", "churn_backtest", "segmentation", "learned_promotion", "series_view", "demand",
+                     "segment_demand"}
     assert all(r["state"] == "ready" or r["error"] for r in rows), rows
     assert sum(r["state"] == "ready" for r in rows) >= 5, rows
     again = prepare_page_models(small_store, "log", root=tmp_path)  # everything saved: nothing refitted

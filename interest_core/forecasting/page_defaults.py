@@ -275,14 +275,18 @@ def _fit_segment_demand(store: Any, basis: ModelBasis, segments: Any, folder: Pa
     if seg is None:
         return
     dataset, freq, last = basis.dataset, basis.freq, basis.last_period
+    horizon = span_defaults(store, dataset, freq, last).demand_horizon
+    model = basis.segment_demand(seg_model, list(segment_names(seg.descriptions).values()), horizon)
+    if result_stamp(model, folder) is not None:  # saved: step records it without the sums
+        step(model, pd.DataFrame())
+        return
     members = segment_members(seg.labels, seg.descriptions)
     totals = segment_totals_panel(store, dataset, freq, members, last,
                                   where=basis.sample.where() if basis.sample is not None else None)
     if totals is None:
         full = interest_panel(store, dataset, freq)
         totals = segment_totals(full[full["period"] <= last], members)
-    horizon = span_defaults(store, dataset, freq, last).demand_horizon
-    step(basis.segment_demand(seg_model, list(segment_names(seg.descriptions).values()), horizon), totals)
+    step(model, totals)
 
 
 def _fit_whole(store: Any, basis: ModelBasis, segments: Any, demand: Any, end: pd.Timestamp,
