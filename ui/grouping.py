@@ -16,7 +16,7 @@ from interest_core.charts import category_colors
 from interest_core.config import GroupingSpec
 from interest_core.derived_results import category_noun, result_key
 from interest_core.grouping import OTHER, CategoryChoice, GroupQuality, UserPairs, learn_from, user_pairs
-from ui.store import DatasetKey, describe, stored
+from ui.store import DatasetKey, describe, over_model_cap, stored
 
 
 def noun(ds: DatasetKey) -> str:
@@ -80,10 +80,9 @@ def _pairs(ds: DatasetKey) -> UserPairs:
     100 M-event log holds 10.2 M pairs)."""
     from interest_core.forecasting.page_frames import max_model_rows
 
-    cap = max_model_rows()
-    if describe(ds).rows <= cap:  # no more pairs than events: under the cap without counting them
+    if not over_model_cap(ds):  # under the cap without counting the pairs
         return UserPairs(user_category(ds))
-    return user_pairs(ds.source(), max_pairs=cap)
+    return user_pairs(ds.source(), max_pairs=max_model_rows())
 
 
 def panel_map(ds: DatasetKey, choice: CategoryChoice) -> pd.DataFrame | None:

@@ -123,6 +123,14 @@ def describe(ds: DatasetKey) -> DatasetInfo:
     return ds.store().describe(ds.name)
 
 
+def over_model_cap(ds: DatasetKey) -> bool:
+    """Whether the dataset holds more events than the page models' row cap (``page_frames.max_model_rows``): then
+    it may hold more (user, category) pairs than a frame should (never more pairs than events)."""
+    from interest_core.forecasting.page_frames import max_model_rows
+
+    return describe(ds).rows > max_model_rows()
+
+
 def stored(ds: DatasetKey, key: str) -> Result | None:
     """The result ``key`` that ``prepare`` saved of the whole dataset (``derived_results``); None when the key has
     a date range or the dataset is not prepared (callers then compute it). Callers cache what they return."""

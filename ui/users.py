@@ -16,17 +16,16 @@ DEFAULT_CANDIDATES = 30  # most active users of the last complete period tried a
 def user_tops(ds: DatasetKey, spec: GroupingSpec) -> pd.DataFrame:
     """user_id, top, top_share, interest of every user (views.users.user_tops), most engaged first."""
     from interest_core.derived_results import category_noun, result_key
-    from interest_core.forecasting.page_frames import max_model_rows
     from interest_core.views.users import user_tops as tops
     from interest_core.views.users import user_tops_in_db as tops_in_db
     from ui import grouping
-    from ui.store import describe, stored
+    from ui.store import describe, over_model_cap, stored
 
     if spec.method == "learned":  # prepare ranked every user's top group of the default grouping
         found = stored(ds, result_key("user_tops", spec.n_groups, spec.seed, category_noun(describe(ds).format)))
         if found is not None:
             return found.frame
-    if describe(ds).rows > max_model_rows():  # summed in DuckDB: every user, no frame of every user's categories
+    if over_model_cap(ds):  # summed in DuckDB: every user, no frame of every user's categories
         return tops_in_db(ds.source(), grouping.base_map(ds, spec))
     return tops(grouping.user_category(ds), grouping.base_map(ds, spec))
 
